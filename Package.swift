@@ -1,0 +1,71 @@
+// swift-tools-version:6.1
+import PackageDescription
+
+let strictSettings: [SwiftSetting] = [
+    .swiftLanguageMode(.v6),
+    .enableUpcomingFeature("ExistentialAny"),
+    .enableUpcomingFeature("MemberImportVisibility"),
+    .enableUpcomingFeature("InternalImportsByDefault"),
+]
+
+let package = Package(
+    name: "mcdropout",
+    products: [
+        .executable(name: "mcdropout-train", targets: ["mcdropout-train"]),
+        .executable(name: "mcdropout-serve", targets: ["mcdropout-serve"]),
+        .library(name: "MCDropout", targets: ["MCDropout"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.6.0"),
+    ],
+    targets: [
+        // OpenBLAS through its pkg-config file ("openblas"; Debian's generic "blas" .pc lacks openblas_* symbols).
+        .systemLibrary(name: "CBLAS", pkgConfig: "openblas", providers: [.apt(["libopenblas-dev"])]),
+        // libmicrohttpd plus thin prefixed wrappers for its C-variadic entry points.
+        .target(
+            name: "CMicroHTTPD",
+            linkerSettings: [.linkedLibrary("microhttpd")]
+        ),
+        // Minimal, Foundation-free JSON reader/writer shared by the model codec and the server.
+        .target(name: "MCDropoutJSON", swiftSettings: strictSettings),
+        // The numeric core: no Foundation, no I/O.
+        .target(name: "MCDropout", dependencies: ["CBLAS", "MCDropoutJSON"], swiftSettings: strictSettings),
+        .target(name: "MCDropoutTraining", dependencies: ["MCDropout"], swiftSettings: strictSettings),
+        .target(
+            name: "InferenceServer",
+            dependencies: [
+                "MCDropout", "MCDropoutJSON", "CMicroHTTPD",
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: strictSettings
+        ),
+        .executableTarget(
+            name: "mcdropout-train",
+            dependencies: [
+                "MCDropout", "MCDropoutTraining",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
+            swiftSettings: strictSettings
+        ),
+        .executableTarget(
+            name: "mcdropout-serve",
+            dependencies: [
+                "InferenceServer", "MCDropout",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: strictSettings
+        ),
+        .testTarget(name: "MCDropoutJSONTests", dependencies: ["MCDropoutJSON"], swiftSettings: strictSettings),
+        .testTarget(name: "MCDropoutTests", dependencies: ["MCDropout"], swiftSettings: strictSettings),
+        .testTarget(
+            name: "MCDropoutTrainingTests", dependencies: ["MCDropoutTraining", "MCDropout"],
+            swiftSettings: strictSettings
+        ),
+        .testTarget(
+            name: "InferenceServerTests", dependencies: ["InferenceServer", "MCDropout", "MCDropoutJSON"],
+            swiftSettings: strictSettings
+        ),
+    ]
+)
