@@ -22,6 +22,8 @@ let package = Package(
     targets: [
         // OpenBLAS through its pkg-config file ("openblas"; Debian's generic "blas" .pc lacks openblas_* symbols).
         .systemLibrary(name: "CBLAS", pkgConfig: "openblas", providers: [.apt(["libopenblas-dev"])]),
+        // zlib, to read gzip-compressed IDX data sets.
+        .systemLibrary(name: "CZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]),
         // libmicrohttpd plus thin prefixed wrappers for its C-variadic entry points.
         .target(
             name: "CMicroHTTPD",
@@ -31,7 +33,7 @@ let package = Package(
         .target(name: "MCDropoutJSON", swiftSettings: strictSettings),
         // The numeric core: no Foundation, no I/O.
         .target(name: "MCDropout", dependencies: ["CBLAS", "MCDropoutJSON"], swiftSettings: strictSettings),
-        .target(name: "MCDropoutTraining", dependencies: ["MCDropout"], swiftSettings: strictSettings),
+        .target(name: "MCDropoutTraining", dependencies: ["MCDropout", "CZlib"], swiftSettings: strictSettings),
         .target(
             name: "InferenceServer",
             dependencies: [

@@ -1,0 +1,65 @@
+/// Softmax followed by cross-entropy against integer class labels, fused for numerical stability.
+public enum SoftmaxCrossEntropy {
+    /// The result of evaluating the loss on a batch.
+    public struct Evaluation: Sendable, Equatable {
+        /// Mean negative log-likelihood over the batch, in nats.
+        public var meanLoss: Double
+        /// How many rows' arg-max equals their label.
+        public var correctCount: Int
+    }
+
+    /// Computes the mean loss of `logits` (`B × C`) against `labels` and, in place of the logits, its gradient with
+    /// respect to the logits: `(softmax(z) − onehot(y)) / B`.
+    public static func lossAndGradient(logitsToGradient logits: inout Matrix, labels: [Int]) -> Evaluation {
+        precondition(labels.count == logits.rows, "one label per row")
+        let columns = logits.columns
+        let inverseBatch = 1 / Float(max(logits.rows, 1))
+        var total: Double = 0
+        var correct = 0
+        logits.storage.withUnsafeMutableBufferPointer { storage in
+            for row in 0..<labels.count {
+                let values = UnsafeMutableBufferPointer(rebasing: storage[(row * columns)..<((row + 1) * columns)])
+                let label = labels[row]
+                precondition(label >= 0 && label < columns, "label out of range")
+                if argmax(UnsafeBufferPointer(values)) == label { correct += 1 }
+                Activation.softmax(values)
+                total -= naturalLog(max(Double(values[label]), Double.leastNormalMagnitude))
+                for column in 0..<columns { values[column] *= inverseBatch }
+                values[label] -= inverseBatch
+            }
+        }
+        return Evaluation(meanLoss: total / Double(max(labels.count, 1)), correctCount: correct)
+    }
+
+    /// Computes the mean loss and correct count of `probabilities` (rows already softmaxed) against `labels`.
+    public static func evaluate(probabilities: Matrix, labels: [Int]) -> Evaluation {
+        precondition(labels.count == probabilities.rows, "one label per row")
+        var total: Double = 0
+        var correct = 0
+        probabilities.storage.withUnsafeBufferPointer { storage in
+            for row in 0..<labels.count {
+                let values = UnsafeBufferPointer(rebasing: storage[(row * probabilities.columns)..<((row + 1) * probabilities.columns)])
+                if argmax(values) == labels[row] { correct += 1 }
+                total -= naturalLog(max(Double(values[labels[row]]), Double.leastNormalMagnitude))
+            }
+        }
+        return Evaluation(meanLoss: total / Double(max(labels.count, 1)), correctCount: correct)
+    }
+}
+
+/// The index of the largest value (the first one on ties); `-1` for an empty buffer.
+@inlinable
+public func argmax(_ values: UnsafeBufferPointer<Float>) -> Int {
+    var best = -1
+    var bestValue = -Float.infinity
+    for index in values.indices where best < 0 || values[index] > bestValue {
+        best = index
+        bestValue = values[index]
+    }
+    return best
+}
+
+/// The index of the largest value (the first one on ties); `-1` for an empty array.
+public func argmax(_ values: [Float]) -> Int {
+    values.withUnsafeBufferPointer { argmax($0) }
+}

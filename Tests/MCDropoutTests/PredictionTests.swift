@@ -1,0 +1,151 @@
+import Testing
+
+@testable import MCDropout
+
+/// Reference implementation: N separate forward passes with gemv, one mask row per pass, masks drawn in the order
+/// the batched engine documents (layer after layer, pass after pass).
+func naivePassProbabilities(model: DropoutMLP, input: [Float], sampleCount: Int, seed: UInt64) -> Matrix {
+    var generator = RandomSource(seed: seed)
+    let first = model.dropouts.firstIndex { !$0.isIdentity } ?? model.layers.count
+    var masks: [[Float]] = []
+    for (index, layer) in model.layers.enumerated() {
+        var mask = [Float](repeating: 1, count: sampleCount * layer.inputSize)
+        if index >= first, !model.dropouts[index].isIdentity {
+            mask.withUnsafeMutableBufferPointer {
+                model.dropouts[index].fillMask($0, rows: sampleCount, columns: layer.inputSize, using: &generator)
+            }
+        }
+        masks.append(mask)
+    }
+    var result = Matrix(rows: sampleCount, columns: model.outputSize)
+    for pass in 0..<sampleCount {
+        var x = input.map(Double.init)
+        for (index, layer) in model.layers.enumerated() {
+            let width = layer.inputSize
+            x = (0..<width).map { x[$0] * Double(masks[index][pass * width + $0]) }
+            var y = [Double](repeating: 0, count: layer.outputSize)
+            for row in 0..<layer.outputSize {
+                var sum = Double(layer.bias[row])
+                for column in 0..<width { sum += Double(layer.weight[row, column]) * x[column] }
+                y[row] = index < model.layers.count - 1 ? max(sum, 0) : sum
+            }
+            x = y
+        }
+        let maximum = x.max()!
+        let exps = x.map { exponential($0 - maximum) }
+        let total = exps.reduce(0, +)
+        for column in 0..<model.outputSize { result[pass, column] = Float(exps[column] / total) }
+    }
+    return result
+}
+
+func smallModel(dropout: [Float], seed: UInt64 = 3) -> DropoutMLP {
+    var generator = RandomSource(seed: seed)
+    return DropoutMLP(layerSizes: [20, 33, 17, 5], dropoutProbabilities: dropout, initialization: .he, using: &generator)
+}
+
+@Suite("Predictive statistics")
+struct PredictiveSummaryTests {
+    @Test("two confident disagreeing passes: mean ½, variance ¼, entropy ln 2, MI ln 2")
+    func disagreement() {
+        let summary = PredictiveSummary(passProbabilities: Matrix(rows: 2, columns: 2, storage: [1, 0, 0, 1]))
+        #expect(summary.meanProbabilities == [0.5, 0.5])
+        #expect(summary.variance == [0.25, 0.25])
+        #expect(abs(Double(summary.predictiveEntropy) - naturalLog(2.0)) < 1e-6)
+        #expect(summary.expectedEntropy == 0)
+        #expect(abs(Double(summary.mutualInformation) - naturalLog(2.0)) < 1e-6)
+    }
+
+    @Test("identical uniform passes: entropy ln C, no mutual information, no variance")
+    func uniform() {
+        let classes = 10
+        let summary = PredictiveSummary(
+            passProbabilities: Matrix(rows: 3, columns: classes, repeating: 1 / Float(classes)))
+        #expect(abs(Double(summary.predictiveEntropy) - naturalLog(Double(classes))) < 1e-6)
+        #expect(abs(Double(summary.expectedEntropy) - naturalLog(Double(classes))) < 1e-6)
+        #expect(summary.mutualInformation < 1e-6)
+        #expect(summary.variance.allSatisfy { $0 < 1e-12 })
+    }
+
+    @Test("softmax is stable for huge logits and reports the row entropy")
+    func stableSoftmax() {
+        var row: [Float] = [1000, 1000, -1000]
+        let entropy = row.withUnsafeMutableBufferPointer { Activation.softmax($0) }
+        #expect(row == [0.5, 0.5, 0])
+        #expect(abs(entropy - naturalLog(2.0)) < 1e-9)
+    }
+}
+
+@Suite("Monte-Carlo predictor")
+struct MonteCarloPredictorTests {
+    @Test("batched engine equals N naive passes with the same masks", arguments: [[Float(0), 0.5, 0.5], [0.2, 0.5, 0.3], [0, 0, 0.25]])
+    func equalsNaiveReference(dropout: [Float]) {
+        let model = smallModel(dropout: dropout)
+        var generator = RandomSource(seed: 11)
+        let input = (0..<20).map { _ in generator.nextUnitFloat() }
+        let predictor = MonteCarloPredictor(model: model)
+        let summary = predictor.predict(input, sampleCount: 37, seed: 1234)
+        let reference = PredictiveSummary(
+            passProbabilities: naivePassProbabilities(model: model, input: input, sampleCount: 37, seed: 1234))
+        for column in 0..<5 {
+            #expect(abs(summary.meanProbabilities[column] - reference.meanProbabilities[column]) < 1e-5)
+            #expect(abs(summary.variance[column] - reference.variance[column]) < 1e-5)
+        }
+        #expect(abs(summary.predictiveEntropy - reference.predictiveEntropy) < 1e-5)
+        #expect(abs(summary.expectedEntropy - reference.expectedEntropy) < 1e-5)
+        #expect(abs(summary.mutualInformation - reference.mutualInformation) < 1e-5)
+        #expect(summary.variance.contains { $0 > 1e-6 }, "dropout must make the passes differ")
+    }
+
+    @Test("same seed gives identical summaries; another seed changes the variance")
+    func seeding() {
+        let predictor = MonteCarloPredictor(model: smallModel(dropout: [0, 0.5, 0.5]))
+        let input = (0..<20).map { Float($0) / 20 }
+        let a = predictor.predict(input, sampleCount: 50, seed: 5)
+        let b = predictor.predict(input, sampleCount: 50, seed: 5)
+        let c = predictor.predict(input, sampleCount: 50, seed: 6)
+        #expect(a == b)
+        #expect(a.variance != c.variance)
+    }
+
+    @Test("reusing a workspace across sizes gives the same answers as a fresh one")
+    func workspaceReuse() {
+        let predictor = MonteCarloPredictor(model: smallModel(dropout: [0, 0.5, 0.5]))
+        let input = (0..<20).map { Float($0) / 7 }
+        var workspace = MonteCarloWorkspace()
+        for count in [100, 3, 64, 1] {
+            let reused = input.withUnsafeBufferPointer {
+                predictor.predict($0, sampleCount: count, seed: 9, workspace: &workspace)
+            }
+            #expect(reused == predictor.predict(input, sampleCount: count, seed: 9))
+        }
+    }
+
+    @Test("a model without dropout gives the deterministic prediction with zero variance and MI")
+    func noDropout() {
+        let model = smallModel(dropout: [0, 0, 0])
+        let predictor = MonteCarloPredictor(model: model)
+        let input = (0..<20).map { Float($0) / 20 }
+        let summary = predictor.predict(input, sampleCount: 10, seed: 1)
+        let deterministic = predictor.predictDeterministic(input)
+        for column in 0..<5 {
+            #expect(abs(summary.meanProbabilities[column] - deterministic.meanProbabilities[column]) < 1e-6)
+        }
+        #expect(summary.variance.allSatisfy { $0 < 1e-12 })
+        #expect(summary.mutualInformation < 1e-6)
+    }
+
+    @Test("bounds: probabilities sum to 1 and 0 ≤ MI ≤ H ≤ ln C")
+    func bounds() {
+        let predictor = MonteCarloPredictor(model: smallModel(dropout: [0.1, 0.5, 0.5], seed: 17))
+        for seed in 0..<20 as Range<UInt64> {
+            var generator = RandomSource(seed: seed)
+            let input = (0..<20).map { _ in generator.nextUnitFloat() * 5 }
+            let s = predictor.predict(input, sampleCount: 30, seed: seed)
+            #expect(abs(s.meanProbabilities.reduce(0, +) - 1) < 1e-5)
+            #expect(s.mutualInformation >= 0)
+            #expect(s.mutualInformation <= s.predictiveEntropy + 1e-6)
+            #expect(Double(s.predictiveEntropy) <= naturalLog(5.0) + 1e-6)
+        }
+    }
+}
