@@ -33,7 +33,9 @@ let package = Package(
         .target(name: "MCDropoutJSON", swiftSettings: strictSettings),
         // The numeric core: no Foundation, no I/O.
         .target(name: "MCDropout", dependencies: ["CBLAS", "MCDropoutJSON"], swiftSettings: strictSettings),
-        .target(name: "MCDropoutTraining", dependencies: ["MCDropout", "CZlib"], swiftSettings: strictSettings),
+        .target(
+            name: "MCDropoutTraining", dependencies: ["MCDropout", "MCDropoutJSON", "CZlib"], swiftSettings: strictSettings
+        ),
         .target(
             name: "InferenceServer",
             dependencies: [

@@ -1,0 +1,420 @@
+public import MCDropoutJSON
+
+/// Why a model file was rejected; every case names the tensor or metadata field at fault.
+public enum ModelFileError: Error, Sendable, Equatable, CustomStringConvertible {
+    /// Fewer than the 8 bytes of the safetensors header length.
+    case tooShort(byteCount: Int)
+    /// The declared header length does not fit the file.
+    case headerLengthOutOfRange(declared: UInt64, fileSize: Int)
+    /// The header is not valid JSON, or not a JSON object.
+    case invalidHeader(reason: String)
+    /// A tensor entry lacks `dtype`, `shape` or `data_offsets`, or they are malformed.
+    case malformedTensorEntry(tensor: String, reason: String)
+    /// A tensor is not `F32`.
+    case unsupportedDataType(tensor: String, dataType: String)
+    /// A tensor's byte range lies outside the data section, disagrees with its shape, or overlaps another.
+    case invalidDataOffsets(tensor: String, reason: String)
+    /// A tensor the architecture needs is absent.
+    case missingTensor(String)
+    /// A tensor the architecture does not know is present.
+    case unexpectedTensor(String)
+    /// A tensor's shape differs from what the architecture requires.
+    case shapeMismatch(tensor: String, expected: [Int], found: [Int])
+    /// A required metadata field is absent.
+    case missingMetadata(field: String)
+    /// A metadata field has the wrong type or an invalid value.
+    case invalidMetadata(field: String, reason: String)
+    /// A weight is NaN or infinite.
+    case nonFiniteWeight(tensor: String, index: Int)
+
+    public var description: String {
+        switch self {
+        case .tooShort(let count): return "model file too short (\(count) bytes): not a safetensors file"
+        case .headerLengthOutOfRange(let declared, let size):
+            return "safetensors header length \(declared) does not fit a file of \(size) bytes"
+        case .invalidHeader(let reason): return "invalid safetensors header: \(reason)"
+        case .malformedTensorEntry(let tensor, let reason): return "tensor '\(tensor)': \(reason)"
+        case .unsupportedDataType(let tensor, let type): return "tensor '\(tensor)': dtype \(type) is not supported (F32 only)"
+        case .invalidDataOffsets(let tensor, let reason): return "tensor '\(tensor)': invalid data_offsets: \(reason)"
+        case .missingTensor(let name): return "tensor '\(name)' is missing"
+        case .unexpectedTensor(let name): return "unexpected tensor '\(name)'"
+        case .shapeMismatch(let tensor, let expected, let found):
+            return "tensor '\(tensor)' has shape \(found), expected \(expected)"
+        case .missingMetadata(let field): return "metadata field '\(field)' is missing"
+        case .invalidMetadata(let field, let reason): return "metadata field '\(field)': \(reason)"
+        case .nonFiniteWeight(let tensor, let index): return "tensor '\(tensor)' holds a non-finite value at \(index)"
+        }
+    }
+}
+
+/// The `mcdropout` metadata of a model file: what the weights are and how they were made.
+public struct ModelMetadata: Sendable, Equatable {
+    /// The metadata layout version this code writes and reads.
+    public static let currentFormatVersion = 1
+
+    /// Widths of input and every layer output, e.g. `[784, 512, 512, 10]`.
+    public var layerSizes: [Int]
+    /// The hidden activation; only `"relu"` is supported.
+    public var activation: String = "relu"
+    /// Probability of dropping, one per dense layer input (the first applies to the input pixels).
+    public var dropoutProbabilities: [Float]
+    /// Pixels (0–255) are divided by this before the first layer.
+    public var inputScale: Float = 255
+    /// The input's image shape, e.g. `[28, 28]`, when it is an image.
+    public var inputShape: [Int]?
+    /// One class name per output.
+    public var labels: [String]
+    /// The training data set's name.
+    public var dataset: String
+    /// The training seed.
+    public var seed: UInt64
+    /// Training hyper-parameters, free-form.
+    public var hyperparameters: JSONObject
+    /// Test-set metrics, free-form.
+    public var metrics: JSONObject
+    /// Any further top-level fields, kept verbatim so tools can add to a file without this code knowing them
+    /// (for example recommended uncertainty thresholds).
+    public var extensions: JSONObject
+
+    /// Creates metadata for a network.
+    public init(
+        layerSizes: [Int], dropoutProbabilities: [Float], labels: [String], dataset: String, seed: UInt64,
+        inputScale: Float = 255, inputShape: [Int]? = nil, hyperparameters: JSONObject = JSONObject(),
+        metrics: JSONObject = JSONObject(), extensions: JSONObject = JSONObject()
+    ) {
+        self.layerSizes = layerSizes
+        self.dropoutProbabilities = dropoutProbabilities
+        self.labels = labels
+        self.dataset = dataset
+        self.seed = seed
+        self.inputScale = inputScale
+        self.inputShape = inputShape
+        self.hyperparameters = hyperparameters
+        self.metrics = metrics
+        self.extensions = extensions
+    }
+}
+
+/// A trained network with its metadata, stored as safetensors.
+///
+/// Layout: tensors `layers.{i}.weight` (`[out, in]`) and `layers.{i}.bias` (`[out]`), float32 little-endian, in
+/// forward order; `__metadata__.mcdropout` holds the ``ModelMetadata`` as a JSON string. Files open with Python's
+/// `safetensors.numpy.load_file` and load into a PyTorch `nn.Linear` stack unchanged.
+public struct ModelFile: Sendable, Equatable {
+    /// The network.
+    public var model: DropoutMLP
+    /// What the network is.
+    public var metadata: ModelMetadata
+
+    /// Pairs a network with its metadata; the metadata's architecture must describe the network.
+    public init(model: DropoutMLP, metadata: ModelMetadata) {
+        precondition(metadata.layerSizes == model.layerSizes, "metadata layer sizes must match the model")
+        precondition(metadata.dropoutProbabilities == model.dropoutProbabilities, "metadata dropout must match")
+        self.model = model
+        self.metadata = metadata
+    }
+}
+
+// MARK: - Encoding
+
+extension ModelMetadata {
+    /// The metadata as a JSON object, field order fixed so the encoding is deterministic.
+    public var jsonValue: JSONValue {
+        var members: [JSONObject.Member] = [
+            ("format_version", .number(Double(Self.currentFormatVersion))),
+            (
+                "architecture",
+                .object(
+                    JSONObject([
+                        ("layer_sizes", .array(layerSizes.map { .number(Double($0)) })),
+                        ("activation", .string(activation)),
+                    ]))
+            ),
+            ("dropout", .array(dropoutProbabilities.map { .number(shortestDecimal($0)) })),
+        ]
+        var input: [JSONObject.Member] = [("scale", .number(shortestDecimal(inputScale)))]
+        if let inputShape { input.append(("shape", .array(inputShape.map { .number(Double($0)) }))) }
+        members.append(("input", .object(JSONObject(input))))
+        members.append(("labels", .array(labels.map { .string($0) })))
+        members.append(("dataset", .string(dataset)))
+        members.append(("seed", .number(Double(seed))))
+        members.append(("hyperparameters", .object(hyperparameters)))
+        members.append(("metrics", .object(metrics)))
+        for (key, value) in extensions.members { members.append((key, value)) }
+        return .object(JSONObject(members))
+    }
+}
+
+extension ModelFile {
+    /// Encodes the model as safetensors bytes; equal models give equal bytes.
+    public func encoded() -> [UInt8] {
+        var entries: [JSONObject.Member] = [
+            ("__metadata__", .object(JSONObject([("mcdropout", .string(String(decoding: metadata.jsonValue.serialized(), as: UTF8.self)))])))
+        ]
+        var offset = 0
+        var tensors: [(name: String, values: [Float])] = []
+        for (index, layer) in model.layers.enumerated() {
+            tensors.append(("layers.\(index).weight", layer.weight.storage))
+            tensors.append(("layers.\(index).bias", layer.bias))
+        }
+        for (index, layer) in model.layers.enumerated() {
+            for (suffix, shape) in [("weight", [layer.outputSize, layer.inputSize]), ("bias", [layer.outputSize])] {
+                let count = shape.reduce(1, *)
+                entries.append(
+                    (
+                        "layers.\(index).\(suffix)",
+                        .object(
+                            JSONObject([
+                                ("dtype", .string("F32")),
+                                ("shape", .array(shape.map { .number(Double($0)) })),
+                                ("data_offsets", .array([.number(Double(offset)), .number(Double(offset + 4 * count))])),
+                            ]))
+                    ))
+                offset += 4 * count
+            }
+        }
+        var header = JSONValue.object(JSONObject(entries)).serialized()
+        // Pad with spaces to an 8-byte boundary, as the reference implementation does, so data is aligned.
+        while (8 + header.count) % 8 != 0 { header.append(0x20) }
+        var bytes: [UInt8] = []
+        bytes.reserveCapacity(8 + header.count + offset)
+        var length = UInt64(header.count)
+        for _ in 0..<8 {
+            bytes.append(UInt8(truncatingIfNeeded: length))
+            length >>= 8
+        }
+        bytes.append(contentsOf: header)
+        for tensor in tensors {
+            for value in tensor.values {
+                var bits = value.bitPattern
+                for _ in 0..<4 {
+                    bytes.append(UInt8(truncatingIfNeeded: bits))
+                    bits >>= 8
+                }
+            }
+        }
+        return bytes
+    }
+}
+
+// MARK: - Decoding
+
+extension ModelFile {
+    /// Decodes and validates safetensors bytes written by ``encoded()`` or by Python's `safetensors`.
+    public init(decoding bytes: [UInt8]) throws(ModelFileError) {
+        guard bytes.count >= 8 else { throw .tooShort(byteCount: bytes.count) }
+        var declared: UInt64 = 0
+        for index in (0..<8).reversed() { declared = declared << 8 | UInt64(bytes[index]) }
+        guard declared <= UInt64(bytes.count - 8) else {
+            throw .headerLengthOutOfRange(declared: declared, fileSize: bytes.count)
+        }
+        let headerEnd = 8 + Int(declared)
+        let header: JSONValue
+        do {
+            header = try JSONParser.parse(Array(bytes[8..<headerEnd]))
+        } catch {
+            throw .invalidHeader(reason: error.description)
+        }
+        guard case .object(let entries) = header else { throw .invalidHeader(reason: "the header is not a JSON object") }
+
+        guard case .object(let stringMetadata)? = entries["__metadata__"] else {
+            throw .missingMetadata(field: "__metadata__")
+        }
+        guard case .string(let text)? = stringMetadata["mcdropout"] else { throw .missingMetadata(field: "mcdropout") }
+        let metadataValue: JSONValue
+        do {
+            metadataValue = try JSONParser.parse(Array(text.utf8))
+        } catch {
+            throw .invalidMetadata(field: "mcdropout", reason: "not valid JSON: \(error.description)")
+        }
+        let metadata = try ModelMetadata(decoding: metadataValue)
+
+        let dataSize = bytes.count - headerEnd
+        var tensors: [String: (shape: [Int], range: Range<Int>)] = [:]
+        for (name, value) in entries.members where name != "__metadata__" {
+            tensors[name] = try Self.tensorEntry(name: name, value: value, dataSize: dataSize)
+        }
+        let ranges = tensors.values.map(\.range).sorted { $0.lowerBound < $1.lowerBound }
+        for (previous, next) in zip(ranges, ranges.dropFirst()) where next.lowerBound < previous.upperBound {
+            let name = tensors.first { $0.value.range == next }!.key
+            throw .invalidDataOffsets(tensor: name, reason: "overlaps another tensor")
+        }
+
+        var layers: [Dense] = []
+        let sizes = metadata.layerSizes
+        for index in 0..<(sizes.count - 1) {
+            let weightName = "layers.\(index).weight"
+            let biasName = "layers.\(index).bias"
+            guard let weight = tensors.removeValue(forKey: weightName) else { throw .missingTensor(weightName) }
+            guard let bias = tensors.removeValue(forKey: biasName) else { throw .missingTensor(biasName) }
+            guard weight.shape == [sizes[index + 1], sizes[index]] else {
+                throw .shapeMismatch(tensor: weightName, expected: [sizes[index + 1], sizes[index]], found: weight.shape)
+            }
+            guard bias.shape == [sizes[index + 1]] else {
+                throw .shapeMismatch(tensor: biasName, expected: [sizes[index + 1]], found: bias.shape)
+            }
+            let weights = try Self.floats(bytes, range: weight.range, offset: headerEnd, tensor: weightName)
+            let biases = try Self.floats(bytes, range: bias.range, offset: headerEnd, tensor: biasName)
+            layers.append(Dense(weight: Matrix(rows: sizes[index + 1], columns: sizes[index], storage: weights), bias: biases))
+        }
+        if let extra = tensors.keys.sorted().first { throw .unexpectedTensor(extra) }
+        self.init(
+            model: DropoutMLP(layers: layers, dropoutProbabilities: metadata.dropoutProbabilities), metadata: metadata)
+    }
+
+    private static func tensorEntry(
+        name: String, value: JSONValue, dataSize: Int
+    ) throws(ModelFileError) -> (shape: [Int], range: Range<Int>) {
+        guard case .object(let entry) = value else { throw .malformedTensorEntry(tensor: name, reason: "not an object") }
+        guard case .string(let type)? = entry["dtype"] else {
+            throw .malformedTensorEntry(tensor: name, reason: "missing dtype")
+        }
+        guard type == "F32" else { throw .unsupportedDataType(tensor: name, dataType: type) }
+        guard case .array(let shapeValues)? = entry["shape"], let shape = integers(shapeValues, maximum: 1 << 28) else {
+            throw .malformedTensorEntry(tensor: name, reason: "shape must be an array of non-negative integers")
+        }
+        guard case .array(let offsetValues)? = entry["data_offsets"], let offsets = integers(offsetValues, maximum: dataSize),
+            offsets.count == 2
+        else {
+            throw .invalidDataOffsets(tensor: name, reason: "must be two integers within the \(dataSize)-byte data section")
+        }
+        var count = 1
+        for dimension in shape {
+            let (product, overflow) = count.multipliedReportingOverflow(by: dimension)
+            guard !overflow, product <= 1 << 28 else {
+                throw .malformedTensorEntry(tensor: name, reason: "shape \(shape) is too large")
+            }
+            count = product
+        }
+        guard offsets[0] <= offsets[1], offsets[1] - offsets[0] == 4 * count else {
+            throw .invalidDataOffsets(
+                tensor: name, reason: "[\(offsets[0]), \(offsets[1])] does not hold \(count) float32 values")
+        }
+        return (shape, offsets[0]..<offsets[1])
+    }
+
+    private static func floats(
+        _ bytes: [UInt8], range: Range<Int>, offset: Int, tensor: String
+    ) throws(ModelFileError) -> [Float] {
+        var values = [Float](repeating: 0, count: range.count / 4)
+        var nonFinite: Int?
+        bytes.withUnsafeBytes { raw in
+            for index in values.indices {
+                let bits = raw.loadUnaligned(fromByteOffset: offset + range.lowerBound + 4 * index, as: UInt32.self)
+                values[index] = Float(bitPattern: UInt32(littleEndian: bits))
+                if nonFinite == nil, !values[index].isFinite { nonFinite = index }
+            }
+        }
+        if let nonFinite { throw .nonFiniteWeight(tensor: tensor, index: nonFinite) }
+        return values
+    }
+}
+
+/// The `Double` nearest the shortest decimal that round-trips `value`, so `0.3` is written as `0.3`, not as
+/// `0.30000001192092896`; converting it back to `Float` gives `value` again.
+public func shortestDecimal(_ value: Float) -> Double {
+    Double(value.description) ?? Double(value)
+}
+
+/// Non-negative integers up to `maximum`, or nil if any element is not one.
+func integers(_ values: [JSONValue], maximum: Int) -> [Int]? {
+    var result: [Int] = []
+    for value in values {
+        guard case .number(let number) = value, number >= 0, number <= Double(maximum), number.rounded() == number else {
+            return nil
+        }
+        result.append(Int(number))
+    }
+    return result
+}
+
+extension ModelMetadata {
+    /// Validates and reads the `mcdropout` metadata object.
+    public init(decoding value: JSONValue) throws(ModelFileError) {
+        guard case .object(let object) = value else {
+            throw .invalidMetadata(field: "mcdropout", reason: "must be a JSON object")
+        }
+        func field(_ name: String) throws(ModelFileError) -> JSONValue {
+            guard let value = object[name] else { throw .missingMetadata(field: name) }
+            return value
+        }
+        guard case .number(let version) = try field("format_version"), version == Double(Self.currentFormatVersion) else {
+            throw .invalidMetadata(field: "format_version", reason: "only version \(Self.currentFormatVersion) is supported")
+        }
+        guard case .object(let architecture) = try field("architecture") else {
+            throw .invalidMetadata(field: "architecture", reason: "must be an object")
+        }
+        guard case .array(let sizeValues)? = architecture["layer_sizes"] else {
+            throw .missingMetadata(field: "architecture.layer_sizes")
+        }
+        guard let sizes = integers(sizeValues, maximum: 1 << 20), sizes.count >= 2, sizes.allSatisfy({ $0 > 0 }) else {
+            throw .invalidMetadata(field: "architecture.layer_sizes", reason: "must be at least two positive integers")
+        }
+        guard case .string(let activation)? = architecture["activation"] else {
+            throw .missingMetadata(field: "architecture.activation")
+        }
+        guard activation == "relu" else {
+            throw .invalidMetadata(field: "architecture.activation", reason: "'\(activation)' is not supported (relu only)")
+        }
+        guard case .array(let dropoutValues) = try field("dropout"), dropoutValues.count == sizes.count - 1 else {
+            throw .invalidMetadata(field: "dropout", reason: "must hold one probability per dense layer (\(sizes.count - 1))")
+        }
+        var dropout: [Float] = []
+        for value in dropoutValues {
+            guard case .number(let p) = value, p >= 0, p < 1 else {
+                throw .invalidMetadata(field: "dropout", reason: "probabilities must be in [0, 1)")
+            }
+            dropout.append(Float(p))
+        }
+        guard case .object(let input) = try field("input") else {
+            throw .invalidMetadata(field: "input", reason: "must be an object")
+        }
+        guard case .number(let scale)? = input["scale"], scale.isFinite, scale > 0 else {
+            throw .invalidMetadata(field: "input.scale", reason: "must be a positive number")
+        }
+        var shape: [Int]?
+        if let shapeValue = input["shape"] {
+            guard case .array(let values) = shapeValue, let dimensions = integers(values, maximum: 1 << 20),
+                dimensions.reduce(1, *) == sizes[0]
+            else {
+                throw .invalidMetadata(field: "input.shape", reason: "must be integers whose product is \(sizes[0])")
+            }
+            shape = dimensions
+        }
+        guard case .array(let labelValues) = try field("labels"), labelValues.count == sizes[sizes.count - 1] else {
+            throw .invalidMetadata(field: "labels", reason: "must hold one name per output (\(sizes[sizes.count - 1]))")
+        }
+        var labels: [String] = []
+        for value in labelValues {
+            guard case .string(let label) = value else {
+                throw .invalidMetadata(field: "labels", reason: "must be strings")
+            }
+            labels.append(label)
+        }
+        guard case .string(let dataset) = try field("dataset") else {
+            throw .invalidMetadata(field: "dataset", reason: "must be a string")
+        }
+        guard case .number(let seed) = try field("seed"), seed >= 0, seed.rounded() == seed, seed < 0x1p64 else {
+            throw .invalidMetadata(field: "seed", reason: "must be a non-negative integer")
+        }
+        var hyperparameters = JSONObject()
+        if let value = object["hyperparameters"] {
+            guard case .object(let inner) = value else {
+                throw .invalidMetadata(field: "hyperparameters", reason: "must be an object")
+            }
+            hyperparameters = inner
+        }
+        guard case .object(let metrics) = try field("metrics") else {
+            throw .invalidMetadata(field: "metrics", reason: "must be an object")
+        }
+        let known: Set<String> = [
+            "format_version", "architecture", "dropout", "input", "labels", "dataset", "seed", "hyperparameters",
+            "metrics",
+        ]
+        let extensions = JSONObject(object.members.filter { !known.contains($0.key) })
+        self.init(
+            layerSizes: sizes, dropoutProbabilities: dropout, labels: labels, dataset: dataset, seed: UInt64(seed),
+            inputScale: Float(scale), inputShape: shape, hyperparameters: hyperparameters, metrics: metrics,
+            extensions: extensions)
+    }
+}

@@ -1,0 +1,169 @@
+import ArgumentParser
+import Foundation
+import MCDropout
+import MCDropoutJSON
+import MCDropoutTraining
+
+/// `mcdropout-train`: trains a dropout MLP on MNIST or Fashion-MNIST and writes a safetensors model.
+@main
+struct TrainCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "mcdropout-train",
+        abstract: "Train a dropout MLP on MNIST or Fashion-MNIST and write a safetensors model.",
+        discussion: """
+            Data comes from IDX files (raw or .gz) in --data-dir, which scripts/fetch-data.sh creates.
+            The model is written to --output, its per-epoch history beside it as <stem>.history.json.
+            Same seed and --threads give byte-identical weights.
+
+            Example:
+              mcdropout-train --dataset mnist --hidden 512,512 --dropout 0,0.5,0.5 --epochs 20 --threads 2
+            """,
+        version: "0.1.0")
+
+    @Option(help: "Data set: mnist or fashion-mnist.")
+    var dataset: String = "mnist"
+    @Option(help: "Directory holding {train,t10k}-{images-idx3,labels-idx1}-ubyte[.gz] (default data/<dataset>).")
+    var dataDir: String?
+    @Option(help: "Hidden layer widths, comma-separated.")
+    var hidden: String = "512,512"
+    @Option(help: "Dropout probability per dense layer input, comma-separated; the first applies to the pixels. A single value applies to every hidden layer with input dropout 0.")
+    var dropout: String = "0.5"
+    @Option(help: "Weight initialisation: he or xavier.")
+    var initialization: String = "he"
+    @Option(help: "Optimizer: sgd, momentum, nesterov or adam.")
+    var optimizer: String = "nesterov"
+    @Option(help: "Base learning rate.")
+    var learningRate: Double = 0.05
+    @Option(help: "Momentum for momentum/nesterov.")
+    var momentum: Float = 0.9
+    @Option(help: "Adam β1.")
+    var beta1: Float = 0.9
+    @Option(help: "Adam β2.")
+    var beta2: Float = 0.999
+    @Option(help: "Adam ε.")
+    var epsilon: Float = 1e-8
+    @Option(help: "L2 weight decay coefficient.")
+    var weightDecay: Float = 0
+    @Option(help: "Max-norm constraint on each unit's incoming weights (0 = off).")
+    var maxNorm: Float = 0
+    @Option(help: "Learning-rate schedule: constant, exponential:G, step:N:F or cosine:F.")
+    var schedule: String = "constant"
+    @Option(help: "Epochs.")
+    var epochs: Int = 10
+    @Option(help: "Mini-batch size.")
+    var batchSize: Int = 128
+    @Option(help: "Seed for initialisation, shuffling, augmentation and dropout masks (< 2^53).")
+    var seed: UInt64 = 1
+    @Option(help: "OpenBLAS threads.")
+    var threads: Int = 1
+    @Option(help: "Training images held out (from the end of the training set) for per-epoch validation.")
+    var validationCount: Int = 5000
+    @Option(help: "Use only the first N training images (for quick runs; 0 = all).")
+    var limit: Int = 0
+    @Option(help: "Random translation augmentation of up to this many pixels (0 = off).")
+    var shift: Int = 0
+    @Flag(help: "Random left–right flips (clothing, not digits).")
+    var flip = false
+    @Option(help: "Monte-Carlo passes for the final test-set evaluation stored in the metadata.")
+    var mcSamples: Int = 100
+    @Option(help: "Output model path (default models/<dataset>.safetensors).")
+    var output: String?
+
+    func validate() throws {
+        guard KnownDataset(rawValue: dataset) != nil else { throw ValidationError("--dataset must be mnist or fashion-mnist") }
+        guard epochs >= 1, batchSize >= 1, threads >= 1, mcSamples >= 1 else {
+            throw ValidationError("--epochs, --batch-size, --threads and --mc-samples must be ≥ 1")
+        }
+        guard seed < 1 << 53 else { throw ValidationError("--seed must be below 2^53 so JSON keeps it exact") }
+        guard LearningRateSchedule(name: schedule) != nil else { throw ValidationError("--schedule '\(schedule)' is not understood") }
+        guard WeightInitialization(rawValue: initialization) != nil else { throw ValidationError("--initialization must be he or xavier") }
+    }
+
+    func run() throws {
+        let known = KnownDataset(rawValue: dataset)!
+        let directory = dataDir ?? "data/\(dataset)"
+        BLAS.setThreadCount(threads)
+        var training = try DatasetLoader.load(directory: directory, split: .train)
+        let test = try DatasetLoader.load(directory: directory, split: .test)
+        if limit > 0 { training = training.subset(0..<min(limit, training.count)) }
+        var validation: LabeledImages?
+        if validationCount > 0 {
+            guard validationCount < training.count else { throw ValidationError("--validation-count leaves no training data") }
+            validation = training.subset((training.count - validationCount)..<training.count)
+            training = training.subset(0..<(training.count - validationCount))
+        }
+
+        let widths = try parseList(hidden, name: "--hidden", as: Int.self)
+        guard widths.allSatisfy({ $0 > 0 }) else { throw ValidationError("--hidden widths must be positive") }
+        let sizes = [training.pixelCount] + widths + [known.labels.count]
+        var probabilities = try parseList(dropout, name: "--dropout", as: Float.self)
+        if probabilities.count == 1 { probabilities = [0] + Array(repeating: probabilities[0], count: widths.count) }
+        guard probabilities.count == sizes.count - 1 else {
+            throw ValidationError("--dropout needs one value, or one per dense layer (\(sizes.count - 1))")
+        }
+        guard probabilities.allSatisfy({ $0 >= 0 && $0 < 1 }) else { throw ValidationError("dropout must be in [0, 1)") }
+
+        var configuration = TrainingConfiguration(layerSizes: sizes, dropoutProbabilities: probabilities)
+        configuration.initialization = WeightInitialization(rawValue: initialization)!
+        switch optimizer {
+        case "sgd": configuration.optimizer = .sgd(momentum: 0, nesterov: false)
+        case "momentum": configuration.optimizer = .sgd(momentum: momentum, nesterov: false)
+        case "nesterov": configuration.optimizer = .sgd(momentum: momentum, nesterov: true)
+        case "adam": configuration.optimizer = .adam(beta1: beta1, beta2: beta2, epsilon: epsilon)
+        default: throw ValidationError("--optimizer must be sgd, momentum, nesterov or adam")
+        }
+        configuration.learningRate = learningRate
+        configuration.schedule = LearningRateSchedule(name: schedule)!
+        configuration.weightDecay = weightDecay
+        configuration.maxNorm = maxNorm > 0 ? maxNorm : nil
+        configuration.epochs = epochs
+        configuration.batchSize = batchSize
+        configuration.seed = seed
+        configuration.maximumShift = shift
+        configuration.horizontalFlip = flip
+
+        print("training \(sizes.map(String.init).joined(separator: "-")) dropout \(probabilities) on \(training.count) \(dataset) images (validation \(validation?.count ?? 0)), \(threads) BLAS thread(s)")
+        let progress = ProgressReporter(epochs: epochs, isTerminal: isatty(STDOUT_FILENO) != 0)
+        let clock = ContinuousClock()
+        let start = clock.now
+        let (model, history) = Trainer(configuration: configuration).train(
+            on: training, validation: validation, progress: progress.report)
+        let trainingSeconds = seconds(clock.now - start)
+
+        let deterministic = Evaluator.deterministic(model, on: test, inputScale: configuration.inputScale)
+        let monteCarlo = Evaluator.monteCarlo(
+            model, on: test, inputScale: configuration.inputScale, sampleCount: mcSamples, seed: seed)
+        print(String(format: "test (%d images): dropout off %.2f%% (NLL %.4f), MC N=%d %.2f%% (NLL %.4f); trained in %.1f s",
+            test.count, deterministic.accuracy * 100, deterministic.meanLoss, mcSamples, monteCarlo.accuracy * 100,
+            monteCarlo.meanLoss, trainingSeconds))
+
+        let metrics = JSONObject([
+            ("test_count", .number(Double(test.count))),
+            ("deterministic", .object(deterministic.jsonObject)),
+            ("monte_carlo", .object(JSONObject(monteCarlo.jsonObject.members + [("samples", .number(Double(mcSamples))), ("seed", .number(Double(seed)))]))),
+            ("validation_count", .number(Double(validation?.count ?? 0))),
+            ("training_count", .number(Double(training.count))),
+        ])
+        let metadata = ModelMetadata(
+            layerSizes: sizes, dropoutProbabilities: probabilities, labels: known.labels, dataset: dataset, seed: seed,
+            inputScale: configuration.inputScale, inputShape: [28, 28],
+            hyperparameters: configuration.hyperparametersJSON, metrics: metrics)
+        let path = output ?? "models/\(dataset).safetensors"
+        let url = URL(fileURLWithPath: path)
+        try FileManager.default.createDirectory(at: url.deletingLastPathComponent(), withIntermediateDirectories: true)
+        try Data(ModelFile(model: model, metadata: metadata).encoded()).write(to: url)
+        let historyURL = url.deletingPathExtension().appendingPathExtension("history.json")
+        try Data(historyJSON(history, totalSeconds: trainingSeconds, blasThreads: threads).serialized()).write(to: historyURL)
+        print("wrote \(path) and \(historyURL.path)")
+    }
+
+    private func parseList<T: LosslessStringConvertible>(_ text: String, name: String, as: T.Type) throws -> [T] {
+        let values = text.split(separator: ",").map { T(String($0).trimmingCharacters(in: .whitespaces)) }
+        guard !values.isEmpty, values.allSatisfy({ $0 != nil }) else { throw ValidationError("\(name): cannot parse '\(text)'") }
+        return values.map { $0! }
+    }
+}
+
+func seconds(_ duration: Duration) -> Double {
+    Double(duration.components.seconds) + Double(duration.components.attoseconds) * 1e-18
+}
