@@ -1,0 +1,475 @@
+/// The byte-level parser behind ``JSONParser``.
+///
+/// It reads a buffer through an unsafe pointer and checks every index against `end` before reading it. Containers
+/// are kept on an explicit stack of ``Frame``s instead of the call stack, so nesting depth is limited only by
+/// ``JSONParser/Options/maxDepth``, which is checked before each container opens.
+struct RawJSONParser {
+    /// An array or object that has been opened and not yet closed.
+    private struct Frame {
+        /// Whether this is an object (else an array).
+        let isObject: Bool
+        /// The elements so far, for an array.
+        var elements: [JSONValue] = []
+        /// The members so far, for an object.
+        var members: [JSONObject.Member] = []
+        /// The key whose value is being parsed, for an object.
+        var pendingKey = ""
+        /// Each key's position in `members`, once the object has more than `JSONObject.indexThreshold` members.
+        var keyPositions: [String: Int]?
+    }
+
+    private let start: UnsafePointer<UInt8>
+    private let end: Int
+    private let options: JSONParser.Options
+    /// The offset of the next byte to read.
+    private var index = 0
+    /// Reused storage for strings that contain escapes.
+    private var scratch: [UInt8] = []
+
+    /// Creates a parser over `count` readable bytes at `start`.
+    init(start: UnsafePointer<UInt8>, count: Int, options: JSONParser.Options) {
+        self.start = start
+        self.end = count
+        self.options = options
+    }
+
+    // MARK: - Document structure
+
+    /// Parses the whole input as one value surrounded by optional whitespace.
+    mutating func parseDocument() throws(JSONParseError) -> JSONValue {
+        skipWhitespace()
+        guard index < end else { throw JSONParseError(.emptyInput, at: index) }
+
+        var frames: [Frame] = []
+        var value = JSONValue.null
+        parsing: while true {
+            // Parse one value, or open a container and go round again for its first element.
+            guard index < end else { throw JSONParseError(.unexpectedEndOfInput, at: index) }
+            switch start[index] {
+            case UInt8(ascii: "["):
+                guard frames.count < options.maxDepth else {
+                    throw JSONParseError(.nestingTooDeep(maxDepth: options.maxDepth), at: index)
+                }
+                index += 1
+                skipWhitespace()
+                if index < end, start[index] == UInt8(ascii: "]") {
+                    index += 1
+                    value = .array([])
+                } else {
+                    frames.append(Frame(isObject: false))
+                    continue parsing
+                }
+            case UInt8(ascii: "{"):
+                guard frames.count < options.maxDepth else {
+                    throw JSONParseError(.nestingTooDeep(maxDepth: options.maxDepth), at: index)
+                }
+                index += 1
+                skipWhitespace()
+                if index < end, start[index] == UInt8(ascii: "}") {
+                    index += 1
+                    value = .object(JSONObject())
+                } else {
+                    var frame = Frame(isObject: true)
+                    try parseKey(into: &frame)
+                    frames.append(frame)
+                    continue parsing
+                }
+            case UInt8(ascii: "\""):
+                value = .string(try parseString())
+            case UInt8(ascii: "-"), UInt8(ascii: "0")...UInt8(ascii: "9"):
+                value = .number(try parseNumber())
+            case UInt8(ascii: "t"):
+                try expectLiteral("true")
+                value = .bool(true)
+            case UInt8(ascii: "f"):
+                try expectLiteral("false")
+                value = .bool(false)
+            case UInt8(ascii: "n"):
+                try expectLiteral("null")
+                value = .null
+            default:
+                throw errorForUnexpectedByte(orElse: .expectedValue)
+            }
+
+            // Hand the finished value to its container, closing containers as their brackets arrive.
+            while let top = frames.indices.last {
+                if frames[top].isObject {
+                    frames[top].members.append((key: frames[top].pendingKey, value: value))
+                    recordLastKey(in: &frames[top])
+                } else {
+                    frames[top].elements.append(value)
+                }
+                skipWhitespace()
+                guard index < end else { throw JSONParseError(.unexpectedEndOfInput, at: index) }
+                let byte = start[index]
+                if byte == UInt8(ascii: ",") {
+                    let commaOffset = index
+                    index += 1
+                    skipWhitespace()
+                    if index < end, start[index] == (frames[top].isObject ? UInt8(ascii: "}") : UInt8(ascii: "]")) {
+                        throw JSONParseError(.trailingComma, at: commaOffset)
+                    }
+                    if frames[top].isObject {
+                        try parseKey(into: &frames[top])
+                    }
+                    continue parsing
+                }
+                if frames[top].isObject {
+                    guard byte == UInt8(ascii: "}") else { throw errorForUnexpectedByte(orElse: .expectedCommaOrObjectEnd) }
+                    index += 1
+                    let frame = frames.removeLast()
+                    value = .object(JSONObject(members: frame.members, keyPositions: frame.keyPositions))
+                } else {
+                    guard byte == UInt8(ascii: "]") else { throw errorForUnexpectedByte(orElse: .expectedCommaOrArrayEnd) }
+                    index += 1
+                    value = .array(frames.removeLast().elements)
+                }
+            }
+            break parsing
+        }
+
+        skipWhitespace()
+        guard index == end else { throw errorForUnexpectedByte(orElse: .trailingCharacters) }
+        return value
+    }
+
+    /// Parses an object key and the colon after it, leaving `index` at the member's value.
+    private mutating func parseKey(into frame: inout Frame) throws(JSONParseError) {
+        guard index < end else { throw JSONParseError(.unexpectedEndOfInput, at: index) }
+        guard start[index] == UInt8(ascii: "\"") else { throw errorForUnexpectedByte(orElse: .expectedKey) }
+        let keyOffset = index
+        let key = try parseString()
+        if options.rejectDuplicateKeys {
+            let isDuplicate: Bool
+            if let keyPositions = frame.keyPositions {
+                isDuplicate = keyPositions[key] != nil
+            } else {
+                isDuplicate = frame.members.contains { $0.key == key }
+            }
+            if isDuplicate { throw JSONParseError(.duplicateKey(key), at: keyOffset) }
+        }
+        skipWhitespace()
+        guard index < end else { throw JSONParseError(.unexpectedEndOfInput, at: index) }
+        guard start[index] == UInt8(ascii: ":") else { throw errorForUnexpectedByte(orElse: .expectedColon) }
+        index += 1
+        skipWhitespace()
+        frame.pendingKey = key
+    }
+
+    /// Keeps an object's key index up to date after a member was appended, building it once the object grows large.
+    @inline(__always)
+    private func recordLastKey(in frame: inout Frame) {
+        let count = frame.members.count
+        if frame.keyPositions != nil {
+            frame.keyPositions![frame.members[count - 1].key] = count - 1
+        } else if count > JSONObject.indexThreshold {
+            frame.keyPositions = JSONObject.makePositions(frame.members)
+        }
+    }
+
+    /// Skips spaces, tabs, line feeds and carriage returns.
+    @inline(__always)
+    private mutating func skipWhitespace() {
+        while index < end {
+            switch start[index] {
+            case 0x20, 0x0A, 0x0D, 0x09: index += 1
+            default: return
+            }
+        }
+    }
+
+    /// Consumes `literal` (`true`, `false` or `null`) at `index`.
+    @inline(__always)
+    private mutating func expectLiteral(_ literal: StaticString) throws(JSONParseError) {
+        let count = literal.utf8CodeUnitCount
+        guard end - index >= count else { throw JSONParseError(.invalidLiteral, at: index) }
+        let expected = literal.utf8Start
+        for offset in 0..<count where start[index + offset] != expected[offset] {
+            throw JSONParseError(.invalidLiteral, at: index)
+        }
+        index += count
+    }
+
+    /// The most helpful error for the byte at `index`, which cannot appear there: common non-JSON syntax gets its own
+    /// reason, ill-formed UTF-8 is reported as such, and anything else gets `fallback`.
+    private func errorForUnexpectedByte(orElse fallback: JSONParseError.Reason) -> JSONParseError {
+        let byte = start[index]
+        let reason: JSONParseError.Reason
+        switch byte {
+        case UInt8(ascii: "/"):
+            reason = .comment
+        case UInt8(ascii: "'"):
+            reason = .singleQuotedString
+        case UInt8(ascii: "+") where fallback == .expectedValue:
+            reason = .leadingPlusSign
+        case UInt8(ascii: "N") where hasPrefix("NaN"), UInt8(ascii: "I") where hasPrefix("Infinity"):
+            reason = fallback == .expectedValue ? .nonFiniteNumber : fallback
+        case 0x80...:
+            reason = UTF8Validation.sequenceLength(at: start + index, available: end - index) == nil
+                ? .invalidUTF8 : fallback
+        default:
+            reason = fallback
+        }
+        return JSONParseError(reason, at: index)
+    }
+
+    /// Whether the input at `index` starts with `prefix`.
+    private func hasPrefix(_ prefix: StaticString) -> Bool {
+        let count = prefix.utf8CodeUnitCount
+        guard end - index >= count else { return false }
+        for offset in 0..<count where start[index + offset] != prefix.utf8Start[offset] {
+            return false
+        }
+        return true
+    }
+
+    // MARK: - Strings
+
+    /// Parses a string whose opening quote is at `index`, leaving `index` after the closing quote.
+    private mutating func parseString() throws(JSONParseError) -> String {
+        let contentStart = index + 1
+        var position = contentStart
+        while position < end {
+            let byte = start[position]
+            if byte == UInt8(ascii: "\"") {
+                index = position + 1
+                return String(decoding: UnsafeBufferPointer(start: start + contentStart, count: position - contentStart), as: UTF8.self)
+            }
+            if byte == UInt8(ascii: "\\") {
+                return try parseEscapedString(contentStart: contentStart, firstEscape: position)
+            }
+            if byte < 0x20 {
+                throw JSONParseError(.unescapedControlCharacter(byte), at: position)
+            }
+            if byte < 0x80 {
+                position += 1
+            } else {
+                position += try utf8SequenceLength(at: position)
+            }
+        }
+        throw JSONParseError(.unterminatedString, at: end)
+    }
+
+    /// Finishes a string that contains escapes, decoding it into `scratch`.
+    private mutating func parseEscapedString(contentStart: Int, firstEscape: Int) throws(JSONParseError) -> String {
+        scratch.removeAll(keepingCapacity: true)
+        scratch.append(contentsOf: UnsafeBufferPointer(start: start + contentStart, count: firstEscape - contentStart))
+        var position = firstEscape
+        while position < end {
+            let byte = start[position]
+            switch byte {
+            case UInt8(ascii: "\""):
+                index = position + 1
+                return String(decoding: scratch, as: UTF8.self)
+            case UInt8(ascii: "\\"):
+                position = try decodeEscape(at: position)
+            case 0..<0x20:
+                throw JSONParseError(.unescapedControlCharacter(byte), at: position)
+            case 0x80...:
+                let length = try utf8SequenceLength(at: position)
+                scratch.append(contentsOf: UnsafeBufferPointer(start: start + position, count: length))
+                position += length
+            default:
+                // Copy the run of plain ASCII in one go.
+                let runStart = position
+                position += 1
+                while position < end {
+                    let next = start[position]
+                    if next < 0x20 || next >= 0x80 || next == UInt8(ascii: "\"") || next == UInt8(ascii: "\\") { break }
+                    position += 1
+                }
+                scratch.append(contentsOf: UnsafeBufferPointer(start: start + runStart, count: position - runStart))
+            }
+        }
+        throw JSONParseError(.unterminatedString, at: end)
+    }
+
+    /// Decodes the escape whose backslash is at `position` into `scratch` and returns the offset after it.
+    private mutating func decodeEscape(at position: Int) throws(JSONParseError) -> Int {
+        guard position + 1 < end else { throw JSONParseError(.unterminatedString, at: end) }
+        let decoded: UInt8
+        switch start[position + 1] {
+        case UInt8(ascii: "\""): decoded = UInt8(ascii: "\"")
+        case UInt8(ascii: "\\"): decoded = UInt8(ascii: "\\")
+        case UInt8(ascii: "/"): decoded = UInt8(ascii: "/")
+        case UInt8(ascii: "b"): decoded = 0x08
+        case UInt8(ascii: "f"): decoded = 0x0C
+        case UInt8(ascii: "n"): decoded = 0x0A
+        case UInt8(ascii: "r"): decoded = 0x0D
+        case UInt8(ascii: "t"): decoded = 0x09
+        case UInt8(ascii: "u"): return try decodeUnicodeEscape(at: position)
+        default: throw JSONParseError(.invalidEscape, at: position)
+        }
+        scratch.append(decoded)
+        return position + 2
+    }
+
+    /// Decodes `\uXXXX`, or a `\uXXXX\uXXXX` surrogate pair, at `position` into `scratch` as UTF-8.
+    private mutating func decodeUnicodeEscape(at position: Int) throws(JSONParseError) -> Int {
+        let first = try hexQuad(at: position + 2, escapeOffset: position)
+        var scalarValue = first
+        var next = position + 6
+        switch first {
+        case 0xD800...0xDBFF:
+            guard end - next >= 2, start[next] == UInt8(ascii: "\\"), start[next + 1] == UInt8(ascii: "u") else {
+                throw JSONParseError(.unpairedSurrogate, at: position)
+            }
+            let second = try hexQuad(at: next + 2, escapeOffset: next)
+            guard (0xDC00...0xDFFF).contains(second) else { throw JSONParseError(.unpairedSurrogate, at: position) }
+            scalarValue = 0x10000 + ((first - 0xD800) << 10) + (second - 0xDC00)
+            next += 6
+        case 0xDC00...0xDFFF:
+            throw JSONParseError(.unpairedSurrogate, at: position)
+        default:
+            break
+        }
+        appendUTF8(scalarValue)
+        return next
+    }
+
+    /// Reads four hexadecimal digits at `position`; errors point at the escape's backslash at `escapeOffset`.
+    @inline(__always)
+    private func hexQuad(at position: Int, escapeOffset: Int) throws(JSONParseError) -> UInt32 {
+        guard end - position >= 4 else { throw JSONParseError(.invalidUnicodeEscape, at: escapeOffset) }
+        var value: UInt32 = 0
+        for offset in 0..<4 {
+            let byte = start[position + offset]
+            let digit: UInt8
+            switch byte {
+            case UInt8(ascii: "0")...UInt8(ascii: "9"): digit = byte &- UInt8(ascii: "0")
+            case UInt8(ascii: "a")...UInt8(ascii: "f"): digit = byte &- UInt8(ascii: "a") &+ 10
+            case UInt8(ascii: "A")...UInt8(ascii: "F"): digit = byte &- UInt8(ascii: "A") &+ 10
+            default: throw JSONParseError(.invalidUnicodeEscape, at: escapeOffset)
+            }
+            value = value << 4 | UInt32(digit)
+        }
+        return value
+    }
+
+    /// Appends a Unicode scalar value (not a surrogate) to `scratch` as UTF-8.
+    @inline(__always)
+    private mutating func appendUTF8(_ value: UInt32) {
+        switch value {
+        case 0..<0x80:
+            scratch.append(UInt8(value))
+        case 0x80..<0x800:
+            scratch.append(UInt8(0xC0 | value >> 6))
+            scratch.append(UInt8(0x80 | value & 0x3F))
+        case 0x800..<0x10000:
+            scratch.append(UInt8(0xE0 | value >> 12))
+            scratch.append(UInt8(0x80 | value >> 6 & 0x3F))
+            scratch.append(UInt8(0x80 | value & 0x3F))
+        default:
+            scratch.append(UInt8(0xF0 | value >> 18))
+            scratch.append(UInt8(0x80 | value >> 12 & 0x3F))
+            scratch.append(UInt8(0x80 | value >> 6 & 0x3F))
+            scratch.append(UInt8(0x80 | value & 0x3F))
+        }
+    }
+
+    /// The length of the well-formed UTF-8 sequence at `position`, whose first byte is not ASCII.
+    @inline(__always)
+    private func utf8SequenceLength(at position: Int) throws(JSONParseError) -> Int {
+        guard let length = UTF8Validation.sequenceLength(at: start + position, available: end - position) else {
+            throw JSONParseError(.invalidUTF8, at: position)
+        }
+        return length
+    }
+
+    // MARK: - Numbers
+
+    /// Parses a number at `index` (which holds `-` or a digit), leaving `index` after it.
+    ///
+    /// The scan validates the grammar and gathers up to 19 significant digits; short numbers are converted exactly by
+    /// ``DecimalConversion``, others by the standard library's correctly rounded `Double(_:)`.
+    private mutating func parseNumber() throws(JSONParseError) -> Double {
+        let numberStart = index
+        var position = index
+        let isNegative = start[position] == UInt8(ascii: "-")
+        if isNegative {
+            position += 1
+            guard position < end else { throw JSONParseError(.expectedDigit, at: position) }
+            if start[position] == UInt8(ascii: "I"), hasPrefix("-Infinity") {
+                throw JSONParseError(.nonFiniteNumber, at: numberStart)
+            }
+        }
+
+        var significand: UInt64 = 0
+        var digitCount = 0  // significant digits: those after the leading zeros
+        var exponent = 0  // minus the number of fraction digits, plus the explicit exponent
+
+        // Integer part: a single 0, or a non-zero digit and more digits.
+        let integerStart = position
+        while position < end {
+            let digit = start[position] &- UInt8(ascii: "0")
+            if digit > 9 { break }
+            if significand != 0 || digit != 0 {
+                digitCount += 1
+                if digitCount <= 19 { significand = significand &* 10 &+ UInt64(digit) }
+            }
+            position += 1
+        }
+        let integerDigitCount = position - integerStart
+        if integerDigitCount == 0 { throw JSONParseError(.expectedDigit, at: position) }
+        if integerDigitCount > 1, start[integerStart] == UInt8(ascii: "0") {
+            throw JSONParseError(.leadingZero, at: integerStart)
+        }
+
+        // Fraction: leading zeros after the point are not significant but still scale the value.
+        if position < end, start[position] == UInt8(ascii: ".") {
+            position += 1
+            let fractionStart = position
+            while position < end {
+                let digit = start[position] &- UInt8(ascii: "0")
+                if digit > 9 { break }
+                if significand != 0 || digit != 0 {
+                    digitCount += 1
+                    if digitCount <= 19 { significand = significand &* 10 &+ UInt64(digit) }
+                }
+                if digitCount <= 19 { exponent -= 1 }
+                position += 1
+            }
+            if position == fractionStart { throw JSONParseError(.expectedDigit, at: position) }
+        }
+
+        // Exponent, saturated far beyond any Double so that huge exponents cannot overflow an Int.
+        if position < end, start[position] | 0x20 == UInt8(ascii: "e") {
+            position += 1
+            var isExponentNegative = false
+            if position < end, start[position] == UInt8(ascii: "-") || start[position] == UInt8(ascii: "+") {
+                isExponentNegative = start[position] == UInt8(ascii: "-")
+                position += 1
+            }
+            let exponentStart = position
+            var explicitExponent = 0
+            while position < end {
+                let digit = start[position] &- UInt8(ascii: "0")
+                if digit > 9 { break }
+                if explicitExponent < 1_000_000 { explicitExponent = explicitExponent * 10 + Int(digit) }
+                position += 1
+            }
+            if position == exponentStart { throw JSONParseError(.expectedDigit, at: position) }
+            exponent += isExponentNegative ? -explicitExponent : explicitExponent
+        }
+        index = position
+
+        if let magnitude = DecimalConversion.exactMagnitude(
+            significand: significand, digitCount: digitCount, exponent: exponent)
+        {
+            return isNegative ? -magnitude : magnitude
+        }
+        return try slowNumber(from: numberStart, to: position)
+    }
+
+    /// Converts an already validated number with the standard library's correctly rounded parser.
+    private func slowNumber(from numberStart: Int, to numberEnd: Int) throws(JSONParseError) -> Double {
+        let text = String(
+            decoding: UnsafeBufferPointer(start: start + numberStart, count: numberEnd - numberStart),
+            as: UTF8.self
+        )
+        guard let value = Double(text), value.isFinite else {
+            throw JSONParseError(.numberOutOfRange, at: numberStart)
+        }
+        return value
+    }
+}
