@@ -1,4 +1,4 @@
-public import MCDropout
+import MCDropout
 public import MCDropoutJSON
 
 /// Class names of the data sets the trainer knows.

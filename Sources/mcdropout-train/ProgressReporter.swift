@@ -37,7 +37,7 @@ final class ProgressReporter {
             }
             line += String(format: " | %.1f s", record.seconds)
             print(line)
-            fflush(stdout)
+            fflush(nil)
         }
     }
 
