@@ -13,6 +13,7 @@ let package = Package(
     products: [
         .executable(name: "mcdropout-train", targets: ["mcdropout-train"]),
         .executable(name: "mcdropout-serve", targets: ["mcdropout-serve"]),
+        .executable(name: "mcdropout-bench", targets: ["mcdropout-bench"]),
         .library(name: "MCDropout", targets: ["MCDropout"]),
     ],
     dependencies: [
@@ -59,6 +60,11 @@ let package = Package(
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ],
+            swiftSettings: strictSettings
+        ),
+        .executableTarget(
+            name: "mcdropout-bench",
+            dependencies: ["MCDropout", .product(name: "ArgumentParser", package: "swift-argument-parser")],
             swiftSettings: strictSettings
         ),
         .testTarget(name: "MCDropoutJSONTests", dependencies: ["MCDropoutJSON"], swiftSettings: strictSettings),

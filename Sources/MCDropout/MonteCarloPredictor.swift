@@ -141,3 +141,20 @@ public struct MonteCarloPredictor: Sendable {
         }
     }
 }
+
+extension MonteCarloPredictor {
+    /// Index of the first layer whose input dropout is non-zero (`layers.count` when there is none).
+    public var firstStochasticLayerIndex: Int { firstStochasticLayer }
+}
+
+extension DropoutMLP {
+    /// Floating-point operations of one Monte-Carlo prediction: the deterministic prefix once, the rest `N` times.
+    public func monteCarloFlops(sampleCount: Int, firstStochasticLayer: Int) -> Int {
+        var total = 0
+        for (index, layer) in layers.enumerated() {
+            let perPass = 2 * layer.inputSize * layer.outputSize
+            total += index < firstStochasticLayer ? perPass : perPass * sampleCount
+        }
+        return total
+    }
+}
