@@ -74,7 +74,8 @@ let package = Package(
             swiftSettings: strictSettings
         ),
         .testTarget(
-            name: "InferenceServerTests", dependencies: ["InferenceServer", "MCDropout", "MCDropoutJSON"],
+            name: "InferenceServerTests",
+            dependencies: ["InferenceServer", "MCDropout", "MCDropoutJSON", .product(name: "Logging", package: "swift-log")],
             swiftSettings: strictSettings
         ),
     ]

@@ -1,0 +1,298 @@
+public import Logging
+import MCDropout
+import MCDropoutJSON
+import Synchronization
+
+/// The application: routes HTTP requests to the prediction, KServe V2, health and metrics endpoints.
+///
+/// It knows nothing of sockets; ``MicroHTTPDaemon`` calls ``handle(_:)`` on its worker threads, and tests call it
+/// directly. All failures become ``HTTPError`` responses here, in one place.
+public final class InferenceService: HTTPHandler {
+    /// The server's lifecycle as clients see it through the health routes.
+    public enum Phase: Int, Sendable {
+        case starting = 0, ready, draining
+    }
+
+    let configuration: ServerConfiguration
+    let registry: ModelRegistry
+    let metrics = ServerMetrics()
+    let logger: Logger
+    private let phaseValue = Atomic<Int>(Phase.starting.rawValue)
+    private let requestCounter = Atomic<UInt64>(0)
+    private let workers: ThreadLocal<WorkerState>
+    let limits: RequestLimits
+
+    /// Creates the service over loaded models; it starts in ``Phase/starting`` until ``markReady()``.
+    public init(configuration: ServerConfiguration, registry: ModelRegistry, logger: Logger) {
+        self.configuration = configuration
+        self.registry = registry
+        self.logger = logger
+        limits = RequestLimits(
+            maxSamples: configuration.maxSamples, maxBatchSize: configuration.maxBatchSize,
+            maxTotalPasses: configuration.maxTotalPasses)
+        workers = ThreadLocal { [registry] in WorkerState(snapshot: registry.snapshot) }
+    }
+
+    /// The current phase.
+    public var phase: Phase { Phase(rawValue: phaseValue.load(ordering: .acquiring)) ?? .starting }
+    /// Marks the server ready: health routes answer 200 and inference is accepted.
+    public func markReady() { phaseValue.store(Phase.ready.rawValue, ordering: .releasing) }
+    /// Marks the server draining: readiness answers 503 and new inference requests are refused.
+    public func markDraining() { phaseValue.store(Phase.draining.rawValue, ordering: .releasing) }
+
+    /// Reloads every model file, logging and counting each outcome.
+    @discardableResult
+    public func reloadModels() -> [ModelRegistry.ReloadOutcome] {
+        let outcomes = registry.reload()
+        for outcome in outcomes {
+            switch outcome {
+            case .reloaded(let name, let version):
+                metrics.reloadSuccesses.add(1)
+                logger.info("reloaded model", metadata: ["model": "\(name)", "version": "\(version)"])
+            case .kept(let name, let error):
+                metrics.reloadFailures.add(1)
+                logger.error("reload failed; keeping the loaded model", metadata: ["model": "\(name)", "reason": "\(error)"])
+            }
+        }
+        return outcomes
+    }
+
+    // MARK: HTTPHandler
+
+    public func handle(_ request: HTTPRequest) -> HTTPResponse {
+        let clock = ContinuousClock()
+        let start = clock.now
+        metrics.inFlight.add(1)
+        defer { metrics.inFlight.add(-1) }
+        let requestID = requestCounter.add(1, ordering: .relaxed).newValue
+        var route = Route.notFound
+        let response: HTTPResponse
+        do {
+            response = try dispatch(request, route: &route)
+        } catch {
+            response = error.response
+        }
+        let elapsed = clock.now - start
+        let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) * 1e-18
+        metrics.record(route: route, status: response.status, seconds: seconds)
+        if logger.logLevel <= .debug || response.status >= 500 {
+            logger.log(
+                level: response.status >= 500 ? .error : .debug, "request",
+                metadata: [
+                    "request_id": "\(requestID)", "method": "\(request.method)", "path": "\(request.path)",
+                    "status": "\(response.status)", "microseconds": "\(Int(seconds * 1e6))",
+                ])
+        }
+        return response
+    }
+
+    public func reject(_ rejection: RequestRejection, request: HTTPRequest) -> HTTPResponse {
+        let error: HTTPError
+        switch rejection {
+        case .bodyTooLarge(let limit): error = .payloadTooLarge(limit: limit)
+        }
+        metrics.record(route: Route.notFound, status: error.status, seconds: 0)
+        return error.response
+    }
+
+    // MARK: Routing
+
+    private func dispatch(_ request: HTTPRequest, route: inout Route) throws(HTTPError) -> HTTPResponse {
+        let segments = try pathSegments(request.path)
+        let method = request.method == "HEAD" ? "GET" : request.method
+        func allow(_ allowed: String) throws(HTTPError) {
+            guard method == allowed else {
+                throw .methodNotAllowed(request.method, allowed: allowed == "GET" ? ["GET", "HEAD"] : [allowed])
+            }
+        }
+        switch segments.count {
+        case 0:
+            route = .index
+            try allow("GET")
+            return index()
+        case 1 where segments[0] == "health":
+            route = .health
+            try allow("GET")
+            return health()
+        case 1 where segments[0] == "metrics":
+            route = .metrics
+            try allow("GET")
+            let text = metrics.render(models: registry.snapshot, isReady: phase == .ready)
+            return HTTPResponse(
+                status: 200, headers: [("Content-Type", "text/plain; version=0.0.4; charset=utf-8")],
+                body: Array(text.utf8))
+        case 1 where segments[0] == "predict":
+            route = .predict
+            try allow("POST")
+            try requireReady()
+            return try predict(request)
+        default:
+            break
+        }
+        guard segments[0] == "v2" else { throw .notFound("no route for \(request.method) \(request.path)") }
+        let rest = Array(segments.dropFirst())
+        switch rest.count {
+        case 0:
+            route = .v2Metadata
+            try allow("GET")
+            return serverMetadata()
+        case 2 where rest[0] == "health" && (rest[1] == "live" || rest[1] == "ready"):
+            route = .v2Health
+            try allow("GET")
+            if rest[1] == "live" { return jsonResponse { $0.key("live"); $0.bool(true) } }
+            let ready = phase == .ready
+            return jsonResponse(status: ready ? 200 : 503) { $0.key("ready"); $0.bool(ready) }
+        default:
+            break
+        }
+        // /v2/models/{model}[/versions/{version}][/ready|/infer]
+        guard rest.count >= 2, rest[0] == "models" else { throw .notFound("no route for \(request.method) \(request.path)") }
+        let name = rest[1]
+        var tail = Array(rest.dropFirst(2))
+        var requestedVersion: String?
+        if tail.count >= 2, tail[0] == "versions" {
+            requestedVersion = tail[1]
+            tail.removeFirst(2)
+        }
+        route = tail == ["infer"] ? .v2Infer : .v2Metadata
+        guard tail.count <= 1 else { throw .notFound("no route for \(request.method) \(request.path)") }
+        let model = try resolveModel(name, version: requestedVersion, in: workers.value.models(from: registry))
+        switch tail.first {
+        case nil:
+            try allow("GET")
+            return modelMetadata(model)
+        case "ready":
+            try allow("GET")
+            let ready = phase == .ready
+            return jsonResponse(status: ready ? 200 : 503) {
+                $0.key("name"); $0.string(model.name); $0.key("ready"); $0.bool(ready)
+            }
+        case "infer":
+            try allow("POST")
+            try requireReady()
+            return try infer(request, model: model)
+        default:
+            throw .notFound("no route for \(request.method) \(request.path)")
+        }
+    }
+
+    private func requireReady() throws(HTTPError) {
+        switch phase {
+        case .ready: return
+        case .starting: throw .unavailable("the server is starting")
+        case .draining: throw .unavailable("the server is shutting down")
+        }
+    }
+
+    /// The model a request names, or the only one loaded.
+    func resolveModel(_ name: String?, version: String? = nil, in snapshot: ModelSnapshot) throws(HTTPError) -> LoadedModel {
+        let model: LoadedModel
+        if let name {
+            guard let found = snapshot.models[name] else {
+                throw .notFound("model '\(name)' is not loaded; available: \(snapshot.names.joined(separator: ", "))")
+            }
+            model = found
+        } else {
+            guard let sole = snapshot.soleModel else {
+                throw .badRequest("several models are loaded (\(snapshot.names.joined(separator: ", "))); name one with 'model'")
+            }
+            model = sole
+        }
+        if let version, version != String(model.version) {
+            throw .notFound("model '\(model.name)' has version \(model.version), not '\(version)'")
+        }
+        return model
+    }
+
+    // MARK: Small endpoints
+
+    private func index() -> HTTPResponse {
+        jsonResponse { writer in
+            writer.key("name"); writer.string("mcdropout")
+            writer.key("endpoints")
+            writer.beginArray()
+            for endpoint in [
+                "POST /predict", "GET /health", "GET /metrics", "GET /v2", "GET /v2/health/live", "GET /v2/health/ready",
+                "GET /v2/models/{model}", "GET /v2/models/{model}/ready", "POST /v2/models/{model}/infer",
+            ] { writer.string(endpoint) }
+            writer.endArray()
+        }
+    }
+
+    private func health() -> HTTPResponse {
+        let snapshot = registry.snapshot
+        let status: String
+        switch phase {
+        case .ready: status = "ok"
+        case .starting: status = "starting"
+        case .draining: status = "draining"
+        }
+        return jsonResponse(status: phase == .ready ? 200 : 503) { writer in
+            writer.key("status"); writer.string(status)
+            writer.key("models")
+            writer.beginArray()
+            for name in snapshot.names {
+                guard let model = snapshot.models[name] else { continue }
+                writer.beginObject()
+                writer.key("name"); writer.string(name)
+                writer.key("version"); writer.integer(model.version)
+                writer.key("dataset"); writer.string(model.file.metadata.dataset)
+                writer.key("layer_sizes")
+                writer.beginArray()
+                for size in model.file.model.layerSizes { writer.integer(size) }
+                writer.endArray()
+                writer.endObject()
+            }
+            writer.endArray()
+        }
+    }
+
+    /// A JSON response whose top-level object's members `body` writes.
+    func jsonResponse(status: Int = 200, _ body: (inout JSONWriter) -> Void) -> HTTPResponse {
+        var writer = JSONWriter(capacity: 256)
+        writer.beginObject()
+        body(&writer)
+        writer.endObject()
+        return HTTPResponse(status: status, headers: [("Content-Type", "application/json")], body: writer.bytes)
+    }
+
+    /// The worker state of the calling thread.
+    var worker: WorkerState { workers.value }
+}
+
+/// Splits a raw path into percent-decoded segments, ignoring empty ones (`//`, trailing `/`).
+func pathSegments(_ path: String) throws(HTTPError) -> [String] {
+    var segments: [String] = []
+    for raw in path.utf8.split(separator: UInt8(ascii: "/")) {
+        var bytes: [UInt8] = []
+        var index = raw.startIndex
+        while index < raw.endIndex {
+            let byte = raw[index]
+            if byte == UInt8(ascii: "%") {
+                let first = raw.index(after: index)
+                guard first < raw.endIndex, raw.index(after: first) < raw.endIndex,
+                    let high = hexValue(raw[first]), let low = hexValue(raw[raw.index(after: first)])
+                else { throw .badRequest("malformed percent-encoding in the path") }
+                bytes.append(high << 4 | low)
+                index = raw.index(index, offsetBy: 3)
+            } else {
+                bytes.append(byte)
+                index = raw.index(after: index)
+            }
+        }
+        guard let segment = String(validating: bytes, as: UTF8.self) else {
+            throw .badRequest("the path is not valid UTF-8 after percent-decoding")
+        }
+        segments.append(segment)
+    }
+    return segments
+}
+
+private func hexValue(_ byte: UInt8) -> UInt8? {
+    switch byte {
+    case UInt8(ascii: "0")...UInt8(ascii: "9"): return byte - UInt8(ascii: "0")
+    case UInt8(ascii: "a")...UInt8(ascii: "f"): return byte - UInt8(ascii: "a") + 10
+    case UInt8(ascii: "A")...UInt8(ascii: "F"): return byte - UInt8(ascii: "A") + 10
+    default: return nil
+    }
+}

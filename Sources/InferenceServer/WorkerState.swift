@@ -1,0 +1,61 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+import MCDropout
+import MCDropoutJSON
+
+/// Per-thread state of an HTTP worker: buffers reused across requests and a cached model snapshot.
+///
+/// Each MHD worker thread owns one, so the hot path needs neither locks nor large allocations.
+final class WorkerState {
+    var workspace = MonteCarloWorkspace()
+    var snapshot: ModelSnapshot
+    var pixels: [Float] = []
+    var writer = JSONWriter(capacity: 4096)
+    /// Draws seeds for requests that bring none; seeded once per thread from the system's entropy.
+    var seedSource: RandomSource
+
+    init(snapshot: ModelSnapshot) {
+        self.snapshot = snapshot
+        var system = SystemRandomNumberGenerator()
+        seedSource = RandomSource(seed: system.next())
+    }
+
+    /// The registry's current snapshot, refreshed only when its generation moved.
+    func models(from registry: ModelRegistry) -> ModelSnapshot {
+        if registry.generation != snapshot.generation { snapshot = registry.snapshot }
+        return snapshot
+    }
+
+    /// A fresh seed below 2⁵³, so JSON clients (JavaScript included) can echo it back exactly.
+    func drawSeed() -> UInt64 { seedSource.next() >> 11 }
+}
+
+/// One value per thread, created on first use and released when the thread exits (`pthread_key_create`).
+///
+/// `@unchecked Sendable`: the key is written once in `init`; each thread only ever sees its own value.
+final class ThreadLocal<Value: AnyObject>: @unchecked Sendable {
+    private var key = pthread_key_t()
+    private let make: @Sendable () -> Value
+
+    init(make: @escaping @Sendable () -> Value) {
+        self.make = make
+        let status = pthread_key_create(&key) { pointer in
+            guard let pointer else { return }
+            Unmanaged<AnyObject>.fromOpaque(pointer).release()
+        }
+        precondition(status == 0, "pthread_key_create failed: \(status)")
+    }
+
+    /// This thread's value.
+    var value: Value {
+        if let pointer = pthread_getspecific(key) {
+            return Unmanaged<AnyObject>.fromOpaque(pointer).takeUnretainedValue() as! Value
+        }
+        let value = make()
+        pthread_setspecific(key, Unmanaged.passRetained(value as AnyObject).toOpaque())
+        return value
+    }
+}
