@@ -1,0 +1,448 @@
+// The only file that talks to libmicrohttpd (through CMicroHTTPD); the rest of the server sees plain Swift values.
+internal import CMicroHTTPD
+internal import Glibc
+public import Logging
+internal import Synchronization
+
+/// An HTTP/1.1 server on libmicrohttpd that hands each complete request to an `HTTPHandler`.
+///
+/// libmicrohttpd owns the sockets, parsing, keep-alive, `Expect: 100-continue`, `HEAD` and the limits in
+/// `DaemonConfiguration`; this class adds body accumulation with a size limit, request counting and a graceful stop.
+/// Handlers run synchronously on the daemon's worker threads (`DaemonConfiguration.threadCount` of them).
+///
+/// The daemon runs from `init` until `stop()`; dropping the last reference stops it too, without draining.
+/// It is `Sendable` without `@unchecked`: its mutable state (the C handle) lives in a `Mutex`, and everything the
+/// C callbacks reach lives in `DaemonCore`, which is itself checked `Sendable`.
+public final class MicroHTTPDaemon: Sendable {
+    /// The configuration the daemon was started with.
+    public let configuration: DaemonConfiguration
+    /// The TCP port the daemon listens on; the kernel's choice when `configuration.port` was 0.
+    public let port: Int
+
+    private let core: DaemonCore
+    private let lifecycle: Mutex<Lifecycle>
+
+    /// What `stop()` has to undo; only touched under `lifecycle`'s lock.
+    private struct Lifecycle {
+        /// The running daemon; `nil` once stopped.
+        var daemon: OpaquePointer?
+        /// The listen socket handed back by quiescing; must be closed after the daemon stops.
+        var listenSocket: Int32?
+        /// The reference to `core` that the C callbacks use, taken at start and released once, after the stop.
+        var callbackReference: Unmanaged<DaemonCore>?
+    }
+
+    /// Starts listening at once.
+    ///
+    /// - Throws: `DaemonError.invalidConfiguration` or `.invalidAddress` before touching the network, and
+    ///   `.startFailed` (with libmicrohttpd's reason) if binding or starting the threads fails.
+    public init(
+        configuration: DaemonConfiguration,
+        handler: some HTTPHandler,
+        logger: Logger = Logger(label: "mcdropout.http")
+    ) throws(DaemonError) {
+        try configuration.validate()
+        let core = DaemonCore(handler: handler, logger: logger, maxBodyBytes: configuration.maxBodyBytes)
+        let callbackReference = Unmanaged.passRetained(core)
+        let context = callbackReference.toOpaque()
+        var status = MCD_START_OK
+        let daemon = configuration.host.withCString { host in
+            var settings = mcd_daemon_config(
+                host: host,
+                port: UInt16(configuration.port),
+                thread_count: UInt32(configuration.threadCount),
+                connection_timeout_seconds: UInt32(configuration.connectionTimeoutSeconds),
+                connection_limit: UInt32(configuration.connectionLimit),
+                per_ip_connection_limit: UInt32(configuration.perIPConnectionLimit),
+                connection_memory_limit_bytes: configuration.connectionMemoryLimitBytes,
+                listen_backlog: UInt32(configuration.listenBacklog)
+            )
+            return mcd_daemon_start(
+                &settings,
+                { context, connection, url, method, version, uploadData, uploadDataSize, requestContext in
+                    DaemonCore.access(
+                        context: context, connection: connection, url: url, method: method, version: version,
+                        uploadData: uploadData, uploadDataSize: uploadDataSize, requestContext: requestContext)
+                },
+                context,
+                { context, _, requestContext, _ in
+                    DaemonCore.requestCompleted(context: context, requestContext: requestContext)
+                },
+                context,
+                { context, message in
+                    DaemonCore.log(context: context, message: message)
+                },
+                context,
+                &status
+            )
+        }
+        let startupMessages = core.finishStartup()
+        guard let daemon else {
+            callbackReference.release()
+            if status == MCD_START_INVALID_ADDRESS {
+                throw .invalidAddress(configuration.host)
+            }
+            let reason = startupMessages.isEmpty ? "libmicrohttpd gave no reason" : startupMessages.joined(separator: "; ")
+            throw .startFailed(host: configuration.host, port: configuration.port, reason: reason)
+        }
+        self.configuration = configuration
+        self.port = Int(mcd_daemon_bound_port(daemon))
+        self.core = core
+        self.lifecycle = Mutex(Lifecycle(daemon: daemon, listenSocket: nil, callbackReference: callbackReference))
+        logger.info(
+            "HTTP daemon listening",
+            metadata: ["host": "\(configuration.host)", "port": "\(port)", "threads": "\(configuration.threadCount)"])
+    }
+
+    deinit {
+        stop(drainTimeout: .zero)
+    }
+
+    /// Requests whose headers have arrived and whose response has not yet been fully sent (or abandoned).
+    public var inFlightRequestCount: Int {
+        core.inFlightRequests.load(ordering: .acquiring)
+    }
+
+    /// Whether the daemon has been started and not yet stopped (it may be quiesced).
+    public var isRunning: Bool {
+        lifecycle.withLock { $0.daemon != nil }
+    }
+
+    /// Stops accepting connections; connections already open keep being served. Idempotent.
+    ///
+    /// New clients are refused by the kernel (connection reset) rather than left waiting in the backlog.
+    public func quiesce() {
+        lifecycle.withLock { Self.quiesce(&$0) }
+    }
+
+    /// Stops the daemon gracefully and waits for it. Idempotent; concurrent callers all return once it has stopped.
+    ///
+    /// Stops accepting connections, lets requests in flight finish (their responses carry `Connection: close`) for
+    /// at most `drainTimeout`, then closes every connection and joins the worker threads. Safe to call from any
+    /// thread (a signal-handling thread included) except a handler's own worker thread, which would deadlock.
+    public func stop(drainTimeout: Duration = .seconds(10)) {
+        lifecycle.withLock { state in
+            guard let daemon = state.daemon else {
+                return
+            }
+            core.isDraining.store(true, ordering: .releasing)
+            Self.quiesce(&state)
+            let deadline = ContinuousClock.now.advanced(by: drainTimeout)
+            while core.inFlightRequests.load(ordering: .acquiring) > 0, ContinuousClock.now < deadline {
+                var pause = timespec(tv_sec: 0, tv_nsec: 5_000_000)
+                _ = nanosleep(&pause, nil)
+            }
+            let abandoned = core.inFlightRequests.load(ordering: .acquiring)
+            if abandoned > 0 {
+                core.logger.warning("HTTP daemon stopping with requests in flight", metadata: ["count": "\(abandoned)"])
+            }
+            // Joins the workers: after this no callback runs, so the callbacks' reference to `core` can go.
+            mcd_daemon_stop(daemon)
+            if let socket = state.listenSocket {
+                _ = close(socket)
+            }
+            state.callbackReference?.release()
+            state = Lifecycle(daemon: nil, listenSocket: nil, callbackReference: nil)
+            core.logger.info("HTTP daemon stopped", metadata: ["port": "\(port)"])
+        }
+    }
+
+    private static func quiesce(_ state: inout Lifecycle) {
+        guard let daemon = state.daemon, state.listenSocket == nil else {
+            return
+        }
+        let socket = mcd_daemon_quiesce(daemon)
+        guard socket >= 0 else {
+            return
+        }
+        // MHD merely stops polling the socket, so the kernel would keep completing handshakes for clients nobody will
+        // serve. shutdown() on a listening socket makes Linux refuse them, while the descriptor stays valid as MHD
+        // requires until MHD_stop_daemon returns.
+        _ = shutdown(socket, Int32(SHUT_RDWR))
+        state.listenSocket = socket
+    }
+}
+
+/// What the C callbacks need: the handler, the logger, limits and counters. Shared by all worker threads.
+///
+/// Checked `Sendable`: every stored property is immutable and `Sendable`, or an atomic, or behind a `Mutex`.
+final class DaemonCore: Sendable {
+    let handler: any HTTPHandler
+    let logger: Logger
+    let maxBodyBytes: Int
+    /// Requests between their first access-handler call and their completion callback.
+    let inFlightRequests = Atomic<Int>(0)
+    /// Set once `stop()` begins, so responses ask keep-alive clients to go away.
+    let isDraining = Atomic<Bool>(false)
+    /// Messages libmicrohttpd logs while starting (they explain a failed start); `nil` once started.
+    private let startupMessages = Mutex<[String]?>([])
+
+    init(handler: any HTTPHandler, logger: Logger, maxBodyBytes: Int) {
+        self.handler = handler
+        self.logger = logger
+        self.maxBodyBytes = maxBodyBytes
+    }
+
+    /// Ends startup-message capture and returns what was captured.
+    func finishStartup() -> [String] {
+        startupMessages.withLock { messages in
+            defer { messages = nil }
+            return messages ?? []
+        }
+    }
+
+    private static func core(_ context: UnsafeMutableRawPointer?) -> DaemonCore {
+        guard let context else {
+            fatalError("libmicrohttpd passed no callback context")
+        }
+        return Unmanaged<DaemonCore>.fromOpaque(context).takeUnretainedValue()
+    }
+
+    // MARK: Callbacks from C
+
+    /// MHD_LogCallback, already formatted by the shim.
+    static func log(context: UnsafeMutableRawPointer?, message: UnsafePointer<CChar>?) {
+        guard let message else {
+            return
+        }
+        let core = core(context)
+        let text = String(cString: message)
+        core.startupMessages.withLock { $0?.append(text) }
+        core.logger.notice("\(text)", metadata: ["source": "libmicrohttpd"])
+    }
+
+    /// MHD_AccessHandlerCallback: called once when the headers are in, once per piece of body, and once at the end.
+    static func access(
+        context: UnsafeMutableRawPointer?,
+        connection: OpaquePointer?,
+        url: UnsafePointer<CChar>?,
+        method: UnsafePointer<CChar>?,
+        version: UnsafePointer<CChar>?,
+        uploadData: UnsafePointer<CChar>?,
+        uploadDataSize: UnsafeMutablePointer<Int>?,
+        requestContext: UnsafeMutablePointer<UnsafeMutableRawPointer?>?
+    ) -> MHD_Result {
+        guard let connection, let uploadDataSize, let requestContext else {
+            return .NO
+        }
+        let core = core(context)
+        guard let existing = requestContext.pointee else {
+            let exchange = RequestExchange(
+                head: readHead(connection: connection, url: url, method: method, version: version),
+                bodyState: RequestBodyState(limit: core.maxBodyBytes))
+            // Released exactly once, in `requestCompleted`, which MHD calls for every request it showed us.
+            requestContext.pointee = Unmanaged.passRetained(exchange).toOpaque()
+            core.inFlightRequests.wrappingAdd(1, ordering: .acquiringAndReleasing)
+            return core.begin(exchange, on: connection)
+        }
+        let exchange = Unmanaged<RequestExchange>.fromOpaque(existing).takeUnretainedValue()
+        let size = uploadDataSize.pointee
+        if size > 0 {
+            uploadDataSize.pointee = 0
+            return core.receive(UnsafeRawBufferPointer(start: uploadData, count: size), for: exchange)
+        }
+        return core.complete(exchange, on: connection)
+    }
+
+    /// MHD_RequestCompletedCallback: the response was sent, or the connection failed or the daemon stopped.
+    static func requestCompleted(
+        context: UnsafeMutableRawPointer?,
+        requestContext: UnsafeMutablePointer<UnsafeMutableRawPointer?>?
+    ) {
+        guard let requestContext, let exchange = requestContext.pointee else {
+            return
+        }
+        requestContext.pointee = nil
+        Unmanaged<RequestExchange>.fromOpaque(exchange).release()
+        core(context).inFlightRequests.wrappingSubtract(1, ordering: .acquiringAndReleasing)
+    }
+
+    // MARK: Request handling
+
+    private func begin(_ exchange: RequestExchange, on connection: OpaquePointer) -> MHD_Result {
+        let declaredLength = mcd_connection_header(connection, "Content-Length").flatMap { value in
+            UInt64(String(cString: value).trimmingASCIIWhitespace())
+        }
+        if let rejection = exchange.bodyState.start(declaredLength: declaredLength) {
+            // Queued before the body is read: MHD skips `100 Continue`, discards the body and closes afterwards.
+            return queue(handler.reject(rejection, request: exchange.request), on: connection)
+        }
+        if let declaredLength, declaredLength > 0 {
+            exchange.request.body.reserveCapacity(Int(declaredLength))
+        }
+        return .YES
+    }
+
+    private func receive(_ data: UnsafeRawBufferPointer, for exchange: RequestExchange) -> MHD_Result {
+        switch exchange.bodyState.receive(byteCount: data.count) {
+        case .append:
+            exchange.request.body.append(contentsOf: data)
+        case .discard:
+            if !exchange.request.body.isEmpty {
+                exchange.request.body = []
+            }
+        case .closeConnection:
+            logger.notice(
+                "closing connection: request body far over the limit",
+                metadata: ["limit": "\(maxBodyBytes)", "remote": "\(exchange.request.remoteAddress)"])
+            return .NO
+        }
+        return .YES
+    }
+
+    private func complete(_ exchange: RequestExchange, on connection: OpaquePointer) -> MHD_Result {
+        switch exchange.bodyState.finish() {
+        case .handle:
+            let request = exchange.request
+            exchange.request.body = []
+            return queue(handler.handle(request), on: connection)
+        case .reject(let rejection):
+            return queue(handler.reject(rejection, request: exchange.request), on: connection)
+        case .none:
+            return .YES
+        }
+    }
+
+    /// Validates `response` and hands it to MHD; returns MHD_NO (close the connection) if MHD refuses it.
+    private func queue(_ response: HTTPResponse, on connection: OpaquePointer) -> MHD_Result {
+        var status = response.status
+        var headers = response.headers
+        var body = response.body
+        if !(200...599).contains(status) {
+            logger.error("handler returned an invalid status code; sending 500", metadata: ["status": "\(status)"])
+            (status, headers, body) = (500, [], [])
+        }
+        var headerBlock: [UInt8] = []
+        var headerCount = 0
+        for header in headers {
+            let name = Array(header.name.utf8)
+            let value = Array(header.value.utf8)
+            let lowercasedName = name.map(Self.asciiLowercased)
+            if lowercasedName == Array("content-length".utf8) || lowercasedName == Array("transfer-encoding".utf8) {
+                continue
+            }
+            guard !name.isEmpty, name.allSatisfy(Self.isTokenCharacter), !value.isEmpty,
+                !value.contains(where: { $0 == 0 || $0 == 10 || $0 == 13 })
+            else {
+                logger.warning("dropping invalid response header", metadata: ["name": "\(header.name)"])
+                continue
+            }
+            headerBlock += name + [0] + value + [0]
+            headerCount += 1
+        }
+        if isDraining.load(ordering: .acquiring) {
+            headerBlock += Array("Connection\u{0}close\u{0}".utf8)
+            headerCount += 1
+        }
+        var rejectedHeaders = 0
+        let status32 = UInt32(status)
+        let result = headerBlock.withUnsafeBytes { headerBytes in
+            body.withUnsafeBytes { bodyBytes in
+                mcd_queue_response(
+                    connection, status32, headerBytes.baseAddress?.assumingMemoryBound(to: CChar.self), headerCount,
+                    bodyBytes.baseAddress, bodyBytes.count, &rejectedHeaders)
+            }
+        }
+        if rejectedHeaders > 0 {
+            logger.warning("libmicrohttpd refused response headers", metadata: ["count": "\(rejectedHeaders)"])
+        }
+        guard result == MCD_QUEUE_OK else {
+            logger.error("libmicrohttpd refused the response; closing connection", metadata: ["status": "\(status)"])
+            return .NO
+        }
+        return .YES
+    }
+
+    // MARK: Reading the request head
+
+    private static func readHead(
+        connection: OpaquePointer,
+        url: UnsafePointer<CChar>?,
+        method: UnsafePointer<CChar>?,
+        version: UnsafePointer<CChar>?
+    ) -> HTTPRequest {
+        var headers: [(name: String, value: String)] = []
+        withUnsafeMutablePointer(to: &headers) { list in
+            mcd_connection_headers(
+                connection,
+                { list, name, nameSize, value, valueSize in
+                    let name = DaemonCore.bytes(name, nameSize).map(DaemonCore.asciiLowercased)
+                    let value = DaemonCore.bytes(value, valueSize)
+                    list?.assumingMemoryBound(to: [(name: String, value: String)].self).pointee.append(
+                        (name: String(decoding: name, as: UTF8.self), value: String(decoding: value, as: UTF8.self)))
+                },
+                list)
+        }
+        var query: [(name: String, value: String)] = []
+        withUnsafeMutablePointer(to: &query) { list in
+            mcd_connection_query_arguments(
+                connection,
+                { list, name, nameSize, value, valueSize in
+                    let name = PercentDecoding.decode(DaemonCore.bytes(name, nameSize))
+                    let value = PercentDecoding.decode(DaemonCore.bytes(value, valueSize))
+                    list?.assumingMemoryBound(to: [(name: String, value: String)].self).pointee.append(
+                        (name: String(decoding: name, as: UTF8.self), value: String(decoding: value, as: UTF8.self)))
+                },
+                list)
+        }
+        var address = [CChar](repeating: 0, count: 64)
+        let hasAddress = mcd_connection_client_address(connection, &address, address.count) != 0
+        var request = HTTPRequest(
+            method: method.map { String(cString: $0) } ?? "",
+            path: url.map { String(cString: $0) } ?? "",
+            query: query,
+            version: version.map { String(cString: $0) } ?? "",
+            remoteAddress: hasAddress ? String(decoding: address.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self) : ""
+        )
+        // Assigned directly: the names are lowercased already, the initializer would lowercase them again.
+        request.headers = headers
+        return request
+    }
+
+    private static func bytes(_ pointer: UnsafePointer<CChar>?, _ count: Int) -> [UInt8] {
+        guard let pointer, count > 0 else {
+            return []
+        }
+        return Array(UnsafeRawBufferPointer(start: pointer, count: count))
+    }
+
+    private static func asciiLowercased(_ byte: UInt8) -> UInt8 {
+        (UInt8(ascii: "A")...UInt8(ascii: "Z")).contains(byte) ? byte + 32 : byte
+    }
+
+    /// RFC 9110 `tchar`.
+    private static func isTokenCharacter(_ byte: UInt8) -> Bool {
+        switch byte {
+        case UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "A")...UInt8(ascii: "Z"),
+            UInt8(ascii: "0")...UInt8(ascii: "9"):
+            true
+        default:
+            Array("!#$%&'*+-.^_`|~".utf8).contains(byte)
+        }
+    }
+}
+
+/// One request in progress, reached from MHD through its per-request `req_cls` pointer.
+///
+/// Not `Sendable` and needs no lock: MHD calls the access handler and the completion callback for a connection
+/// from the one worker thread that owns it, one call at a time.
+final class RequestExchange {
+    var request: HTTPRequest
+    var bodyState: RequestBodyState
+
+    init(head: HTTPRequest, bodyState: RequestBodyState) {
+        self.request = head
+        self.bodyState = bodyState
+    }
+}
+
+extension String {
+    /// The string without leading and trailing spaces and tabs.
+    fileprivate func trimmingASCIIWhitespace() -> Substring {
+        let isBlank: (Character) -> Bool = { $0 == " " || $0 == "\t" }
+        guard let first = firstIndex(where: { !isBlank($0) }), let last = lastIndex(where: { !isBlank($0) }) else {
+            return ""
+        }
+        return self[first...last]
+    }
+}

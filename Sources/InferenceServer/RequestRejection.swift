@@ -1,0 +1,8 @@
+/// A problem the transport detects on its own, before a request reaches `HTTPHandler.handle(_:)`.
+///
+/// The handler still chooses the response (through `HTTPHandler.reject(_:request:)`), so error bodies keep one format.
+public enum RequestRejection: Sendable, Hashable {
+    /// The body is larger than `DaemonConfiguration.maxBodyBytes`, either as declared by `Content-Length` (detected
+    /// before any of it is read) or as counted while a chunked upload arrived.
+    case bodyTooLarge(limit: Int)
+}
