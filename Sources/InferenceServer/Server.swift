@@ -1,0 +1,71 @@
+public import Logging
+import MCDropout
+import MCDropoutJSON
+
+/// A running inference server: the loaded models, the service and the libmicrohttpd daemon in front of it.
+///
+/// The executable and the live tests both start servers through ``start(configuration:logger:)``.
+public final class Server: Sendable {
+    /// The application behind the socket.
+    public let service: InferenceService
+    /// The HTTP transport.
+    public let daemon: MicroHTTPDaemon
+    private let logger: Logger
+
+    /// The bound port (the kernel's choice when the configuration asked for 0).
+    public var port: Int { daemon.port }
+
+    private init(service: InferenceService, daemon: MicroHTTPDaemon, logger: Logger) {
+        self.service = service
+        self.daemon = daemon
+        self.logger = logger
+    }
+
+    /// Loads the models, binds the socket and starts answering; readiness turns on once listening.
+    ///
+    /// OpenBLAS is pinned to one thread: every HTTP worker computes its own request, so BLAS threads would only
+    /// compete with them (and results stay bit-identical for a seed).
+    public static func start(configuration: ServerConfiguration, logger: Logger) throws -> Server {
+        BLAS.setThreadCount(1)
+        let registry = try ModelRegistry(paths: configuration.modelPaths)
+        let service = InferenceService(configuration: configuration, registry: registry, logger: logger)
+        let daemon = try MicroHTTPDaemon(
+            configuration: DaemonConfiguration(
+                host: configuration.host, port: configuration.port, threadCount: configuration.threadCount,
+                connectionTimeoutSeconds: configuration.connectionTimeoutSeconds,
+                connectionLimit: max(configuration.connectionLimit, configuration.threadCount),
+                perIPConnectionLimit: configuration.perIPConnectionLimit,
+                connectionMemoryLimitBytes: configuration.connectionMemoryLimitBytes,
+                maxBodyBytes: configuration.maxBodyBytes),
+            handler: service, logger: logger)
+        let snapshot = registry.snapshot
+        for name in snapshot.names {
+            guard let model = snapshot.models[name] else { continue }
+            logger.info(
+                "serving model",
+                metadata: [
+                    "model": "\(name)", "path": "\(model.path)", "dataset": "\(model.file.metadata.dataset)",
+                    "architecture": "\(model.file.model.layerSizes.map(String.init).joined(separator: "-"))",
+                    "dropout": "\(model.file.model.dropoutProbabilities)",
+                    "metrics": "\(JSONValue.object(model.file.metadata.metrics).description)",
+                ])
+        }
+        service.markReady()
+        logger.info(
+            "ready", metadata: ["address": "http://\(configuration.host.contains(":") ? "[\(configuration.host)]" : configuration.host):\(daemon.port)"])
+        return Server(service: service, daemon: daemon, logger: logger)
+    }
+
+    /// Reloads every model file (SIGHUP); requests in flight finish on the model they started with.
+    @discardableResult
+    public func reload() -> [ModelRegistry.ReloadOutcome] { service.reloadModels() }
+
+    /// Graceful stop (SIGTERM): readiness turns 503, no new connections are accepted, requests in flight finish
+    /// (up to `drainTimeout`), then the workers stop.
+    public func shutdown(drainTimeout: Duration) {
+        logger.info("draining", metadata: ["in_flight": "\(daemon.inFlightRequestCount)"])
+        service.markDraining()
+        daemon.stop(drainTimeout: drainTimeout)
+        logger.info("stopped")
+    }
+}

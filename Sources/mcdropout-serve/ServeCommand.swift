@@ -1,0 +1,157 @@
+import ArgumentParser
+import Dispatch
+import Foundation
+import InferenceServer
+import Logging
+
+/// `mcdropout-serve`: serves safetensors models with Monte-Carlo dropout uncertainty over HTTP.
+@main
+struct ServeCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "mcdropout-serve",
+        abstract: "Serve dropout MLPs over HTTP with Monte-Carlo dropout uncertainty.",
+        discussion: """
+            Endpoints: POST /predict, GET /health, GET /metrics, and the KServe V2 protocol under /v2.
+            Every option can also be set through an environment variable: --max-samples through
+            MCDROPOUT_MAX_SAMPLES, and so on (MCDROPOUT_MODEL takes a comma-separated list).
+            Flags on the command line win over the environment.
+
+            Signals: SIGHUP reloads every model file (a bad file keeps the loaded model); SIGTERM or SIGINT drain
+            in-flight requests and exit 0.
+
+            Examples:
+              mcdropout-serve --model models/mnist.safetensors --port 8080
+              mcdropout-serve --model models/mnist.safetensors --model models/fashion-mnist.safetensors --port 0
+            """,
+        version: serverVersion)
+
+    @Option(help: "Address to bind (IPv4 or IPv6 numeric; 0.0.0.0 for every interface).")
+    var host = "127.0.0.1"
+    @Option(help: "Port; 0 picks a free one and prints it.")
+    var port = 8080
+    @Option(name: .customLong("model"), help: "Model file (repeatable); the model's name is the file stem.")
+    var models: [String] = []
+    @Option(help: "HTTP worker threads; each computes one request at a time with a single BLAS thread.")
+    var threads = 2
+    @Option(help: "Monte-Carlo passes when a request does not give 'samples'.")
+    var defaultSamples = 100
+    @Option(help: "Largest 'samples' a request may ask for.")
+    var maxSamples = 10_000
+    @Option(help: "Most inputs in one batch request.")
+    var maxBatch = 256
+    @Option(help: "Most passes (inputs × samples) one request may cost.")
+    var maxTotalPasses = 1_000_000
+    @Option(help: "Largest request body in bytes.")
+    var maxBodyBytes = 1 << 20
+    @Option(help: "Seconds before an idle connection is closed.")
+    var connectionTimeout = 30
+    @Option(help: "Most simultaneous connections.")
+    var maxConnections = 1024
+    @Option(help: "Most simultaneous connections from one IP address (0 = no limit, right behind a proxy).")
+    var maxConnectionsPerIp = 0
+    @Option(help: "Seconds a graceful stop waits for requests in flight.")
+    var drainTimeout = 30
+    @Option(help: "Log level: trace, debug, info, notice, warning, error or critical.")
+    var logLevel = "info"
+
+    static func main() {
+        do {
+            var command = try parseAsRoot(EnvironmentDefaults.apply(to: Array(CommandLine.arguments.dropFirst())))
+            try command.run()
+        } catch {
+            exit(withError: error)
+        }
+    }
+
+    func validate() throws {
+        guard Logger.Level(rawValue: logLevel) != nil else { throw ValidationError("--log-level '\(logLevel)' is unknown") }
+        guard threads >= 1, defaultSamples >= 1, maxSamples >= defaultSamples, maxBatch >= 1, maxBodyBytes >= 1 else {
+            throw ValidationError("--threads, --max-batch and --max-body-bytes must be ≥ 1 and --default-samples ≤ --max-samples")
+        }
+    }
+
+    func run() throws {
+        let level = Logger.Level(rawValue: logLevel) ?? .info
+        LoggingSystem.bootstrap { label in
+            var handler = StreamLogHandler.standardError(label: label)
+            handler.logLevel = level
+            return handler
+        }
+        let logger = Logger(label: "mcdropout")
+        var configuration = ServerConfiguration()
+        configuration.host = host
+        configuration.port = port
+        configuration.modelPaths = models.isEmpty ? ["models/mnist.safetensors"] : models
+        configuration.threadCount = threads
+        configuration.defaultSamples = defaultSamples
+        configuration.maxSamples = maxSamples
+        configuration.maxBatchSize = maxBatch
+        configuration.maxTotalPasses = maxTotalPasses
+        configuration.maxBodyBytes = maxBodyBytes
+        configuration.connectionTimeoutSeconds = connectionTimeout
+        configuration.connectionLimit = maxConnections
+        configuration.perIPConnectionLimit = maxConnectionsPerIp
+        configuration.drainTimeoutSeconds = drainTimeout
+
+        let server: Server
+        do {
+            server = try Server.start(configuration: configuration, logger: logger)
+        } catch {
+            logger.critical("cannot start", metadata: ["reason": "\(error)"])
+            throw ExitCode.failure
+        }
+        print("mcdropout-serve listening on http://\(host.contains(":") ? "[\(host)]" : host):\(server.port)")
+        fflush(nil)
+
+        let signals = SignalHandlers()
+        signals.on(SIGHUP) { _ = server.reload() }
+        let drainTimeout = configuration.drainTimeoutSeconds
+        signals.on([SIGTERM, SIGINT]) {
+            server.shutdown(drainTimeout: .seconds(drainTimeout))
+            Foundation.exit(0)
+        }
+        dispatchMain()
+    }
+}
+
+/// Dispatch sources for POSIX signals; the default action of each signal is disabled so the handler runs instead.
+final class SignalHandlers {
+    private var sources: [any DispatchSourceSignal] = []
+    private let queue = DispatchQueue(label: "mcdropout.signals")
+
+    func on(_ signals: [Int32], _ action: @escaping @Sendable () -> Void) {
+        for number in signals { on(number, action) }
+    }
+
+    func on(_ number: Int32, _ action: @escaping @Sendable () -> Void) {
+        signal(number, SIG_IGN)
+        let source = DispatchSource.makeSignalSource(signal: number, queue: queue)
+        source.setEventHandler(handler: action)
+        source.resume()
+        sources.append(source)
+    }
+}
+
+/// Turns `MCDROPOUT_*` environment variables into command-line options that the command line does not already set.
+enum EnvironmentDefaults {
+    /// The options that may come from the environment (every option of the command).
+    static let options: Set<String> = [
+        "host", "port", "model", "threads", "default-samples", "max-samples", "max-batch", "max-total-passes",
+        "max-body-bytes", "connection-timeout", "max-connections", "max-connections-per-ip", "drain-timeout", "log-level",
+    ]
+
+    static func apply(to arguments: [String], environment: [String: String] = ProcessInfo.processInfo.environment) -> [String] {
+        var result = arguments
+        let given = Set(arguments.filter { $0.hasPrefix("--") }.map { String($0.split(separator: "=")[0]) })
+        for (key, value) in environment.sorted(by: { $0.key < $1.key }) where key.hasPrefix("MCDROPOUT_") {
+            let option = "--" + key.dropFirst("MCDROPOUT_".count).lowercased().replacingOccurrences(of: "_", with: "-")
+            guard options.contains(String(option.dropFirst(2))), !given.contains(option) else { continue }
+            if option == "--model" {
+                for path in value.split(separator: ",") { result += [option, String(path)] }
+            } else {
+                result += [option, value]
+            }
+        }
+        return result
+    }
+}
