@@ -1,0 +1,107 @@
+import Foundation
+import MCDropoutJSON
+import Testing
+
+@testable import MCDropout
+
+/// The Python interpreter of the test environment: `MCDROPOUT_PYTHON` (set by scripts/test.sh), else `python3`
+/// when it can import safetensors.
+let interopPython: String? = {
+    if let configured = ProcessInfo.processInfo.environment["MCDROPOUT_PYTHON"] { return configured }
+    let probe = Process()
+    probe.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+    probe.arguments = ["python3", "-c", "import numpy, safetensors"]
+    probe.standardError = FileHandle.nullDevice
+    guard (try? probe.run()) != nil else { return nil }
+    probe.waitUntilExit()
+    return probe.terminationStatus == 0 ? "python3" : nil
+}()
+
+/// The repository root, found from this file's location.
+let repositoryRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+    .deletingLastPathComponent()
+
+/// Runs a Python script of the repository and returns its standard output.
+func runPython(_ arguments: [String]) throws -> (status: Int32, output: [UInt8], error: String) {
+    let process = Process()
+    process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+    process.arguments = [interopPython ?? "python3"] + arguments
+    let output = Pipe()
+    let error = Pipe()
+    process.standardOutput = output
+    process.standardError = error
+    try process.run()
+    let data = output.fileHandleForReading.readDataToEndOfFile()
+    let errorData = error.fileHandleForReading.readDataToEndOfFile()
+    process.waitUntilExit()
+    return (process.terminationStatus, [UInt8](data), String(decoding: errorData, as: UTF8.self))
+}
+
+@Suite("Python interoperability", .enabled(if: interopPython != nil, "needs Python with numpy and safetensors"))
+struct PythonInteropTests {
+    @Test("a file written by Swift reads in Python's safetensors with the same layout and the same outputs")
+    func pythonReadsSwiftFile() throws {
+        var generator = RandomSource(seed: 5)
+        let model = DropoutMLP(layerSizes: [784, 24, 10], dropoutProbabilities: [0, 0.5], initialization: .he, using: &generator)
+        let file = ModelFile(
+            model: model,
+            metadata: ModelMetadata(
+                layerSizes: model.layerSizes, dropoutProbabilities: [0, 0.5], labels: (0..<10).map(String.init),
+                dataset: "synthetic", seed: 5, inputShape: [28, 28]))
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("interop-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let modelURL = directory.appendingPathComponent("m.safetensors")
+        try Data(file.encoded()).write(to: modelURL)
+        let inputs = (0..<3).map { _ in (0..<784).map { _ in Int(generator.next() % 256) } }
+        let inputsURL = directory.appendingPathComponent("inputs.json")
+        try Data("[\(inputs.map { "[\($0.map(String.init).joined(separator: ","))]" }.joined(separator: ","))]".utf8).write(to: inputsURL)
+
+        let result = try runPython([
+            repositoryRoot.appendingPathComponent("scripts/check-model.py").path, modelURL.path, "--inputs", inputsURL.path,
+        ])
+        #expect(result.status == 0, "\(result.error)")
+        let summary = try JSONParser.parse(result.output)
+        #expect(summary["layer_sizes"] == .array([.number(784), .number(24), .number(10)]))
+        #expect(summary["dropout"] == .array([.number(0), .number(0.5)]))
+        let swift = model.deterministicProbabilities(
+            for: Matrix(rows: 3, columns: 784, storage: inputs.flatMap { $0.map { Float($0) / 255 } }))
+        for row in 0..<3 {
+            for column in 0..<10 {
+                let python = summary["probabilities"]?[row]?[column]?.doubleValue ?? -1
+                #expect(abs(python - Double(swift[row, column])) < 1e-5)
+            }
+        }
+    }
+
+    @Test("a file Python's safetensors writes in our layout loads in Swift; a wrong shape is a typed error")
+    func swiftReadsPythonFile() throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("interop-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let script = """
+            import json, sys, numpy as np
+            from safetensors.numpy import save_file
+            rng = np.random.default_rng(0)
+            meta = {"format_version": 1, "architecture": {"layer_sizes": [4, 3, 2], "activation": "relu"},
+                    "dropout": [0.0, 0.5], "input": {"scale": 255}, "labels": ["no", "yes"], "dataset": "py",
+                    "seed": 0, "metrics": {}}
+            tensors = {"layers.0.weight": rng.standard_normal((3, 4)).astype(np.float32),
+                       "layers.0.bias": np.arange(3, dtype=np.float32),
+                       "layers.1.weight": rng.standard_normal((2, 3)).astype(np.float32),
+                       "layers.1.bias": np.zeros(2, dtype=np.float32)}
+            save_file(tensors, sys.argv[1] + "/good.safetensors", metadata={"mcdropout": json.dumps(meta)})
+            tensors["layers.1.weight"] = rng.standard_normal((3, 2)).astype(np.float32)
+            save_file(tensors, sys.argv[1] + "/bad.safetensors", metadata={"mcdropout": json.dumps(meta)})
+            """
+        let result = try runPython(["-c", script, directory.path])
+        #expect(result.status == 0, "\(result.error)")
+        let good = try ModelFile(decoding: [UInt8](try Data(contentsOf: directory.appendingPathComponent("good.safetensors"))))
+        #expect(good.model.layerSizes == [4, 3, 2])
+        #expect(good.model.layers[0].bias == [0, 1, 2])
+        #expect(good.metadata.labels == ["no", "yes"])
+        #expect(throws: ModelFileError.shapeMismatch(tensor: "layers.1.weight", expected: [2, 3], found: [3, 2])) {
+            try ModelFile(decoding: [UInt8](try Data(contentsOf: directory.appendingPathComponent("bad.safetensors"))))
+        }
+    }
+}
