@@ -1,0 +1,99 @@
+import Foundation
+import MCDropoutJSON
+import Testing
+
+/// The `mcdropout-serve` executable built beside the test bundle.
+let serveExecutable = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
+    .appendingPathComponent("mcdropout-serve")
+
+/// A `mcdropout-serve` child process on a free port.
+final class ServeProcess {
+    let process = Process()
+    let port: Int
+    private let output = Pipe()
+
+    init(arguments: [String]) throws {
+        process.executableURL = serveExecutable
+        process.arguments = ["--port", "0", "--log-level", "warning"] + arguments
+        process.standardOutput = output
+        process.standardError = FileHandle.nullDevice
+        try process.run()
+        var line: [UInt8] = []
+        let handle = output.fileHandleForReading
+        while !line.contains(UInt8(ascii: "\n")) {
+            let chunk = handle.availableData
+            guard !chunk.isEmpty else { break }
+            line += chunk
+        }
+        let text = String(decoding: line, as: UTF8.self)
+        guard let port = text.split(separator: ":").last.flatMap({ Int($0.trimmingCharacters(in: .whitespacesAndNewlines)) }) else {
+            process.terminate()
+            throw ServeProcessError.noPort(text)
+        }
+        self.port = port
+    }
+
+    func signal(_ number: Int32) { kill(process.processIdentifier, number) }
+
+    deinit { if process.isRunning { process.terminate() } }
+}
+
+enum ServeProcessError: Error { case noPort(String) }
+
+@Suite("mcdropout-serve process: signals", .enabled(if: FileManager.default.isExecutableFile(atPath: serveExecutable.path)))
+struct ServeProcessTests {
+    @Test("SIGHUP reloads the model file; SIGTERM lets an in-flight request finish and exits 0")
+    func signals() throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("signals-\(UUID().uuidString)")
+        let path = try writeSyntheticModel(name: "m", seed: 1, directory: directory)
+        let server = try ServeProcess(arguments: ["--model", path, "--max-total-passes", "2000000", "--threads", "2"])
+
+        let connection = try RawHTTPConnection(port: server.port)
+        #expect(try connection.request(target: "/health").json?["models"]?[0]?["version"] == .number(1))
+        _ = try writeSyntheticModel(name: "m", seed: 2, directory: directory)
+        server.signal(SIGHUP)
+        #expect(eventually { (try? connection.request(target: "/health").json?["models"]?[0]?["version"]) == .number(2) })
+
+        // A long batch request, then SIGTERM while it runs.
+        let instances = (0..<100).map { pixelsJSON(testPixels(seed: UInt64($0))) }.joined(separator: ",")
+        let body = Array(#"{"instances": [\#(instances)], "samples": 2000, "seed": 1}"#.utf8)
+        let slow = try RawHTTPConnection(port: server.port, timeout: .seconds(120))
+        try slow.send(RawHTTPConnection.requestBytes(method: "POST", target: "/predict", body: body))
+        pause(.milliseconds(500))
+        server.signal(SIGTERM)
+        let response = try slow.readResponse(requestMethod: "POST")
+        #expect(response.status == 200)
+        #expect(response.json?["predictions"]?.arrayValue?.count == 100)
+        server.process.waitUntilExit()
+        #expect(server.process.terminationReason == .exit && server.process.terminationStatus == 0)
+        #expect(throws: RawHTTPClientError.self) { try RawHTTPConnection(port: server.port).request(target: "/health") }
+    }
+
+    @Test("environment variables configure the server; a bad model file fails startup with a message")
+    func environmentAndStartupFailure() throws {
+        let path = try writeSyntheticModel(name: "envmodel")
+        let process = Process()
+        process.executableURL = serveExecutable
+        process.arguments = ["--port", "0"]
+        process.environment = ["MCDROPOUT_MODEL": "/nonexistent/model.safetensors", "MCDROPOUT_LOG_LEVEL": "info"]
+        let errors = Pipe()
+        process.standardError = errors
+        process.standardOutput = FileHandle.nullDevice
+        try process.run()
+        let message = String(decoding: errors.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        process.waitUntilExit()
+        #expect(process.terminationStatus != 0)
+        #expect(message.contains("/nonexistent/model.safetensors"))
+
+        setenv("MCDROPOUT_DEFAULT_SAMPLES", "7", 1)
+        defer { unsetenv("MCDROPOUT_DEFAULT_SAMPLES") }
+        let server = try ServeProcess(arguments: ["--model", path])
+        let response = try RawHTTPConnection(port: server.port).request(
+            method: "POST", target: "/predict", body: Array(#"{"pixels": \#(pixelsJSON(testPixels()))}"#.utf8))
+        #expect(response.json?["samples"] == .number(7))
+        #expect(response.json?["model"] == .string("envmodel"))
+        server.signal(SIGTERM)
+        server.process.waitUntilExit()
+        #expect(server.process.terminationStatus == 0)
+    }
+}
