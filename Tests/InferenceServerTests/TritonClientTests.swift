@@ -1,0 +1,50 @@
+import Foundation
+import InferenceServer
+import MCDropoutJSON
+import Testing
+
+/// The test environment's Python (scripts/test.sh sets MCDROPOUT_PYTHON to the venv with tritonclient installed).
+let testPython = ProcessInfo.processInfo.environment["MCDROPOUT_PYTHON"]
+
+@Suite("KServe V2 through the official tritonclient", .enabled(if: testPython != nil, "needs MCDROPOUT_PYTHON with tritonclient"))
+struct TritonClientTests {
+    @Test("tritonclient.http infers with binary and JSON tensors and matches /predict")
+    func tritonclient() throws {
+        let server = try startServer(paths: [try writeSyntheticModel(name: "mnist")])
+        defer { server.shutdown(drainTimeout: .seconds(5)) }
+        let inputs = [testPixels(seed: 1), testPixels(seed: 2)]
+        let inputsURL = FileManager.default.temporaryDirectory.appendingPathComponent("triton-\(UUID().uuidString).json")
+        try Data("[\(inputs.map(pixelsJSON).joined(separator: ","))]".utf8).write(to: inputsURL)
+        defer { try? FileManager.default.removeItem(at: inputsURL) }
+
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: testPython!)
+        let script = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .appendingPathComponent("python/tritonclient_check.py")
+        process.arguments = [script.path, "127.0.0.1:\(server.port)", "mnist", inputsURL.path]
+        let output = Pipe()
+        let errors = Pipe()
+        process.standardOutput = output
+        process.standardError = errors
+        try process.run()
+        let data = output.fileHandleForReading.readDataToEndOfFile()
+        let errorText = String(decoding: errors.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        process.waitUntilExit()
+        #expect(process.terminationStatus == 0, "\(errorText)")
+        let results = try JSONParser.parse([UInt8](data))
+
+        let connection = try RawHTTPConnection(port: server.port)
+        for (index, pixels) in inputs.enumerated() {
+            let single = try connection.request(
+                method: "POST", target: "/predict",
+                body: Array(#"{"pixels": \#(pixelsJSON(pixels)), "samples": 50, "seed": 3}"#.utf8))
+            let expected = single.json?["probabilities"]?.arrayValue?.compactMap(\.doubleValue).map(Float.init) ?? []
+            for mode in ["fp32_binary", "fp32_json", "uint8_binary"] {
+                let row = results[mode]?["probabilities"]?[index]?.arrayValue?.compactMap(\.doubleValue).map(Float.init) ?? []
+                #expect(row == expected, "\(mode) row \(index)")
+                #expect(results[mode]?["prediction"]?[index]?.doubleValue.map(Int.init) == single.json?["prediction"]?.doubleValue.map(Int.init))
+            }
+        }
+        #expect(results["unknown_model_error"]?.stringValue?.contains("not loaded") == true)
+    }
+}
