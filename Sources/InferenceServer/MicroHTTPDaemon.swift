@@ -82,7 +82,8 @@ public final class MicroHTTPDaemon: Sendable {
             if status == MCD_START_INVALID_ADDRESS {
                 throw .invalidAddress(configuration.host)
             }
-            let reason = startupMessages.isEmpty ? "libmicrohttpd gave no reason" : startupMessages.joined(separator: "; ")
+            let reason =
+                startupMessages.isEmpty ? "libmicrohttpd gave no reason" : startupMessages.joined(separator: "; ")
             throw .startFailed(host: configuration.host, port: configuration.port, reason: reason)
         }
         self.configuration = configuration
@@ -268,7 +269,9 @@ final class DaemonCore: Sendable {
             return queue(handler.reject(rejection, request: exchange.request), on: connection)
         }
         if let declaredLength, declaredLength > 0 {
-            exchange.request.body.reserveCapacity(Int(declaredLength))
+            // Capped: a client could otherwise make every open connection reserve the full limit by declaring it
+            // and then sending nothing. Larger bodies grow geometrically, a handful of reallocations at most.
+            exchange.request.body.reserveCapacity(min(Int(declaredLength), 64 * 1024))
         }
         return .YES
     }
@@ -392,7 +395,8 @@ final class DaemonCore: Sendable {
             path: url.map { String(cString: $0) } ?? "",
             query: query,
             version: version.map { String(cString: $0) } ?? "",
-            remoteAddress: hasAddress ? String(decoding: address.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self) : ""
+            remoteAddress: hasAddress
+                ? String(decoding: address.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self) : ""
         )
         // Assigned directly: the names are lowercased already, the initializer would lowercase them again.
         request.headers = headers

@@ -1,5 +1,6 @@
-@testable import InferenceServer
 import Testing
+
+@testable import InferenceServer
 
 @Suite("RequestBodyState")
 struct RequestBodyStateTests {
