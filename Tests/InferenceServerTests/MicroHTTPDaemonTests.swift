@@ -115,6 +115,24 @@ struct MicroHTTPDaemonTests {
         }
     }
 
+    @Test("HTTP/1.0 and 'Connection: close' requests are answered, then the connection is closed")
+    func connectionClose() throws {
+        try withDaemon { daemon, handler in
+            let old = try RawHTTPConnection(port: daemon.port)
+            try old.send(RawHTTPConnection.requestBytes(target: "/old", version: "HTTP/1.0"))
+            let oldResponse = try old.readResponse()
+            #expect(oldResponse.status == 200)
+            #expect(oldResponse.header("X-Path") == "/old")
+            #expect(old.waitForEnding() == .closed)
+
+            let closing = try RawHTTPConnection(port: daemon.port)
+            let response = try closing.request(target: "/close", headers: [("Connection", "close")])
+            #expect(response.status == 200)
+            #expect(closing.waitForEnding() == .closed)
+            #expect(handler.requests.map(\.version) == ["HTTP/1.0", "HTTP/1.1"])
+        }
+    }
+
     @Test("pipelined requests sent in one write are answered in order")
     func pipelinedRequests() throws {
         try withDaemon { daemon, _ in
