@@ -111,7 +111,7 @@ public final class MicroHTTPDaemon: Sendable {
 
     /// Stops accepting connections; connections already open keep being served. Idempotent.
     ///
-    /// New clients are refused by the kernel (connection reset) rather than left waiting in the backlog.
+    /// New clients get "connection refused" from the kernel rather than waiting in a backlog nobody drains.
     public func quiesce() {
         lifecycle.withLock { Self.quiesce(&$0) }
     }
@@ -120,7 +120,8 @@ public final class MicroHTTPDaemon: Sendable {
     ///
     /// Stops accepting connections, lets requests in flight finish (their responses carry `Connection: close`) for
     /// at most `drainTimeout`, then closes every connection and joins the worker threads. Safe to call from any
-    /// thread (a signal-handling thread included) except a handler's own worker thread, which would deadlock.
+    /// thread, such as one waiting in `sigwait` or a signal `DispatchSource`, but not from inside an asynchronous
+    /// signal handler (it locks and sleeps) nor from a handler's own worker thread (it would wait for itself).
     public func stop(drainTimeout: Duration = .seconds(10)) {
         lifecycle.withLock { state in
             guard let daemon = state.daemon else {
