@@ -82,7 +82,8 @@ public final class MicroHTTPDaemon: Sendable {
             if status == MCD_START_INVALID_ADDRESS {
                 throw .invalidAddress(configuration.host)
             }
-            let reason = startupMessages.isEmpty ? "libmicrohttpd gave no reason" : startupMessages.joined(separator: "; ")
+            let reason =
+                startupMessages.isEmpty ? "libmicrohttpd gave no reason" : startupMessages.joined(separator: "; ")
             throw .startFailed(host: configuration.host, port: configuration.port, reason: reason)
         }
         self.configuration = configuration
@@ -110,7 +111,7 @@ public final class MicroHTTPDaemon: Sendable {
 
     /// Stops accepting connections; connections already open keep being served. Idempotent.
     ///
-    /// New clients are refused by the kernel (connection reset) rather than left waiting in the backlog.
+    /// New clients get "connection refused" from the kernel rather than waiting in a backlog nobody drains.
     public func quiesce() {
         lifecycle.withLock { Self.quiesce(&$0) }
     }
@@ -119,7 +120,8 @@ public final class MicroHTTPDaemon: Sendable {
     ///
     /// Stops accepting connections, lets requests in flight finish (their responses carry `Connection: close`) for
     /// at most `drainTimeout`, then closes every connection and joins the worker threads. Safe to call from any
-    /// thread (a signal-handling thread included) except a handler's own worker thread, which would deadlock.
+    /// thread, such as one waiting in `sigwait` or a signal `DispatchSource`, but not from inside an asynchronous
+    /// signal handler (it locks and sleeps) nor from a handler's own worker thread (it would wait for itself).
     public func stop(drainTimeout: Duration = .seconds(10)) {
         lifecycle.withLock { state in
             guard let daemon = state.daemon else {
@@ -268,7 +270,9 @@ final class DaemonCore: Sendable {
             return queue(handler.reject(rejection, request: exchange.request), on: connection)
         }
         if let declaredLength, declaredLength > 0 {
-            exchange.request.body.reserveCapacity(Int(declaredLength))
+            // Capped: a client could otherwise make every open connection reserve the full limit by declaring it
+            // and then sending nothing. Larger bodies grow geometrically, a handful of reallocations at most.
+            exchange.request.body.reserveCapacity(min(Int(declaredLength), 64 * 1024))
         }
         return .YES
     }
@@ -392,7 +396,8 @@ final class DaemonCore: Sendable {
             path: url.map { String(cString: $0) } ?? "",
             query: query,
             version: version.map { String(cString: $0) } ?? "",
-            remoteAddress: hasAddress ? String(decoding: address.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self) : ""
+            remoteAddress: hasAddress
+                ? String(decoding: address.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self) : ""
         )
         // Assigned directly: the names are lowercased already, the initializer would lowercase them again.
         request.headers = headers

@@ -2,7 +2,8 @@
 ///
 /// MHD calls the access handler once when the headers are in (`start`), once per piece of upload data (`receive`),
 /// and once more when the request is complete (`finish`). A body that turns out too large is read and thrown away
-/// (up to `limit` more bytes) so the client can still receive the rejection; past that the connection is closed.
+/// (up to `discardAllowance` bytes past the limit) so the client can still receive the rejection; past that the
+/// connection is closed.
 struct RequestBodyState: Sendable, Equatable {
     /// Where the request is.
     enum Phase: Sendable, Equatable {
@@ -36,6 +37,9 @@ struct RequestBodyState: Sendable, Equatable {
 
     /// Largest body accepted, in bytes.
     let limit: Int
+    /// Bytes past `limit` that are read and discarded before giving up on the client: the limit again, at least
+    /// 64 KiB (so that small limits still answer small overruns properly).
+    var discardAllowance: Int { max(limit, 64 * 1024) }
     /// The current phase.
     private(set) var phase: Phase = .receiving(byteCount: 0)
 
@@ -62,11 +66,11 @@ struct RequestBodyState: Sendable, Equatable {
                 return .append
             }
             phase = .discarding(byteCount: total)
-            return total <= 2 * limit ? .discard : .closeConnection
+            return total - limit <= discardAllowance ? .discard : .closeConnection
         case .discarding(let received):
             let total = received + byteCount
             phase = .discarding(byteCount: total)
-            return total <= 2 * limit ? .discard : .closeConnection
+            return total - limit <= discardAllowance ? .discard : .closeConnection
         case .answered:
             return .discard
         }

@@ -27,6 +27,22 @@ struct MicroHTTPDaemonTests {
         }
     }
 
+    @Test("any worker count serves keep-alive requests", arguments: [1, 3])
+    func workerCounts(threadCount: Int) throws {
+        var configuration = DaemonConfiguration.testing()
+        configuration.threadCount = threadCount
+        try withDaemon(configuration) { daemon, handler in
+            let connections = try (0..<4).map { _ in try RawHTTPConnection(port: daemon.port) }
+            for round in 0..<3 {
+                for (index, connection) in connections.enumerated() {
+                    let response = try connection.request(target: "/\(round)/\(index)")
+                    #expect(response.header("X-Path") == "/\(round)/\(index)")
+                }
+            }
+            #expect(handler.requests.count == 12)
+        }
+    }
+
     @Test("GET passes method, raw path, decoded query, headers and client address to the handler")
     func getEchoesRequestHead() throws {
         try withDaemon { daemon, handler in
@@ -99,6 +115,24 @@ struct MicroHTTPDaemonTests {
         }
     }
 
+    @Test("HTTP/1.0 and 'Connection: close' requests are answered, then the connection is closed")
+    func connectionClose() throws {
+        try withDaemon { daemon, handler in
+            let old = try RawHTTPConnection(port: daemon.port)
+            try old.send(RawHTTPConnection.requestBytes(target: "/old", version: "HTTP/1.0"))
+            let oldResponse = try old.readResponse()
+            #expect(oldResponse.status == 200)
+            #expect(oldResponse.header("X-Path") == "/old")
+            #expect(old.waitForEnding() == .closed)
+
+            let closing = try RawHTTPConnection(port: daemon.port)
+            let response = try closing.request(target: "/close", headers: [("Connection", "close")])
+            #expect(response.status == 200)
+            #expect(closing.waitForEnding() == .closed)
+            #expect(handler.requests.map(\.version) == ["HTTP/1.0", "HTTP/1.1"])
+        }
+    }
+
     @Test("pipelined requests sent in one write are answered in order")
     func pipelinedRequests() throws {
         try withDaemon { daemon, _ in
@@ -117,7 +151,9 @@ struct MicroHTTPDaemonTests {
     @Test("chunked upload is reassembled within the limit")
     func chunkedUploadIsReassembled() throws {
         try withDaemon(.testing(maxBodyBytes: 4096)) { daemon, handler in
-            let chunks: [[UInt8]] = [Array(repeating: 0x41, count: 1000), Array("bc".utf8), Array(repeating: 0, count: 3000)]
+            let chunks: [[UInt8]] = [
+                Array(repeating: 0x41, count: 1000), Array("bc".utf8), Array(repeating: 0, count: 3000),
+            ]
             let connection = try RawHTTPConnection(port: daemon.port)
             try connection.send(
                 RawHTTPConnection.requestBytes(
@@ -136,9 +172,10 @@ struct MicroHTTPDaemonTests {
     func chunkedUploadInSmallWrites() throws {
         try withDaemon { daemon, handler in
             let body = (0..<2000).map { UInt8(truncatingIfNeeded: $0) }
-            let encoded = RawHTTPConnection.chunkedBody(stride(from: 0, to: body.count, by: 333).map {
-                Array(body[$0..<min($0 + 333, body.count)])
-            })
+            let encoded = RawHTTPConnection.chunkedBody(
+                stride(from: 0, to: body.count, by: 333).map {
+                    Array(body[$0..<min($0 + 333, body.count)])
+                })
             let connection = try RawHTTPConnection(port: daemon.port)
             try connection.send(
                 RawHTTPConnection.requestBytes(
@@ -207,7 +244,8 @@ struct MicroHTTPDaemonTests {
                 RawHTTPConnection.requestBytes(
                     method: "POST", target: "/huge", headers: [("Transfer-Encoding", "chunked")]))
             var outcome: ConnectionEnding?
-            for _ in 0..<64 {
+            // 128 KiB: past the limit plus the 64 KiB the daemon is willing to read and discard.
+            for _ in 0..<128 {
                 do {
                     try connection.send(Array("400\r\n".utf8) + [UInt8](repeating: 2, count: 1024) + Array("\r\n".utf8))
                 } catch {
@@ -312,7 +350,8 @@ struct MicroHTTPDaemonTests {
     func nonUTF8HeaderBytes() throws {
         try withDaemon { daemon, handler in
             let connection = try RawHTTPConnection(port: daemon.port)
-            let head = Array("GET /bytes HTTP/1.1\r\nHost: test\r\nX-Binary: a".utf8) + [0xFF, 0xFE, 0xC3]
+            let head =
+                Array("GET /bytes HTTP/1.1\r\nHost: test\r\nX-Binary: a".utf8) + [0xFF, 0xFE, 0xC3]
                 + Array("z\r\nX-\u{E9}: 1\r\n\r\n".utf8)
             try connection.send(head)
             let response = try connection.readResponse()
@@ -385,8 +424,11 @@ struct MicroHTTPDaemonTests {
                     let connection = try RawHTTPConnection(port: port)
                     for index in 0..<10 {
                         let body = Array("client \(client) request \(index)".utf8)
-                        let response = try connection.request(method: "POST", target: "/c\(client)/\(index)", body: body)
-                        if response.status != 200 || response.body != body || response.header("X-Path") != "/c\(client)/\(index)" {
+                        let response = try connection.request(
+                            method: "POST", target: "/c\(client)/\(index)", body: body)
+                        if response.status != 200 || response.body != body
+                            || response.header("X-Path") != "/c\(client)/\(index)"
+                        {
                             failures.record("client \(client) request \(index): \(response.status) \(response.text)")
                         }
                     }
@@ -432,10 +474,8 @@ struct MicroHTTPDaemonTests {
         // Give a wrong stop() every chance to return before the handler does.
         pause(.milliseconds(300))
         #expect(!stopped.hasOpened)
-        // New connections are refused while draining.
-        #expect(throws: RawHTTPClientError.self) {
-            _ = try RawHTTPConnection(port: port).request(target: "/new")
-        }
+        // New connections are refused while draining (polled: on a loaded machine the stopper may start late).
+        #expect(eventually { (try? RawHTTPConnection(port: port)) == nil })
         release.open()
         client.join()
         stopper.join()
@@ -531,7 +571,8 @@ struct MicroHTTPDaemonTests {
 
 @Suite("MicroHTTPDaemon start-up errors")
 struct MicroHTTPDaemonStartTests {
-    @Test("host names and malformed addresses are refused before binding", arguments: ["localhost", "1.2.3", "::g", ""])
+    @Test(
+        "host names and malformed addresses are refused before binding", arguments: ["localhost", "1.2.3", "::g", ""])
     func invalidAddress(host: String) {
         var configuration = DaemonConfiguration.testing()
         configuration.host = host

@@ -146,7 +146,9 @@ final class RawHTTPConnection {
     func send(_ bytes: [UInt8]) throws(RawHTTPClientError) {
         var offset = 0
         while offset < bytes.count {
-            let sent = bytes[offset...].withUnsafeBytes { Glibc.send(socket, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
+            let sent = bytes[offset...].withUnsafeBytes {
+                Glibc.send(socket, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL))
+            }
             if sent < 0 {
                 let code = errno
                 if code == EINTR {
@@ -271,8 +273,9 @@ final class RawHTTPConnection {
         let terminator: [UInt8] = Array("\r\n\r\n".utf8)
         var searchFrom = 0
         while true {
-            if pending.count >= 4 {
-                for index in searchFrom...(pending.count - 4) where pending[index..<index + 4].elementsEqual(terminator) {
+            if pending.count >= searchFrom + 4 {
+                for index in searchFrom...(pending.count - 4)
+                where pending[index..<index + 4].elementsEqual(terminator) {
                     let head = String(decoding: pending[..<index], as: UTF8.self)
                     pending.removeFirst(index + 4)
                     return head
