@@ -15,7 +15,7 @@
 ///
 /// Output is byte-deterministic and has no whitespace:
 /// - Numbers use the shortest decimal that reads back as the same value (Swift's `description`), such as `0.1`,
-///   `1e-05` or `1.7976931348623157e+308`. Integral values of magnitude below 2^53 (2^24 for `Float`) are written
+///   `1e-05` or `1.7976931348623157e+308`. Integral values of magnitude up to 2^53 (2^24 for `Float`) are written
 ///   without a fraction: `3`, not `3.0`; negative zero is written `-0`. JSON has no infinity or NaN, so non-finite
 ///   values are written as `null`.
 /// - Strings escape `"` and `\` with a backslash, U+0008, U+0009, U+000A, U+000C and U+000D as `\b`, `\t`, `\n`,
@@ -112,7 +112,7 @@ public struct JSONWriter: Sendable {
         beginValue()
         if !value.isFinite {
             appendLiteral("null")
-        } else if value.magnitude < 0x1p53, value.rounded(.towardZero) == value {
+        } else if value.magnitude <= 0x1p53, value.rounded(.towardZero) == value {
             appendIntegral(value.sign == .minus, UInt64(value.magnitude))
         } else {
             bytes.append(contentsOf: value.description.utf8)
@@ -128,7 +128,7 @@ public struct JSONWriter: Sendable {
         beginValue()
         if !value.isFinite {
             appendLiteral("null")
-        } else if value.magnitude < 0x1p24, value.rounded(.towardZero) == value {
+        } else if value.magnitude <= 0x1p24, value.rounded(.towardZero) == value {
             appendIntegral(value.sign == .minus, UInt64(value.magnitude))
         } else {
             bytes.append(contentsOf: value.description.utf8)
