@@ -234,17 +234,21 @@ public struct JSONWriter: Sendable {
     private mutating func appendIntegral(_ isNegative: Bool, _ magnitude: UInt64) {
         if isNegative { bytes.append(UInt8(ascii: "-")) }
         if magnitude < 10 {
-            bytes.append(UInt8(ascii: "0") + UInt8(magnitude))
+            bytes.append(UInt8(ascii: "0") &+ UInt8(truncatingIfNeeded: magnitude))
             return
         }
-        let digitsStart = bytes.count
-        var remaining = magnitude
-        while remaining > 0 {
-            let (quotient, digit) = remaining.quotientAndRemainder(dividingBy: 10)
-            bytes.append(UInt8(ascii: "0") + UInt8(digit))
-            remaining = quotient
+        // Digits are produced last first, so fill a small buffer from its end (UInt64.max has 20 digits).
+        withUnsafeTemporaryAllocation(of: UInt8.self, capacity: 20) { digits in
+            var first = digits.count
+            var remaining = magnitude
+            while remaining > 0 {
+                let (quotient, digit) = remaining.quotientAndRemainder(dividingBy: 10)
+                first -= 1
+                digits[first] = UInt8(ascii: "0") &+ UInt8(truncatingIfNeeded: digit)
+                remaining = quotient
+            }
+            bytes.append(contentsOf: UnsafeBufferPointer(rebasing: digits[first...]))
         }
-        bytes[digitsStart...].reverse()
     }
 
     /// Appends `text` in double quotes, escaped.
