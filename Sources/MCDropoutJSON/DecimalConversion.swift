@@ -54,8 +54,8 @@ enum DecimalConversion {
     /// The exponent of the last entry of ``powersOfTen128``.
     static let maximumPowerOfTen = 347
 
-    /// The correctly rounded magnitude of `significand × 10^exponent` by the Eisel–Lemire algorithm, or `nil` when the
-    /// algorithm cannot decide.
+    /// The correctly rounded magnitude of `significand × 10^exponent` by the Eisel–Lemire algorithm, or `nil` when
+    /// the algorithm cannot decide.
     ///
     /// The normalized significand is multiplied by a 128-bit approximation of 10^exponent, rounded down (a second
     /// 64-bit product refines it when the first leaves the rounding bits uncertain). The algorithm gives up — and the

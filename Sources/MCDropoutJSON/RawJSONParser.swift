@@ -246,7 +246,8 @@ struct RawJSONParser {
         case UInt8(ascii: "N") where hasPrefix("NaN"), UInt8(ascii: "I") where hasPrefix("Infinity"):
             reason = fallback == .expectedValue ? .nonFiniteNumber : fallback
         case 0x80...:
-            reason = UTF8Validation.sequenceLength(at: start + index, available: end - index) == nil
+            reason =
+                UTF8Validation.sequenceLength(at: start + index, available: end - index) == nil
                 ? .invalidUTF8 : fallback
         default:
             reason = fallback
@@ -274,7 +275,9 @@ struct RawJSONParser {
             let byte = start[position]
             if byte == UInt8(ascii: "\"") {
                 index = position + 1
-                return String(decoding: UnsafeBufferPointer(start: start + contentStart, count: position - contentStart), as: UTF8.self)
+                return String(
+                    decoding: UnsafeBufferPointer(start: start + contentStart, count: position - contentStart),
+                    as: UTF8.self)
             }
             if byte == UInt8(ascii: "\\") {
                 return try parseEscapedString(contentStart: contentStart, firstEscape: position)
@@ -492,27 +495,29 @@ struct RawJSONParser {
         }
         index = position
 
+        let magnitude: Double
         if exponent == 0, digitCount <= DecimalConversion.maxFastDigitCount {
             // An integer below 10^15: exact as a Double.
-            let magnitude = Double(Int64(truncatingIfNeeded: significand))
-            return isNegative ? -magnitude : magnitude
-        }
-        if let magnitude = DecimalConversion.exactMagnitude(
+            magnitude = Double(Int64(truncatingIfNeeded: significand))
+        } else if let exact = DecimalConversion.exactMagnitude(
             significand: significand, digitCount: digitCount, exponent: exponent)
         {
-            return isNegative ? -magnitude : magnitude
+            magnitude = exact
+        } else if digitCount <= 19,
+            let rounded = DecimalConversion.eiselLemire(significand: significand, exponent: exponent)
+        {
+            magnitude = rounded
+        } else {
+            return try slowNumber(from: numberStart, to: position)
         }
-        if digitCount <= 19, let magnitude = DecimalConversion.eiselLemire(significand: significand, exponent: exponent) {
-            return isNegative ? -magnitude : magnitude
-        }
-        return try slowNumber(from: numberStart, to: position)
+        return isNegative ? -magnitude : magnitude
     }
 
     /// Appends the decimal digits at `position` to `significand` (wrapping past 19 digits) and moves past them.
     ///
-    /// A SWAR variant (eight digits per step, as in simdjson) was measured: it saved the mispredicted loop exit but cost
-    /// more instructions than it saved on the one- to four-digit numbers of typical request bodies, so this stays
-    /// scalar.
+    /// A SWAR variant (eight digits per step, as in simdjson) was measured: it avoided the mispredicted loop exit but
+    /// cost more instructions than that saved on the one- to four-digit numbers of typical request bodies, so this
+    /// stays scalar.
     @inline(__always)
     private func accumulateDigits(into significand: inout UInt64, at position: inout Int) {
         while position < end {

@@ -1,5 +1,6 @@
-@testable import MCDropoutJSON
 import Testing
+
+@testable import MCDropoutJSON
 
 @Suite("Number parsing")
 struct JSONNumberTests {
@@ -77,7 +78,11 @@ struct JSONNumberTests {
             "0.000001", "1.000000000000001", "4.35", "8.98846567431158e307", "2.2250738585072011e-308",
             "4.9406564584124654e-324", "2.4703282292062328e-324", "2.4703282292062327e-324",
             "9007199254740993", "1.00000000000000011102230246251565404236316680908203125",
-            "7.0e-10", "179769313486231580793728971405303415079934132710037826936173778980444968292764750946649017977587207096330286416692887910946555547851940402630657488671505820681908902000708383676273854845817711531764475730270069855571366959622842914819860834936475292719074168444365510704342711559699508093042880177904174497791",
+            "7.0e-10",
+            ("179769313486231580793728971405303415079934132710037826936173778980444968292764750946649017"
+                + "977587207096330286416692887910946555547851940402630657488671505820681908902000708383676273"
+                + "854845817711531764475730270069855571366959622842914819860834936475292719074168444365510704"
+                + "342711559699508093042880177904174497791"),
             "1e23", "8.589973e9", "1.7e308", "1e22", "123e25", "123456e20", "999999999999999e22",
         ]
         for text in cases {
@@ -148,10 +153,14 @@ struct JSONNumberTests {
         for _ in 0..<20_000 {
             let digitCount = Int.random(in: 1...19, using: &generator)
             let bound = (0..<digitCount).reduce(UInt64(1)) { product, _ in product &* 10 }
-            let significand = digitCount == 19 ? UInt64.random(in: 1...UInt64.max / 2, using: &generator) % bound
+            let significand =
+                digitCount == 19
+                ? UInt64.random(in: 1...UInt64.max / 2, using: &generator) % bound
                 : UInt64.random(in: 1..<bound, using: &generator)
             let exponent = Int.random(in: -360...360, using: &generator)
-            guard let fast = DecimalConversion.eiselLemire(significand: significand, exponent: exponent) else { continue }
+            guard let fast = DecimalConversion.eiselLemire(significand: significand, exponent: exponent) else {
+                continue
+            }
             answered += 1
             let expected = Double("\(significand)e\(exponent)")!
             #expect(fast.bitPattern == expected.bitPattern, "\(significand)e\(exponent)")
@@ -159,7 +168,9 @@ struct JSONNumberTests {
         // It declines only for subnormal, overflowing or out-of-table exponents and rare ambiguous products.
         #expect(answered > 16_000)
         #expect(DecimalConversion.eiselLemire(significand: 1, exponent: 0) == 1)
-        #expect(DecimalConversion.eiselLemire(significand: 17_976_931_348_623_157, exponent: 292) == .greatestFiniteMagnitude)
+        #expect(
+            DecimalConversion.eiselLemire(significand: 17_976_931_348_623_157, exponent: 292)
+                == .greatestFiniteMagnitude)
         #expect(DecimalConversion.eiselLemire(significand: 17_976_931_348_623_159, exponent: 292) == nil)
         #expect(DecimalConversion.eiselLemire(significand: 9_007_199_254_740_993, exponent: 0) == nil)  // a tie
         #expect(DecimalConversion.eiselLemire(significand: 5, exponent: -324) == nil)  // subnormal

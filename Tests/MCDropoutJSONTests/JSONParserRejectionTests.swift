@@ -169,7 +169,9 @@ struct JSONParserRejectionTests {
     @Test func descriptionNamesOffsetAndReason() {
         #expect(parseError("[1 2]")?.description == "invalid JSON at byte 3: expected ',' or ']'")
         #expect(parseError("1e400")?.description == "invalid JSON at byte 0: number out of range")
-        #expect(parseError("\"\u{1}\"")?.description == "invalid JSON at byte 1: unescaped control character 0x01 in string")
+        #expect(
+            parseError("\"\u{1}\"")?.description == "invalid JSON at byte 1: unescaped control character 0x01 in string"
+        )
         #expect(parseError(#"{"a\n":1,"a\n":2}"#)?.description == #"invalid JSON at byte 9: duplicate key "a\n""#)
         let longKey = String(repeating: "k", count: 100)
         let message = parseError("{\"\(longKey)\":1,\"\(longKey)\":2}")?.description

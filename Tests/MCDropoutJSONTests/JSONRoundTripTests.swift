@@ -31,7 +31,9 @@ struct JSONRoundTripTests {
     }
 
     private static func randomString(using generator: inout SplitMix64) -> String {
-        let alphabet: [Unicode.Scalar] = ["a", "b", "\"", "\\", "/", "\n", "\u{0}", "\u{1F}", "\u{7F}", "é", "€", "😀", " "]
+        let alphabet: [Unicode.Scalar] = [
+            "a", "b", "\"", "\\", "/", "\n", "\u{0}", "\u{1F}", "\u{7F}", "é", "€", "😀", " ",
+        ]
         let count = Int.random(in: 0...8, using: &generator)
         var text = ""
         for _ in 0..<count {
@@ -52,7 +54,8 @@ struct JSONRoundTripTests {
     }
 
     @Test func documentRoundTripsByteForByte() throws {
-        let text = #"{"b":[1,-0,2.5,1e-05,1.7976931348623157e+308,"x\"\\\n\u0001é😀"],"a":{"z":null,"y":true},"c":[]}"#
+        let text =
+            #"{"b":[1,-0,2.5,1e-05,1.7976931348623157e+308,"x\"\\\n\u0001é😀"],"a":{"z":null,"y":true},"c":[]}"#
         let value = try JSONParser.parse(text)
         #expect(value.description == text)
         #expect(value.serialized() == Array(text.utf8))
