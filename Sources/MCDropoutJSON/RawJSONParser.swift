@@ -58,7 +58,9 @@ struct RawJSONParser {
         // `current` is the innermost open container; `parents` holds the ones around it, the document at the bottom.
         var current = Frame(kind: .document)
         var parents: [Frame] = []
-        var elements = ValueStack(capacity: Swift.min(Swift.max(end / 4, 16), 4096))
+        // An input of n bytes holds at most n / 2 + 1 array elements ("[1,1,1]"), so bodies up to 8 KB never grow the
+        // stack; the cap keeps a large input from reserving more than about 100 KB up front.
+        var elements = ValueStack(capacity: Swift.min(end / 2 + 1, 4096))
         var value = JSONValue.null
         parsing: while true {
             // Parse one value, or open a container and go round again for its first element.
