@@ -442,7 +442,7 @@ struct RawJSONParser {
         }
 
         // Gather the significant digits (those after any leading zeros) into `significand`. Past 19 digits it wraps,
-        // which is harmless: more than 15 digits always take the slow path, which rereads the text.
+        // which is harmless: numbers with more than 19 significant digits take the slow path, which rereads the text.
         var significand: UInt64 = 0
         var digitCount = 0
         var exponent = 0  // minus the number of fraction digits, plus the explicit exponent

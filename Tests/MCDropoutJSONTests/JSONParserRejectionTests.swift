@@ -195,6 +195,31 @@ struct JSONParserRejectionTests {
         #expect(failures > template.count)
     }
 
+    @Test func randomTokenSoupNeverTrapsAndWhatParsesRoundTrips() throws {
+        let pieces =
+            [
+                "[", "]", "{", "}", ",", ":", " ", "\"", "\"k\"", "\\", "\\u", "d83d", "\\ude00", "0", "-", "1", "9",
+                ".", "e",
+                "E", "+", "true", "fals", "null", "\n", "/", "'", "\u{0}", "é", "\u{FFFF}",
+            ].map { Array($0.utf8) } + [[0xC3], [0xED, 0xA0, 0x80], [0xF5], [0xFF]]
+        var generator = SplitMix64(seed: 77)
+        var parsed = 0
+        for _ in 0..<20_000 {
+            var bytes: [UInt8] = []
+            for _ in 0..<Int.random(in: 0...12, using: &generator) {
+                bytes += pieces.randomElement(using: &generator)!
+            }
+            do {
+                let value = try JSONParser.parse(bytes)
+                parsed += 1
+                #expect(try JSONParser.parse(value.serialized()) == value)
+            } catch {
+                #expect(error.offset >= 0 && error.offset <= bytes.count)
+            }
+        }
+        #expect(parsed > 100)
+    }
+
     @Test func everyTruncationFailsWithOffsetWithinInput() {
         let document = Array(#"{"pixels":[0,12.5,255],"samples":100,"seed":42,"s":"\ud83d\ude00é"}"#.utf8)
         for length in 0..<document.count {
