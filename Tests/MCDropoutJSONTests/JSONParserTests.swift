@@ -27,7 +27,11 @@ struct JSONParserTests {
         let values = try #require(request["pixels"]?.arrayValue)
         #expect(values.count == 784)
         #expect(values.map { $0.doubleValue } == (0..<784).map { Double($0 % 256) })
+        #expect(request["pixels"]?.doubleArrayValue == (0..<784).map { Double($0 % 256) })
         #expect(request["missing"] == nil)
+        #expect(try JSONParser.parse("[1,\"2\"]").doubleArrayValue == nil)
+        #expect(try JSONParser.parse("[]").doubleArrayValue == [])
+        #expect(try JSONParser.parse("{}").doubleArrayValue == nil)
     }
 
     @Test func nestedStructuresKeepMemberOrder() throws {
