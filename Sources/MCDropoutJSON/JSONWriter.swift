@@ -31,7 +31,8 @@ public struct JSONWriter: Sendable {
     /// Whether the next value, key or container needs a comma before it.
     private var needsComma = false
 
-    /// Open containers, innermost in the lowest bit: 1 for an object, 0 for an array. Only maintained for assertions.
+    /// The kinds of the outermost 64 open containers, innermost in the lowest bit: 1 for an object, 0 for an array.
+    /// Only read by assertions.
     private var containerBits: UInt64 = 0
     /// How many containers are open.
     private var depth = 0
@@ -212,15 +213,15 @@ public struct JSONWriter: Sendable {
 
     /// Records a newly opened container.
     private mutating func push(isObject: Bool) {
-        containerBits = containerBits << 1 | (isObject ? 1 : 0)
+        if depth < 64 { containerBits = containerBits << 1 | (isObject ? 1 : 0) }
         depth += 1
         needsComma = false
     }
 
     /// Records a closed container, which is a finished value of its parent.
     private mutating func pop() {
-        containerBits >>= 1
         depth -= 1
+        if depth < 64 { containerBits >>= 1 }
         needsComma = true
     }
 

@@ -151,5 +151,18 @@ struct JSONWriterTests {
         for _ in 0..<100 { writer.endArray() }
         #expect(writer.bytes == Array((String(repeating: "[", count: 100) + String(repeating: "]", count: 100)).utf8))
         #expect(writer.isBalanced)
+
+        // Objects outside more than 64 levels still take keys after the inner levels close.
+        writer.removeAll()
+        for _ in 0..<70 {
+            writer.beginObject()
+            writer.key("k")
+        }
+        writer.beginArray()
+        writer.endArray()
+        for _ in 0..<70 { writer.endObject() }
+        let expected = String(repeating: #"{"k":"#, count: 70) + "[]" + String(repeating: "}", count: 70)
+        #expect(String(decoding: writer.bytes, as: UTF8.self) == expected)
+        #expect(writer.isBalanced)
     }
 }
