@@ -9,4 +9,5 @@ scripts/install-deps.sh
 MCDROPOUT_PYTHON="$(scripts/python-env.sh scripts/requirements-test.txt)"
 export MCDROPOUT_PYTHON
 swift build --build-tests
-swift test --skip-build "$@"
+# A hung test must fail the run, not eat the CI budget: the whole suite takes a few minutes.
+timeout --kill-after=30 1500 swift test --skip-build "$@"

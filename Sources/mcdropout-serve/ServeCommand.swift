@@ -1,5 +1,4 @@
 import ArgumentParser
-import Dispatch
 import Foundation
 import InferenceServer
 import Logging
@@ -71,6 +70,8 @@ struct ServeCommand: ParsableCommand {
     }
 
     func run() throws {
+        // Before any thread exists, so every thread inherits the mask and no signal can be lost or kill us early.
+        let signals = BlockedSignals([SIGHUP, SIGTERM, SIGINT])
         let level = Logger.Level(rawValue: logLevel) ?? .info
         LoggingSystem.bootstrap { label in
             var handler = StreamLogHandler.standardError(label: label)
@@ -103,32 +104,39 @@ struct ServeCommand: ParsableCommand {
         print("mcdropout-serve listening on http://\(host.contains(":") ? "[\(host)]" : host):\(server.port)")
         fflush(nil)
 
-        let signals = SignalHandlers()
-        signals.on(SIGHUP) { _ = server.reload() }
         let drainTimeout = configuration.drainTimeoutSeconds
-        signals.on([SIGTERM, SIGINT]) {
-            server.shutdown(drainTimeout: .seconds(drainTimeout))
-            Foundation.exit(0)
+        while true {
+            switch signals.next() {
+            case SIGHUP:
+                _ = server.reload()
+            default:
+                server.shutdown(drainTimeout: .seconds(drainTimeout))
+                return
+            }
         }
-        dispatchMain()
     }
 }
 
-/// Dispatch sources for POSIX signals; the default action of each signal is disabled so the handler runs instead.
-final class SignalHandlers {
-    private var sources: [any DispatchSourceSignal] = []
-    private let queue = DispatchQueue(label: "mcdropout.signals")
+/// POSIX signals taken synchronously with `sigwait`.
+///
+/// The signals are blocked in the creating thread, and every thread started afterwards inherits the mask, so a signal
+/// that arrives at any moment after `init` stays pending until `next()` takes it. (Dispatch signal sources were used
+/// before: they arm asynchronously, and a SIGTERM sent right after start-up was discarded by `SIG_IGN`.)
+struct BlockedSignals {
+    private var set = sigset_t()
 
-    func on(_ signals: [Int32], _ action: @escaping @Sendable () -> Void) {
-        for number in signals { on(number, action) }
+    init(_ numbers: [Int32]) {
+        sigemptyset(&set)
+        for number in numbers { sigaddset(&set, number) }
+        pthread_sigmask(SIG_BLOCK, &set, nil)
     }
 
-    func on(_ number: Int32, _ action: @escaping @Sendable () -> Void) {
-        signal(number, SIG_IGN)
-        let source = DispatchSource.makeSignalSource(signal: number, queue: queue)
-        source.setEventHandler(handler: action)
-        source.resume()
-        sources.append(source)
+    /// Waits for the next of the signals and returns its number.
+    func next() -> Int32 {
+        var set = self.set
+        var number: Int32 = 0
+        while sigwait(&set, &number) != 0 {}
+        return number
     }
 }
 

@@ -35,7 +35,21 @@ final class ServeProcess {
 
     func signal(_ number: Int32) { kill(process.processIdentifier, number) }
 
+    /// Waits up to `timeout` for the process to exit; a process still running then is killed and `false` returned,
+    /// so a lost signal fails the test instead of hanging the suite.
+    func exits(within timeout: Duration = .seconds(60)) -> Bool { process.exits(within: timeout) }
+
     deinit { if process.isRunning { process.terminate() } }
+}
+
+extension Process {
+    /// Waits up to `timeout` for the process to exit; kills it and returns `false` if it is still running then.
+    func exits(within timeout: Duration) -> Bool {
+        let exited = eventually(timeout: timeout) { !isRunning }
+        if !exited { kill(processIdentifier, SIGKILL) }
+        waitUntilExit()
+        return exited
+    }
 }
 
 enum ServeProcessError: Error { case noPort(String) }
@@ -64,9 +78,18 @@ struct ServeProcessTests {
         let response = try slow.readResponse(requestMethod: "POST")
         #expect(response.status == 200)
         #expect(response.json?["predictions"]?.arrayValue?.count == 100)
-        server.process.waitUntilExit()
+        #expect(server.exits())
         #expect(server.process.terminationReason == .exit && server.process.terminationStatus == 0)
         #expect(throws: RawHTTPClientError.self) { try RawHTTPConnection(port: server.port).request(target: "/health") }
+    }
+
+    @Test("SIGTERM sent the moment the startup line appears still drains and exits 0", arguments: 0..<3)
+    func earlyTermination(round: Int) throws {
+        let path = try writeSyntheticModel(name: "early\(round)")
+        let server = try ServeProcess(arguments: ["--model", path])
+        server.signal(SIGTERM)
+        #expect(server.exits(within: .seconds(30)))
+        #expect(server.process.terminationReason == .exit && server.process.terminationStatus == 0)
     }
 
     @Test("environment variables configure the server; a bad model file fails startup with a message")
@@ -80,8 +103,8 @@ struct ServeProcessTests {
         process.standardError = errors
         process.standardOutput = FileHandle.nullDevice
         try process.run()
-        let message = String(decoding: errors.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        process.waitUntilExit()
+        #expect(process.exits(within: .seconds(60)))
+        let message = String(decoding: errors.fileHandleForReading.availableData, as: UTF8.self)
         #expect(process.terminationStatus != 0)
         #expect(message.contains("/nonexistent/model.safetensors"))
 
@@ -93,7 +116,7 @@ struct ServeProcessTests {
         #expect(response.json?["samples"] == .number(7))
         #expect(response.json?["model"] == .string("envmodel"))
         server.signal(SIGTERM)
-        server.process.waitUntilExit()
+        #expect(server.exits())
         #expect(server.process.terminationStatus == 0)
     }
 }
