@@ -41,6 +41,8 @@ class Invalid(Exception):
 
 
 def read_idx(path: Path, magic: int, rank: int):
+    if not path.is_file():
+        raise Invalid(f"{path}: missing")
     try:
         with gzip.open(path, "rb") as f:
             content = f.read()
