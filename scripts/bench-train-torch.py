@@ -9,11 +9,14 @@ Network: inputs (pixels / 255) -> [Dropout(p_i) -> Linear -> ReLU] per hidden la
 one dropout probability per Linear input (p = 0 means no dropout layer); softmax cross-entropy, SGD with momentum,
 shuffled mini-batches (the last one smaller) over SET_DIR/train-*; the data is preloaded as float32 tensors and
 loading is not timed. --warmup-epochs epochs run first and are reported but not counted; --epochs epochs are timed.
-Prints one JSON line: per-epoch seconds, images/s and the final deterministic test accuracy.
+Prints one JSON line: per-epoch wall and CPU seconds, images/s, the 1-minute load average after each epoch (other
+processes on the machine skew wall times) and the final deterministic test accuracy. On a busy machine, T > 1 with
+OpenMP's default spin-waiting can run 10x slower than T = 1; OMP_WAIT_POLICY=PASSIVE in the environment avoids that.
 --save writes the trained weights in mcdropout's safetensors layout (check with scripts/check-model.py).
 """
 import argparse
 import json
+import os
 import sys
 import time
 from pathlib import Path
@@ -95,7 +98,7 @@ def main() -> None:
     epochs = []
     for epoch in range(args.warmup_epochs + args.epochs):
         model.train()
-        start = time.perf_counter()
+        start, cpu_start = time.perf_counter(), time.process_time()
         total_loss = torch.zeros(())
         for batch in torch.randperm(count, generator=generator).split(args.batch_size):
             optimizer.zero_grad(set_to_none=True)
@@ -103,9 +106,10 @@ def main() -> None:
             loss.backward()
             optimizer.step()
             total_loss += loss.detach() * len(batch)
-        seconds = time.perf_counter() - start
+        seconds, cpu_seconds = time.perf_counter() - start, time.process_time() - cpu_start
         record = {"epoch": epoch + 1, "warmup": epoch < args.warmup_epochs, "seconds": round(seconds, 3),
-                  "images_per_second": round(count / seconds, 1), "loss": round(total_loss.item() / count, 5)}
+                  "cpu_seconds": round(cpu_seconds, 3), "images_per_second": round(count / seconds, 1),
+                  "loss": round(total_loss.item() / count, 5), "loadavg_1min": os.getloadavg()[0]}
         print(json.dumps(record), file=sys.stderr)
         epochs.append(record)
 
@@ -115,6 +119,7 @@ def main() -> None:
     timed = [e["seconds"] for e in epochs if not e["warmup"]]
     mean = sum(timed) / len(timed)
     print(json.dumps({"framework": "pytorch", "torch": torch.__version__, "threads": args.threads,
+                      "omp_wait_policy": os.environ.get("OMP_WAIT_POLICY"),
                       "batch_size": args.batch_size, "layer_sizes": sizes, "dropout": dropout, "lr": args.lr,
                       "momentum": args.momentum, "train_images": count, "epoch_seconds": timed,
                       "mean_epoch_seconds": round(mean, 3), "images_per_second": round(count / mean, 1),
