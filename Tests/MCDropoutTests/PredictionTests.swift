@@ -2,20 +2,20 @@ import Testing
 
 @testable import MCDropout
 
-/// Reference implementation: N separate forward passes with gemv, one mask row per pass, masks drawn in the order
-/// the batched engine documents (layer after layer, pass after pass).
+/// Reference implementation: N separate forward passes in Double, one mask row per pass and layer, masks drawn in
+/// the order the batched engine documents (pass after pass and, within a pass, layer after layer).
 func naivePassProbabilities(model: DropoutMLP, input: [Float], sampleCount: Int, seed: UInt64) -> Matrix {
     var generator = RandomSource(seed: seed)
     let first = model.dropouts.firstIndex { !$0.isIdentity } ?? model.layers.count
-    var masks: [[Float]] = []
-    for (index, layer) in model.layers.enumerated() {
-        var mask = [Float](repeating: 1, count: sampleCount * layer.inputSize)
-        if index >= first, !model.dropouts[index].isIdentity {
-            mask.withUnsafeMutableBufferPointer {
-                model.dropouts[index].fillMask($0, rows: sampleCount, columns: layer.inputSize, using: &generator)
+    var masks: [[Float]] = model.layers.map { [Float](repeating: 1, count: sampleCount * $0.inputSize) }
+    for pass in 0..<sampleCount {
+        for (index, layer) in model.layers.enumerated() where index >= first && !model.dropouts[index].isIdentity {
+            let width = layer.inputSize
+            masks[index].withUnsafeMutableBufferPointer {
+                let row = UnsafeMutableBufferPointer(rebasing: $0[(pass * width)..<((pass + 1) * width)])
+                model.dropouts[index].fillMask(row, rows: 1, columns: width, using: &generator)
             }
         }
-        masks.append(mask)
     }
     var result = Matrix(rows: sampleCount, columns: model.outputSize)
     for pass in 0..<sampleCount {
