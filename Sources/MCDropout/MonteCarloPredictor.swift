@@ -1,8 +1,8 @@
 /// Reusable buffers for ``MonteCarloPredictor``; keep one per thread so requests allocate nothing once it is warm.
 ///
 /// Buffers only grow: after the first request of a given shape, later requests of that shape or smaller run without
-/// touching the heap. A block of passes holds at most ``MonteCarloPredictor/blockRows`` rows (or one row per
-/// instance of a larger batch), so the workspace stays a few megabytes whatever `N` is.
+/// touching the heap. A block holds at most ``MonteCarloPredictor/blockRows`` passes of one input, so the workspace
+/// stays a few megabytes whatever `N` or the batch size is.
 public struct MonteCarloWorkspace: Sendable {
     /// Deterministic prefix: two vectors of the widest prefix layer.
     var prefix: [Float] = []
@@ -28,9 +28,8 @@ public struct MonteCarloWorkspace: Sendable {
 /// Monte-Carlo dropout inference: `N` stochastic forward passes with dropout forced on, batched.
 ///
 /// The layers before the first one with dropout are identical for all passes, so they run once per input as
-/// matrix–vector products. From the first dropout on, passes are the rows of one matrix and each layer is a single
-/// `sgemm` over a block of rows; a batch of `B` inputs puts all `B × N` passes in the same matrices, so the GEMMs stay
-/// large. The bias add, ReLU, the next dropout mask and its `1/(1−p)` scale are fused into one sweep over each GEMM
+/// matrix–vector products. From the first dropout on, the passes of one input are the rows of one matrix and each
+/// layer is a single `sgemm` over them (in blocks of at most ``blockRows`` passes). The bias add, ReLU, the next dropout mask and its `1/(1−p)` scale are fused into one sweep over each GEMM
 /// result, and softmax and the statistics into one sweep over the logits.
 ///
 /// **Random stream.** Masks for the request seed `s` come from `RandomSource(seed: s)`, drawn *pass after pass* and,
@@ -41,9 +40,13 @@ public struct MonteCarloWorkspace: Sendable {
 /// ``Dropout/dropThreshold``. So the first `n` passes of a seed are the same whatever `N` is (adaptive sampling relies
 /// on this), and every input of a batch sees the same `N` masks as a single request with that seed.
 ///
-/// **Reproducibility.** Results are bit-identical for equal seeds. Splitting passes into blocks or putting several
-/// inputs in one GEMM does not change any pass's result, because OpenBLAS (one thread) computes each output row
-/// of `sgemm` independently of the number of rows; `a batch equals single requests bit for bit` tests this.
+/// **Reproducibility.** Results are bit-identical for equal seeds and equal `N`. A batch of `B` inputs does *not*
+/// stack its `B × N` passes into one `(B·N) × H` sgemm: OpenBLAS 0.3.21 (even on one thread) rounds a row differently
+/// depending on the number of rows `M` (its kernels for row tails and its blocking depend on `M`; `mcdropout-bench
+/// --check-rows` shows it), so a stacked batch would not reproduce single requests bit for bit. Instead each input
+/// runs the same GEMMs a single request runs (`N × H`, already large enough to be near the sgemm peak), while the
+/// masks of a block are drawn once and shared by all inputs. For the same reason, adaptive sampling, which runs its
+/// passes in blocks, agrees with a fixed-`N` request using the same masks only up to float rounding.
 public struct MonteCarloPredictor: Sendable {
     /// The network whose dropout is sampled.
     public let model: DropoutMLP
@@ -56,7 +59,7 @@ public struct MonteCarloPredictor: Sendable {
     /// The widest layer input or output from the first stochastic layer on.
     let stochasticWidth: Int
 
-    /// The most pass rows one block holds (unless a batch has more instances), bounding the workspace size.
+    /// The most passes of one input that one block holds, bounding the workspace size.
     public static let blockRows = 1024
 
     /// Creates a predictor over `model`.
@@ -118,7 +121,7 @@ public struct MonteCarloPredictor: Sendable {
     /// masks of `seed`, and writes one summary per input into `summaries` (resized to `instanceCount`).
     ///
     /// Every summary is bit-identical to the one ``predict(_:sampleCount:seed:workspace:)`` gives for that input
-    /// alone; the batch only makes the GEMMs larger.
+    /// alone; the batch shares the mask generation and the workspace.
     public func predictBatch(
         _ inputs: UnsafeBufferPointer<Float>, instanceCount: Int, sampleCount: Int, seed: UInt64,
         workspace: inout MonteCarloWorkspace, into summaries: inout [PredictiveSummary]
@@ -137,8 +140,9 @@ public struct MonteCarloPredictor: Sendable {
 
     /// Runs passes in blocks until ``AdaptiveSampling`` says the mean probabilities are precise enough.
     ///
-    /// The summary's `sampleCount` is the number of passes used. Because masks are drawn pass after pass, the result
-    /// is bit-identical to ``predict(_:sampleCount:seed:workspace:)`` with that many passes and the same seed.
+    /// The summary's `sampleCount` is the number of passes used. Because masks are drawn pass after pass, the passes
+    /// are those of ``predict(_:sampleCount:seed:workspace:)`` with that many passes and the same seed; results agree
+    /// up to float rounding (the GEMMs have other row counts, see the type's documentation).
     public func predictAdaptive(
         _ input: UnsafeBufferPointer<Float>, sampling: AdaptiveSampling, seed: UInt64,
         workspace: inout MonteCarloWorkspace, into summary: inout PredictiveSummary
@@ -215,7 +219,7 @@ public struct MonteCarloPredictor: Sendable {
                         let destination = shared.baseAddress! + instance * sharedWidth
                         for column in 0..<sharedWidth { destination[column] = x[column] * scale }
                         if prefixEnd == layers.count {
-                            // No dropout: keep the probabilities, and the entropy after all instances' rows.
+                            // No dropout: keep the probabilities and their entropy for `addPasses`.
                             workspace.deterministicEntropy[instance] = Activation.softmax(
                                 UnsafeMutableBufferPointer(start: destination, count: sharedWidth))
                         }
@@ -243,9 +247,9 @@ public struct MonteCarloPredictor: Sendable {
             }
             return
         }
-        let passesPerBlock = max(1, min(count, Self.blockRows / instances))
-        workspace.passes.ensureCount(passesPerBlock * instances * stochasticWidth)
-        workspace.passesNext.ensureCount(passesPerBlock * instances * stochasticWidth)
+        let passesPerBlock = min(count, Self.blockRows)
+        workspace.passes.ensureCount(passesPerBlock * stochasticWidth)
+        workspace.passesNext.ensureCount(passesPerBlock * stochasticWidth)
         workspace.maskWords.ensureCount(passesPerBlock * wordsPerPass)
         var done = 0
         while done < count {
@@ -253,17 +257,16 @@ public struct MonteCarloPredictor: Sendable {
             workspace.maskWords.withUnsafeMutableBufferPointer { words in
                 for index in 0..<(block * wordsPerPass) { words[index] = generator.next() }
             }
-            runBlock(passes: block, workspace: &workspace)
+            for instance in 0..<instances { runBlock(instance: instance, passes: block, workspace: &workspace) }
             done += block
         }
     }
 
-    /// Runs the stochastic layers on `passes` passes of every instance, whose mask words are in the workspace, and
+    /// Runs the stochastic layers on `passes` passes of one instance, whose mask words are in the workspace, and
     /// accumulates their statistics.
-    private func runBlock(passes passCount: Int, workspace: inout MonteCarloWorkspace) {
+    private func runBlock(instance: Int, passes passCount: Int, workspace: inout MonteCarloWorkspace) {
         let layers = model.layers
-        let instances = workspace.instanceCount
-        let rows = instances * passCount
+        let rows = passCount
         let first = firstStochasticLayer
         let sharedWidth = layers[first].inputSize
         let classes = model.outputSize
@@ -277,14 +280,11 @@ public struct MonteCarloPredictor: Sendable {
                     // Masked broadcast of the (pre-scaled) shared activations straight into the pass matrix.
                     let dropout = model.dropouts[first]
                     workspace.shared.withUnsafeBufferPointer { shared in
-                        for instance in 0..<instances {
-                            let source = shared.baseAddress! + instance * sharedWidth
-                            for pass in 0..<passCount {
-                                let row = input + (instance * passCount + pass) * sharedWidth
-                                let mask = words + pass * wordsPerPass + maskWordOffsets[0]
-                                MaskKernels.select(
-                                    source, into: row, count: sharedWidth, mask: mask, dropout: dropout)
-                            }
+                        let source = shared.baseAddress! + instance * sharedWidth
+                        for pass in 0..<passCount {
+                            let row = input + pass * sharedWidth
+                            let mask = words + pass * wordsPerPass + maskWordOffsets[0]
+                            MaskKernels.select(source, into: row, count: sharedWidth, mask: mask, dropout: dropout)
                         }
                     }
                     for index in first..<layers.count {
@@ -306,7 +306,7 @@ public struct MonteCarloPredictor: Sendable {
                                 if offset < 0 {
                                     MaskKernels.biasReLU(values, bias: bias.baseAddress!, count: layer.outputSize)
                                 } else {
-                                    let mask = words + (row % passCount) * wordsPerPass + offset
+                                    let mask = words + row * wordsPerPass + offset
                                     MaskKernels.biasReLUSelect(
                                         values, bias: bias.baseAddress!, count: layer.outputSize, mask: mask,
                                         dropout: nextDropout)
@@ -319,14 +319,12 @@ public struct MonteCarloPredictor: Sendable {
                     let bias = layers[layers.count - 1].bias
                     bias.withUnsafeBufferPointer { bias in
                         workspace.statistics.withUnsafeMutableBufferPointer { statistics in
-                            for instance in 0..<instances {
-                                let target = statistics.baseAddress! + instance * (2 * classes + 2)
-                                for pass in 0..<passCount {
-                                    let logits = output + (instance * passCount + pass) * classes
-                                    for column in 0..<classes { logits[column] += bias[column] }
-                                    let entropy = Activation.softmax(UnsafeMutableBufferPointer(start: logits, count: classes))
-                                    accumulate(UnsafePointer(logits), classes: classes, entropy: entropy, into: target)
-                                }
+                            let target = statistics.baseAddress! + instance * (2 * classes + 2)
+                            for pass in 0..<passCount {
+                                let logits = output + pass * classes
+                                for column in 0..<classes { logits[column] += bias[column] }
+                                let entropy = Activation.softmax(UnsafeMutableBufferPointer(start: logits, count: classes))
+                                accumulate(UnsafePointer(logits), classes: classes, entropy: entropy, into: target)
                             }
                         }
                     }
