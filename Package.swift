@@ -64,7 +64,7 @@ let package = Package(
         ),
         .executableTarget(
             name: "mcdropout-bench",
-            dependencies: ["MCDropout", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+            dependencies: ["MCDropout", "MCDropoutTraining", .product(name: "ArgumentParser", package: "swift-argument-parser")],
             swiftSettings: strictSettings
         ),
         .testTarget(name: "MCDropoutJSONTests", dependencies: ["MCDropoutJSON"], swiftSettings: strictSettings),

@@ -91,15 +91,20 @@ extension InferenceService {
             guard case .string(let id) = value else { throw .badRequest("'id' must be a string") }
             identifier = id
         }
-        var samples = configuration.defaultSamples
+        var samples = SampleSetting.fixed(configuration.defaultSamples)
         var seed: UInt64?
         var binaryOutputByDefault = false
         if let value = object["parameters"] {
             guard case .object(let parameters) = value else { throw .badRequest("'parameters' must be an object") }
+            // samples (an integer or "auto"), min_samples, max_samples, tolerance and seed, as for /predict.
+            let scalars = PredictScalars(
+                samples: parameters["samples"], seed: parameters["seed"], minimumSamples: parameters["min_samples"],
+                maximumSamples: parameters["max_samples"], tolerance: parameters["tolerance"])
+            let (_, setting, seedValue) = try scalars.validated(limits: limits, prefix: "parameters.")
+            if let setting { samples = setting }
+            seed = seedValue
             for (key, value) in parameters.members {
                 switch key {
-                case "samples": samples = try sampleCount(value, field: "parameters.samples", limits: limits)
-                case "seed": seed = try seedValue(value, field: "parameters.seed")
                 case "binary_data_output":
                     guard case .bool(let flag) = value else { throw .badRequest("'parameters.binary_data_output' must be a boolean") }
                     binaryOutputByDefault = flag
@@ -116,7 +121,7 @@ extension InferenceService {
         guard batch <= configuration.maxBatchSize else {
             throw .badRequest("batch of \(batch) inputs exceeds the limit of \(configuration.maxBatchSize)")
         }
-        try checkTotalPasses(instances: batch, samples: samples)
+        try checkTotalPasses(instances: batch, samples: samples.maximumSamples)
 
         var requested: [(output: InferenceOutput, binary: Bool)] = []
         if let value = object["outputs"] {
@@ -141,16 +146,19 @@ extension InferenceService {
         }
 
         let seedValue = seed ?? worker.drawSeed()
-        let width = model.inputSize
-        var summaries: [PredictiveSummary] = []
-        summaries.reserveCapacity(batch)
-        for index in 0..<batch {
-            let instance = Array(pixels[(index * width)..<((index + 1) * width)])
-            summaries.append(run(model, pixels: instance, samples: samples, seed: seedValue, worker: worker))
-        }
-        metrics.passes.add(samples * batch)
+        let worker = self.worker
+        worker.request.removeAll()
+        worker.request.values.append(contentsOf: pixels)
+        for _ in 0..<batch { worker.request.counts.append(model.inputSize) }
+        let passes = run(model, samples: samples, seed: seedValue, worker: worker)
+        metrics.passes.add(passes)
+        let summaries = Array(worker.summaries.prefix(batch))
+        // "samples" reports the passes used: N when fixed; with "auto", the most any input used (exact for one
+        // input), and "samples_total" the passes over the whole batch.
+        let reported = summaries.map(\.sampleCount).max() ?? 0
         return encodeInferResponse(
-            model: model, id: identifier, samples: samples, seed: seedValue, summaries: summaries, outputs: requested)
+            model: model, id: identifier, samples: reported, totalSamples: passes, isAutomatic: samples != .fixed(reported),
+            seed: seedValue, summaries: summaries, outputs: requested)
     }
 
     /// Reads the one input tensor: `[B, inputSize]` (or `[B, rows, columns]`), FP32 0–255 or UINT8.
@@ -246,7 +254,8 @@ extension InferenceService {
     }
 
     private func encodeInferResponse(
-        model: LoadedModel, id: String?, samples: Int, seed: UInt64, summaries: [PredictiveSummary],
+        model: LoadedModel, id: String?, samples: Int, totalSamples: Int, isAutomatic: Bool, seed: UInt64,
+        summaries: [PredictiveSummary],
         outputs: [(output: InferenceOutput, binary: Bool)]
     ) -> HTTPResponse {
         let classes = model.file.model.outputSize
@@ -259,6 +268,7 @@ extension InferenceService {
         writer.key("parameters")
         writer.beginObject()
         writer.key("samples"); writer.integer(samples)
+        if isAutomatic { writer.key("samples_total"); writer.integer(totalSamples) }
         writer.key("seed"); writer.integer(seed)
         writer.endObject()
         writer.key("outputs")

@@ -3,57 +3,95 @@ import MCDropoutJSON
 
 extension InferenceService {
     /// `POST /predict`: Monte-Carlo dropout on one input or a batch.
+    ///
+    /// The pixels, the scaled inputs, the summaries and the response bytes all live in the worker's reusable buffers.
     func predict(_ request: HTTPRequest) throws(HTTPError) -> HTTPResponse {
-        let decoded = try PredictRequest(body: request.body, limits: limits)
         let worker = self.worker
+        let decoded = try PredictRequest(body: request.body, limits: limits, pixels: &worker.request)
         let model = try resolveModel(decoded.modelName, in: worker.models(from: registry))
-        let samples = decoded.samples ?? configuration.defaultSamples
-        try checkInputs(decoded.instances, field: decoded.isBatch ? "instances" : "pixels", model: model)
-        try checkTotalPasses(instances: decoded.instances.count, samples: samples)
+        let setting = decoded.samples ?? .fixed(configuration.defaultSamples)
+        let instanceCount = worker.request.counts.count
+        try checkInputs(worker.request.counts, field: decoded.isBatch ? "instances" : "pixels", model: model)
+        try checkTotalPasses(instances: instanceCount, samples: setting.maximumSamples)
         let seed = decoded.seed ?? worker.drawSeed()
+        let passes = run(model, samples: setting, seed: seed, worker: worker)
 
         var writer = worker.writer
+        worker.writer = JSONWriter(capacity: 0)
         writer.removeAll()
         writer.beginObject()
         writer.key("model"); writer.string(model.name)
         writer.key("model_version"); writer.integer(model.version)
-        writer.key("samples"); writer.integer(samples)
+        writer.key("samples")
+        switch setting {
+        case .fixed(let count): writer.integer(count)
+        case .automatic: if decoded.isBatch { writer.string("auto") } else { writer.integer(passes) }
+        }
         writer.key("seed"); writer.integer(seed)
         if decoded.isBatch {
             writer.key("predictions")
             writer.beginArray()
         }
-        for instance in decoded.instances {
-            let summary = run(model, pixels: instance, samples: samples, seed: seed, worker: worker)
-            if decoded.isBatch { writer.beginObject() }
+        for index in 0..<instanceCount {
+            let summary = worker.summaries[index]
+            if decoded.isBatch {
+                writer.beginObject()
+                if case .automatic = setting { writer.key("samples"); writer.integer(summary.sampleCount) }
+            }
             encode(summary, labels: model.labels, into: &writer)
             if decoded.isBatch { writer.endObject() }
         }
         if decoded.isBatch { writer.endArray() }
         writer.endObject()
-        metrics.passes.add(samples * decoded.instances.count)
+        metrics.passes.add(passes)
         let body = writer.bytes
         worker.writer = writer
         return HTTPResponse(status: 200, headers: [("Content-Type", "application/json")], body: body)
     }
 
-    /// Scales raw pixels into the worker's buffer and runs the predictor with the worker's workspace.
-    func run(_ model: LoadedModel, pixels: [Float], samples: Int, seed: UInt64, worker: WorkerState) -> PredictiveSummary {
+    /// Scales the raw pixels in `worker.request` into the worker's input buffer and runs the predictor on every input
+    /// (one batch call for a fixed `N`, one adaptive run per input otherwise), leaving the summaries in
+    /// `worker.summaries`.
+    ///
+    /// - Returns: the passes run, over all inputs.
+    @discardableResult
+    func run(_ model: LoadedModel, samples: SampleSetting, seed: UInt64, worker: WorkerState) -> Int {
         let scale = 1 / model.inputScale
+        let instanceCount = worker.request.counts.count
+        let width = model.inputSize
         worker.pixels.removeAll(keepingCapacity: true)
-        for value in pixels { worker.pixels.append(value * scale) }
-        return worker.pixels.withUnsafeBufferPointer {
-            model.predictor.predict($0, sampleCount: samples, seed: seed, workspace: &worker.workspace)
+        for value in worker.request.values { worker.pixels.append(value * scale) }
+        switch samples {
+        case .fixed(let count):
+            worker.pixels.withUnsafeBufferPointer {
+                model.predictor.predictBatch(
+                    $0, instanceCount: instanceCount, sampleCount: count, seed: seed, workspace: &worker.workspace,
+                    into: &worker.summaries)
+            }
+            return count * instanceCount
+        case .automatic(let rule):
+            if worker.summaries.count > instanceCount { worker.summaries.removeLast(worker.summaries.count - instanceCount) }
+            while worker.summaries.count < instanceCount { worker.summaries.append(.empty) }
+            var total = 0
+            worker.pixels.withUnsafeBufferPointer { pixels in
+                for index in 0..<instanceCount {
+                    model.predictor.predictAdaptive(
+                        UnsafeBufferPointer(rebasing: pixels[(index * width)..<((index + 1) * width)]), sampling: rule,
+                        seed: seed, workspace: &worker.workspace, into: &worker.summaries[index])
+                    total += worker.summaries[index].sampleCount
+                }
+            }
+            return total
         }
     }
 
     /// Every input must have the model's width.
-    func checkInputs(_ instances: [[Float]], field: String, model: LoadedModel) throws(HTTPError) {
-        for (index, pixels) in instances.enumerated() where pixels.count != model.inputSize {
-            let name = instances.count == 1 && field == "pixels" ? field : "\(field)[\(index)]"
+    func checkInputs(_ counts: [Int], field: String, model: LoadedModel) throws(HTTPError) {
+        for (index, count) in counts.enumerated() where count != model.inputSize {
+            let name = counts.count == 1 && field == "pixels" ? field : "\(field)[\(index)]"
             var expected = "\(model.inputSize)"
             if let shape = model.file.metadata.inputShape { expected += " (\(shape.map(String.init).joined(separator: "×")))" }
-            throw .badRequest("'\(name)' has \(pixels.count) values; model '\(model.name)' expects \(expected)")
+            throw .badRequest("'\(name)' has \(count) values; model '\(model.name)' expects \(expected)")
         }
     }
 

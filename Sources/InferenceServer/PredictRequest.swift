@@ -1,45 +1,81 @@
+import MCDropout
 import MCDropoutJSON
 
-/// A decoded `POST /predict` body: one input or a batch, and the sampling settings.
-struct PredictRequest {
+/// How many passes a request asked for.
+enum SampleSetting: Equatable {
+    /// Exactly this many passes per input.
+    case fixed(Int)
+    /// Passes in blocks until the mean probabilities are precise enough (`"samples": "auto"`).
+    case automatic(AdaptiveSampling)
+
+    /// The most passes one input can take.
+    var maximumSamples: Int {
+        switch self {
+        case .fixed(let count): return count
+        case .automatic(let rule): return rule.maximumSamples
+        }
+    }
+}
+
+/// The raw pixels of a request's inputs, flattened one after another into buffers a worker reuses.
+struct PixelBuffer {
+    /// Every input's values, 0–255, one input after another.
+    var values: [Float] = []
+    /// How many values each input has (validated against the model later).
+    var counts: [Int] = []
+
+    mutating func removeAll() {
+        values.removeAll(keepingCapacity: true)
+        counts.removeAll(keepingCapacity: true)
+    }
+}
+
+/// A decoded `POST /predict` body: one input or a batch, and the sampling settings. The pixels go to a
+/// ``PixelBuffer`` the caller owns.
+///
+/// Bodies are first read by ``PredictBodyScanner``, which handles the common shapes without building a JSON tree;
+/// anything it is not sure of (unusual syntax, and every error) goes through ``JSONParser`` and the tree-based
+/// decoding below, which decides and words the error. Both paths accept exactly the same bodies with the same values.
+struct PredictRequest: Equatable {
     /// The model named in the request, if any.
     var modelName: String?
-    /// The inputs' raw pixels (0–255), each flattened; one element unless ``isBatch``.
-    var instances: [[Float]]
     /// Whether the body used `instances` (and the response lists `predictions`).
     var isBatch: Bool
     /// Passes per input, when given.
-    var samples: Int?
+    var samples: SampleSetting?
     /// The seed, when given.
     var seed: UInt64?
 
-    static let fields = ["pixels", "instances", "samples", "seed", "model"]
+    static let fields = ["pixels", "instances", "samples", "seed", "model", "min_samples", "max_samples", "tolerance"]
 
-    /// Parses and validates everything that does not depend on the model.
-    init(body: [UInt8], limits: RequestLimits) throws(HTTPError) {
+    /// Parses and validates everything that does not depend on the model, writing the pixels into `pixels`.
+    ///
+    /// - Parameter allowsFastPath: `false` forces the tree-based path (tests compare the two).
+    init(body: [UInt8], limits: RequestLimits, pixels: inout PixelBuffer, allowsFastPath: Bool = true) throws(HTTPError) {
+        pixels.removeAll()
+        if allowsFastPath, let scanned = PredictBodyScanner.scan(body, maxBatchSize: limits.maxBatchSize, into: &pixels) {
+            isBatch = scanned.isBatch
+            (modelName, samples, seed) = try scanned.scalars.validated(limits: limits)
+            return
+        }
+        pixels.removeAll()
         let object = try parseObject(body)
         for key in object.keys where !Self.fields.contains(key) {
             throw .badRequest("unknown field '\(key)'; expected one of: \(Self.fields.joined(separator: ", "))")
         }
-        modelName = try object["model"].map { (value: JSONValue) throws(HTTPError) -> String in
-            guard case .string(let name) = value else { throw .badRequest("'model' must be a string") }
-            return name
-        }
-        samples = try object["samples"].map { (value: JSONValue) throws(HTTPError) -> Int in
-            try sampleCount(value, field: "samples", limits: limits)
-        }
-        seed = try object["seed"].map { (value: JSONValue) throws(HTTPError) -> UInt64 in try seedValue(value, field: "seed") }
+        let scalars = PredictScalars(
+            model: object["model"], samples: object["samples"], seed: object["seed"],
+            minimumSamples: object["min_samples"], maximumSamples: object["max_samples"], tolerance: object["tolerance"])
+        (modelName, samples, seed) = try scalars.validated(limits: limits)
         switch (object["pixels"], object["instances"]) {
-        case (let pixels?, nil):
-            instances = [try pixelValues(pixels, field: "pixels")]
+        case (let value?, nil):
+            try appendPixelValues(value, field: "pixels", to: &pixels)
             isBatch = false
         case (nil, .array(let items)?):
             guard !items.isEmpty else { throw .badRequest("'instances' must not be empty") }
             guard items.count <= limits.maxBatchSize else {
                 throw .badRequest("'instances' holds \(items.count) inputs; the limit is \(limits.maxBatchSize)")
             }
-            var decoded: [[Float]] = []
-            decoded.reserveCapacity(items.count)
             for (index, item) in items.enumerated() {
                 let field = "instances[\(index)]"
                 switch item {
@@ -47,15 +83,14 @@ struct PredictRequest {
                     for key in instance.keys where key != "pixels" {
                         throw .badRequest("unknown field '\(key)' in \(field); an instance holds only 'pixels'")
                     }
-                    guard let pixels = instance["pixels"] else { throw .badRequest("\(field) has no 'pixels'") }
-                    decoded.append(try pixelValues(pixels, field: "\(field).pixels"))
+                    guard let value = instance["pixels"] else { throw .badRequest("\(field) has no 'pixels'") }
+                    try appendPixelValues(value, field: "\(field).pixels", to: &pixels)
                 case .array:
-                    decoded.append(try pixelValues(item, field: field))
+                    try appendPixelValues(item, field: field, to: &pixels)
                 default:
                     throw .badRequest("\(field) must be an object with 'pixels' or an array of pixel values")
                 }
             }
-            instances = decoded
             isBatch = true
         case (nil, _?):
             throw .badRequest("'instances' must be an array")
@@ -64,6 +99,68 @@ struct PredictRequest {
         case (nil, nil):
             throw .badRequest("missing 'pixels' (one input) or 'instances' (a batch)")
         }
+    }
+}
+
+/// The scalar members of a `/predict` body, as found by either decoding path, before validation.
+struct PredictScalars {
+    var model: JSONValue?
+    var samples: JSONValue?
+    var seed: JSONValue?
+    var minimumSamples: JSONValue?
+    var maximumSamples: JSONValue?
+    var tolerance: JSONValue?
+
+    /// Default adaptive rule: at least 16 passes, at most 1000, standard error below 0.01.
+    static let defaultRule = AdaptiveSampling.standard
+
+    /// Validates the members in a fixed order, so both decoding paths report the same first error.
+    ///
+    /// - Parameter prefix: prepended to field names in messages (`"parameters."` for KServe).
+    func validated(limits: RequestLimits, prefix: String = "") throws(HTTPError) -> (String?, SampleSetting?, UInt64?) {
+        let name = try model.map { (value: JSONValue) throws(HTTPError) -> String in
+            guard case .string(let name) = value else { throw .badRequest("'model' must be a string") }
+            return name
+        }
+        let setting = try sampleSetting(limits: limits, prefix: prefix)
+        let validSeed = try seed.map { (value: JSONValue) throws(HTTPError) -> UInt64 in
+            try seedValue(value, field: prefix + "seed")
+        }
+        return (name, setting, validSeed)
+    }
+
+    private func sampleSetting(limits: RequestLimits, prefix: String) throws(HTTPError) -> SampleSetting? {
+        guard case .string(let text)? = samples else {
+            for (field, value) in [("min_samples", minimumSamples), ("max_samples", maximumSamples), ("tolerance", tolerance)]
+            where value != nil {
+                throw .badRequest("'\(prefix)\(field)' applies only with \"samples\": \"auto\"")
+            }
+            return try samples.map { (value: JSONValue) throws(HTTPError) -> SampleSetting in
+                .fixed(try sampleCount(value, field: prefix + "samples", limits: limits))
+            }
+        }
+        guard text == "auto" else {
+            throw .badRequest("'\(prefix)samples' must be an integer from 1 to \(limits.maxSamples) or \"auto\"")
+        }
+        guard limits.maxSamples >= 2 else { throw .badRequest("\"samples\": \"auto\" needs max_samples of at least 2") }
+        let maximum = try maximumSamples.map { (value: JSONValue) throws(HTTPError) -> Int in
+            try sampleCount(value, field: prefix + "max_samples", limits: limits)
+        } ?? min(Self.defaultRule.maximumSamples, limits.maxSamples)
+        let minimum = try minimumSamples.map { (value: JSONValue) throws(HTTPError) -> Int in
+            try sampleCount(value, field: prefix + "min_samples", limits: limits)
+        } ?? min(Self.defaultRule.minimumSamples, maximum)
+        guard minimum >= 2, minimum <= maximum else {
+            throw .badRequest("'\(prefix)min_samples' must be from 2 to max_samples (\(maximum)), got \(minimum)")
+        }
+        var threshold = Self.defaultRule.tolerance
+        if let tolerance {
+            guard case .number(let number) = tolerance, number > 0, number <= 1 else {
+                throw .badRequest(
+                    "'\(prefix)tolerance' must be a number in (0, 1], the largest standard error of a mean probability")
+            }
+            threshold = number
+        }
+        return .automatic(AdaptiveSampling(minimumSamples: minimum, maximumSamples: maximum, tolerance: threshold))
     }
 }
 
@@ -106,19 +203,18 @@ func seedValue(_ value: JSONValue, field: String) throws(HTTPError) -> UInt64 {
     return UInt64(number)
 }
 
-/// Pixel values 0–255, as a flat array or as rows of equal length; returned flattened.
-func pixelValues(_ value: JSONValue, field: String) throws(HTTPError) -> [Float] {
+/// Appends pixel values 0–255, given as a flat array or as rows of equal length, and records their count.
+func appendPixelValues(_ value: JSONValue, field: String, to buffer: inout PixelBuffer) throws(HTTPError) {
     guard case .array(let items) = value else { throw .badRequest("'\(field)' must be an array of numbers 0–255") }
-    var pixels: [Float] = []
-    pixels.reserveCapacity(items.count > 0 && items.count < 64 ? items.count * items.count : items.count)
+    let start = buffer.values.count
     var rowWidth: Int?
     for (index, item) in items.enumerated() {
         switch item {
         case .number(let number):
             guard rowWidth == nil else { throw .badRequest("'\(field)' mixes numbers and rows") }
-            pixels.append(try pixel(number, field: field, index: index))
+            buffer.values.append(try pixel(number, field: field, index: index))
         case .array(let row):
-            guard pixels.count == index * (rowWidth ?? row.count) else {
+            guard buffer.values.count - start == index * (rowWidth ?? row.count) else {
                 throw .badRequest("'\(field)' mixes numbers and rows")
             }
             if let width = rowWidth, width != row.count {
@@ -129,13 +225,13 @@ func pixelValues(_ value: JSONValue, field: String) throws(HTTPError) -> [Float]
                 guard case .number(let number) = element else {
                     throw .badRequest("'\(field)[\(index)][\(column)]' must be a number 0–255, got \(kind(of: element))")
                 }
-                pixels.append(try pixel(number, field: "\(field)[\(index)]", index: column))
+                buffer.values.append(try pixel(number, field: "\(field)[\(index)]", index: column))
             }
         default:
             throw .badRequest("'\(field)[\(index)]' must be a number 0–255, got \(kind(of: item))")
         }
     }
-    return pixels
+    buffer.counts.append(buffer.values.count - start)
 }
 
 private func pixel(_ number: Double, field: String, index: Int) throws(HTTPError) -> Float {

@@ -12,7 +12,12 @@ import MCDropoutJSON
 final class WorkerState {
     var workspace = MonteCarloWorkspace()
     var snapshot: ModelSnapshot
+    /// The raw pixels of the current request, as decoded.
+    var request = PixelBuffer()
+    /// The current request's inputs divided by the model's input scale, one after another.
     var pixels: [Float] = []
+    /// The current request's summaries, one per input; their arrays are reused.
+    var summaries: [PredictiveSummary] = []
     var writer = JSONWriter(capacity: 4096)
     /// Draws seeds for requests that bring none; seeded once per thread from the system's entropy.
     var seedSource: RandomSource

@@ -50,6 +50,34 @@ public struct PredictiveSummary: Sendable, Equatable {
         self.prediction = argmax(meanProbabilities)
     }
 
+    /// A placeholder with no classes, to be filled by ``MonteCarloPredictor``.
+    public static var empty: PredictiveSummary {
+        PredictiveSummary(sampleCount: 0, meanProbabilities: [], variance: [], predictiveEntropy: 0, expectedEntropy: 0)
+    }
+
+    /// Overwrites the summary from running sums over `count` passes, reusing the arrays' storage.
+    ///
+    /// The arithmetic is exactly ``Accumulator/summary()``'s, so both give bit-identical summaries.
+    mutating func assign(
+        sums: UnsafeBufferPointer<Double>, squares: UnsafeBufferPointer<Double>, entropySum: Double, count: Int
+    ) {
+        let n = Double(count)
+        meanProbabilities.removeAll(keepingCapacity: true)
+        variance.removeAll(keepingCapacity: true)
+        var entropy: Double = 0
+        for index in 0..<sums.count {
+            let m = sums[index] / n
+            meanProbabilities.append(Float(m))
+            variance.append(Float(max(squares[index] / n - m * m, 0)))
+            if m > 0 { entropy -= m * naturalLog(m) }
+        }
+        sampleCount = count
+        predictiveEntropy = Float(max(entropy, 0))
+        expectedEntropy = Float(entropySum / n)
+        mutualInformation = max(predictiveEntropy - expectedEntropy, 0)
+        prediction = argmax(meanProbabilities)
+    }
+
     /// The sum of the per-class variances, a scalar spread score.
     public var totalVariance: Float { variance.reduce(0, +) }
 

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import MCDropout
+import MCDropoutTraining
 
 /// `mcdropout-bench`: in-process latency of the Monte-Carlo engine against the machine's measured sgemm peak.
 @main
@@ -9,11 +10,17 @@ struct BenchCommand: ParsableCommand {
         commandName: "mcdropout-bench",
         abstract: "Measure Monte-Carlo dropout latency in process and compare it with the measured sgemm peak.",
         discussion: """
-            Prints one row per (threads, N): median, p10 and p90 latency in µs for one input, the GFLOP/s that
-            implies, and its fraction of the sgemm peak measured on this machine in the same run.
+            Prints one row per (threads, batch, N): median, p10 and p90 latency in µs for one request, the GFLOP/s
+            that implies, and its fraction of the sgemm peak measured on this machine in the same run. With
+            --threads 2 OpenBLAS splits each sgemm over two threads.
+
+            Other modes:
+              --check-rows             checks that sgemm rows do not depend on the row count (batch = single)
+              --adaptive-data DIRS     mean passes "samples: auto" uses on the t10k split of each IDX directory
+              --iterations K           runs exactly K requests per row (for heaptrack/valgrind allocation counts)
 
             Example:
-              mcdropout-bench --model models/mnist.safetensors --samples 10,100,1000 --threads 1,2
+              mcdropout-bench --model models/mnist.safetensors --samples 10,100,1000 --threads 1,2 --batch 1,64
             """)
 
     @Option(help: "Model file; without one, a random 784-512-512-10 network with dropout 0.5 is used.")
@@ -22,13 +29,26 @@ struct BenchCommand: ParsableCommand {
     var samples: String = "10,100,1000"
     @Option(help: "BLAS thread counts, comma-separated.")
     var threads: String = "1,2"
+    @Option(help: "Inputs per request, comma-separated (a batch request shares the masks).")
+    var batch: String = "1"
     @Option(help: "Minimum measuring time per row, in seconds.")
     var seconds: Double = 2
+    @Option(help: "Run exactly this many requests per row after 3 warm-up requests, and print no peak.")
+    var iterations: Int?
+    @Flag(help: "Check that sgemm computes each row independently of the number of rows, then exit.")
+    var checkRows = false
+    @Option(help: "Comma-separated IDX directories: report the mean passes of samples=auto on their t10k images.")
+    var adaptiveData: String?
+    @Option(help: "Images per data set for --adaptive-data (0 = all).")
+    var limit = 0
 
     func run() throws {
         let network: DropoutMLP
+        var inputScale: Float = 255
         if let model {
-            network = try ModelFile(decoding: [UInt8](try Data(contentsOf: URL(fileURLWithPath: model)))).model
+            let file = try ModelFile(decoding: [UInt8](try Data(contentsOf: URL(fileURLWithPath: model))))
+            network = file.model
+            inputScale = file.metadata.inputScale
         } else {
             var generator = RandomSource(seed: 1)
             network = DropoutMLP(
@@ -36,37 +56,143 @@ struct BenchCommand: ParsableCommand {
                 using: &generator)
         }
         let predictor = MonteCarloPredictor(model: network)
-        var generator = RandomSource(seed: 2)
-        let input = (0..<network.inputSize).map { _ in generator.nextUnitFloat() }
+        if checkRows { return checkRowIndependence() }
+        if let adaptiveData { return try reportAdaptive(predictor, directories: adaptiveData, inputScale: inputScale) }
+
         let sampleCounts = samples.split(separator: ",").compactMap { Int($0) }
         let threadCounts = threads.split(separator: ",").compactMap { Int($0) }
+        let batchSizes = batch.split(separator: ",").compactMap { Int($0) }
         print("model \(network.layerSizes.map(String.init).joined(separator: "-")) dropout \(network.dropoutProbabilities)")
-        print("threads      N   median µs      p10 µs      p90 µs   GFLOP/s  sgemm peak  of peak")
+        print("threads  batch      N   median µs      p10 µs      p90 µs   GFLOP/s  sgemm peak  of peak")
         for threadCount in threadCounts {
             BLAS.setThreadCount(threadCount)
-            let peak = measureGemmPeak()
-            for count in sampleCounts {
-                var workspace = MonteCarloWorkspace()
-                let flops = Double(network.monteCarloFlops(sampleCount: count, firstStochasticLayer: predictor.firstStochasticLayerIndex))
-                var times: [Double] = []
-                let clock = ContinuousClock()
-                let deadline = clock.now + .milliseconds(Int(self.seconds * 1000))
-                var seed: UInt64 = 0
-                input.withUnsafeBufferPointer { pixels in
-                    for _ in 0..<3 { _ = predictor.predict(pixels, sampleCount: count, seed: seed, workspace: &workspace) }
-                    while clock.now < deadline || times.count < 20 {
-                        seed &+= 1
-                        let start = clock.now
-                        _ = predictor.predict(pixels, sampleCount: count, seed: seed, workspace: &workspace)
-                        times.append(microseconds(clock.now - start))
+            let peak = iterations == nil ? measureGemmPeak() : .nan
+            for batchSize in batchSizes {
+                var generator = RandomSource(seed: 2)
+                let inputs = (0..<(batchSize * network.inputSize)).map { _ in generator.nextUnitFloat() }
+                for count in sampleCounts {
+                    let flops = Double(batchSize) * Double(
+                        network.monteCarloFlops(sampleCount: count, firstStochasticLayer: predictor.firstStochasticLayerIndex))
+                    let times = measure(predictor, inputs: inputs, batchSize: batchSize, sampleCount: count)
+                    let median = times[times.count / 2]
+                    let rate = flops / median / 1e3
+                    print(String(format: "%7d %6d %6d %11.1f %11.1f %11.1f %9.1f %11.1f %7.1f%%", threadCount, batchSize,
+                        count, median, times[times.count / 10], times[times.count * 9 / 10], rate, peak, 100 * rate / peak))
+                }
+            }
+        }
+    }
+
+    /// Latencies in µs of repeated requests with fresh seeds, sorted.
+    func measure(_ predictor: MonteCarloPredictor, inputs: [Float], batchSize: Int, sampleCount: Int) -> [Double] {
+        var workspace = MonteCarloWorkspace()
+        var summaries: [PredictiveSummary] = []
+        var times: [Double] = []
+        times.reserveCapacity(100_000)
+        let clock = ContinuousClock()
+        var seed: UInt64 = 0
+        inputs.withUnsafeBufferPointer { pixels in
+            func once() {
+                seed &+= 1
+                predictor.predictBatch(
+                    pixels, instanceCount: batchSize, sampleCount: sampleCount, seed: seed, workspace: &workspace,
+                    into: &summaries)
+            }
+            for _ in 0..<3 { once() }
+            if let iterations {
+                for _ in 0..<iterations {
+                    let start = clock.now
+                    once()
+                    times.append(microseconds(clock.now - start))
+                }
+                return
+            }
+            let deadline = clock.now + .milliseconds(Int(self.seconds * 1000))
+            while clock.now < deadline || times.count < 20 {
+                let start = clock.now
+                once()
+                times.append(microseconds(clock.now - start))
+            }
+        }
+        return times.sorted()
+    }
+
+    /// Compares every row of an `M × 512 · 512 × 512ᵀ` sgemm with the same rows computed in smaller products.
+    func checkRowIndependence() {
+        var generator = RandomSource(seed: 4)
+        let width = 512
+        let total = 6400
+        let a = (0..<(total * width)).map { _ in generator.nextUnitFloat() - 0.5 }
+        let b = (0..<(width * width)).map { _ in generator.nextUnitFloat() - 0.5 }
+        func product(rows: Range<Int>) -> [Float] {
+            var c = [Float](repeating: 0, count: rows.count * width)
+            a.withUnsafeBufferPointer { pa in
+                b.withUnsafeBufferPointer { pb in
+                    c.withUnsafeMutableBufferPointer { pc in
+                        BLAS.gemm(
+                            transposeA: false, transposeB: true, m: rows.count, n: width, k: width, alpha: 1,
+                            a: pa.baseAddress! + rows.lowerBound * width, lda: width, b: pb.baseAddress!, ldb: width,
+                            beta: 0, c: pc.baseAddress!, ldc: width)
                     }
                 }
-                times.sort()
-                let median = times[times.count / 2]
-                let rate = flops / median / 1e3
-                print(String(format: "%7d %6d %11.1f %11.1f %11.1f %9.1f %11.1f %7.1f%%", threadCount, count, median,
-                    times[times.count / 10], times[times.count * 9 / 10], rate, peak, 100 * rate / peak))
             }
+            return c
+        }
+        for threadCount in threads.split(separator: ",").compactMap({ Int($0) }) {
+            BLAS.setThreadCount(threadCount)
+            let reference = product(rows: 0..<total)
+            var mismatches = 0
+            var checked = 0
+            for rowCount in [1, 2, 3, 7, 10, 16, 37, 64, 100, 128, 1000, 1024] {
+                let before = mismatches
+                var start = 0
+                while start + rowCount <= total, start < 3000 {
+                    let part = product(rows: start..<(start + rowCount))
+                    for index in part.indices where part[index].bitPattern != reference[start * width + index].bitPattern {
+                        mismatches += 1
+                    }
+                    checked += part.count
+                    start += rowCount * 3 + 1
+                }
+                if mismatches > before { print("  blocks of \(rowCount) rows: \(mismatches - before) elements differ") }
+            }
+            print("threads \(threadCount): \(checked) elements in blocks of 1…1024 rows vs one \(total)-row sgemm: "
+                + (mismatches == 0 ? "bit-identical" : "\(mismatches) differ"))
+        }
+    }
+
+    /// Mean passes `samples: "auto"` uses (default rule) on each data set's test images.
+    func reportAdaptive(_ predictor: MonteCarloPredictor, directories: String, inputScale: Float) throws {
+        BLAS.setThreadCount(1)
+        let rule = AdaptiveSampling.standard
+        print("rule: min \(rule.minimumSamples), max \(rule.maximumSamples), tolerance \(rule.tolerance), block \(rule.blockSize)")
+        print("data set                                  images  mean passes  median  p90   max  accuracy  mean MI")
+        var workspace = MonteCarloWorkspace()
+        var summary = PredictiveSummary.empty
+        for directory in directories.split(separator: ",").map(String.init) {
+            let data = try DatasetLoader.load(directory: directory, split: .test)
+            let count = limit > 0 ? min(limit, data.count) : data.count
+            var input = [Float](repeating: 0, count: data.pixelCount)
+            var passes: [Int] = []
+            var correct = 0
+            var information: Double = 0
+            for index in 0..<count {
+                for column in 0..<data.pixelCount {
+                    input[column] = Float(data.pixels[index * data.pixelCount + column]) / inputScale
+                }
+                input.withUnsafeBufferPointer {
+                    predictor.predictAdaptive(
+                        $0, sampling: rule, seed: UInt64(index), workspace: &workspace, into: &summary)
+                }
+                passes.append(summary.sampleCount)
+                if summary.prediction == Int(data.labels[index]) { correct += 1 }
+                information += Double(summary.mutualInformation)
+            }
+            let mean = Double(passes.reduce(0, +)) / Double(count)
+            passes.sort()
+            print(String(format: "%-40@ %7d %12.1f %7d %4d %5d %9.4f %8.4f", directory as NSString, count, mean,
+                passes[count / 2], passes[count * 9 / 10], passes[count - 1], Double(correct) / Double(count),
+                information / Double(count)))
         }
     }
 

@@ -2,20 +2,20 @@ import Testing
 
 @testable import MCDropout
 
-/// Reference implementation: N separate forward passes with gemv, one mask row per pass, masks drawn in the order
-/// the batched engine documents (layer after layer, pass after pass).
+/// Reference implementation: N separate forward passes in Double, one mask row per pass and layer, masks drawn in
+/// the order the batched engine documents (pass after pass and, within a pass, layer after layer).
 func naivePassProbabilities(model: DropoutMLP, input: [Float], sampleCount: Int, seed: UInt64) -> Matrix {
     var generator = RandomSource(seed: seed)
     let first = model.dropouts.firstIndex { !$0.isIdentity } ?? model.layers.count
-    var masks: [[Float]] = []
-    for (index, layer) in model.layers.enumerated() {
-        var mask = [Float](repeating: 1, count: sampleCount * layer.inputSize)
-        if index >= first, !model.dropouts[index].isIdentity {
-            mask.withUnsafeMutableBufferPointer {
-                model.dropouts[index].fillMask($0, rows: sampleCount, columns: layer.inputSize, using: &generator)
+    var masks: [[Float]] = model.layers.map { [Float](repeating: 1, count: sampleCount * $0.inputSize) }
+    for pass in 0..<sampleCount {
+        for (index, layer) in model.layers.enumerated() where index >= first && !model.dropouts[index].isIdentity {
+            let width = layer.inputSize
+            masks[index].withUnsafeMutableBufferPointer {
+                let row = UnsafeMutableBufferPointer(rebasing: $0[(pass * width)..<((pass + 1) * width)])
+                model.dropouts[index].fillMask(row, rows: 1, columns: width, using: &generator)
             }
         }
-        masks.append(mask)
     }
     var result = Matrix(rows: sampleCount, columns: model.outputSize)
     for pass in 0..<sampleCount {
@@ -146,6 +146,87 @@ struct MonteCarloPredictorTests {
             #expect(s.mutualInformation >= 0)
             #expect(s.mutualInformation <= s.predictiveEntropy + 1e-6)
             #expect(Double(s.predictiveEntropy) <= naturalLog(5.0) + 1e-6)
+        }
+    }
+}
+
+@Suite("Batched and adaptive Monte-Carlo prediction")
+struct BatchAndAdaptiveTests {
+    @Test("a batch equals single requests bit for bit, also across blocks of passes", arguments: [1, 37, 1100])
+    func batchEqualsSingle(sampleCount: Int) {
+        let predictor = MonteCarloPredictor(model: smallModel(dropout: [0, 0.5, 0.3]))
+        var generator = RandomSource(seed: 21)
+        let inputs = (0..<(3 * 20)).map { _ in generator.nextUnitFloat() * 2 }
+        var workspace = MonteCarloWorkspace()
+        var summaries: [PredictiveSummary] = []
+        inputs.withUnsafeBufferPointer {
+            predictor.predictBatch(
+                $0, instanceCount: 3, sampleCount: sampleCount, seed: 8, workspace: &workspace, into: &summaries)
+        }
+        #expect(summaries.count == 3)
+        for instance in 0..<3 {
+            let single = predictor.predict(Array(inputs[(instance * 20)..<((instance + 1) * 20)]), sampleCount: sampleCount, seed: 8)
+            #expect(summaries[instance] == single)
+        }
+    }
+
+    @Test("writing into a reused summary gives the same value as a fresh one")
+    func reusedSummary() {
+        let predictor = MonteCarloPredictor(model: smallModel(dropout: [0, 0.5, 0.5]))
+        let input = (0..<20).map { Float($0) / 9 }
+        var workspace = MonteCarloWorkspace()
+        var summary = predictor.predict(input, sampleCount: 7, seed: 1)
+        input.withUnsafeBufferPointer { predictor.predict($0, sampleCount: 40, seed: 2, workspace: &workspace, into: &summary) }
+        #expect(summary == predictor.predict(input, sampleCount: 40, seed: 2))
+    }
+
+    @Test("the stopping rule: minimum first, then blocks until the standard error is below tolerance or the maximum")
+    func stoppingRule() {
+        let rule = AdaptiveSampling(minimumSamples: 16, maximumSamples: 100, tolerance: 0.01, blockSize: 16)
+        #expect(rule.nextBlock(passesDone: 0, maximumStandardError: .infinity) == 16)
+        #expect(rule.nextBlock(passesDone: 10, maximumStandardError: 0) == 6)
+        #expect(rule.nextBlock(passesDone: 16, maximumStandardError: 0.02) == 16)
+        #expect(rule.nextBlock(passesDone: 16, maximumStandardError: 0.009) == 0)
+        #expect(rule.nextBlock(passesDone: 96, maximumStandardError: 0.5) == 4)
+        #expect(rule.nextBlock(passesDone: 100, maximumStandardError: 0.5) == 0)
+    }
+
+    @Test("standard error: √(s²/n) with the unbiased variance; infinite below two passes")
+    func standardError() {
+        // Class 0 sees 0, 1, 0, 1: mean ½, s² = 1/3, SE = √(1/12). Class 1 is constant.
+        let sums: [Double] = [2, 2]
+        let squares: [Double] = [2, 1]
+        let error = sums.withUnsafeBufferPointer { s in
+            squares.withUnsafeBufferPointer { q in AdaptiveSampling.maximumStandardError(sums: s, squares: q, count: 4) }
+        }
+        #expect(abs(error - (1.0 / 12).squareRoot()) < 1e-12)
+        let single = sums.withUnsafeBufferPointer { s in
+            squares.withUnsafeBufferPointer { q in AdaptiveSampling.maximumStandardError(sums: s, squares: q, count: 1) }
+        }
+        #expect(single == .infinity)
+    }
+
+    @Test("adaptive sampling stops within its bounds, meets the tolerance, and matches fixed N with the same masks")
+    func adaptiveMatchesFixed() {
+        let predictor = MonteCarloPredictor(model: smallModel(dropout: [0, 0.5, 0.5]))
+        var workspace = MonteCarloWorkspace()
+        var generator = RandomSource(seed: 5)
+        for tolerance in [0.05, 0.01, 0.002] {
+            let rule = AdaptiveSampling(minimumSamples: 16, maximumSamples: 2000, tolerance: tolerance)
+            let input = (0..<20).map { _ in generator.nextUnitFloat() * 3 }
+            var summary = PredictiveSummary.empty
+            input.withUnsafeBufferPointer {
+                predictor.predictAdaptive($0, sampling: rule, seed: 3, workspace: &workspace, into: &summary)
+            }
+            let n = summary.sampleCount
+            #expect(n >= 16 && n <= 2000 && (n - 16) % 16 == 0)
+            // The reported variance is the population variance; the rule uses the unbiased one.
+            let largest = summary.variance.map { (Double($0) * Double(n) / Double(n - 1) / Double(n)).squareRoot() }.max()!
+            #expect(largest < tolerance * 1.001 || n == 2000)
+            let fixed = predictor.predict(input, sampleCount: n, seed: 3)
+            for column in 0..<5 {
+                #expect(abs(summary.meanProbabilities[column] - fixed.meanProbabilities[column]) < 1e-5)
+            }
         }
     }
 }

@@ -1,0 +1,84 @@
+/// When to stop sampling: passes run in blocks until the standard error of every mean class probability is below a
+/// tolerance, within a minimum and a maximum pass count.
+///
+/// The standard error of class `c` after `n` passes is `√(s²_c / n)`, with `s²_c` the unbiased sample variance of the
+/// pass probabilities of class `c`. The rule is a pure function of the pass count and that maximum standard error,
+/// so it can be tested without a model.
+public struct AdaptiveSampling: Sendable, Equatable {
+    /// Passes always run before the rule is consulted (at least 2, so a variance exists).
+    public var minimumSamples: Int
+    /// Passes never exceeded.
+    public var maximumSamples: Int
+    /// The largest acceptable standard error of any mean class probability.
+    public var tolerance: Double
+    /// Passes added between two checks of the rule.
+    public var blockSize: Int
+
+    /// The defaults: 16 to 1000 passes, standard error below 0.01, checked every 16 passes.
+    public static let standard = AdaptiveSampling(minimumSamples: 16, maximumSamples: 1000, tolerance: 0.01)
+
+    /// Creates a rule; requires `2 ≤ minimumSamples ≤ maximumSamples`, `tolerance > 0` and `blockSize ≥ 1`.
+    public init(minimumSamples: Int, maximumSamples: Int, tolerance: Double, blockSize: Int = 16) {
+        precondition(minimumSamples >= 2 && minimumSamples <= maximumSamples, "need 2 ≤ minimum ≤ maximum samples")
+        precondition(tolerance > 0 && tolerance.isFinite, "tolerance must be positive")
+        precondition(blockSize >= 1, "block size must be positive")
+        self.minimumSamples = minimumSamples
+        self.maximumSamples = maximumSamples
+        self.tolerance = tolerance
+        self.blockSize = blockSize
+    }
+
+    /// How many passes to add after `passesDone`, or 0 to stop.
+    ///
+    /// - Parameter maximumStandardError: the largest standard error of a mean class probability so far
+    ///   (ignored before `minimumSamples` passes).
+    public func nextBlock(passesDone: Int, maximumStandardError: Double) -> Int {
+        if passesDone < minimumSamples { return minimumSamples - passesDone }
+        if passesDone >= maximumSamples || maximumStandardError < tolerance { return 0 }
+        return min(blockSize, maximumSamples - passesDone)
+    }
+
+    /// The largest standard error `√(s²/n)` over classes, from per-class sums and sums of squares of `count` passes;
+    /// infinite below two passes.
+    public static func maximumStandardError(
+        sums: UnsafeBufferPointer<Double>, squares: UnsafeBufferPointer<Double>, count: Int
+    ) -> Double {
+        guard count >= 2 else { return .infinity }
+        let n = Double(count)
+        var largest: Double = 0
+        for index in 0..<sums.count {
+            let variance = max(squares[index] - sums[index] * sums[index] / n, 0) / (n - 1)
+            largest = max(largest, (variance / n).squareRoot())
+        }
+        return largest
+    }
+}
+
+extension MonteCarloWorkspace {
+    /// The statistics row of `instance`: `C` sums, `C` sums of squares, the entropy sum, the pass count.
+    @inline(__always)
+    func withStatistics<R>(
+        instance: Int, classCount: Int, _ body: (UnsafePointer<Double>) -> R
+    ) -> R {
+        statistics.withUnsafeBufferPointer { body($0.baseAddress! + instance * (2 * classCount + 2)) }
+    }
+
+    /// The largest standard error of `instance`'s mean class probabilities so far.
+    func maximumStandardError(instance: Int, classCount: Int) -> Double {
+        withStatistics(instance: instance, classCount: classCount) { row in
+            AdaptiveSampling.maximumStandardError(
+                sums: UnsafeBufferPointer(start: row, count: classCount),
+                squares: UnsafeBufferPointer(start: row + classCount, count: classCount), count: Int(row[2 * classCount + 1]))
+        }
+    }
+
+    /// Finishes `instance`'s summary into `summary`, reusing its arrays.
+    func summarize(instance: Int, classCount: Int, into summary: inout PredictiveSummary) {
+        withStatistics(instance: instance, classCount: classCount) { row in
+            summary.assign(
+                sums: UnsafeBufferPointer(start: row, count: classCount),
+                squares: UnsafeBufferPointer(start: row + classCount, count: classCount),
+                entropySum: row[2 * classCount], count: Int(row[2 * classCount + 1]))
+        }
+    }
+}

@@ -1,0 +1,95 @@
+/// The element-wise kernels of ``MonteCarloPredictor``: masked broadcast, and bias + ReLU + dropout fused in one sweep.
+///
+/// Masks are read straight from the random words (see the stream order in ``MonteCarloPredictor``), never expanded
+/// into a float mask. For `p = 0.5` each byte of a word selects eight units at once through a 256-entry table of
+/// `SIMD8` vectors of 0 and 1; other probabilities compare 32-bit halves against ``Dropout/dropThreshold``. A kept
+/// value is multiplied by exactly 1 and a dropped one by exactly 0, so the results equal `value × mask` with the
+/// float masks of ``Dropout/fillMask(_:rows:columns:using:)``.
+enum MaskKernels {
+    /// `byteMasks[b]` has lane `t` equal to 1 when bit `t` of `b` is set, else 0.
+    static let byteMasks: [SIMD8<Float>] = (0..<256).map { byte in
+        var lanes = SIMD8<Float>()
+        for lane in 0..<8 { lanes[lane] = Float((byte >> lane) & 1) }
+        return lanes
+    }
+
+    /// Whether unit `index` of a mask row starting at `mask` is kept.
+    @inline(__always)
+    static func isKept(_ index: Int, mask: UnsafePointer<UInt64>, isHalf: Bool, threshold: UInt64) -> Bool {
+        if isHalf { return (mask[index >> 6] >> UInt64(index & 63)) & 1 != 0 }
+        let word = mask[index >> 1]
+        return (index & 1 == 0 ? word & 0xFFFF_FFFF : word >> 32) >= threshold
+    }
+
+    /// `row[j] = source[j] × keepⱼ` for `j < count` (the source is already multiplied by the keep scale).
+    @inline(__always)
+    static func select(
+        _ source: UnsafePointer<Float>, into row: UnsafeMutablePointer<Float>, count: Int, mask: UnsafePointer<UInt64>,
+        dropout: Dropout
+    ) {
+        let isHalf = dropout.probability == 0.5
+        var index = 0
+        if isHalf {
+            byteMasks.withUnsafeBufferPointer { table in
+                while index + 8 <= count {
+                    let byte = Int(truncatingIfNeeded: mask[index >> 6] >> UInt64(index & 63)) & 0xFF
+                    let x = UnsafeRawPointer(source + index).loadUnaligned(as: SIMD8<Float>.self)
+                    UnsafeMutableRawPointer(row + index).storeBytes(of: x * table[byte], as: SIMD8<Float>.self)
+                    index += 8
+                }
+            }
+        }
+        let threshold = dropout.dropThreshold
+        while index < count {
+            row[index] = source[index] * (isKept(index, mask: mask, isHalf: isHalf, threshold: threshold) ? 1 : 0)
+            index += 1
+        }
+    }
+
+    /// `values[j] = max(values[j] + bias[j], 0)` (NaN becomes 0), for a layer whose output has no dropout after it.
+    @inline(__always)
+    static func biasReLU(_ values: UnsafeMutablePointer<Float>, bias: UnsafePointer<Float>, count: Int) {
+        var index = 0
+        while index + 8 <= count {
+            let v = UnsafeRawPointer(values + index).loadUnaligned(as: SIMD8<Float>.self)
+                + UnsafeRawPointer(bias + index).loadUnaligned(as: SIMD8<Float>.self)
+            UnsafeMutableRawPointer(values + index).storeBytes(of: v.replacing(with: 0, where: .!(v .> 0)), as: SIMD8<Float>.self)
+            index += 8
+        }
+        while index < count {
+            let v = values[index] + bias[index]
+            values[index] = v > 0 ? v : 0
+            index += 1
+        }
+    }
+
+    /// `values[j] = max(values[j] + bias[j], 0) × scale × keepⱼ`: bias, ReLU and the next layer's dropout fused.
+    @inline(__always)
+    static func biasReLUSelect(
+        _ values: UnsafeMutablePointer<Float>, bias: UnsafePointer<Float>, count: Int, mask: UnsafePointer<UInt64>,
+        dropout: Dropout
+    ) {
+        let scale = dropout.keepScale
+        let isHalf = dropout.probability == 0.5
+        var index = 0
+        if isHalf {
+            byteMasks.withUnsafeBufferPointer { table in
+                while index + 8 <= count {
+                    let byte = Int(truncatingIfNeeded: mask[index >> 6] >> UInt64(index & 63)) & 0xFF
+                    let v = UnsafeRawPointer(values + index).loadUnaligned(as: SIMD8<Float>.self)
+                        + UnsafeRawPointer(bias + index).loadUnaligned(as: SIMD8<Float>.self)
+                    let kept = v.replacing(with: 0, where: .!(v .> 0)) * scale * table[byte]
+                    UnsafeMutableRawPointer(values + index).storeBytes(of: kept, as: SIMD8<Float>.self)
+                    index += 8
+                }
+            }
+        }
+        let threshold = dropout.dropThreshold
+        while index < count {
+            let v = values[index] + bias[index]
+            let keep: Float = isKept(index, mask: mask, isHalf: isHalf, threshold: threshold) ? 1 : 0
+            values[index] = (v > 0 ? v : 0) * scale * keep
+            index += 1
+        }
+    }
+}
