@@ -1,4 +1,5 @@
 import Foundation
+import Glibc
 import Synchronization
 
 /// A fixed set of threads running jobs from a bounded queue: the server's admission control.
@@ -86,8 +87,7 @@ final class WorkerPool: Sendable {
         for job in cancelled { job.cancel() }
         for _ in 0..<threadCount { wakeups.signal() }
         while state.withLock({ $0.liveThreads > 0 || $0.admitted > 0 }) {
-            var pause = timespec(tv_sec: 0, tv_nsec: 1_000_000)
-            _ = nanosleep(&pause, nil)
+            usleep(1000)
         }
     }
 
