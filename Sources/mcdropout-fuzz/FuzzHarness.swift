@@ -1,9 +1,10 @@
 // A fuzz harness over everything the server does with request bytes: path decoding and routing, `/predict` JSON
 // decoding and validation, KServe V2 decoding (JSON and binary tensors), and the inference that follows.
 //
-// Built two ways (see scripts/fuzz.sh):
-// - `swift build -Xswiftc -DFUZZING --sanitize=fuzzer --sanitize=address`: libFuzzer supplies `main` and calls
-//   `LLVMFuzzerTestOneInput` with mutated inputs;
+// Built two ways:
+// - by scripts/fuzz.sh, with `swiftc -sanitize=fuzzer,address -DFUZZING` over the libraries SwiftPM built with the
+//   same sanitizers: libFuzzer's `main` calls `LLVMFuzzerTestOneInput` with mutated inputs. (Not through SwiftPM's
+//   executable link, which renames `main` with `--defsym main=<module>_main` and so collides with libFuzzer's.)
 // - a normal build: `main` below replays corpus files (or a crash reproducer) through the same checks, so the corpus
 //   doubles as a regression test and a crash can be debugged without libFuzzer.
 //
@@ -91,6 +92,7 @@ func check(_ data: UnsafeRawBufferPointer) {
 }
 
 #if FUZZING
+/// libFuzzer calls this with every input; its own `main` drives the run.
 @_cdecl("LLVMFuzzerTestOneInput")
 public func fuzzTestOneInput(_ start: UnsafeRawPointer?, _ count: Int) -> CInt {
     check(UnsafeRawBufferPointer(start: start, count: count))
