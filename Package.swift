@@ -67,6 +67,14 @@ let package = Package(
             dependencies: ["MCDropout", "MCDropoutTraining", .product(name: "ArgumentParser", package: "swift-argument-parser")],
             swiftSettings: strictSettings
         ),
+        // libFuzzer harness over request decoding and validation; see scripts/fuzz.sh. A normal build replays files.
+        .executableTarget(
+            name: "mcdropout-fuzz",
+            dependencies: [
+                "InferenceServer", "MCDropout", "MCDropoutJSON", .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: strictSettings
+        ),
         .testTarget(name: "MCDropoutJSONTests", dependencies: ["MCDropoutJSON"], swiftSettings: strictSettings),
         .testTarget(name: "MCDropoutTests", dependencies: ["MCDropout"], swiftSettings: strictSettings),
         .testTarget(

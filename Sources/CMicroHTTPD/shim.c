@@ -50,7 +50,7 @@ struct mcd_daemon *mcd_daemon_start(
     struct sockaddr_in address4;
     struct sockaddr_in6 address6;
     const struct sockaddr *address;
-    unsigned int flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ITC;
+    unsigned int flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ITC | MHD_ALLOW_SUSPEND_RESUME;
 
     memset(&address4, 0, sizeof address4);
     memset(&address6, 0, sizeof address6);
@@ -123,6 +123,14 @@ int mcd_daemon_quiesce(struct mcd_daemon *daemon) {
 void mcd_daemon_stop(struct mcd_daemon *daemon) {
     MHD_stop_daemon(daemon->mhd);
     free(daemon);
+}
+
+void mcd_connection_suspend(struct MHD_Connection *connection) {
+    MHD_suspend_connection(connection);
+}
+
+void mcd_connection_resume(struct MHD_Connection *connection) {
+    MHD_resume_connection(connection);
 }
 
 enum mcd_queue_status mcd_queue_response(

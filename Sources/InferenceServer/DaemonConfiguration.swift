@@ -25,6 +25,13 @@ public struct DaemonConfiguration: Sendable, Hashable {
     public var maxBodyBytes: Int
     /// Connections the kernel may queue before the daemon accepts them.
     public var listenBacklog: Int
+    /// Threads that run handlers for requests the handler says need a worker (`HTTPHandler.needsWorker`), while the
+    /// `threadCount` I/O threads keep reading, writing and answering cheap requests. 0 (the default) runs every
+    /// handler on the I/O thread that read the request.
+    public var workerThreadCount: Int = 0
+    /// Requests that may wait for a worker beyond one running per worker thread; further ones are refused at once
+    /// through `HTTPHandler.reject(_:request:)` with `.overloaded`. Ignored without workers.
+    public var maxQueuedRequests: Int = 64
 
     /// Creates a configuration; every argument has a production-minded default.
     public init(
@@ -60,6 +67,8 @@ public struct DaemonConfiguration: Sendable, Hashable {
         try Self.require(connectionMemoryLimitBytes, in: 4096...Int.max, setting: "connectionMemoryLimitBytes")
         try Self.require(maxBodyBytes, in: 0...(Int.max / 4), setting: "maxBodyBytes")
         try Self.require(listenBacklog, in: 1...unsignedMax, setting: "listenBacklog")
+        try Self.require(workerThreadCount, in: 0...1024, setting: "workerThreadCount")
+        try Self.require(maxQueuedRequests, in: 0...1_000_000, setting: "maxQueuedRequests")
     }
 
     private static func require(_ value: Int, in range: ClosedRange<Int>, setting: String) throws(DaemonError) {

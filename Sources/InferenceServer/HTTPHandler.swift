@@ -8,10 +8,16 @@ public protocol HTTPHandler: Sendable {
 
     /// Answers a request the transport refused by itself. `request` has its head fields; its body is empty.
     func reject(_ rejection: RequestRejection, request: HTTPRequest) -> HTTPResponse
+
+    /// Whether `request` (complete, body included) should run on the daemon's worker pool, and count against its
+    /// admission limit, rather than on the I/O thread that read it. Only consulted when the daemon has a worker pool
+    /// (`DaemonConfiguration.workerThreadCount` > 0); cheap requests answered inline keep health checks fast while
+    /// every worker computes.
+    func needsWorker(_ request: HTTPRequest) -> Bool
 }
 
 extension HTTPHandler {
-    /// Answers with a plain-text status response: 413 for `.bodyTooLarge`.
+    /// Answers with a plain-text status response: 413 for `.bodyTooLarge`, 503 with `Retry-After` otherwise.
     public func reject(_ rejection: RequestRejection, request: HTTPRequest) -> HTTPResponse {
         switch rejection {
         case .bodyTooLarge(let limit):
@@ -20,6 +26,15 @@ extension HTTPHandler {
                 headers: [(name: "Content-Type", value: "text/plain; charset=utf-8")],
                 body: Array("request body exceeds \(limit) bytes\n".utf8)
             )
+        case .overloaded, .shuttingDown:
+            HTTPResponse(
+                status: 503,
+                headers: [(name: "Content-Type", value: "text/plain; charset=utf-8"), (name: "Retry-After", value: "1")],
+                body: Array("server busy, retry later\n".utf8)
+            )
         }
     }
+
+    /// Every request runs on the worker pool (when there is one).
+    public func needsWorker(_ request: HTTPRequest) -> Bool { true }
 }

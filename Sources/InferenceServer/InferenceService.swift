@@ -21,6 +21,7 @@ public final class InferenceService: HTTPHandler {
     private let requestCounter = Atomic<UInt64>(0)
     private let workers: ThreadLocal<WorkerState>
     let limits: RequestLimits
+    let authenticator: Authenticator
 
     /// Creates the service over loaded models; it starts in ``Phase/starting`` until ``markReady()``.
     public init(configuration: ServerConfiguration, registry: ModelRegistry, logger: Logger) {
@@ -30,6 +31,7 @@ public final class InferenceService: HTTPHandler {
         limits = RequestLimits(
             maxSamples: configuration.maxSamples, maxBatchSize: configuration.maxBatchSize,
             maxTotalPasses: configuration.maxTotalPasses)
+        authenticator = Authenticator(keys: configuration.apiKeys, coversAllRoutes: configuration.requiresKeyForAllRoutes)
         workers = ThreadLocal { [registry] in WorkerState(snapshot: registry.snapshot) }
     }
 
@@ -90,14 +92,20 @@ public final class InferenceService: HTTPHandler {
         let error: HTTPError
         switch rejection {
         case .bodyTooLarge(let limit): error = .payloadTooLarge(limit: limit)
+        case .overloaded: error = .unavailable("the server is at capacity; retry shortly")
+        case .shuttingDown: error = .unavailable("the server is shutting down")
         }
         metrics.record(route: Route.notFound, status: error.status, seconds: 0)
         return error.response
     }
 
+    /// Inference (any POST) runs on the worker pool; health, metrics and metadata are answered on the I/O thread.
+    public func needsWorker(_ request: HTTPRequest) -> Bool { request.method == "POST" }
+
     // MARK: Routing
 
     private func dispatch(_ request: HTTPRequest, route: inout Route) throws(HTTPError) -> HTTPResponse {
+        if authenticator.coversAllRoutes { try authenticator.authenticate(request) }
         let segments = try pathSegments(request.path)
         let method = request.method == "HEAD" ? "GET" : request.method
         func allow(_ allowed: String) throws(HTTPError) {
@@ -124,6 +132,7 @@ public final class InferenceService: HTTPHandler {
         case 1 where segments[0] == "predict":
             route = .predict
             try allow("POST")
+            try authenticator.authenticate(request)
             try requireReady()
             return try predict(request)
         default:
@@ -169,6 +178,7 @@ public final class InferenceService: HTTPHandler {
             }
         case "infer":
             try allow("POST")
+            try authenticator.authenticate(request)
             try requireReady()
             return try infer(request, model: model)
         default:

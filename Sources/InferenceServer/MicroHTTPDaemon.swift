@@ -42,7 +42,12 @@ public final class MicroHTTPDaemon: Sendable {
         logger: Logger = Logger(label: "mcdropout.http")
     ) throws(DaemonError) {
         try configuration.validate()
-        let core = DaemonCore(handler: handler, logger: logger, maxBodyBytes: configuration.maxBodyBytes)
+        let pool =
+            configuration.workerThreadCount > 0
+            ? WorkerPool(
+                threadCount: configuration.workerThreadCount, queueLength: configuration.maxQueuedRequests,
+                name: "mcdropout-worker") : nil
+        let core = DaemonCore(handler: handler, logger: logger, maxBodyBytes: configuration.maxBodyBytes, pool: pool)
         let callbackReference = Unmanaged.passRetained(core)
         let context = callbackReference.toOpaque()
         var status = MCD_START_OK
@@ -78,6 +83,7 @@ public final class MicroHTTPDaemon: Sendable {
         }
         let startupMessages = core.finishStartup()
         guard let daemon else {
+            pool?.shutdown()
             callbackReference.release()
             if status == MCD_START_INVALID_ADDRESS {
                 throw .invalidAddress(configuration.host)
@@ -134,6 +140,17 @@ public final class MicroHTTPDaemon: Sendable {
                 var pause = timespec(tv_sec: 0, tv_nsec: 5_000_000)
                 _ = nanosleep(&pause, nil)
             }
+            if let pool = core.pool {
+                // Requests still waiting for a worker are answered 503 and resumed; running ones finish (their
+                // compute is bounded). Suspended connections must all be resumed before MHD_stop_daemon, and no
+                // worker may touch a connection after it, so this wait has no deadline.
+                pool.shutdown()
+                let grace = ContinuousClock.now.advanced(by: .milliseconds(200))
+                while core.inFlightRequests.load(ordering: .acquiring) > 0, ContinuousClock.now < grace {
+                    var pause = timespec(tv_sec: 0, tv_nsec: 1_000_000)
+                    _ = nanosleep(&pause, nil)
+                }
+            }
             let abandoned = core.inFlightRequests.load(ordering: .acquiring)
             if abandoned > 0 {
                 core.logger.warning("HTTP daemon stopping with requests in flight", metadata: ["count": "\(abandoned)"])
@@ -172,6 +189,8 @@ final class DaemonCore: Sendable {
     let handler: any HTTPHandler
     let logger: Logger
     let maxBodyBytes: Int
+    /// Runs handlers off the I/O threads with bounded admission; `nil` runs them inline.
+    let pool: WorkerPool?
     /// Requests between their first access-handler call and their completion callback.
     let inFlightRequests = Atomic<Int>(0)
     /// Set once `stop()` begins, so responses ask keep-alive clients to go away.
@@ -179,10 +198,11 @@ final class DaemonCore: Sendable {
     /// Messages libmicrohttpd logs while starting (they explain a failed start); `nil` once started.
     private let startupMessages = Mutex<[String]?>([])
 
-    init(handler: any HTTPHandler, logger: Logger, maxBodyBytes: Int) {
+    init(handler: any HTTPHandler, logger: Logger, maxBodyBytes: Int, pool: WorkerPool?) {
         self.handler = handler
         self.logger = logger
         self.maxBodyBytes = maxBodyBytes
+        self.pool = pool
     }
 
     /// Ends startup-message capture and returns what was captured.
@@ -295,11 +315,30 @@ final class DaemonCore: Sendable {
     }
 
     private func complete(_ exchange: RequestExchange, on connection: OpaquePointer) -> MHD_Result {
+        if let job = exchange.offloaded {
+            // Called again after the worker resumed the connection: send what it computed.
+            guard let response = job.takeResponse() else {
+                return .YES
+            }
+            exchange.offloaded = nil
+            return queue(response, on: connection)
+        }
         switch exchange.bodyState.finish() {
         case .handle:
             let request = exchange.request
             exchange.request.body = []
-            return queue(handler.handle(request), on: connection)
+            guard let pool, handler.needsWorker(request) else {
+                return queue(handler.handle(request), on: connection)
+            }
+            guard pool.reserve() else {
+                return queue(handler.reject(.overloaded, request: request), on: connection)
+            }
+            let job = OffloadedRequest(connection: connection, request: request, handler: handler)
+            exchange.offloaded = job
+            // Suspended before the job is queued, so that its resume can never come first.
+            mcd_connection_suspend(connection)
+            pool.enqueue(WorkerPool.Job(run: { job.run() }, cancel: { job.cancel() }))
+            return .YES
         case .reject(let rejection):
             return queue(handler.reject(rejection, request: exchange.request), on: connection)
         case .none:
@@ -434,10 +473,56 @@ final class DaemonCore: Sendable {
 final class RequestExchange {
     var request: HTTPRequest
     var bodyState: RequestBodyState
+    /// The request's trip through the worker pool, while its connection is suspended.
+    var offloaded: OffloadedRequest?
 
     init(head: HTTPRequest, bodyState: RequestBodyState) {
         self.request = head
         self.bodyState = bodyState
+    }
+}
+
+/// A request computed on a pool worker while MHD keeps its connection suspended.
+///
+/// `@unchecked Sendable` because of `connection`, a C pointer: it is only dereferenced by MHD, and only inside
+/// `mcd_connection_resume`, which MHD documents as callable from any thread. The pointer stays valid until then
+/// because a suspended connection is neither timed out nor closed by MHD, and `MicroHTTPDaemon.stop` shuts the pool
+/// down (every job resumed) before `MHD_stop_daemon`. `run` or `cancel` is called exactly once, so the connection is
+/// resumed exactly once; the response crosses threads under a `Mutex`, and MHD's resume lock orders it before the
+/// access-handler call that takes it.
+final class OffloadedRequest: @unchecked Sendable {
+    private let connection: OpaquePointer
+    private let request: HTTPRequest
+    private let handler: any HTTPHandler
+    private let response = Mutex<HTTPResponse?>(nil)
+
+    init(connection: OpaquePointer, request: HTTPRequest, handler: any HTTPHandler) {
+        self.connection = connection
+        self.request = request
+        self.handler = handler
+    }
+
+    /// On a worker: computes the response, then wakes the connection.
+    func run() {
+        finish(with: handler.handle(request))
+    }
+
+    /// When the pool stops before the job starts: answers 503.
+    func cancel() {
+        finish(with: handler.reject(.shuttingDown, request: request))
+    }
+
+    /// The computed response, once; `nil` before it is ready.
+    func takeResponse() -> HTTPResponse? {
+        response.withLock { value in
+            defer { value = nil }
+            return value
+        }
+    }
+
+    private func finish(with value: HTTPResponse) {
+        response.withLock { $0 = value }
+        mcd_connection_resume(connection)
     }
 }
 

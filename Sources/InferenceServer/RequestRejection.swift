@@ -5,4 +5,9 @@ public enum RequestRejection: Sendable, Hashable {
     /// The body is larger than `DaemonConfiguration.maxBodyBytes`, either as declared by `Content-Length` (detected
     /// before any of it is read) or as counted while a chunked upload arrived.
     case bodyTooLarge(limit: Int)
+    /// Every worker is busy and the admission queue is full (`DaemonConfiguration.maxQueuedRequests`); the client
+    /// should retry after a moment.
+    case overloaded
+    /// The daemon is stopping and the request was still waiting for a worker.
+    case shuttingDown
 }

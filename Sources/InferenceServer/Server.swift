@@ -29,15 +29,16 @@ public final class Server: Sendable {
         BLAS.setThreadCount(1)
         let registry = try ModelRegistry(paths: configuration.modelPaths)
         let service = InferenceService(configuration: configuration, registry: registry, logger: logger)
-        let daemon = try MicroHTTPDaemon(
-            configuration: DaemonConfiguration(
-                host: configuration.host, port: configuration.port, threadCount: configuration.threadCount,
-                connectionTimeoutSeconds: configuration.connectionTimeoutSeconds,
-                connectionLimit: max(configuration.connectionLimit, configuration.threadCount),
-                perIPConnectionLimit: configuration.perIPConnectionLimit,
-                connectionMemoryLimitBytes: configuration.connectionMemoryLimitBytes,
-                maxBodyBytes: configuration.maxBodyBytes),
-            handler: service, logger: logger)
+        var daemonConfiguration = DaemonConfiguration(
+            host: configuration.host, port: configuration.port, threadCount: configuration.ioThreadCount,
+            connectionTimeoutSeconds: configuration.connectionTimeoutSeconds,
+            connectionLimit: max(configuration.connectionLimit, configuration.ioThreadCount),
+            perIPConnectionLimit: configuration.perIPConnectionLimit,
+            connectionMemoryLimitBytes: configuration.connectionMemoryLimitBytes,
+            maxBodyBytes: configuration.maxBodyBytes)
+        daemonConfiguration.workerThreadCount = configuration.threadCount
+        daemonConfiguration.maxQueuedRequests = configuration.maxQueuedRequests
+        let daemon = try MicroHTTPDaemon(configuration: daemonConfiguration, handler: service, logger: logger)
         let snapshot = registry.snapshot
         for name in snapshot.names {
             guard let model = snapshot.models[name] else { continue }

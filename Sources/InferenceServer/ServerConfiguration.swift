@@ -6,8 +6,14 @@ public struct ServerConfiguration: Sendable {
     public var port = 8080
     /// Model files; each model is named after its file stem (`models/mnist.safetensors` → `mnist`).
     public var modelPaths: [String] = ["models/mnist.safetensors"]
-    /// HTTP worker threads; each runs one request at a time with OpenBLAS pinned to one thread.
+    /// Inference worker threads; each runs one request at a time with OpenBLAS pinned to one thread.
     public var threadCount = 2
+    /// Threads that read requests and answer health, metrics and metadata; they never compute, so those stay fast
+    /// while every inference worker is busy.
+    public var ioThreadCount = 2
+    /// Inference requests that may wait for a worker beyond one per worker; further ones get 503 with `Retry-After`
+    /// at once, which bounds both latency and the memory held by queued request bodies.
+    public var maxQueuedRequests = 64
     /// Passes per request when the request does not say.
     public var defaultSamples = 100
     /// The largest `samples` a request may ask for.
@@ -28,6 +34,11 @@ public struct ServerConfiguration: Sendable {
     public var connectionMemoryLimitBytes = 64 * 1024
     /// How long a graceful stop waits for in-flight requests.
     public var drainTimeoutSeconds = 30
+    /// Bearer tokens accepted by `POST /predict` and V2 infer; empty (the default) turns authentication off.
+    public var apiKeys: [String] = []
+    /// Whether health, metrics and metadata routes require a key too (only when `apiKeys` is not empty). Off by
+    /// default so that load balancers and Prometheus can probe without credentials.
+    public var requiresKeyForAllRoutes = false
 
     /// Creates the default configuration.
     public init() {}

@@ -32,6 +32,8 @@ struct ServeCommand: ParsableCommand {
     var models: [String] = []
     @Option(help: "HTTP worker threads; each computes one request at a time with a single BLAS thread.")
     var threads = 2
+    @Option(help: "Inference requests that may wait for a busy worker; beyond that the server answers 503 + Retry-After.")
+    var maxQueued = 64
     @Option(help: "Monte-Carlo passes when a request does not give 'samples'.")
     var defaultSamples = 100
     @Option(help: "Largest 'samples' a request may ask for.")
@@ -50,6 +52,10 @@ struct ServeCommand: ParsableCommand {
     var maxConnectionsPerIp = 0
     @Option(help: "Seconds a graceful stop waits for requests in flight.")
     var drainTimeout = 30
+    @Option(help: "File of API keys (one per line, '#' comments); when set, inference needs 'Authorization: Bearer <key>'.")
+    var apiKeyFile: String?
+    @Option(help: "What the API keys protect: 'inference' (predict and V2 infer; health and metrics stay open) or 'all'.")
+    var authScope = "inference"
     @Option(help: "Log level: trace, debug, info, notice, warning, error or critical.")
     var logLevel = "info"
 
@@ -64,7 +70,10 @@ struct ServeCommand: ParsableCommand {
 
     func validate() throws {
         guard Logger.Level(rawValue: logLevel) != nil else { throw ValidationError("--log-level '\(logLevel)' is unknown") }
-        guard threads >= 1, defaultSamples >= 1, maxSamples >= defaultSamples, maxBatch >= 1, maxBodyBytes >= 1 else {
+        guard authScope == "inference" || authScope == "all" else {
+            throw ValidationError("--auth-scope must be 'inference' or 'all', not '\(authScope)'")
+        }
+        guard threads >= 1, maxQueued >= 0, defaultSamples >= 1, maxSamples >= defaultSamples, maxBatch >= 1, maxBodyBytes >= 1 else {
             throw ValidationError("--threads, --max-batch and --max-body-bytes must be ≥ 1 and --default-samples ≤ --max-samples")
         }
     }
@@ -84,6 +93,7 @@ struct ServeCommand: ParsableCommand {
         configuration.port = port
         configuration.modelPaths = models.isEmpty ? ["models/mnist.safetensors"] : models
         configuration.threadCount = threads
+        configuration.maxQueuedRequests = maxQueued
         configuration.defaultSamples = defaultSamples
         configuration.maxSamples = maxSamples
         configuration.maxBatchSize = maxBatch
@@ -93,6 +103,15 @@ struct ServeCommand: ParsableCommand {
         configuration.connectionLimit = maxConnections
         configuration.perIPConnectionLimit = maxConnectionsPerIp
         configuration.drainTimeoutSeconds = drainTimeout
+        if let apiKeyFile {
+            do {
+                configuration.apiKeys = try Server.readAPIKeys(path: apiKeyFile)
+            } catch {
+                logger.critical("cannot read the API key file", metadata: ["reason": "\(error)"])
+                throw ExitCode.failure
+            }
+            configuration.requiresKeyForAllRoutes = authScope == "all"
+        }
 
         let server: Server
         do {
@@ -146,6 +165,7 @@ enum EnvironmentDefaults {
     static let options: Set<String> = [
         "host", "port", "model", "threads", "default-samples", "max-samples", "max-batch", "max-total-passes",
         "max-body-bytes", "connection-timeout", "max-connections", "max-connections-per-ip", "drain-timeout", "log-level",
+        "api-key-file", "auth-scope", "max-queued",
     ]
 
     static func apply(to arguments: [String], environment: [String: String] = ProcessInfo.processInfo.environment) -> [String] {

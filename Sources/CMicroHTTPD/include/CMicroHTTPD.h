@@ -52,7 +52,7 @@ enum mcd_start_status {
 typedef void (*mcd_log_callback)(void *context, const char *message);
 
 /// Starts a daemon: internal polling threads in a pool of `thread_count` epoll workers, with ITC so it can be
-/// quiesced, undecoded URLs, and error logging routed to `log`.
+/// quiesced, suspend/resume allowed, undecoded URLs, and error logging routed to `log`.
 ///
 /// Exists because `MHD_start_daemon` is C-variadic (Swift cannot call it) and because its socket address, option
 /// array and `va_list` logger are easier to build in C.
@@ -88,6 +88,14 @@ int mcd_daemon_quiesce(struct mcd_daemon *daemon);
 /// Stops the daemon: closes every connection (firing request-completed callbacks), joins the worker threads, then
 /// frees `daemon`; no callback runs after it returns. Wraps `MHD_stop_daemon`.
 void mcd_daemon_stop(struct mcd_daemon *daemon);
+
+/// Suspends a connection from inside the access handler, so the request can be computed on another thread without
+/// blocking the worker's event loop. MHD calls the access handler again (with no upload data) after
+/// `mcd_connection_resume`. Wraps `MHD_suspend_connection` (kept here so every MHD entry point shares one prefix).
+void mcd_connection_suspend(struct MHD_Connection *connection);
+
+/// Resumes a suspended connection; may be called from any thread. Wraps `MHD_resume_connection`.
+void mcd_connection_resume(struct MHD_Connection *connection);
 
 /// Result of `mcd_queue_response`.
 enum mcd_queue_status {

@@ -1,0 +1,314 @@
+// Overload, slow and idle clients, connection caps and access control. Behaviour only: latency is measured by
+// scripts (scripts/slow-clients.sh, scripts/overload.sh), never asserted here, because the machine may be loaded.
+import Foundation
+import Glibc
+import MCDropoutJSON
+import Synchronization
+import Testing
+
+@testable import InferenceServer
+
+/// Blocks `POST /work/...` requests until `gate` opens; everything else answers at once on the I/O thread.
+private final class GatedHandler: HTTPHandler {
+    let gate = TestLatch()
+    let started = Atomic<Int>(0)
+
+    func handle(_ request: HTTPRequest) -> HTTPResponse {
+        if request.path.hasPrefix("/work") {
+            started.add(1, ordering: .relaxed)
+            gate.wait()
+        }
+        return HTTPResponse(status: 200, body: Array(request.path.utf8))
+    }
+
+    func reject(_ rejection: RequestRejection, request: HTTPRequest) -> HTTPResponse {
+        switch rejection {
+        case .bodyTooLarge: HTTPResponse(status: 413)
+        case .overloaded: HTTPResponse(status: 503, headers: [("Retry-After", "1")], body: Array("busy".utf8))
+        case .shuttingDown: HTTPResponse(status: 503, body: Array("stopping".utf8))
+        }
+    }
+
+    func needsWorker(_ request: HTTPRequest) -> Bool { request.path.hasPrefix("/work") }
+}
+
+private func pooledDaemon(workers: Int, queue: Int, handler: GatedHandler) throws -> MicroHTTPDaemon {
+    var configuration = DaemonConfiguration.testing()
+    configuration.workerThreadCount = workers
+    configuration.maxQueuedRequests = queue
+    return try MicroHTTPDaemon(configuration: configuration, handler: handler)
+}
+
+/// A status code written by one thread and read by another; 0 until set.
+private final class StatusCell: Sendable {
+    private let storage = Atomic<Int>(0)
+    func store(_ value: Int) { storage.store(value, ordering: .releasing) }
+    var value: Int { storage.load(ordering: .acquiring) }
+}
+
+/// Sends `POST target` on a new connection from a new thread; the response status lands in `status` (-1 on error).
+private func postInBackground(port: Int, target: String, status: StatusCell) -> TestThread {
+    TestThread {
+        let result = try? RawHTTPConnection(port: port, timeout: .seconds(60)).request(method: "POST", target: target)
+        status.store(result?.status ?? -1)
+    }
+}
+
+@Suite("Worker pool and admission control")
+struct WorkerPoolTests {
+    @Test("beyond workers + queue, requests get 503 with Retry-After at once; inline routes answer while all workers are busy")
+    func admissionLimit() throws {
+        let handler = GatedHandler()
+        let daemon = try pooledDaemon(workers: 1, queue: 1, handler: handler)
+        defer {
+            handler.gate.open()
+            daemon.stop()
+        }
+        let first = StatusCell()
+        let second = StatusCell()
+        let running = postInBackground(port: daemon.port, target: "/work/1", status: first)
+        #expect(eventually { handler.started.load(ordering: .relaxed) == 1 })
+        let queued = postInBackground(port: daemon.port, target: "/work/2", status: second)
+        #expect(eventually { daemon.inFlightRequestCount == 2 })
+
+        let refused = try RawHTTPConnection(port: daemon.port).request(method: "POST", target: "/work/3")
+        #expect(refused.status == 503)
+        #expect(refused.header("Retry-After") == "1")
+        let inline = try RawHTTPConnection(port: daemon.port).request(target: "/health")
+        #expect(inline.status == 200)
+        #expect(handler.started.load(ordering: .relaxed) == 1, "the queued request must wait for the worker")
+
+        handler.gate.open()
+        running.join()
+        queued.join()
+        #expect(first.value == 200)
+        #expect(second.value == 200)
+        // Capacity is free again.
+        #expect(try RawHTTPConnection(port: daemon.port).request(method: "POST", target: "/work/4").status == 200)
+    }
+
+    @Test("keep-alive connections carry pooled requests one after another")
+    func keepAliveThroughPool() throws {
+        let handler = GatedHandler()
+        handler.gate.open()
+        let daemon = try pooledDaemon(workers: 2, queue: 0, handler: handler)
+        defer { daemon.stop() }
+        let connection = try RawHTTPConnection(port: daemon.port)
+        for index in 0..<20 {
+            let response = try connection.request(method: "POST", target: "/work/\(index)")
+            #expect(response.status == 200 && response.text == "/work/\(index)")
+        }
+    }
+
+    @Test("stop() answers queued requests 503, lets the running one finish, and returns")
+    func stopWithQueuedWork() throws {
+        let handler = GatedHandler()
+        let daemon = try pooledDaemon(workers: 1, queue: 4, handler: handler)
+        let first = StatusCell()
+        let second = StatusCell()
+        let running = postInBackground(port: daemon.port, target: "/work/1", status: first)
+        #expect(eventually { handler.started.load(ordering: .relaxed) == 1 })
+        let queued = postInBackground(port: daemon.port, target: "/work/2", status: second)
+        #expect(eventually { daemon.inFlightRequestCount == 2 })
+        let stopped = TestLatch()
+        let stopper = TestThread {
+            daemon.stop(drainTimeout: .milliseconds(50))
+            stopped.open()
+        }
+        // The queued request is cancelled as soon as the drain deadline passes, while the running one still runs.
+        #expect(eventually { second.value != 0 })
+        #expect(second.value == 503)
+        #expect(!stopped.hasOpened, "stop() must wait for the running request")
+        handler.gate.open()
+        stopper.join()
+        running.join()
+        queued.join()
+        #expect(first.value == 200)
+        #expect(!daemon.isRunning)
+    }
+}
+
+@Suite("Live server: overload, slow and idle clients, connection caps")
+struct LiveResilienceTests {
+    /// A request that keeps the synthetic model busy for a while (200 000 passes).
+    static let slowBody = Array(
+        #"{"instances": [\#((0..<100).map { pixelsJSON(testPixels(seed: UInt64($0))) }.joined(separator: ","))], "samples": 2000, "seed": 1}"#
+            .utf8)
+
+    @Test("with the only worker busy and no queue, inference gets a JSON 503 with Retry-After and /health still answers")
+    func overloadIs503() throws {
+        let server = try startServer(paths: [try writeSyntheticModel()]) {
+            $0.threadCount = 1
+            $0.maxQueuedRequests = 0
+            $0.maxTotalPasses = 2_000_000
+        }
+        defer { server.shutdown(drainTimeout: .seconds(60)) }
+        let slowStatus = StatusCell()
+        let slow = TestThread {
+            let connection = try? RawHTTPConnection(port: server.port, timeout: .seconds(120))
+            let response = try? connection?.request(method: "POST", target: "/predict", body: Self.slowBody)
+            slowStatus.store(response?.status ?? -1)
+        }
+        #expect(eventually { server.service.metrics.inFlight.value == 1 })
+        let refused = try RawHTTPConnection(port: server.port).request(
+            method: "POST", target: "/predict", body: Array(#"{"pixels": \#(pixelsJSON(testPixels()))}"#.utf8))
+        let health = try RawHTTPConnection(port: server.port).request(target: "/health")
+        let stillRunning = slowStatus.value == 0
+        slow.join()
+        #expect(stillRunning, "the slow request finished too early for this test to mean anything")
+        #expect(refused.status == 503)
+        #expect(refused.header("Retry-After") == "1")
+        #expect(refused.json?["error"]?.stringValue?.contains("capacity") == true)
+        #expect(health.status == 200)
+        #expect(slowStatus.value == 200)
+        #expect(server.service.metrics.requestCount(route: .notFound, status: 503) == 1)
+    }
+
+    @Test("200 idle connections do not stop /health, and the idle timeout closes them all")
+    func idleConnections() throws {
+        let server = try startServer(paths: [try writeSyntheticModel()]) { $0.connectionTimeoutSeconds = 1 }
+        defer { server.shutdown(drainTimeout: .seconds(5)) }
+        let idle = try (0..<200).map { _ in try RawHTTPConnection(port: server.port, timeout: .seconds(20)) }
+        // A half-sent request line is as idle as a silent connection once it stops.
+        try idle[0].send("GET /hea")
+        let health = try RawHTTPConnection(port: server.port).request(target: "/health")
+        #expect(health.status == 200)
+        let endings = idle.map { $0.waitForEnding() }
+        #expect(endings.allSatisfy { $0 == .closed }, "\(Set(endings.map { "\($0)" }))")
+    }
+
+    @Test("a slowloris client trickling its headers does not stop other clients")
+    func slowloris() throws {
+        let server = try startServer(paths: [try writeSyntheticModel()]) {
+            $0.connectionTimeoutSeconds = 2
+            $0.ioThreadCount = 1
+        }
+        defer { server.shutdown(drainTimeout: .seconds(5)) }
+        let tricklers = try (0..<20).map { _ in try RawHTTPConnection(port: server.port, timeout: .seconds(20)) }
+        let request = Array("POST /predict HTTP/1.1\r\nHost: t\r\nX-Slow: ".utf8)
+        for byte in request.prefix(30) {
+            for trickler in tricklers { try trickler.send([byte]) }
+            let health = try RawHTTPConnection(port: server.port).request(target: "/health")
+            #expect(health.status == 200)
+            pause(.milliseconds(20))
+        }
+        // Once they stop trickling, the idle timeout reclaims them.
+        #expect(tricklers.map { $0.waitForEnding() }.allSatisfy { $0 == .closed })
+    }
+
+    @Test("beyond the connection cap new clients wait unserved in the backlog; closing one lets the next in")
+    func connectionCap() throws {
+        let server = try startServer(paths: [try writeSyntheticModel()]) {
+            $0.ioThreadCount = 1  // one thread holds the whole cap, so it is exact
+            $0.connectionLimit = 4
+        }
+        defer { server.shutdown(drainTimeout: .seconds(5)) }
+        let open = try (0..<4).map { _ in try RawHTTPConnection(port: server.port) }
+        for connection in open { #expect(try connection.request(target: "/health").status == 200) }
+        // libmicrohttpd stops accepting at the cap: the kernel completes the handshake, nobody reads the request.
+        let extra = try RawHTTPConnection(port: server.port, timeout: .seconds(2))
+        try extra.send(RawHTTPConnection.requestBytes(target: "/health"))
+        #expect(throws: RawHTTPClientError.timedOut) { _ = try extra.readResponse() }
+        open[0].close()
+        #expect(eventually(timeout: .seconds(20)) { (try? extra.readResponse().status) == 200 })
+    }
+
+    @Test("the per-IP cap refuses a third connection from 127.0.0.1")
+    func perIPCap() throws {
+        let server = try startServer(paths: [try writeSyntheticModel()]) { $0.perIPConnectionLimit = 2 }
+        defer { server.shutdown(drainTimeout: .seconds(5)) }
+        let first = try RawHTTPConnection(port: server.port)
+        let second = try RawHTTPConnection(port: server.port)
+        #expect(try first.request(target: "/health").status == 200)
+        #expect(try second.request(target: "/health").status == 200)
+        let third = try RawHTTPConnection(port: server.port)
+        #expect(throws: RawHTTPClientError.self) { _ = try third.request(target: "/health") }
+    }
+}
+
+@Suite("API keys")
+struct AuthenticationTests {
+    static let key = "k3y-0123456789abcdef"
+
+    @Test("inference needs the bearer key; health and metrics stay open by default")
+    func inferenceRoutes() throws {
+        let service = try makeService(paths: [try writeSyntheticModel(name: "m")]) { $0.apiKeys = [Self.key, "second-key-000000000"] }
+        let body = jsonBody(#"{"pixels": \#(pixelsJSON(testPixels())), "samples": 2}"#)
+        let v2 = jsonBody(#"{"inputs": [{"name": "pixels", "shape": [1, 784], "datatype": "UINT8", "data": \#(pixelsJSON(testPixels()))}]}"#)
+        for (headers, status) in [
+            ([], 401), ([("Authorization", "Bearer wrong-key-0000000000")], 401), ([("Authorization", "Basic \(Self.key)")], 401),
+            ([("Authorization", "Bearer \(Self.key)x")], 401), ([("Authorization", "Bearer ")], 401),
+            ([("Authorization", "Bearer \(Self.key)")], 200), ([("Authorization", "bearer second-key-000000000")], 200),
+        ] as [([(name: String, value: String)], Int)] {
+            let predict = service.handle(HTTPRequest(method: "POST", path: "/predict", headers: headers, body: body))
+            let infer = service.handle(HTTPRequest(method: "POST", path: "/v2/models/m/infer", headers: headers, body: v2))
+            #expect(predict.status == status, "\(headers)")
+            #expect(infer.status == status, "\(headers)")
+            if status == 401 {
+                #expect(predict.header("WWW-Authenticate")?.hasPrefix("Bearer") == true)
+                #expect(predict.errorMessage != nil)
+            }
+        }
+        for path in ["/health", "/metrics", "/v2/health/ready", "/v2/models/m"] {
+            #expect(service.handle(HTTPRequest(method: "GET", path: path)).status == 200, "\(path)")
+        }
+        #expect(service.metrics.requestCount(route: .predict, status: 401) == 5)
+    }
+
+    @Test("with requiresKeyForAllRoutes, health and metrics need the key too")
+    func allRoutes() throws {
+        let service = try makeService(paths: [try writeSyntheticModel()]) {
+            $0.apiKeys = [Self.key]
+            $0.requiresKeyForAllRoutes = true
+        }
+        for path in ["/health", "/metrics", "/v2/health/live"] {
+            #expect(service.handle(HTTPRequest(method: "GET", path: path)).status == 401)
+            let authorized = HTTPRequest(method: "GET", path: path, headers: [("Authorization", "Bearer \(Self.key)")])
+            #expect(service.handle(authorized).status == 200)
+        }
+    }
+
+    @Test("without keys nothing needs authentication")
+    func disabled() throws {
+        let service = try makeService(paths: [try writeSyntheticModel()]) { $0.requiresKeyForAllRoutes = true }
+        #expect(service.handle(HTTPRequest(method: "GET", path: "/health")).status == 200)
+    }
+
+    @Test("key files: comments and blank lines skipped; empty files and short keys refused")
+    func keyFile() throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("keys-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        let good = directory.appendingPathComponent("good").path
+        try "# ops team\n\n  \(Self.key)  \nsecond-key-000000000\n".write(toFile: good, atomically: true, encoding: .utf8)
+        #expect(try Server.readAPIKeys(path: good) == [Self.key, "second-key-000000000"])
+        let empty = directory.appendingPathComponent("empty").path
+        try "# nothing\n".write(toFile: empty, atomically: true, encoding: .utf8)
+        #expect(throws: (any Error).self) { try Server.readAPIKeys(path: empty) }
+        let short = directory.appendingPathComponent("short").path
+        try "abc\n".write(toFile: short, atomically: true, encoding: .utf8)
+        #expect(throws: (any Error).self) { try Server.readAPIKeys(path: short) }
+        #expect(throws: (any Error).self) { try Server.readAPIKeys(path: directory.appendingPathComponent("missing").path) }
+    }
+
+    @Test("constant-time comparison agrees with ==")
+    func comparison() {
+        let key = Array("abcdef".utf8)
+        for guess in ["abcdef", "abcdeg", "abcde", "abcdefabcdef", "", "bbcdef", "a"] {
+            #expect(constantTimeEquals(Array(guess.utf8), key) == (guess == "abcdef"), "\(guess)")
+        }
+    }
+
+    @Test("live: 401 over the wire, then 200 with the key")
+    func live() throws {
+        let server = try startServer(paths: [try writeSyntheticModel()]) { $0.apiKeys = [Self.key] }
+        defer { server.shutdown(drainTimeout: .seconds(5)) }
+        let connection = try RawHTTPConnection(port: server.port)
+        let body = Array(#"{"pixels": \#(pixelsJSON(testPixels())), "samples": 2}"#.utf8)
+        let denied = try connection.request(method: "POST", target: "/predict", body: body)
+        #expect(denied.status == 401 && denied.header("WWW-Authenticate") == "Bearer")
+        #expect(denied.json?["error"]?.stringValue != nil)
+        let allowed = try connection.request(
+            method: "POST", target: "/predict", headers: [("Authorization", "Bearer \(Self.key)")], body: body)
+        #expect(allowed.status == 200)
+    }
+}

@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# Usage: scripts/fuzz.sh [SECONDS] [extra libFuzzer flags...]
+# Fuzzes request handling (path decoding and routing, /predict and KServe V2 JSON and binary decoding, validation and
+# the inference behind them) with libFuzzer + AddressSanitizer for SECONDS (default 60); exits non-zero on a crash.
+#
+# How it is built, and why not as a plain SwiftPM product:
+# - the libraries are built by SwiftPM in their own scratch directory (.build/fuzz) with `-sanitize=fuzzer,address`
+#   passed as ONE flag (SwiftPM's `--sanitize fuzzer --sanitize address` emits two swiftc flags and the last wins,
+#   silently dropping the coverage instrumentation);
+# - the harness (Sources/mcdropout-fuzz/FuzzHarness.swift, with -DFUZZING) is linked by swiftc against those
+#   objects, because SwiftPM links executables with `--defsym main=<module>_main`, which collides with libFuzzer's main.
+# Inputs: the seed corpus fuzz/corpus (read only) plus .build/fuzz-corpus (grows); crashes land in
+# .build/fuzz-artifacts. Replay one with `swift run mcdropout-fuzz FILE` (a normal build replays instead of fuzzing).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+seconds="${1:-60}"
+shift || true
+
+scratch=.build/fuzz
+swift build -c release --scratch-path "$scratch" --target InferenceServer \
+    -Xswiftc -sanitize=fuzzer,address -Xswiftc -g >&2
+out="$scratch/release"
+objects=()
+for module in CMicroHTTPD Logging MCDropoutJSON MCDropout InferenceServer; do
+    objects+=("$out/$module.build/"*.o)
+done
+swiftc -O -g -sanitize=fuzzer,address -parse-as-library -DFUZZING -module-name mcdropout_fuzz \
+    -I "$out/Modules" $(pkg-config --cflags-only-I openblas) \
+    -Xcc -fmodule-map-file=Sources/CBLAS/module.modulemap \
+    -Xcc -fmodule-map-file="$out/CMicroHTTPD.build/module.modulemap" -Xcc -ISources/CMicroHTTPD/include \
+    Sources/mcdropout-fuzz/FuzzHarness.swift "${objects[@]}" \
+    $(pkg-config --libs-only-L openblas) -lopenblas -lmicrohttpd -o "$scratch/mcdropout-fuzz" >&2
+
+mkdir -p .build/fuzz-corpus .build/fuzz-artifacts
+# A 784-pixel body is ~3 KB and a binary V2 request ~3.5 KB, so inputs may be up to 16 KB; RSS is capped.
+exec "$scratch/mcdropout-fuzz" .build/fuzz-corpus fuzz/corpus \
+    -max_total_time="$seconds" -max_len=16384 -rss_limit_mb=2048 -timeout=10 \
+    -artifact_prefix=.build/fuzz-artifacts/ -print_final_stats=1 "$@"
