@@ -1,0 +1,6 @@
+import ArgumentParser
+
+@main
+struct EvalCommand: ParsableCommand {
+    func run() throws {}
+}
