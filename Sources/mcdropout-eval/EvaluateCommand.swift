@@ -36,7 +36,7 @@ struct EvaluateCommand: ParsableCommand {
     @Option(help: "Sample counts at or above this use the image subset below.")
     var largeSamplesFrom: Int = 1000
     @Option(help: "Images of each set evaluated at large N (0 = all).")
-    var largeSamplesLimit: Int = 2000
+    var largeSamplesLimit: Int = 1000
     @Option(help: "Evaluate only the first N test and OOD images (0 = all).")
     var limit: Int = 0
     @Option(help: "First per-image seed.")

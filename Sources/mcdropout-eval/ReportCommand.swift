@@ -207,7 +207,9 @@ struct ReportCommand: ParsableCommand {
         let mc = rows.filter { $0["mode"] == "monte_carlo" }
         let counts = mc.compactMap { $0["samples"]?.doubleValue }
         let lowerN = max((counts.min() ?? 1), 1), upperN = max(counts.max() ?? 1000, lowerN * 10)
-        let xAxis = ChartAxis(label: "MC samples N (log scale)", lower: lowerN, upper: upperN, isLogarithmic: true)
+        let xAxis = ChartAxis(
+            label: "MC samples N (log scale)", lower: lowerN, upper: upperN, isLogarithmic: true, ticks: counts,
+            format: { String(Int($0)) })
         func chart(_ key: String, _ title: String, _ label: String, scale: Double = 1, legend: LegendPlacement = .topRight) -> Chart {
             let values = mc.compactMap { row -> (x: Double, y: Double)? in
                 guard let n = row["samples"]?.doubleValue, let v = row[key]?.doubleValue else { return nil }
@@ -268,10 +270,10 @@ struct ReportCommand: ParsableCommand {
                 accuracyBars.append((lower, upper, accuracy))
                 gapBars.append((lower + (upper - lower) * 0.3, upper - (upper - lower) * 0.3, confidence))
                 let count = Int(bin["count"]?.doubleValue ?? 0)
-                notes.append(ChartNote(text: "\(count)", fractionX: (lower + upper) / 2, fractionY: min(accuracy, 0.93) + 0.03, anchor: "middle"))
+                notes.append(ChartNote(text: "\(count)", fractionX: (lower + upper) / 2, fractionY: 0.015, anchor: "middle"))
             }
             chart.bars = [
-                ChartBars(name: "accuracy (bar), count above", bars: accuracyBars, fill: Chart.palette[0], opacity: 0.75, stroke: "#ffffff"),
+                ChartBars(name: "accuracy (number: images in bin)", bars: accuracyBars, fill: Chart.palette[0], opacity: 0.75, stroke: "#ffffff"),
                 ChartBars(name: "mean confidence", bars: gapBars, fill: Chart.palette[1], opacity: 0.35),
             ]
             chart.series = [ChartSeries(name: "perfect calibration", points: [(0, 0), (1, 1)], color: "#444", style: .dashed, width: 1.5)]
@@ -353,22 +355,36 @@ struct ReportCommand: ParsableCommand {
             x: ChartAxis(label: "coverage (fraction of test images answered)", lower: 0, upper: 1),
             y: ChartAxis(label: "accuracy on kept images (%)", lower: 0, upper: 100), legend: .bottomLeft)
         var lowest = 100.0
+        var firstDrop = 1.0
         for (modeIndex, mode) in ["monte_carlo", "deterministic"].enumerated() {
             for (index, score) in Self.scoreNames.enumerated() {
                 guard let entry = result["selective"]?[mode]?[score.key] else { continue }
-                let curve = points(entry["curve"]).filter { $0.x >= 0.05 }.map { ($0.x, $0.y * 100) }
+                let curve = points(entry["curve"]).filter { $0.x >= 0.02 }.map { ($0.x, $0.y * 100) }
                 lowest = min(lowest, curve.map(\.1).min() ?? 100)
+                let drop = curve.first { $0.1 < 100 - (1 - target) * 20 }?.0 ?? 1
+                firstDrop = min(firstDrop, drop)
                 let label = mode == "deterministic" ? "dropout off \(score.title)" : "MC N=\(main) \(score.title)"
                 chart.series.append(ChartSeries(name: label, points: curve, color: Chart.palette[index], style: modeIndex == 0 ? .line : .dashed, width: modeIndex == 0 ? 2 : 1.5))
             }
         }
         chart.y.lower = max(0, (lowest - 0.5).rounded(.down))
         chart.series.append(ChartSeries(name: String(format: "target %.1f %%", target * 100), points: [(0, target * 100), (1, target * 100)], color: "#000", style: .dotted, width: 1.5))
+        var zoom = chart
+        zoom.title = "Zoom on high coverage"
+        zoom.legend = .none
         if let recommended = result["recommended_threshold"], let coverage = recommended["coverage"]?.doubleValue {
-            chart.series.append(ChartSeries(name: String(format: "recommended: %@ ≤ %.3g", title(recommended["score"]?.stringValue ?? ""), recommended["threshold"]?.doubleValue ?? 0), points: [(coverage, chart.y.lower), (coverage, 100)], color: "#555", style: .dotted, width: 1.5))
+            let score = recommended["score"]?.stringValue ?? ""
+            let rule = score == "max_probability" ? "1 − max p" : title(score)
+            let marker = ChartSeries(name: String(format: "recommended: %@ ≤ %.3g (coverage %.1f %%)", rule, recommended["threshold"]?.doubleValue ?? 0, coverage * 100), points: [(coverage, chart.y.lower), (coverage, 100)], color: "#555", style: .dotted, width: 1.5)
+            chart.series.append(marker)
+            zoom.series.append(marker)
         }
-        return Figure(charts: [chart], columns: 1, cellWidth: 760, cellHeight: 480,
-            caption: "Answer only the most certain images; curves start at 5 % coverage. Solid: MC dropout, dashed: dropout off.")
+        zoom.x.lower = max(0, ((firstDrop - 0.05) * 10).rounded(.down) / 10)
+        zoom.x.label = "coverage"
+        let visible = zoom.series.flatMap { $0.points.filter { $0.x >= zoom.x.lower } }.map(\.y)
+        zoom.y.lower = max(0, ((visible.min() ?? 99) - 0.2).rounded(.down))
+        return Figure(charts: [chart, zoom], columns: 2, cellWidth: 600, cellHeight: 480,
+            caption: "Answer only the most certain images (uncertainty ≤ threshold). Solid: MC dropout, dashed: dropout off.")
     }
 
     // MARK: - Experiments
@@ -456,7 +472,9 @@ struct ReportCommand: ParsableCommand {
             let (lower, upper) = paddedRange(mean.map(\.y) + low.map(\.y) + high.map(\.y) + [baseline])
             let lastN = max(mean.last?.x ?? 100, 10)
             var chart = Chart(title: "Test error: MC averaging vs weight scaling",
-                x: ChartAxis(label: "MC samples N (log scale)", lower: 1, upper: lastN, isLogarithmic: true),
+                x: ChartAxis(
+                    label: "MC samples N (log scale)", lower: 1, upper: lastN, isLogarithmic: true, ticks: mean.map(\.x),
+                    format: { String(Int($0)) }),
                 y: ChartAxis(label: "test error (%)", lower: max(lower, 0), upper: upper), legend: .topRight)
             chart.series = [
                 ChartSeries(name: "MC dropout (mean over seeds)", points: mean, color: Chart.palette[0], showsMarkers: true),
