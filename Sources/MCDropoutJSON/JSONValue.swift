@@ -58,6 +58,20 @@ extension JSONValue {
         return nil
     }
 
+    /// The elements as numbers, or `nil` if this value is not an array or any element is not a number.
+    ///
+    /// Convenient for numeric payloads such as `{"pixels":[0,12.5,255]}`.
+    public var doubleArrayValue: [Double]? {
+        guard case .array(let elements) = self else { return nil }
+        var numbers: [Double] = []
+        numbers.reserveCapacity(elements.count)
+        for element in elements {
+            guard case .number(let number) = element else { return nil }
+            numbers.append(number)
+        }
+        return numbers
+    }
+
     /// The object, or `nil` if this value is not an object.
     public var objectValue: JSONObject? {
         if case .object(let value) = self { return value }

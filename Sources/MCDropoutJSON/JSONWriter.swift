@@ -15,7 +15,7 @@
 ///
 /// Output is byte-deterministic and has no whitespace:
 /// - Numbers use the shortest decimal that reads back as the same value (Swift's `description`), such as `0.1`,
-///   `1e-05` or `1.7976931348623157e+308`. Integral values of magnitude below 2^53 (2^24 for `Float`) are written
+///   `1e-05` or `1.7976931348623157e+308`. Integral values of magnitude up to 2^53 (2^24 for `Float`) are written
 ///   without a fraction: `3`, not `3.0`; negative zero is written `-0`. JSON has no infinity or NaN, so non-finite
 ///   values are written as `null`.
 /// - Strings escape `"` and `\` with a backslash, U+0008, U+0009, U+000A, U+000C and U+000D as `\b`, `\t`, `\n`,
@@ -31,7 +31,8 @@ public struct JSONWriter: Sendable {
     /// Whether the next value, key or container needs a comma before it.
     private var needsComma = false
 
-    /// Open containers, innermost in the lowest bit: 1 for an object, 0 for an array. Only maintained for assertions.
+    /// The kinds of the outermost 64 open containers, innermost in the lowest bit: 1 for an object, 0 for an array.
+    /// Only read by assertions.
     private var containerBits: UInt64 = 0
     /// How many containers are open.
     private var depth = 0
@@ -112,7 +113,7 @@ public struct JSONWriter: Sendable {
         beginValue()
         if !value.isFinite {
             appendLiteral("null")
-        } else if value.magnitude < 0x1p53, value.rounded(.towardZero) == value {
+        } else if value.magnitude <= 0x1p53, value.rounded(.towardZero) == value {
             appendIntegral(value.sign == .minus, UInt64(value.magnitude))
         } else {
             bytes.append(contentsOf: value.description.utf8)
@@ -128,7 +129,7 @@ public struct JSONWriter: Sendable {
         beginValue()
         if !value.isFinite {
             appendLiteral("null")
-        } else if value.magnitude < 0x1p24, value.rounded(.towardZero) == value {
+        } else if value.magnitude <= 0x1p24, value.rounded(.towardZero) == value {
             appendIntegral(value.sign == .minus, UInt64(value.magnitude))
         } else {
             bytes.append(contentsOf: value.description.utf8)
@@ -212,15 +213,15 @@ public struct JSONWriter: Sendable {
 
     /// Records a newly opened container.
     private mutating func push(isObject: Bool) {
-        containerBits = containerBits << 1 | (isObject ? 1 : 0)
+        if depth < 64 { containerBits = containerBits << 1 | (isObject ? 1 : 0) }
         depth += 1
         needsComma = false
     }
 
     /// Records a closed container, which is a finished value of its parent.
     private mutating func pop() {
-        containerBits >>= 1
         depth -= 1
+        if depth < 64 { containerBits >>= 1 }
         needsComma = true
     }
 
@@ -234,17 +235,21 @@ public struct JSONWriter: Sendable {
     private mutating func appendIntegral(_ isNegative: Bool, _ magnitude: UInt64) {
         if isNegative { bytes.append(UInt8(ascii: "-")) }
         if magnitude < 10 {
-            bytes.append(UInt8(ascii: "0") + UInt8(magnitude))
+            bytes.append(UInt8(ascii: "0") &+ UInt8(truncatingIfNeeded: magnitude))
             return
         }
-        let digitsStart = bytes.count
-        var remaining = magnitude
-        while remaining > 0 {
-            let (quotient, digit) = remaining.quotientAndRemainder(dividingBy: 10)
-            bytes.append(UInt8(ascii: "0") + UInt8(digit))
-            remaining = quotient
+        // Digits are produced last first, so fill a small buffer from its end (UInt64.max has 20 digits).
+        withUnsafeTemporaryAllocation(of: UInt8.self, capacity: 20) { digits in
+            var first = digits.count
+            var remaining = magnitude
+            while remaining > 0 {
+                let (quotient, digit) = remaining.quotientAndRemainder(dividingBy: 10)
+                first -= 1
+                digits[first] = UInt8(ascii: "0") &+ UInt8(truncatingIfNeeded: digit)
+                remaining = quotient
+            }
+            bytes.append(contentsOf: UnsafeBufferPointer(rebasing: digits[first...]))
         }
-        bytes[digitsStart...].reverse()
     }
 
     /// Appends `text` in double quotes, escaped.
