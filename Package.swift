@@ -14,6 +14,7 @@ let package = Package(
         .executable(name: "mcdropout-train", targets: ["mcdropout-train"]),
         .executable(name: "mcdropout-serve", targets: ["mcdropout-serve"]),
         .executable(name: "mcdropout-bench", targets: ["mcdropout-bench"]),
+        .executable(name: "mcdropout-eval", targets: ["mcdropout-eval"]),
         .library(name: "MCDropout", targets: ["MCDropout"]),
     ],
     dependencies: [
@@ -37,6 +38,8 @@ let package = Package(
         .target(
             name: "MCDropoutTraining", dependencies: ["MCDropout", "MCDropoutJSON", "CZlib"], swiftSettings: strictSettings
         ),
+        // Evaluation metrics (calibration, OOD detection, selective prediction): pure functions, no Foundation.
+        .target(name: "MCDropoutEvaluation", dependencies: ["MCDropout"], swiftSettings: strictSettings),
         .target(
             name: "InferenceServer",
             dependencies: [
@@ -73,6 +76,18 @@ let package = Package(
             dependencies: [
                 "InferenceServer", "MCDropout", "MCDropoutJSON", .product(name: "Logging", package: "swift-log"),
             ],
+            swiftSettings: strictSettings
+        ),
+        .executableTarget(
+            name: "mcdropout-eval",
+            dependencies: [
+                "MCDropout", "MCDropoutJSON", "MCDropoutTraining", "MCDropoutEvaluation",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
+            swiftSettings: strictSettings
+        ),
+        .testTarget(
+            name: "MCDropoutEvaluationTests", dependencies: ["MCDropoutEvaluation", "MCDropout"],
             swiftSettings: strictSettings
         ),
         .testTarget(name: "MCDropoutJSONTests", dependencies: ["MCDropoutJSON"], swiftSettings: strictSettings),

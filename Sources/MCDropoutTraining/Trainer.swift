@@ -76,8 +76,13 @@ public struct Trainer: Sendable {
     enum Stream: UInt64 { case initialization = 1, shuffling, augmentation, dropout }
 
     /// Trains a fresh network on `training`, evaluating on `validation` (dropout off) after each epoch.
+    ///
+    /// `afterEpoch` sees the network as it stands after each epoch, before the `.epoch` event is reported, so that
+    /// experiments can measure more than the history holds (for example test accuracy per epoch).
     public func train(
-        on training: LabeledImages, validation: LabeledImages?, progress: (TrainingEvent) -> Void
+        on training: LabeledImages, validation: LabeledImages?,
+        afterEpoch: (_ model: DropoutMLP, _ record: EpochRecord) -> Void = { _, _ in },
+        progress: (TrainingEvent) -> Void
     ) -> (model: DropoutMLP, history: [EpochRecord]) {
         let configuration = self.configuration
         var initializer = RandomSource(seed: configuration.seed, stream: Stream.initialization.rawValue)
@@ -135,6 +140,7 @@ public struct Trainer: Sendable {
             }
             record.seconds = Self.seconds(clock.now - start)
             history.append(record)
+            afterEpoch(model, record)
             progress(.epoch(record))
         }
         return (model, history)

@@ -1,0 +1,15 @@
+import ArgumentParser
+
+/// `mcdropout-eval`: how good is the uncertainty? Evaluation, the seeds' experiments and the report.
+@main
+struct EvalCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "mcdropout-eval",
+        abstract: "Evaluate MC-dropout uncertainty: calibration, OOD detection, selective prediction, experiments.",
+        discussion: """
+            scripts/evaluate.sh runs everything and regenerates docs/evaluation/ (JSON, SVG plots, EVALUATION.md).
+            """,
+        version: "0.1.0",
+        subcommands: [EvaluateCommand.self, ExperimentCommand.self, ReportCommand.self],
+        defaultSubcommand: EvaluateCommand.self)
+}

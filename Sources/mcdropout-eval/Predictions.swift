@@ -1,0 +1,100 @@
+import MCDropout
+import MCDropoutEvaluation
+import MCDropoutJSON
+import MCDropoutTraining
+
+/// The predictions of one model on one image set in one mode: mean probabilities and every uncertainty score.
+struct PredictionSet {
+    /// `images × classes` predictive distributions.
+    var probabilities: Matrix
+    /// One value per image for each score (higher = more uncertain).
+    var scores: [UncertaintyScore: [Double]]
+    /// Wall-clock seconds the predictions took.
+    var seconds: Double
+
+    var count: Int { probabilities.rows }
+
+    /// Dropout off (weight scaling), in batches of 1000; variance and mutual information are zero by construction.
+    static func deterministic(_ model: DropoutMLP, on data: LabeledImages, inputScale: Float) -> PredictionSet {
+        let clock = ContinuousClock()
+        let start = clock.now
+        var storage: [Float] = []
+        storage.reserveCapacity(data.count * model.outputSize)
+        var lower = 0
+        while lower < data.count {
+            let upper = min(lower + 1000, data.count)
+            let slice = data.subset(lower..<upper)
+            let input = Matrix(
+                rows: upper - lower, columns: data.pixelCount, storage: slice.pixels.map { Float($0) / inputScale })
+            storage += model.deterministicProbabilities(for: input).storage
+            lower = upper
+        }
+        let probabilities = Matrix(rows: data.count, columns: model.outputSize, storage: storage)
+        var summaries: [PredictiveSummary] = []
+        summaries.reserveCapacity(data.count)
+        for row in 0..<data.count {
+            summaries.append(
+                PredictiveSummary(passProbabilities: Matrix(rows: 1, columns: model.outputSize, storage: probabilities.row(row))))
+        }
+        return PredictionSet(summaries: summaries, classCount: model.outputSize, seconds: elapsed(since: start, clock))
+    }
+
+    /// Monte-Carlo dropout with `sampleCount` passes; image `i` uses seed `firstSeed &+ i`, so results do not depend
+    /// on which other images are evaluated.
+    static func monteCarlo(
+        _ model: DropoutMLP, on data: LabeledImages, inputScale: Float, sampleCount: Int, firstSeed: UInt64
+    ) -> PredictionSet {
+        let clock = ContinuousClock()
+        let start = clock.now
+        let predictor = MonteCarloPredictor(model: model)
+        var workspace = MonteCarloWorkspace()
+        var input = [Float](repeating: 0, count: data.pixelCount)
+        var summaries: [PredictiveSummary] = []
+        summaries.reserveCapacity(data.count)
+        for index in 0..<data.count {
+            for column in 0..<data.pixelCount {
+                input[column] = Float(data.pixels[index * data.pixelCount + column]) / inputScale
+            }
+            summaries.append(
+                input.withUnsafeBufferPointer {
+                    predictor.predict(
+                        $0, sampleCount: sampleCount, seed: firstSeed &+ UInt64(index), workspace: &workspace)
+                })
+        }
+        return PredictionSet(summaries: summaries, classCount: model.outputSize, seconds: elapsed(since: start, clock))
+    }
+
+    init(summaries: [PredictiveSummary], classCount: Int, seconds: Double) {
+        probabilities = Matrix(rows: summaries.count, columns: classCount, storage: summaries.flatMap(\.meanProbabilities))
+        var scores: [UncertaintyScore: [Double]] = [:]
+        for score in UncertaintyScore.allCases { scores[score] = summaries.map { score.value(of: $0) } }
+        self.scores = scores
+        self.seconds = seconds
+    }
+
+    func score(_ score: UncertaintyScore) -> [Double] { scores[score]! }
+
+    func mean(_ score: UncertaintyScore) -> Double {
+        let values = self.score(score)
+        return values.reduce(0, +) / Double(max(values.count, 1))
+    }
+
+    func isCorrect(labels: [Int]) -> [Bool] { zip(Scoring.predictions(probabilities), labels).map { $0 == $1 } }
+}
+
+private func elapsed(since start: ContinuousClock.Instant, _ clock: ContinuousClock) -> Double {
+    let parts = (clock.now - start).components
+    return Double(parts.seconds) + Double(parts.attoseconds) * 1e-18
+}
+
+/// Picks at most `limit` points spread evenly along a curve, always keeping the last.
+func thin<T>(_ points: [T], limit: Int) -> [T] {
+    guard points.count > limit, limit >= 2 else { return points }
+    let step = Double(points.count - 1) / Double(limit - 1)
+    return (0..<limit).map { points[Int((Double($0) * step).rounded())] }
+}
+
+/// JSON helpers.
+func number(_ value: Double) -> JSONValue { value.isFinite ? .number(value) : .null }
+func object(_ members: [JSONObject.Member]) -> JSONValue { .object(JSONObject(members)) }
+func pairs(_ points: [(Double, Double)]) -> JSONValue { .array(points.map { .array([number($0.0), number($0.1)]) }) }

@@ -1,0 +1,64 @@
+#!/usr/bin/env bash
+# Usage: scripts/evaluate.sh [--write-threshold] [--rerun-deep] [--quick]
+# Regenerates docs/evaluation/ in one go: evaluates models/{mnist,fashion-mnist}.safetensors (dropout off vs MC at
+# N = 1, 3, 10, 30, 100, 1000 — N = 1000 on the first 1000 images of each set — OOD detection against the other
+# data set, selective prediction), runs the seeds' experiments, then draws the SVG figures and writes EVALUATION.md.
+#   --write-threshold  also store each model's recommended threshold in its metadata (rewrites models/*.safetensors)
+#   --rerun-deep       retrain the 784-512x4-10 experiment (a few minutes) instead of reusing its JSON
+#   --quick            first 1000 images only and skip training experiments whose JSON exists (for trying changes)
+# Environment: MODEL_DIR (default models), THREADS (BLAS threads, default 1). Needs data/ (scripts/fetch-data.sh).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+write_threshold=()
+rerun_deep=0
+quick=0
+for argument in "$@"; do
+    case "$argument" in
+        --write-threshold) write_threshold=(--write-threshold) ;;
+        --rerun-deep) rerun_deep=1 ;;
+        --quick) quick=1 ;;
+        *) sed -n '2,9p' "$0"; exit 2 ;;
+    esac
+done
+
+swift build -c release --product mcdropout-eval
+eval_command=.build/release/mcdropout-eval
+out=docs/evaluation
+threads="${THREADS:-1}"
+limit=()
+[ "$quick" = 1 ] && limit=(--limit 1000)
+mkdir -p "$out/experiments"
+
+for dataset in mnist fashion-mnist; do
+    model="${MODEL_DIR:-models}/$dataset.safetensors"
+    if [ ! -f "$model" ]; then
+        echo "skipping $dataset: $model not found" >&2
+        continue
+    fi
+    "$eval_command" evaluate --model "$model" --sample-counts 1,3,10,30,100,1000 --main-samples 100 \
+        --large-samples-from 1000 --large-samples-limit 1000 --threads "$threads" --output-dir "$out" \
+        "${limit[@]}" "${write_threshold[@]}"
+done
+
+run_experiment() {
+    local name="$1"; shift
+    if [ "$quick" = 1 ] && [ -f "$out/experiments/$name.json" ]; then return; fi
+    "$eval_command" experiment "$name" --threads "$threads" --output-dir "$out" "$@"
+}
+run_experiment overfitting
+run_experiment small-net
+if [ "$rerun_deep" = 1 ] || [ ! -f "$out/experiments/deep.json" ]; then
+    "$eval_command" experiment deep --threads "$threads" --output-dir "$out"
+else
+    echo "reusing $out/experiments/deep.json (pass --rerun-deep to retrain)" >&2
+fi
+if [ -f "${MODEL_DIR:-models}/mnist.safetensors" ]; then
+    run_experiment mc-vs-scaling --model "${MODEL_DIR:-models}/mnist.safetensors"
+fi
+
+cpu="$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ *//')"
+machine="$cpu, $(nproc) cores, $(uname -sr), $(swift --version 2>/dev/null | head -1 | sed 's/ (.*//'), $threads BLAS thread(s)"
+notes=()
+[ -f "$out/NOTES.md" ] && notes=(--notes "$out/NOTES.md")
+"$eval_command" report --directory "$out" --command "scripts/evaluate.sh $*" --machine "$machine" "${notes[@]}"
