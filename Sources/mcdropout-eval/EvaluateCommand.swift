@@ -184,6 +184,7 @@ struct EvaluateCommand: ParsableCommand {
 
         let result = object([
             ("model", .string(model)),
+            ("model_fingerprint", .string(ThresholdWriter.fingerprint(of: file.model))),
             ("dataset", .string(metadata.dataset)),
             ("architecture", .array(metadata.layerSizes.map { .number(Double($0)) })),
             ("dropout", .array(metadata.dropoutProbabilities.map { .number(shortestDecimal($0)) })),

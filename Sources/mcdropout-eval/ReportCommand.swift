@@ -175,7 +175,9 @@ struct ReportCommand: ParsableCommand {
             text += String(format: "\nRecommended (highest coverage among MC scores): **%@ ≤ %.6g**, keeping %.2f %% of the test set. %@\n",
                 title(recommended["score"]?.stringValue ?? ""), recommended["threshold"]?.doubleValue ?? 0,
                 (recommended["coverage"]?.doubleValue ?? 0) * 100,
-                result["threshold_written"] == .bool(true) ? "Written into the model's metadata (`extensions.uncertainty`)." : "Not written into the model (run with `--write-threshold`).")
+                result["threshold_written"] == .bool(true)
+                    ? "Written into the model's metadata (`extensions.uncertainty`)."
+                    : "Not written into the model; `mcdropout-eval set-threshold --model \(result["model"]?.stringValue ?? "?") --from \(directory)/\(name).json` stores it (the server then flags each prediction `\"uncertain\"`).")
         }
         text += "\n![accuracy vs coverage](coverage-\(name).svg)\n\n"
         try write(coverage(result, name: name), "coverage-\(name).svg")
