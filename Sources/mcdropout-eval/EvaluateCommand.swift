@@ -90,8 +90,27 @@ struct EvaluateCommand: ParsableCommand {
         let deterministicOut = ood.map { PredictionSet.deterministic(file.model, on: $0, inputScale: scale) }
         rows.append(row(mode: "deterministic", samples: 0, inSet: deterministicIn, outSet: deterministicOut, labels: labels))
         log(summaryLine("deterministic", rows[rows.count - 1]))
+        var fullSets: [Int: (inSet: PredictionSet, outSet: PredictionSet?)] = [:]
+        var hasSubsetBaselines = false
         for count in counts {
             let subset = count >= largeSamplesFrom && largeSamplesLimit > 0
+            if subset && !hasSubsetBaselines && largeSamplesLimit < test.count {
+                // Like-for-like baselines on the images the large-N rows use: dropout off and every full-set N,
+                // cut to the subset (the same per-image seeds, so the same predictions).
+                hasSubsetBaselines = true
+                let inCount = largeSamplesLimit
+                let outCount = ood.map { min(largeSamplesLimit, $0.count) }
+                let subsetLabels = Array(labels[0..<inCount])
+                rows.append(row(
+                    mode: "deterministic", samples: 0, inSet: deterministicIn.prefix(inCount),
+                    outSet: outCount.flatMap { count in deterministicOut?.prefix(count) }, labels: subsetLabels))
+                for (fullCount, sets) in fullSets.sorted(by: { $0.key < $1.key }) {
+                    rows.append(row(
+                        mode: "monte_carlo", samples: fullCount, inSet: sets.inSet.prefix(inCount),
+                        outSet: outCount.flatMap { count in sets.outSet?.prefix(count) }, labels: subsetLabels))
+                }
+                log("added dropout-off and N ∈ \(fullSets.keys.sorted()) rows on the first \(inCount) images for comparison")
+            }
             let testSet = subset ? test.subset(0..<min(largeSamplesLimit, test.count)) : test
             let oodSet = ood.map { subset ? $0.subset(0..<min(largeSamplesLimit, $0.count)) : $0 }
             let inSet = PredictionSet.monteCarlo(
@@ -101,6 +120,7 @@ struct EvaluateCommand: ParsableCommand {
             }
             rows.append(row(mode: "monte_carlo", samples: count, inSet: inSet, outSet: outSet, labels: Array(labels[0..<testSet.count])))
             log(summaryLine("MC N=\(count)", rows[rows.count - 1]))
+            if !subset { fullSets[count] = (inSet, outSet) }
             if count == mainSamples && !subset {
                 mainIn = inSet
                 mainOut = outSet

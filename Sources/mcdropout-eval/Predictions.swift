@@ -72,6 +72,18 @@ struct PredictionSet {
         self.seconds = seconds
     }
 
+    /// The first `count` images' predictions. Since image `i` always uses seed `firstSeed &+ i`, these are exactly
+    /// what evaluating only those images gives; no time is spent, so ``seconds`` is 0.
+    func prefix(_ count: Int) -> PredictionSet {
+        var copy = self
+        let kept = min(count, self.count)
+        copy.probabilities = Matrix(
+            rows: kept, columns: probabilities.columns, storage: Array(probabilities.storage.prefix(kept * probabilities.columns)))
+        copy.scores = scores.mapValues { Array($0.prefix(kept)) }
+        copy.seconds = 0
+        return copy
+    }
+
     func score(_ score: UncertaintyScore) -> [Double] { scores[score]! }
 
     func mean(_ score: UncertaintyScore) -> Double {

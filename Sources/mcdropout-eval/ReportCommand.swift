@@ -67,7 +67,14 @@ struct ReportCommand: ParsableCommand {
 
     private func mainRow(_ result: JSONValue) -> JSONValue? {
         let main = result["main_samples"]?.doubleValue
-        return result["rows"]?.arrayValue?.first { $0["mode"] == "monte_carlo" && $0["samples"]?.doubleValue == main }
+        return result["rows"]?.arrayValue?.first {
+            $0["mode"] == "monte_carlo" && $0["samples"]?.doubleValue == main && isFullSet($0, of: result)
+        }
+    }
+
+    /// Whether a metric row covers the whole test set (large-N rows and their baselines use a subset).
+    private func isFullSet(_ row: JSONValue, of result: JSONValue) -> Bool {
+        row["images"]?.doubleValue == result["test_count"]?.doubleValue
     }
 
     private func targetsSection(_ results: [String: JSONValue]) -> String {
@@ -122,13 +129,15 @@ struct ReportCommand: ParsableCommand {
         var text = "## \(pretty(dataset)) model (`\(result["model"]?.stringValue ?? "?")`, \(architecture), dropout \(dropout))\n\n"
         text += "Test set: \(Int(result["test_count"]?.doubleValue ?? 0)) \(pretty(dataset)) images"
         if let ood { text += "; out-of-distribution: \(Int(result["ood_count"]?.doubleValue ?? 0)) \(pretty(ood)) test images" }
-        text += String(format: ". Per-image seeds from %d. Rows with N ≥ %d use only the first %d images of each set.\n\n",
-            Int(result["seed"]?.doubleValue ?? 0), Int(result["large_samples_from"]?.doubleValue ?? 0), Int(result["large_samples_limit"]?.doubleValue ?? 0))
+        text += String(format: ". Per-image seeds from %d. Rows with N ≥ %d use only the first %d images of each set; the rows marked *first %d* give dropout off and the smaller N on exactly those images (the same per-image seeds), so compare N ≥ %d with them, not with the full-set rows.\n\n",
+            Int(result["seed"]?.doubleValue ?? 0), Int(result["large_samples_from"]?.doubleValue ?? 0), Int(result["large_samples_limit"]?.doubleValue ?? 0),
+            Int(result["large_samples_limit"]?.doubleValue ?? 0), Int(result["large_samples_from"]?.doubleValue ?? 0))
         text += "### Deterministic vs Monte-Carlo dropout\n\n"
         text += "| Mode | Images | Accuracy | NLL | Brier | ECE | Mean entropy | Mean MI | OOD AUROC entropy | OOD AUROC MI | Seconds |\n"
         text += "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n"
         for row in rows {
-            let mode = row["mode"] == "deterministic" ? "deterministic" : "MC N=\(row["samples"]?.intValue ?? 0)"
+            var mode = row["mode"] == "deterministic" ? "deterministic" : "MC N=\(row["samples"]?.intValue ?? 0)"
+            if !isFullSet(row, of: result) { mode += " (first \(row["images"]?.intValue ?? 0))" }
             text += String(format: "| %@ | %d | %.2f %% | %.4f | %.4f | %.4f | %.4f | %.4f | %@ | %@ | %.1f |\n", mode,
                 row["images"]?.intValue ?? 0, (row["accuracy"]?.doubleValue ?? 0) * 100, row["nll"]?.doubleValue ?? 0,
                 row["brier"]?.doubleValue ?? 0, row["ece"]?.doubleValue ?? 0,
@@ -205,37 +214,52 @@ struct ReportCommand: ParsableCommand {
 
     private func metricsVersusN(_ result: JSONValue, name: String) -> Figure {
         let rows = result["rows"]?.arrayValue ?? []
-        let deterministic = rows.first { $0["mode"] == "deterministic" }
-        let mc = rows.filter { $0["mode"] == "monte_carlo" }
-        let counts = mc.compactMap { $0["samples"]?.doubleValue }
+        let deterministic = rows.first { $0["mode"] == "deterministic" && isFullSet($0, of: result) }
+        let subsetDeterministic = rows.first { $0["mode"] == "deterministic" && !isFullSet($0, of: result) }
+        let allMC = rows.filter { $0["mode"] == "monte_carlo" }
+        let mc = allMC.filter { isFullSet($0, of: result) }
+        let subsetMC = allMC.filter { !isFullSet($0, of: result) }
+        let subsetName = "first \(subsetMC.first?["images"]?.intValue ?? 0) images"
+        let counts = Array(Set(allMC.compactMap { $0["samples"]?.doubleValue })).sorted()
         let lowerN = max((counts.min() ?? 1), 1), upperN = max(counts.max() ?? 1000, lowerN * 10)
         let xAxis = ChartAxis(
             label: "MC samples N (log scale)", lower: lowerN, upper: upperN, isLogarithmic: true, ticks: counts,
             format: { String(Int($0)) })
-        func chart(_ key: String, _ title: String, _ label: String, scale: Double = 1, legend: LegendPlacement = .topRight) -> Chart {
-            let values = mc.compactMap { row -> (x: Double, y: Double)? in
-                guard let n = row["samples"]?.doubleValue, let v = row[key]?.doubleValue else { return nil }
-                return (n, v * scale)
+        func points(_ rows: [JSONValue], _ value: (JSONValue) -> Double?) -> [(x: Double, y: Double)] {
+            rows.compactMap { row in
+                guard let n = row["samples"]?.doubleValue, let v = value(row) else { return nil }
+                return (n, v)
             }
+        }
+        func chart(_ key: String, _ title: String, _ label: String, scale: Double = 1, legend: LegendPlacement = .topRight) -> Chart {
+            let values = points(mc) { $0[key]?.doubleValue.map { $0 * scale } }
+            let subsetValues = points(subsetMC) { $0[key]?.doubleValue.map { $0 * scale } }
             let baseline = (deterministic?[key]?.doubleValue).map { $0 * scale }
-            let all = values.map(\.y) + (baseline.map { [$0] } ?? [])
+            let subsetBaseline = (subsetDeterministic?[key]?.doubleValue).map { $0 * scale }
+            let all = values.map(\.y) + subsetValues.map(\.y) + [baseline, subsetBaseline].compactMap { $0 }
             let (lower, upper) = paddedRange(all)
             var chart = Chart(title: title, x: xAxis, y: ChartAxis(label: label, lower: lower, upper: upper), legend: legend)
-            chart.series.append(ChartSeries(name: "MC dropout", points: values, color: Chart.palette[0], showsMarkers: true))
+            chart.series.append(ChartSeries(name: "MC dropout, all images", points: values, color: Chart.palette[0], showsMarkers: true))
             if let baseline {
-                chart.series.append(ChartSeries(name: "dropout off (weight scaling)", points: [(lowerN, baseline), (upperN, baseline)], color: Chart.palette[1], style: .dashed))
+                chart.series.append(ChartSeries(name: "dropout off, all images", points: [(lowerN, baseline), (upperN, baseline)], color: Chart.palette[1], style: .dashed))
+            }
+            if !subsetValues.isEmpty {
+                chart.series.append(ChartSeries(name: "MC dropout, \(subsetName)", points: subsetValues, color: Chart.palette[4], style: .dotted, showsMarkers: true))
+            }
+            if let subsetBaseline {
+                chart.series.append(ChartSeries(name: "dropout off, \(subsetName)", points: [(lowerN, subsetBaseline), (upperN, subsetBaseline)], color: Chart.palette[5], style: .dotted, width: 1.5))
             }
             return chart
         }
         var auroc = Chart(title: "OOD detection AUROC", x: xAxis, y: ChartAxis(label: "AUROC", lower: 0, upper: 1), legend: .bottomRight)
         var aurocValues: [Double] = []
         for (index, score) in Self.scoreNames.enumerated() {
-            let values = mc.compactMap { row -> (x: Double, y: Double)? in
-                guard let n = row["samples"]?.doubleValue, let v = row["ood_auroc"]?[score.key]?.doubleValue else { return nil }
-                return (n, v)
-            }
-            aurocValues += values.map(\.y)
+            let values = points(mc) { $0["ood_auroc"]?[score.key]?.doubleValue }
+            let subsetValues = points(subsetMC) { $0["ood_auroc"]?[score.key]?.doubleValue }
+            aurocValues += values.map(\.y) + subsetValues.map(\.y)
             auroc.series.append(ChartSeries(name: "MC \(score.title)", points: values, color: Chart.palette[index], showsMarkers: true))
+            // The subset rows, dotted in the same colour (explained in the caption, not the legend).
+            auroc.series.append(ChartSeries(name: "", points: subsetValues, color: Chart.palette[index], style: .dotted, showsMarkers: true, width: 1.5))
             if let v = deterministic?["ood_auroc"]?[score.key]?.doubleValue {
                 aurocValues.append(v)
                 auroc.series.append(ChartSeries(name: "dropout off, \(score.title)", points: [(lowerN, v), (upperN, v)], color: Chart.palette[index], style: .dashed, width: 1.5))
@@ -251,7 +275,8 @@ struct ReportCommand: ParsableCommand {
         if result["ood_dataset"]?.stringValue != nil { charts.append(auroc) }
         return Figure(
             charts: charts, columns: 2, cellWidth: 520, cellHeight: 380,
-            caption: "\(pretty(result["dataset"]?.stringValue ?? name)) model: MC dropout as N grows vs dropout off (dashed). Large N may use a subset; see the table.")
+            caption: "\(pretty(result["dataset"]?.stringValue ?? name)) model: MC dropout as N grows vs dropout off (dashed)."
+                + (subsetMC.isEmpty ? "" : " Dotted: rows on the \(subsetName) only (large N and its like-for-like baselines); compare dotted with dotted."))
     }
 
     private func reliability(_ result: JSONValue, name: String) -> Figure {
