@@ -138,12 +138,15 @@ struct ReportCommand: ParsableCommand {
         for row in rows {
             var mode = row["mode"] == "deterministic" ? "deterministic" : "MC N=\(row["samples"]?.intValue ?? 0)"
             if !isFullSet(row, of: result) { mode += " (first \(row["images"]?.intValue ?? 0))" }
-            text += String(format: "| %@ | %d | %.2f %% | %.4f | %.4f | %.4f | %.4f | %.4f | %@ | %@ | %.1f |\n", mode,
+            let seconds = row["seconds"]?.doubleValue ?? 0
+            // Rows cut from a larger run took no time of their own.
+            let secondsText = seconds > 0 ? String(format: "%.1f", seconds) : "(cut)"
+            text += String(format: "| %@ | %d | %.2f %% | %.4f | %.4f | %.4f | %.4f | %.4f | %@ | %@ | %@ |\n", mode,
                 row["images"]?.intValue ?? 0, (row["accuracy"]?.doubleValue ?? 0) * 100, row["nll"]?.doubleValue ?? 0,
                 row["brier"]?.doubleValue ?? 0, row["ece"]?.doubleValue ?? 0,
                 row["mean_predictive_entropy"]?.doubleValue ?? 0, row["mean_mutual_information"]?.doubleValue ?? 0,
                 fixed(row["ood_auroc"]?["predictive_entropy"]?.doubleValue), fixed(row["ood_auroc"]?["mutual_information"]?.doubleValue),
-                row["seconds"]?.doubleValue ?? 0)
+                secondsText)
         }
         text += "\n![metrics vs N](metrics-vs-n-\(name).svg)\n\n"
         try write(metricsVersusN(result, name: name), "metrics-vs-n-\(name).svg")
@@ -254,8 +257,12 @@ struct ReportCommand: ParsableCommand {
         var auroc = Chart(title: "OOD detection AUROC", x: xAxis, y: ChartAxis(label: "AUROC", lower: 0, upper: 1), legend: .bottomRight)
         var aurocValues: [Double] = []
         for (index, score) in Self.scoreNames.enumerated() {
-            let values = points(mc) { $0["ood_auroc"]?[score.key]?.doubleValue }
-            let subsetValues = points(subsetMC) { $0["ood_auroc"]?[score.key]?.doubleValue }
+            // With one pass, mutual information and variance are identically 0 (AUROC ≈ 0.5 by ties): not drawn.
+            let isSpread = score.key == "mutual_information" || score.key == "total_variance"
+            let values = points(mc) { isSpread && $0["samples"] == .number(1) ? nil : $0["ood_auroc"]?[score.key]?.doubleValue }
+            let subsetValues = points(subsetMC) {
+                isSpread && $0["samples"] == .number(1) ? nil : $0["ood_auroc"]?[score.key]?.doubleValue
+            }
             aurocValues += values.map(\.y) + subsetValues.map(\.y)
             auroc.series.append(ChartSeries(name: "MC \(score.title)", points: values, color: Chart.palette[index], showsMarkers: true))
             // The subset rows, dotted in the same colour (explained in the caption, not the legend).
@@ -270,13 +277,13 @@ struct ReportCommand: ParsableCommand {
         var charts = [
             chart("accuracy", "Test accuracy", "accuracy (%)", scale: 100, legend: .bottomRight),
             chart("nll", "Negative log-likelihood", "NLL (nats)"),
-            chart("ece", "Expected calibration error", "ECE (15 bins)"),
+            chart("ece", "Expected calibration error", "ECE (15 bins)", legend: .none),  // same series as the two above
         ]
         if result["ood_dataset"]?.stringValue != nil { charts.append(auroc) }
         return Figure(
             charts: charts, columns: 2, cellWidth: 520, cellHeight: 380,
             caption: "\(pretty(result["dataset"]?.stringValue ?? name)) model: MC dropout as N grows vs dropout off (dashed)."
-                + (subsetMC.isEmpty ? "" : " Dotted: rows on the \(subsetName) only (large N and its like-for-like baselines); compare dotted with dotted."))
+                + (subsetMC.isEmpty ? "" : " Dotted: the \(subsetName) only (large N, and its baselines on the same images)."))
     }
 
     private func reliability(_ result: JSONValue, name: String) -> Figure {
