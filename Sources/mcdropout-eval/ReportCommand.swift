@@ -193,7 +193,41 @@ struct ReportCommand: ParsableCommand {
         }
         text += "\n![accuracy vs coverage](coverage-\(name).svg)\n\n"
         try write(coverage(result, name: name), "coverage-\(name).svg")
+        text += adaptiveSection(result, main: main)
         return text
+    }
+
+    /// The `--compare-adaptive` table: the server's `"samples": "auto"` vs fixed N on the same images and seeds.
+    private func adaptiveSection(_ result: JSONValue, main: Int) -> String {
+        guard let adaptive = result["adaptive"], let rows = adaptive["rows"]?.arrayValue, rows.count == 2 else { return "" }
+        let rule = adaptive["rule"]
+        let images = rows[0]["images"]?.intValue ?? 0
+        var text = String(
+            format: "### Adaptive sampling (`\"samples\": \"auto\"`) vs fixed N = %d, first %d images\n\n", main, images)
+        text += String(
+            format: "The server's default rule: blocks of %d passes, at least %d and at most %d, stopping once every mean class probability has a standard error below %g. Same images and per-image seeds as the fixed-N row.\n\n",
+            rule?["block_size"]?.intValue ?? 0, rule?["min_samples"]?.intValue ?? 0, rule?["max_samples"]?.intValue ?? 0,
+            rule?["tolerance"]?.doubleValue ?? 0)
+        text += "| Sampling | Accuracy | NLL | ECE | OOD AUROC max-prob. | entropy | MI | variance | Mean passes in / out |\n"
+        text += "|---|---:|---:|---:|---:|---:|---:|---:|---:|\n"
+        for row in rows {
+            let isAdaptive = row["mode"] == "adaptive"
+            let passes = isAdaptive
+                ? String(format: "%.1f / %.1f", row["passes_in"]?["mean"]?.doubleValue ?? 0, row["passes_out"]?["mean"]?.doubleValue ?? 0)
+                : "\(main) / \(main)"
+            text += String(format: "| %@ | %.2f %% | %.4f | %.4f | %@ | %@ | %@ | %@ | %@ |\n",
+                isAdaptive ? "auto" : "N = \(main)", (row["accuracy"]?.doubleValue ?? 0) * 100, row["nll"]?.doubleValue ?? 0,
+                row["ece"]?.doubleValue ?? 0, fixed(row["ood_auroc"]?["max_probability"]?.doubleValue),
+                fixed(row["ood_auroc"]?["predictive_entropy"]?.doubleValue), fixed(row["ood_auroc"]?["mutual_information"]?.doubleValue),
+                fixed(row["ood_auroc"]?["total_variance"]?.doubleValue), passes)
+        }
+        if let auroc = rows[0]["passes_auroc"]?.doubleValue {
+            text += String(
+                format: "\nThe number of passes the rule needed is itself an OOD score: AUROC %.4f. In-distribution images hit the %d-pass cap %.1f %% of the time, out-of-distribution ones %.1f %%.\n",
+                auroc, rule?["max_samples"]?.intValue ?? 0, (rows[0]["passes_in"]?["at_maximum"]?.doubleValue ?? 0) * 100,
+                (rows[0]["passes_out"]?["at_maximum"]?.doubleValue ?? 0) * 100)
+        }
+        return text + "\n"
     }
 
     private func pretty(_ dataset: String) -> String {
