@@ -143,6 +143,8 @@ for i in 0 1; do
         "$work/access.log")")
 done
 
+[ "$retried" -gt 0 ] && { echo "requests nginx failed over (status|upstreams|their statuses|seconds):" >&2
+    awk -F'|' '$2 ~ /,/' "$work/access.log" | head -10 | sed 's/^/  /' >&2; }
 failed=$(( ${non2xx:-0} + ${socket_errors:-0} + not200 ))
 printf '{"requests": %s, "failed": %d, "wrk_non_2xx": %s, "wrk_socket_errors": %s, "nginx_logged": %s, ' \
     "${requests:-0}" "$failed" "${non2xx:-0}" "${socket_errors:-0}" "$logged"
