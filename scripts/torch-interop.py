@@ -98,7 +98,7 @@ def to_torch(path: Path) -> nn.Sequential:
 
 
 def without_dropout(source: Path, target: Path) -> None:
-    """Writes a copy of an mcdropout file with every dropout probability 0 (its MC passes are the deterministic pass)."""
+    """Copies an mcdropout file with every dropout probability 0: its MC passes are all the deterministic pass."""
     tensors, meta = read_model(source)
     meta["dropout"] = [0.0] * len(meta["dropout"])
     save_file(tensors, str(target), metadata={"mcdropout": json.dumps(meta)})
@@ -166,13 +166,17 @@ class Server:
         return np.array(rows, dtype=np.float64)
 
     def infer_v2(self, model: str, images: np.ndarray, samples: int, seed: int) -> np.ndarray:
-        body = {"id": "interop", "parameters": {"samples": samples, "seed": seed},
-                "inputs": [{"name": "pixels", "shape": list(images.shape), "datatype": "UINT8",
-                            "data": images.astype(int).ravel().tolist()}],
-                "outputs": [{"name": "probabilities"}]}
-        answer = self.post(f"/v2/models/{model}/infer", body)
-        output = next(o for o in answer["outputs"] if o["name"] == "probabilities")
-        return np.array(output["data"], dtype=np.float64).reshape(output["shape"])
+        blocks = []
+        for start in range(0, len(images), 256):  # --max-batch
+            block = images[start:start + 256]
+            body = {"id": "interop", "parameters": {"samples": samples, "seed": seed},
+                    "inputs": [{"name": "pixels", "shape": list(block.shape), "datatype": "UINT8",
+                                "data": block.astype(int).ravel().tolist()}],
+                    "outputs": [{"name": "probabilities"}]}
+            answer = self.post(f"/v2/models/{model}/infer", body)
+            output = next(o for o in answer["outputs"] if o["name"] == "probabilities")
+            blocks.append(np.array(output["data"], dtype=np.float64).reshape(output["shape"]))
+        return np.concatenate(blocks)
 
     def stop(self) -> int:
         self.process.terminate()
