@@ -28,13 +28,21 @@ step "hadolint deploy/Dockerfile" "$venv_bin/hadolint" deploy/Dockerfile
 
 kubernetes_validate() {
     local output
-    output="$("$venv_bin/kubernetes-validate" --strict deploy/kubernetes/{configmap,deployment,service,hpa}.yaml 2>&1)" \
-        || { echo "$output" >&2; return 1; }
+    local manifests=() manifest
+    for manifest in deploy/kubernetes/*.yaml; do
+        [ "$(basename "$manifest")" = kustomization.yaml ] && continue
+        manifests+=("$manifest")
+        # kubectl apply -k must apply every manifest.
+        grep -qx "  - $(basename "$manifest")" deploy/kubernetes/kustomization.yaml \
+            || { echo "$manifest is missing from kustomization.yaml" >&2; return 1; }
+    done
+    output="$("$venv_bin/kubernetes-validate" --strict "${manifests[@]}" 2>&1)" || { echo "$output" >&2; return 1; }
     echo "$output" >&2
     ! grep -qE '^(WARN|ERROR)' <<<"$output"
 }
 step "kubernetes-validate --strict deploy/kubernetes" kubernetes_validate
-step "KServe ServingRuntime + InferenceService" env PATH="$venv_bin:$PATH" "$python" scripts/kserve-check.py "${crd_args[@]}"
+step "KServe ServingRuntime + InferenceService" \
+    env PATH="$venv_bin:$PATH" "$python" scripts/kserve-check.py "${crd_args[@]}"
 
 systemd_verify() {
     # A throw-away root: the unit, the units it refers to, and stand-ins for the executables it names.
@@ -42,7 +50,8 @@ systemd_verify() {
     install -D -m 0644 deploy/systemd/mcdropout.service "$root/etc/systemd/system/mcdropout.service"
     mkdir -p "$root/usr/lib/systemd"
     cp -a /lib/systemd/system "$root/usr/lib/systemd/"
-    for executable in $(grep -oE '^Exec[A-Za-z]*=[-@:+!]*/[^ ]+' deploy/systemd/mcdropout.service | sed 's/^[^/]*//'); do
+    local unit=deploy/systemd/mcdropout.service
+    for executable in $(grep -oE '^Exec[A-Za-z]*=[-@:+!]*/[^ ]+' "$unit" | sed 's/^[^/]*//'); do
         install -D -m 0755 /dev/null "$root$executable"
     done
     output="$(systemd-analyze verify --root="$root" mcdropout.service 2>&1)" || { echo "$output" >&2; return 1; }
@@ -77,7 +86,10 @@ body_limits() {
     # nginx's client_max_body_size must equal the replicas' --max-body-bytes (ConfigMap), so 413s come from one place.
     local nginx_limit server_limit
     nginx_limit="$(awk '/client_max_body_size/ {gsub(";", "", $2); print $2}' deploy/nginx/mcdropout.conf)"
-    case "$nginx_limit" in *m) nginx_limit=$(( ${nginx_limit%m} * 1048576 )) ;; *k) nginx_limit=$(( ${nginx_limit%k} * 1024 )) ;; esac
+    case "$nginx_limit" in
+        *m) nginx_limit=$(( ${nginx_limit%m} * 1048576 )) ;;
+        *k) nginx_limit=$(( ${nginx_limit%k} * 1024 )) ;;
+    esac
     server_limit="$(awk -F'"' '/MCDROPOUT_MAX_BODY_BYTES/ {print $2}' deploy/kubernetes/configmap.yaml)"
     echo "   nginx client_max_body_size $nginx_limit bytes, MCDROPOUT_MAX_BODY_BYTES $server_limit" >&2
     [ "$nginx_limit" = "$server_limit" ]

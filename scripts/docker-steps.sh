@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # Usage: scripts/docker-steps.sh [STAGING_DIR]
-# deploy/Dockerfile's steps without a Docker engine, to prove they work: the build stage's script
-# (deploy/build-release.sh: static Swift stdlib, strip, model baked in) into STAGING_DIR (default .build-docker/staging,
-# scratch path .build-docker), then the runtime stage's contract:
+# deploy/Dockerfile's steps without a Docker engine, to prove they work. The build stage is replayed from the
+# Dockerfile itself: its COPY lines fill an otherwise empty context (.build-docker/context, which keeps only its build
+# cache), and its RUN lines run there (swift package resolve; deploy/build-release.sh: static Swift stdlib, strip,
+# model baked in) with /staging replaced by STAGING_DIR (default .build-docker/staging); its apt-get line is
+# scripts/install-deps.sh (the same -dev packages). Then the runtime stage's contract:
 #   - every shared library the binary loads resolves, and each belongs to a Debian package in the closure of the
 #     runtime stage's apt-get line (libopenblas0, libmicrohttpd12, libstdc++6 and their Depends) or to libc6/libgcc-s1
 #     — nothing from the Swift toolchain;
@@ -16,11 +18,49 @@ root="$PWD"
 staging="${1:-.build-docker/staging}"
 dockerfile=deploy/Dockerfile
 
-scripts/install-deps.sh
+scripts/install-deps.sh  # the build stage's apt-get line: the same -dev packages
+# Replay the build stage (the lines after the first FROM, up to the next): COPY into a context directory that starts
+# empty but for the build cache (so a file the Dockerfile forgets to copy breaks this build too), RUN the rest there.
+context=.build-docker/context
+mkdir -p "$context"
+find "$context" -mindepth 1 -maxdepth 1 ! -name .build -exec rm -rf {} +
 rm -rf "$staging"
-echo "== build stage: deploy/build-release.sh $staging .build-docker" >&2
-nice deploy/build-release.sh "$staging" .build-docker >&2
+mkdir -p "$staging"
 staging="$(cd "$staging" && pwd)"
+while IFS=$'\t' read -r instruction arguments; do
+    case "$instruction" in
+        COPY)
+            read -r -a parts <<<"$arguments"
+            destination="${parts[-1]}"
+            for source in "${parts[@]:0:${#parts[@]}-1}"; do
+                echo "COPY $source -> $destination" >&2
+                [[ "$destination" == */ ]] && mkdir -p "$context/$destination"
+                cp -a "$source" "$context/$destination"
+            done ;;
+        RUN)
+            if grep -q 'apt-get' <<<"$arguments"; then continue; fi
+            echo "RUN ${arguments//\/staging/$staging}" >&2
+            (cd "$context" && nice bash -c "${arguments//\/staging/$staging}") >&2 ;;
+    esac
+done < <(python3 - "$dockerfile" <<'PY'
+import sys
+lines, current = [], ""
+for line in open(sys.argv[1]):
+    line = line.rstrip("\n")
+    if line.lstrip().startswith("#"):
+        continue
+    current += line[:-1] + " " if line.endswith("\\") else line
+    if not line.endswith("\\"):
+        lines.append(" ".join(current.split()))
+        current = ""
+stage = 0
+for line in lines:
+    if line.startswith("FROM "):
+        stage += 1
+    elif stage == 1 and line.split(" ", 1)[0] in ("COPY", "RUN"):
+        print("\t".join(line.split(" ", 1)))
+PY
+)
 binary="$staging/bin/mcdropout-serve"
 ls -l "$binary" "$staging/models/mnist.safetensors" >&2
 
