@@ -1,15 +1,26 @@
 #!/usr/bin/env bash
-# Usage: scripts/deploy-check.sh [--crd-dir KSERVE_CHECKOUT/config/crd/full]
+# Usage: scripts/deploy-check.sh [--crd-dir KSERVE_CHECKOUT/config/crd/full] [--server BINARY]
 # Lints and validates everything in deploy/ without a cluster, a Docker engine or a running systemd:
 #   hadolint deploy/Dockerfile; kubernetes-validate --strict on the Kubernetes manifests; scripts/kserve-check.py on
 #   the KServe ServingRuntime and InferenceService (consistency, options, embedded containers; CRD schemas with
-#   --crd-dir); systemd-analyze verify and an offline security review of the systemd unit; nginx -t on the nginx
-#   config; body limits consistent between nginx and the server. Installs hadolint and kubernetes-validate into the
-#   project venv (scripts/requirements-deploy.txt) and nginx-light with apt when missing. Fast: no build.
+#   --crd-dir; with a built server — --server, default .build/release/mcdropout-serve when it exists — the runtime's
+#   args and env run for real); systemd-analyze verify and an offline security review of the systemd unit; nginx -t
+#   on the nginx config; body limits consistent between nginx and the server. Installs hadolint and
+#   kubernetes-validate into the project venv (scripts/requirements-deploy.txt) and nginx-light with apt when missing.
+#   Fast (seconds): it builds nothing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-crd_args=()
-[ "${1:-}" = "--crd-dir" ] && crd_args=(--crd-dir "$2")
+kserve_args=()
+server=.build/release/mcdropout-serve
+while [ $# -gt 0 ]; do
+    case "$1" in
+        --crd-dir) kserve_args+=(--crd-dir "$2"); shift 2 ;;
+        --server) server="$2"; shift 2 ;;
+        *) sed -n '2,11p' "$0" >&2; exit 2 ;;
+    esac
+done
+# With a built server, the KServe check also runs it with the ServingRuntime's args and env.
+[ -x "$server" ] && kserve_args+=(--server "$server")
 
 python="$(scripts/python-env.sh scripts/requirements-test.txt scripts/requirements-deploy.txt)"
 venv_bin="$(dirname "$python")"
@@ -42,7 +53,7 @@ kubernetes_validate() {
 }
 step "kubernetes-validate --strict deploy/kubernetes" kubernetes_validate
 step "KServe ServingRuntime + InferenceService" \
-    env PATH="$venv_bin:$PATH" "$python" scripts/kserve-check.py "${crd_args[@]}"
+    env PATH="$venv_bin:$PATH" "$python" scripts/kserve-check.py "${kserve_args[@]}"
 
 systemd_verify() {
     # A throw-away root: the unit, the units it refers to, and stand-ins for the executables it names.

@@ -1,6 +1,6 @@
 """Check the KServe manifests in deploy/kserve and the MCDROPOUT_* settings in deploy/ against the server.
 
-Usage: kserve-check.py [--crd-dir DIR] [--kubernetes-validate PATH]
+Usage: kserve-check.py [--crd-dir DIR] [--server BINARY] [--kubernetes-validate PATH]
   (scripts/deploy-check.sh runs it with the project venv, which has PyYAML, jsonschema and kubernetes-validate)
 
 1. Consistency: the InferenceService names the ServingRuntime, a model format it supports and the V2 protocol it
@@ -12,14 +12,21 @@ Usage: kserve-check.py [--crd-dir DIR] [--kubernetes-validate PATH]
    container fields — are wrapped in Pods and validated by kubernetes-validate --strict.
 4. With --crd-dir (a KServe checkout's config/crd/full), each resource is validated against its CRD's
    openAPIV3Schema, with unknown fields rejected wherever the schema does not preserve them.
+5. With --server (a built mcdropout-serve), runs it the way KServe would: the runtime container's args and env with
+   {{.Name}} = the InferenceService name and /mnt/models = a directory holding models/mnist.safetensors under that
+   name (only the port is moved to a free loopback one); the probes' paths must answer 200, V2 inference at
+   /v2/models/<InferenceService name>/infer must answer, and SIGTERM must end it with status 0.
 Prints what it checked; exits 1 on any failure.
 """
 import argparse
 import json
+import os
 import re
+import shutil
 import subprocess
 import sys
 import tempfile
+import urllib.request
 from pathlib import Path
 
 import yaml
@@ -73,9 +80,43 @@ def validate_against_crd(resource: dict, crd_dir: Path) -> None:
     check(False, f"no CRD for {kind} in {crd_dir}")
 
 
+def run_like_kserve(binary: Path, runtime: dict, service: dict) -> None:
+    container = runtime["spec"]["containers"][0]
+    name = service["metadata"]["name"]
+    with tempfile.TemporaryDirectory() as models:
+        shutil.copy(ROOT / "models" / "mnist.safetensors", Path(models) / f"{name}.safetensors")
+        args = [a.replace("{{.Name}}", name).replace("/mnt/models", models) for a in container["args"]]
+        args = [a for a in args if not a.startswith(("--port", "--host"))] + ["--host=127.0.0.1", "--port=0"]
+        env = {**os.environ, **{e["name"]: e["value"] for e in container.get("env", [])}}
+        process = subprocess.Popen([str(binary), *args], stdout=subprocess.PIPE, text=True, env=env)
+        try:
+            line = process.stdout.readline()
+            match = re.search(r"http://127\.0\.0\.1:(\d+)", line)
+            check(match is not None, f"starts with the runtime's args {args[:1]} ... ({line.strip()})")
+            if not match:
+                return
+            url = f"http://127.0.0.1:{match.group(1)}"
+            for probe in ("readinessProbe", "livenessProbe"):
+                path = container[probe]["httpGet"]["path"]
+                with urllib.request.urlopen(url + path, timeout=10) as response:
+                    check(response.status == 200, f"{probe} GET {path}: {response.status}")
+            body = {"inputs": [{"name": "pixels", "shape": [1, 784], "datatype": "FP32", "data": [0.0] * 784}],
+                    "parameters": {"samples": 10, "seed": 1}}
+            request = urllib.request.Request(f"{url}/v2/models/{name}/infer", data=json.dumps(body).encode())
+            with urllib.request.urlopen(request, timeout=30) as response:
+                answer = json.loads(response.read())
+            check(answer.get("model_name") == name and any(o["name"] == "probabilities" for o in answer["outputs"]),
+                  f"POST /v2/models/{name}/infer answers for the InferenceService's name")
+        finally:
+            process.terminate()
+            status = process.wait(timeout=60)
+        check(status == 0, f"SIGTERM: exit status {status}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(usage=__doc__.split("\n\n")[1].split("\n  (")[0][len("Usage: "):])
     parser.add_argument("--crd-dir", type=Path)
+    parser.add_argument("--server", type=Path)
     parser.add_argument("--kubernetes-validate", default="kubernetes-validate")
     args = parser.parse_args()
 
@@ -142,6 +183,10 @@ def main() -> None:
         print(f"KServe CRD schemas ({args.crd_dir}):")
         validate_against_crd(runtime, args.crd_dir)
         validate_against_crd(service, args.crd_dir)
+
+    if args.server:
+        print(f"the runtime's container as KServe would run it ({args.server}):")
+        run_like_kserve(args.server, runtime, service)
 
     print(json.dumps({"kserve_check": "ok" if not failures else "failed", "failures": failures}))
     sys.exit(1 if failures else 0)
