@@ -4,7 +4,7 @@
 # builds mcdropout-serve with the Swift standard library and Foundation linked statically (so the runtime needs no
 # Swift toolchain libraries, only libopenblas0, libmicrohttpd12 and the C/C++ runtime that Debian's base image has),
 # strips it, and lays out STAGING_DIR as the image's /opt/mcdropout:
-#   bin/mcdropout-serve   models/mnist.safetensors (the default model, baked in)
+#   bin/mcdropout-serve   models/*.safetensors (the committed models; mnist is the image's default)
 # SCRATCH_PATH is swift build's --scratch-path (default .build). Run from anywhere; it works in the repository root.
 set -euo pipefail
 [ $# -ge 1 ] || { sed -n '2,8p' "$0" >&2; exit 2; }
@@ -15,4 +15,6 @@ scratch="${2:-.build}"
 swift build -c release --product mcdropout-serve --static-swift-stdlib --scratch-path "$scratch"
 install -D -m 0755 "$scratch/release/mcdropout-serve" "$staging/bin/mcdropout-serve"
 strip "$staging/bin/mcdropout-serve"
-install -D -m 0644 models/mnist.safetensors "$staging/models/mnist.safetensors"
+for model in models/*.safetensors; do
+    install -D -m 0644 "$model" "$staging/$model"
+done
