@@ -20,6 +20,7 @@ images (one batch request, samples 1 and samples 7, seed fixed). The real-dropou
 load and agree with PyTorch's arg-max on confident inputs. Everything the server sees goes over real HTTP (/predict
 and the KServe V2 /v2/models/{m}/infer route).
 
+The exported files go to a temporary directory that is removed at the end, or to --workdir, which keeps them.
 Prints one JSON summary on stdout (progress on stderr) and exits 1 when any check fails.
 """
 import argparse
@@ -211,7 +212,8 @@ def main() -> None:
         parser.error(f"{args.data} has no MNIST IDX files: run scripts/fetch-data.sh first")
     if not os.access(args.server, os.X_OK):
         parser.error(f"{args.server} is not an executable: swift build -c release --product mcdropout-serve")
-    workdir = args.workdir or Path(tempfile.mkdtemp(prefix="torch-interop-"))
+    temporary = None if args.workdir else tempfile.TemporaryDirectory(prefix="torch-interop-")
+    workdir = args.workdir or Path(temporary.name)  # --workdir keeps the exported files; the default is removed
     workdir.mkdir(parents=True, exist_ok=True)
 
     train_x, train_y = load_split(args.data, "train")
@@ -252,7 +254,7 @@ def main() -> None:
     try:
         summary = {
             "torch": torch.__version__, "count": int(len(images)), "tolerance": args.tolerance,
-            "workdir": str(workdir),
+            "workdir": str(workdir) if args.workdir else None,
             "a_torch_to_server": {
                 "training_seconds": round(training_seconds, 1), "epochs": args.epochs,
                 "torch_test_accuracy": metrics["deterministic"]["accuracy"],
