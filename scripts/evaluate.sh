@@ -2,8 +2,10 @@
 # Usage: scripts/evaluate.sh [--write-threshold] [--rerun-deep] [--quick]
 # Regenerates docs/evaluation/ in one go: evaluates models/{mnist,fashion-mnist}.safetensors (dropout off vs MC at
 # N = 1, 3, 10, 30, 100, 1000 — N = 1000 on the first 1000 images of each set — OOD detection against the other
-# data set, selective prediction), runs the seeds' experiments, then draws the SVG figures and writes EVALUATION.md.
-#   --write-threshold  also store each model's recommended threshold in its metadata (rewrites models/*.safetensors)
+# data set, selective prediction, adaptive "auto" sampling vs N = 100), runs the seeds' experiments, then draws the
+# SVG figures and writes EVALUATION.md.
+#   --write-threshold  also store each model's recommended threshold in its metadata (rewrites models/*.safetensors;
+#                      `mcdropout-eval set-threshold --model M --from docs/evaluation/NAME.json` does it afterwards)
 #   --rerun-deep       retrain the 784-512x4-10 experiment (a few minutes) instead of reusing its JSON
 #   --quick            first 1000 images only and skip training experiments whose JSON exists (for trying changes)
 # Environment: MODEL_DIR (default models), THREADS (BLAS threads, default 1). Needs data/ (scripts/fetch-data.sh).
@@ -18,7 +20,7 @@ for argument in "$@"; do
         --write-threshold) write_threshold=(--write-threshold) ;;
         --rerun-deep) rerun_deep=1 ;;
         --quick) quick=1 ;;
-        *) sed -n '2,9p' "$0"; exit 2 ;;
+        *) sed -n '2,11p' "$0"; exit 2 ;;
     esac
 done
 
@@ -37,7 +39,7 @@ for dataset in mnist fashion-mnist; do
         continue
     fi
     "$eval_command" evaluate --model "$model" --sample-counts 1,3,10,30,100,1000 --main-samples 100 \
-        --large-samples-from 1000 --large-samples-limit 1000 --threads "$threads" --output-dir "$out" \
+        --large-samples-from 1000 --large-samples-limit 1000 --threads "$threads" --output-dir "$out" --compare-adaptive \
         "${limit[@]}" "${write_threshold[@]}"
 done
 

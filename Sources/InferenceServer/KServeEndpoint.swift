@@ -8,10 +8,24 @@ enum InferenceOutput: String, CaseIterable {
     case expectedEntropy = "expected_entropy"
     case mutualInformation = "mutual_information"
     case prediction
+    /// Whether the prediction's uncertainty score exceeds the threshold; offered only when a threshold applies (the
+    /// model's stored one, or `parameters.uncertainty_threshold`).
+    case uncertain
 
-    var datatype: String { self == .prediction ? "INT64" : "FP32" }
+    var datatype: String {
+        switch self {
+        case .prediction: return "INT64"
+        case .uncertain: return "BOOL"
+        default: return "FP32"
+        }
+    }
     /// Values per input: one per class, or one.
     func width(classes: Int) -> Int { self == .probabilities || self == .variance ? classes : 1 }
+
+    /// The outputs available when `threshold` applies (all) or not (all but `uncertain`).
+    static func available(threshold: UncertaintyThreshold?) -> [InferenceOutput] {
+        threshold == nil ? allCases.filter { $0 != .uncertain } : allCases
+    }
 }
 
 /// KServe V2 / Open Inference Protocol, with the binary tensor data extension that `tritonclient` uses by default.
@@ -47,7 +61,7 @@ extension InferenceService {
             writer.endArray()
             writer.key("outputs")
             writer.beginArray()
-            for output in InferenceOutput.allCases {
+            for output in InferenceOutput.available(threshold: model.uncertaintyThreshold) {
                 writer.beginObject()
                 writer.key("name"); writer.string(output.rawValue)
                 writer.key("datatype"); writer.string(output.datatype)
@@ -67,6 +81,7 @@ extension InferenceService {
             writer.key("input_scale"); writer.number(model.inputScale)
             writer.key("default_samples"); writer.integer(configuration.defaultSamples)
             writer.key("max_samples"); writer.integer(configuration.maxSamples)
+            if let threshold = model.uncertaintyThreshold { writer.key("uncertainty"); writer.value(threshold.jsonValue) }
             writer.endObject()
         }
     }
@@ -93,16 +108,20 @@ extension InferenceService {
         }
         var samples = SampleSetting.fixed(configuration.defaultSamples)
         var seed: UInt64?
+        var uncertainty = UncertaintyOverride()
         var binaryOutputByDefault = false
         if let value = object["parameters"] {
             guard case .object(let parameters) = value else { throw .badRequest("'parameters' must be an object") }
-            // samples (an integer or "auto"), min_samples, max_samples, tolerance and seed, as for /predict.
+            // samples (an integer or "auto"), min_samples, max_samples, tolerance, seed, uncertainty_threshold and
+            // uncertainty_score, as for /predict.
             let scalars = PredictScalars(
                 samples: parameters["samples"], seed: parameters["seed"], minimumSamples: parameters["min_samples"],
-                maximumSamples: parameters["max_samples"], tolerance: parameters["tolerance"])
-            let (_, setting, seedValue) = try scalars.validated(limits: limits, prefix: "parameters.")
+                maximumSamples: parameters["max_samples"], tolerance: parameters["tolerance"],
+                uncertaintyThreshold: parameters["uncertainty_threshold"], uncertaintyScore: parameters["uncertainty_score"])
+            let (_, setting, seedValue, override) = try scalars.validated(limits: limits, prefix: "parameters.")
             if let setting { samples = setting }
             seed = seedValue
+            uncertainty = override
             for (key, value) in parameters.members {
                 switch key {
                 case "binary_data_output":
@@ -122,6 +141,7 @@ extension InferenceService {
             throw .badRequest("batch of \(batch) inputs exceeds the limit of \(configuration.maxBatchSize)")
         }
         try checkTotalPasses(instances: batch, samples: samples.maximumSamples)
+        let threshold = uncertainty.resolved(stored: model.uncertaintyThreshold)
 
         var requested: [(output: InferenceOutput, binary: Bool)] = []
         if let value = object["outputs"] {
@@ -130,9 +150,14 @@ extension InferenceService {
                 guard case .object(let spec) = output, case .string(let name)? = spec["name"] else {
                     throw .badRequest("each entry of 'outputs' must be an object with a 'name'")
                 }
-                guard let kind = InferenceOutput(rawValue: name) else {
-                    throw .badRequest(
-                        "unknown output '\(name)'; available: \(InferenceOutput.allCases.map(\.rawValue).joined(separator: ", "))")
+                let available = InferenceOutput.available(threshold: threshold)
+                guard let kind = InferenceOutput(rawValue: name), available.contains(kind) else {
+                    var message = "unknown output '\(name)'; available: \(available.map(\.rawValue).joined(separator: ", "))"
+                    if name == InferenceOutput.uncertain.rawValue {
+                        message = "output 'uncertain' needs a threshold: model '\(model.name)' stores none; "
+                            + "pass parameters.uncertainty_threshold"
+                    }
+                    throw .badRequest(message)
                 }
                 var isBinary = binaryOutputByDefault
                 if case .object(let parameters)? = spec["parameters"], let flag = parameters["binary_data"] {
@@ -142,7 +167,7 @@ extension InferenceService {
                 requested.append((kind, isBinary))
             }
         } else {
-            requested = InferenceOutput.allCases.map { ($0, binaryOutputByDefault) }
+            requested = InferenceOutput.available(threshold: threshold).map { ($0, binaryOutputByDefault) }
         }
 
         let seedValue = seed ?? worker.drawSeed()
@@ -158,7 +183,7 @@ extension InferenceService {
         let reported = summaries.map(\.sampleCount).max() ?? 0
         return encodeInferResponse(
             model: model, id: identifier, samples: reported, totalSamples: passes, isAutomatic: samples != .fixed(reported),
-            seed: seedValue, summaries: summaries, outputs: requested)
+            seed: seedValue, threshold: threshold, summaries: summaries, outputs: requested)
     }
 
     /// Reads the one input tensor: `[B, inputSize]` (or `[B, rows, columns]`), FP32 0–255 or UINT8.
@@ -255,7 +280,7 @@ extension InferenceService {
 
     private func encodeInferResponse(
         model: LoadedModel, id: String?, samples: Int, totalSamples: Int, isAutomatic: Bool, seed: UInt64,
-        summaries: [PredictiveSummary],
+        threshold: UncertaintyThreshold?, summaries: [PredictiveSummary],
         outputs: [(output: InferenceOutput, binary: Bool)]
     ) -> HTTPResponse {
         let classes = model.file.model.outputSize
@@ -270,6 +295,10 @@ extension InferenceService {
         writer.key("samples"); writer.integer(samples)
         if isAutomatic { writer.key("samples_total"); writer.integer(totalSamples) }
         writer.key("seed"); writer.integer(seed)
+        if let threshold {
+            writer.key("uncertainty_score"); writer.string(threshold.score.rawValue)
+            writer.key("uncertainty_threshold"); writer.number(threshold.value)
+        }
         writer.endObject()
         writer.key("outputs")
         writer.beginArray()
@@ -286,9 +315,10 @@ extension InferenceService {
             if isBinary {
                 let start = binary.count
                 for summary in summaries {
-                    if output == .prediction {
-                        appendLittleEndian(UInt64(summary.prediction), to: &binary)
-                    } else {
+                    switch output {
+                    case .prediction: appendLittleEndian(UInt64(summary.prediction), to: &binary)
+                    case .uncertain: binary.append(threshold?.isUncertain(summary) == true ? 1 : 0)  // BOOL: one byte.
+                    default:
                         for value in values(of: output, summary) { appendLittleEndian(UInt64(value.bitPattern), bytes: 4, to: &binary) }
                     }
                 }
@@ -300,10 +330,10 @@ extension InferenceService {
                 writer.key("data")
                 writer.beginArray()
                 for summary in summaries {
-                    if output == .prediction {
-                        writer.integer(summary.prediction)
-                    } else {
-                        for value in values(of: output, summary) { writer.number(value) }
+                    switch output {
+                    case .prediction: writer.integer(summary.prediction)
+                    case .uncertain: writer.bool(threshold?.isUncertain(summary) == true)
+                    default: for value in values(of: output, summary) { writer.number(value) }
                     }
                 }
                 writer.endArray()
@@ -324,6 +354,7 @@ extension InferenceService {
             body: writer.bytes + binary)
     }
 
+    /// The values of an FP32 output.
     private func values(of output: InferenceOutput, _ summary: PredictiveSummary) -> [Float] {
         switch output {
         case .probabilities: return summary.meanProbabilities
@@ -331,7 +362,7 @@ extension InferenceService {
         case .predictiveEntropy: return [summary.predictiveEntropy]
         case .expectedEntropy: return [summary.expectedEntropy]
         case .mutualInformation: return [summary.mutualInformation]
-        case .prediction: return [Float(summary.prediction)]
+        case .prediction, .uncertain: preconditionFailure("'\(output.rawValue)' is not an FP32 output")
         }
     }
 }

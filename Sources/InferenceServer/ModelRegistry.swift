@@ -14,6 +14,10 @@ public final class LoadedModel: Sendable {
     public let predictor: MonteCarloPredictor
     /// Starts at 1 and grows by one with every successful reload of this name.
     public let version: Int
+    /// The recommended threshold stored in the metadata (`mcdropout-eval evaluate --write-threshold`), which sets
+    /// `"uncertain"` in responses; `nil` when the file has none (the registry refuses a file whose threshold is
+    /// invalid).
+    public let uncertaintyThreshold: UncertaintyThreshold?
 
     init(name: String, path: String, file: ModelFile, version: Int) {
         self.name = name
@@ -21,6 +25,7 @@ public final class LoadedModel: Sendable {
         self.file = file
         self.predictor = MonteCarloPredictor(model: file.model)
         self.version = version
+        self.uncertaintyThreshold = (try? file.metadata.uncertaintyThreshold()) ?? nil
     }
 
     /// Pixels are divided by this before the first layer.
@@ -135,7 +140,9 @@ public final class ModelRegistry: Sendable {
             throw ModelLoadError(path: path, reason: "cannot read the file")
         }
         do {
-            return try ModelFile(decoding: [UInt8](data))
+            let file = try ModelFile(decoding: [UInt8](data))
+            _ = try file.metadata.uncertaintyThreshold()  // An unusable threshold fails the load, not each request.
+            return file
         } catch {
             throw ModelLoadError(path: path, reason: error.description)
         }

@@ -14,7 +14,8 @@ import MCDropoutJSON
 ///   (`DecimalConversion`);
 /// - pixels are a non-empty flat array of numbers in 0…255 or non-empty rows of equal, non-zero width; an
 ///   instance is such an array or `{"pixels": …}`; scalars are numbers (or `"auto"` for `samples`, a string for
-///   `model`); `true`, `false`, `null`, other nesting, out-of-range pixels and other surprises all fall back.
+///   `model` and `uncertainty_score`); `true`, `false`, `null`, other nesting, out-of-range pixels and other
+///   surprises all fall back.
 struct PredictBodyScanner {
     /// What the scanner found besides the pixels.
     struct Result {
@@ -44,6 +45,7 @@ struct PredictBodyScanner {
 
     private enum Key: UInt8 {
         case pixels, instances, samples, seed, model, minimumSamples, maximumSamples, tolerance
+        case uncertaintyThreshold, uncertaintyScore
     }
 
     private mutating func document(maxBatchSize: Int, into pixels: inout PixelBuffer) -> Result? {
@@ -78,12 +80,16 @@ struct PredictBodyScanner {
             case .model:
                 guard let name = string() else { return nil }
                 result.scalars.model = .string(name)
-            case .seed, .minimumSamples, .maximumSamples, .tolerance:
+            case .uncertaintyScore:
+                guard let name = string() else { return nil }
+                result.scalars.uncertaintyScore = .string(name)
+            case .seed, .minimumSamples, .maximumSamples, .tolerance, .uncertaintyThreshold:
                 guard let number = number() else { return nil }
                 switch key {
                 case .seed: result.scalars.seed = .number(number)
                 case .minimumSamples: result.scalars.minimumSamples = .number(number)
                 case .maximumSamples: result.scalars.maximumSamples = .number(number)
+                case .uncertaintyThreshold: result.scalars.uncertaintyThreshold = .number(number)
                 default: result.scalars.tolerance = .number(number)
                 }
             }
@@ -220,6 +226,8 @@ struct PredictBodyScanner {
         if matches("min_samples") { return .minimumSamples }
         if matches("max_samples") { return .maximumSamples }
         if matches("tolerance") { return .tolerance }
+        if matches("uncertainty_threshold") { return .uncertaintyThreshold }
+        if matches("uncertainty_score") { return .uncertaintyScore }
         return nil
     }
 

@@ -14,6 +14,7 @@ extension InferenceService {
         try checkInputs(worker.request.counts, field: decoded.isBatch ? "instances" : "pixels", model: model)
         try checkTotalPasses(instances: instanceCount, samples: setting.maximumSamples)
         let seed = decoded.seed ?? worker.drawSeed()
+        let threshold = decoded.uncertainty.resolved(stored: model.uncertaintyThreshold)
         let passes = run(model, samples: setting, seed: seed, worker: worker)
 
         var writer = worker.writer
@@ -39,6 +40,7 @@ extension InferenceService {
                 if case .automatic = setting { writer.key("samples"); writer.integer(summary.sampleCount) }
             }
             encode(summary, labels: model.labels, into: &writer)
+            if let threshold { writer.uncertainty(summary, threshold: threshold) }
             if decoded.isBatch { writer.endObject() }
         }
         if decoded.isBatch { writer.endArray() }

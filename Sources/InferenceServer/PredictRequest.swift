@@ -45,8 +45,13 @@ struct PredictRequest: Equatable {
     var samples: SampleSetting?
     /// The seed, when given.
     var seed: UInt64?
+    /// The request's uncertainty threshold and score, overriding the model's (empty when not given).
+    var uncertainty = UncertaintyOverride()
 
-    static let fields = ["pixels", "instances", "samples", "seed", "model", "min_samples", "max_samples", "tolerance"]
+    static let fields = [
+        "pixels", "instances", "samples", "seed", "model", "min_samples", "max_samples", "tolerance",
+        "uncertainty_threshold", "uncertainty_score",
+    ]
 
     /// Parses and validates everything that does not depend on the model, writing the pixels into `pixels`.
     ///
@@ -55,7 +60,7 @@ struct PredictRequest: Equatable {
         pixels.removeAll()
         if allowsFastPath, let scanned = PredictBodyScanner.scan(body, maxBatchSize: limits.maxBatchSize, into: &pixels) {
             isBatch = scanned.isBatch
-            (modelName, samples, seed) = try scanned.scalars.validated(limits: limits)
+            (modelName, samples, seed, uncertainty) = try scanned.scalars.validated(limits: limits)
             return
         }
         pixels.removeAll()
@@ -65,8 +70,9 @@ struct PredictRequest: Equatable {
         }
         let scalars = PredictScalars(
             model: object["model"], samples: object["samples"], seed: object["seed"],
-            minimumSamples: object["min_samples"], maximumSamples: object["max_samples"], tolerance: object["tolerance"])
-        (modelName, samples, seed) = try scalars.validated(limits: limits)
+            minimumSamples: object["min_samples"], maximumSamples: object["max_samples"], tolerance: object["tolerance"],
+            uncertaintyThreshold: object["uncertainty_threshold"], uncertaintyScore: object["uncertainty_score"])
+        (modelName, samples, seed, uncertainty) = try scalars.validated(limits: limits)
         switch (object["pixels"], object["instances"]) {
         case (let value?, nil):
             try appendPixelValues(value, field: "pixels", to: &pixels)
@@ -110,6 +116,8 @@ struct PredictScalars {
     var minimumSamples: JSONValue?
     var maximumSamples: JSONValue?
     var tolerance: JSONValue?
+    var uncertaintyThreshold: JSONValue?
+    var uncertaintyScore: JSONValue?
 
     /// Default adaptive rule: at least 16 passes, at most 1000, standard error below 0.01.
     static let defaultRule = AdaptiveSampling.standard
@@ -117,7 +125,9 @@ struct PredictScalars {
     /// Validates the members in a fixed order, so both decoding paths report the same first error.
     ///
     /// - Parameter prefix: prepended to field names in messages (`"parameters."` for KServe).
-    func validated(limits: RequestLimits, prefix: String = "") throws(HTTPError) -> (String?, SampleSetting?, UInt64?) {
+    func validated(
+        limits: RequestLimits, prefix: String = ""
+    ) throws(HTTPError) -> (String?, SampleSetting?, UInt64?, UncertaintyOverride) {
         let name = try model.map { (value: JSONValue) throws(HTTPError) -> String in
             guard case .string(let name) = value else { throw .badRequest("'model' must be a string") }
             return name
@@ -126,7 +136,8 @@ struct PredictScalars {
         let validSeed = try seed.map { (value: JSONValue) throws(HTTPError) -> UInt64 in
             try seedValue(value, field: prefix + "seed")
         }
-        return (name, setting, validSeed)
+        let uncertainty = try UncertaintyOverride(threshold: uncertaintyThreshold, score: uncertaintyScore, prefix: prefix)
+        return (name, setting, validSeed, uncertainty)
     }
 
     private func sampleSetting(limits: RequestLimits, prefix: String) throws(HTTPError) -> SampleSetting? {

@@ -10,6 +10,6 @@ struct EvalCommand: ParsableCommand {
             scripts/evaluate.sh runs everything and regenerates docs/evaluation/ (JSON, SVG plots, EVALUATION.md).
             """,
         version: "0.1.0",
-        subcommands: [EvaluateCommand.self, ExperimentCommand.self, ReportCommand.self],
+        subcommands: [EvaluateCommand.self, ExperimentCommand.self, ReportCommand.self, SetThresholdCommand.self],
         defaultSubcommand: EvaluateCommand.self)
 }

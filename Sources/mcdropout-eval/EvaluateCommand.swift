@@ -51,7 +51,7 @@ struct EvaluateCommand: ParsableCommand {
     var name: String?
     @Flag(help: "Write the recommended threshold into the model file's metadata (extension \"uncertainty\").")
     var writeThreshold = false
-    @Flag(help: "Also compare adaptive sampling (samples: \"auto\") with fixed N = 100 — needs issue 5's adaptive mode.")
+    @Flag(help: "Also compare the server's adaptive sampling (samples: \"auto\") with fixed --main-samples, on the large-N image subset.")
     var compareAdaptive = false
 
     func validate() throws {
@@ -59,7 +59,6 @@ struct EvaluateCommand: ParsableCommand {
             throw ValidationError("--main-samples and --threads must be ≥ 1, limits ≥ 0")
         }
         guard targetAccuracy > 0, targetAccuracy <= 1 else { throw ValidationError("--target-accuracy must be in (0, 1]") }
-        if compareAdaptive { throw ValidationError(AdaptiveComparison.unavailableMessage) }
     }
 
     func run() throws {
@@ -90,8 +89,27 @@ struct EvaluateCommand: ParsableCommand {
         let deterministicOut = ood.map { PredictionSet.deterministic(file.model, on: $0, inputScale: scale) }
         rows.append(row(mode: "deterministic", samples: 0, inSet: deterministicIn, outSet: deterministicOut, labels: labels))
         log(summaryLine("deterministic", rows[rows.count - 1]))
+        var fullSets: [Int: (inSet: PredictionSet, outSet: PredictionSet?)] = [:]
+        var hasSubsetBaselines = false
         for count in counts {
             let subset = count >= largeSamplesFrom && largeSamplesLimit > 0
+            if subset && !hasSubsetBaselines && largeSamplesLimit < test.count {
+                // Like-for-like baselines on the images the large-N rows use: dropout off and every full-set N,
+                // cut to the subset (the same per-image seeds, so the same predictions).
+                hasSubsetBaselines = true
+                let inCount = largeSamplesLimit
+                let outCount = ood.map { min(largeSamplesLimit, $0.count) }
+                let subsetLabels = Array(labels[0..<inCount])
+                rows.append(row(
+                    mode: "deterministic", samples: 0, inSet: deterministicIn.prefix(inCount),
+                    outSet: outCount.flatMap { count in deterministicOut?.prefix(count) }, labels: subsetLabels))
+                for (fullCount, sets) in fullSets.sorted(by: { $0.key < $1.key }) {
+                    rows.append(row(
+                        mode: "monte_carlo", samples: fullCount, inSet: sets.inSet.prefix(inCount),
+                        outSet: outCount.flatMap { count in sets.outSet?.prefix(count) }, labels: subsetLabels))
+                }
+                log("added dropout-off and N ∈ \(fullSets.keys.sorted()) rows on the first \(inCount) images for comparison")
+            }
             let testSet = subset ? test.subset(0..<min(largeSamplesLimit, test.count)) : test
             let oodSet = ood.map { subset ? $0.subset(0..<min(largeSamplesLimit, $0.count)) : $0 }
             let inSet = PredictionSet.monteCarlo(
@@ -101,6 +119,7 @@ struct EvaluateCommand: ParsableCommand {
             }
             rows.append(row(mode: "monte_carlo", samples: count, inSet: inSet, outSet: outSet, labels: Array(labels[0..<testSet.count])))
             log(summaryLine("MC N=\(count)", rows[rows.count - 1]))
+            if !subset { fullSets[count] = (inSet, outSet) }
             if count == mainSamples && !subset {
                 mainIn = inSet
                 mainOut = outSet
@@ -112,6 +131,52 @@ struct EvaluateCommand: ParsableCommand {
             mainOut = ood.map {
                 PredictionSet.monteCarlo(file.model, on: $0, inputScale: scale, sampleCount: mainSamples, firstSeed: oodSeed)
             }
+        }
+
+        var adaptive = JSONValue.null
+        if compareAdaptive, let mainIn {
+            // On the large-N subset (all images when there is none), against fixed N cut to the same images.
+            let inCount = largeSamplesLimit > 0 ? min(largeSamplesLimit, test.count) : test.count
+            let outCount = ood.map { largeSamplesLimit > 0 ? min(largeSamplesLimit, $0.count) : $0.count }
+            let rule = AdaptiveSampling.standard
+            let adaptiveIn = AdaptiveComparison.predictions(
+                file.model, on: test.subset(0..<inCount), inputScale: scale, sampling: rule, firstSeed: seed)
+            let adaptiveOut = ood.map {
+                AdaptiveComparison.predictions(
+                    file.model, on: $0.subset(0..<outCount!), inputScale: scale, sampling: rule, firstSeed: oodSeed)
+            }
+            let subsetLabels = Array(labels[0..<inCount])
+            var comparison = [
+                row(mode: "adaptive", samples: 0, inSet: adaptiveIn, outSet: adaptiveOut, labels: subsetLabels),
+                row(
+                    mode: "monte_carlo", samples: mainSamples, inSet: mainIn.prefix(inCount),
+                    outSet: outCount.flatMap { count in mainOut?.prefix(count) }, labels: subsetLabels),
+            ]
+            func passStatistics(_ set: PredictionSet?) -> JSONValue {
+                guard let set, !set.passes.isEmpty else { return .null }
+                return object([
+                    ("mean", number(Double(set.passes.reduce(0, +)) / Double(set.passes.count))),
+                    ("max", .number(Double(set.passes.max() ?? 0))),
+                    ("at_maximum", number(Double(set.passes.filter { $0 >= rule.maximumSamples }.count) / Double(set.passes.count))),
+                ])
+            }
+            if case .object(let members) = comparison[0] {
+                var extra: [JSONObject.Member] = [
+                    ("passes_in", passStatistics(adaptiveIn)), ("passes_out", passStatistics(adaptiveOut)),
+                ]
+                if let adaptiveOut {
+                    // The passes the sampler needed are themselves an uncertainty score.
+                    let metrics = DetectionMetrics(
+                        scores: (adaptiveIn.passes + adaptiveOut.passes).map(Double.init),
+                        isPositive: Array(repeating: false, count: adaptiveIn.count) + Array(repeating: true, count: adaptiveOut.count))
+                    extra.append(("passes_auroc", number(metrics.areaUnderROC)))
+                }
+                comparison[0] = .object(JSONObject(members.members + extra))
+            }
+            adaptive = object([("rule", AdaptiveComparison.ruleJSON(rule)), ("rows", .array(comparison))])
+            log(summaryLine("adaptive \"auto\"", comparison[0]) + String(
+                format: ", mean passes %.1f in, %.1f out", comparison[0]["passes_in"]?["mean"]?.doubleValue ?? 0,
+                comparison[0]["passes_out"]?["mean"]?.doubleValue ?? 0))
         }
 
         let modes: [(name: String, inSet: PredictionSet, outSet: PredictionSet?, scores: [UncertaintyScore])] = [
@@ -184,6 +249,7 @@ struct EvaluateCommand: ParsableCommand {
 
         let result = object([
             ("model", .string(model)),
+            ("model_fingerprint", .string(ThresholdWriter.fingerprint(of: file.model))),
             ("dataset", .string(metadata.dataset)),
             ("architecture", .array(metadata.layerSizes.map { .number(Double($0)) })),
             ("dropout", .array(metadata.dropoutProbabilities.map { .number(shortestDecimal($0)) })),
@@ -203,7 +269,7 @@ struct EvaluateCommand: ParsableCommand {
             ("selective", .object(JSONObject(selective))),
             ("recommended_threshold", recommended?.jsonValue ?? .null),
             ("threshold_written", .bool(writeThreshold && recommended != nil)),
-            ("adaptive", .null),
+            ("adaptive", adaptive),
         ])
         try FileManager.default.createDirectory(atPath: outputDir, withIntermediateDirectories: true)
         let path = "\(outputDir)/\(name ?? metadata.dataset).json"

@@ -11,6 +11,8 @@ struct PredictionSet {
     var scores: [UncertaintyScore: [Double]]
     /// Wall-clock seconds the predictions took.
     var seconds: Double
+    /// The passes each image used (all equal except with adaptive sampling; 0 for dropout off).
+    var passes: [Int]
 
     var count: Int { probabilities.rows }
 
@@ -70,6 +72,20 @@ struct PredictionSet {
         for score in UncertaintyScore.allCases { scores[score] = summaries.map { score.value(of: $0) } }
         self.scores = scores
         self.seconds = seconds
+        passes = summaries.map(\.sampleCount)
+    }
+
+    /// The first `count` images' predictions. Since image `i` always uses seed `firstSeed &+ i`, these are exactly
+    /// what evaluating only those images gives; no time is spent, so ``seconds`` is 0.
+    func prefix(_ count: Int) -> PredictionSet {
+        var copy = self
+        let kept = min(count, self.count)
+        copy.probabilities = Matrix(
+            rows: kept, columns: probabilities.columns, storage: Array(probabilities.storage.prefix(kept * probabilities.columns)))
+        copy.scores = scores.mapValues { Array($0.prefix(kept)) }
+        copy.passes = Array(passes.prefix(kept))
+        copy.seconds = 0
+        return copy
     }
 
     func score(_ score: UncertaintyScore) -> [Double] { scores[score]! }

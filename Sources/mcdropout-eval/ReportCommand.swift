@@ -67,7 +67,14 @@ struct ReportCommand: ParsableCommand {
 
     private func mainRow(_ result: JSONValue) -> JSONValue? {
         let main = result["main_samples"]?.doubleValue
-        return result["rows"]?.arrayValue?.first { $0["mode"] == "monte_carlo" && $0["samples"]?.doubleValue == main }
+        return result["rows"]?.arrayValue?.first {
+            $0["mode"] == "monte_carlo" && $0["samples"]?.doubleValue == main && isFullSet($0, of: result)
+        }
+    }
+
+    /// Whether a metric row covers the whole test set (large-N rows and their baselines use a subset).
+    private func isFullSet(_ row: JSONValue, of result: JSONValue) -> Bool {
+        row["images"]?.doubleValue == result["test_count"]?.doubleValue
     }
 
     private func targetsSection(_ results: [String: JSONValue]) -> String {
@@ -122,19 +129,24 @@ struct ReportCommand: ParsableCommand {
         var text = "## \(pretty(dataset)) model (`\(result["model"]?.stringValue ?? "?")`, \(architecture), dropout \(dropout))\n\n"
         text += "Test set: \(Int(result["test_count"]?.doubleValue ?? 0)) \(pretty(dataset)) images"
         if let ood { text += "; out-of-distribution: \(Int(result["ood_count"]?.doubleValue ?? 0)) \(pretty(ood)) test images" }
-        text += String(format: ". Per-image seeds from %d. Rows with N ≥ %d use only the first %d images of each set.\n\n",
-            Int(result["seed"]?.doubleValue ?? 0), Int(result["large_samples_from"]?.doubleValue ?? 0), Int(result["large_samples_limit"]?.doubleValue ?? 0))
+        text += String(format: ". Per-image seeds from %d. Rows with N ≥ %d use only the first %d images of each set; the rows marked *first %d* give dropout off and the smaller N on exactly those images (the same per-image seeds), so compare N ≥ %d with them, not with the full-set rows.\n\n",
+            Int(result["seed"]?.doubleValue ?? 0), Int(result["large_samples_from"]?.doubleValue ?? 0), Int(result["large_samples_limit"]?.doubleValue ?? 0),
+            Int(result["large_samples_limit"]?.doubleValue ?? 0), Int(result["large_samples_from"]?.doubleValue ?? 0))
         text += "### Deterministic vs Monte-Carlo dropout\n\n"
         text += "| Mode | Images | Accuracy | NLL | Brier | ECE | Mean entropy | Mean MI | OOD AUROC entropy | OOD AUROC MI | Seconds |\n"
         text += "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n"
         for row in rows {
-            let mode = row["mode"] == "deterministic" ? "deterministic" : "MC N=\(row["samples"]?.intValue ?? 0)"
-            text += String(format: "| %@ | %d | %.2f %% | %.4f | %.4f | %.4f | %.4f | %.4f | %@ | %@ | %.1f |\n", mode,
+            var mode = row["mode"] == "deterministic" ? "deterministic" : "MC N=\(row["samples"]?.intValue ?? 0)"
+            if !isFullSet(row, of: result) { mode += " (first \(row["images"]?.intValue ?? 0))" }
+            let seconds = row["seconds"]?.doubleValue ?? 0
+            // Rows cut from a larger run took no time of their own.
+            let secondsText = seconds > 0 ? String(format: "%.1f", seconds) : "(cut)"
+            text += String(format: "| %@ | %d | %.2f %% | %.4f | %.4f | %.4f | %.4f | %.4f | %@ | %@ | %@ |\n", mode,
                 row["images"]?.intValue ?? 0, (row["accuracy"]?.doubleValue ?? 0) * 100, row["nll"]?.doubleValue ?? 0,
                 row["brier"]?.doubleValue ?? 0, row["ece"]?.doubleValue ?? 0,
                 row["mean_predictive_entropy"]?.doubleValue ?? 0, row["mean_mutual_information"]?.doubleValue ?? 0,
                 fixed(row["ood_auroc"]?["predictive_entropy"]?.doubleValue), fixed(row["ood_auroc"]?["mutual_information"]?.doubleValue),
-                row["seconds"]?.doubleValue ?? 0)
+                secondsText)
         }
         text += "\n![metrics vs N](metrics-vs-n-\(name).svg)\n\n"
         try write(metricsVersusN(result, name: name), "metrics-vs-n-\(name).svg")
@@ -175,11 +187,47 @@ struct ReportCommand: ParsableCommand {
             text += String(format: "\nRecommended (highest coverage among MC scores): **%@ ≤ %.6g**, keeping %.2f %% of the test set. %@\n",
                 title(recommended["score"]?.stringValue ?? ""), recommended["threshold"]?.doubleValue ?? 0,
                 (recommended["coverage"]?.doubleValue ?? 0) * 100,
-                result["threshold_written"] == .bool(true) ? "Written into the model's metadata (`extensions.uncertainty`)." : "Not written into the model (run with `--write-threshold`).")
+                result["threshold_written"] == .bool(true)
+                    ? "Written into the model's metadata (`extensions.uncertainty`)."
+                    : "Not written into the model; `mcdropout-eval set-threshold --model \(result["model"]?.stringValue ?? "?") --from \(directory)/\(name).json` stores it (the server then flags each prediction `\"uncertain\"`).")
         }
         text += "\n![accuracy vs coverage](coverage-\(name).svg)\n\n"
         try write(coverage(result, name: name), "coverage-\(name).svg")
+        text += adaptiveSection(result, main: main)
         return text
+    }
+
+    /// The `--compare-adaptive` table: the server's `"samples": "auto"` vs fixed N on the same images and seeds.
+    private func adaptiveSection(_ result: JSONValue, main: Int) -> String {
+        guard let adaptive = result["adaptive"], let rows = adaptive["rows"]?.arrayValue, rows.count == 2 else { return "" }
+        let rule = adaptive["rule"]
+        let images = rows[0]["images"]?.intValue ?? 0
+        var text = String(
+            format: "### Adaptive sampling (`\"samples\": \"auto\"`) vs fixed N = %d, first %d images\n\n", main, images)
+        text += String(
+            format: "The server's default rule: blocks of %d passes, at least %d and at most %d, stopping once every mean class probability has a standard error below %g. Same images and per-image seeds as the fixed-N row.\n\n",
+            rule?["block_size"]?.intValue ?? 0, rule?["min_samples"]?.intValue ?? 0, rule?["max_samples"]?.intValue ?? 0,
+            rule?["tolerance"]?.doubleValue ?? 0)
+        text += "| Sampling | Accuracy | NLL | ECE | OOD AUROC max-prob. | entropy | MI | variance | Mean passes in / out |\n"
+        text += "|---|---:|---:|---:|---:|---:|---:|---:|---:|\n"
+        for row in rows {
+            let isAdaptive = row["mode"] == "adaptive"
+            let passes = isAdaptive
+                ? String(format: "%.1f / %.1f", row["passes_in"]?["mean"]?.doubleValue ?? 0, row["passes_out"]?["mean"]?.doubleValue ?? 0)
+                : "\(main) / \(main)"
+            text += String(format: "| %@ | %.2f %% | %.4f | %.4f | %@ | %@ | %@ | %@ | %@ |\n",
+                isAdaptive ? "auto" : "N = \(main)", (row["accuracy"]?.doubleValue ?? 0) * 100, row["nll"]?.doubleValue ?? 0,
+                row["ece"]?.doubleValue ?? 0, fixed(row["ood_auroc"]?["max_probability"]?.doubleValue),
+                fixed(row["ood_auroc"]?["predictive_entropy"]?.doubleValue), fixed(row["ood_auroc"]?["mutual_information"]?.doubleValue),
+                fixed(row["ood_auroc"]?["total_variance"]?.doubleValue), passes)
+        }
+        if let auroc = rows[0]["passes_auroc"]?.doubleValue {
+            text += String(
+                format: "\nThe number of passes the rule needed is itself an OOD score: AUROC %.4f. In-distribution images hit the %d-pass cap %.1f %% of the time, out-of-distribution ones %.1f %%.\n",
+                auroc, rule?["max_samples"]?.intValue ?? 0, (rows[0]["passes_in"]?["at_maximum"]?.doubleValue ?? 0) * 100,
+                (rows[0]["passes_out"]?["at_maximum"]?.doubleValue ?? 0) * 100)
+        }
+        return text + "\n"
     }
 
     private func pretty(_ dataset: String) -> String {
@@ -203,37 +251,56 @@ struct ReportCommand: ParsableCommand {
 
     private func metricsVersusN(_ result: JSONValue, name: String) -> Figure {
         let rows = result["rows"]?.arrayValue ?? []
-        let deterministic = rows.first { $0["mode"] == "deterministic" }
-        let mc = rows.filter { $0["mode"] == "monte_carlo" }
-        let counts = mc.compactMap { $0["samples"]?.doubleValue }
+        let deterministic = rows.first { $0["mode"] == "deterministic" && isFullSet($0, of: result) }
+        let subsetDeterministic = rows.first { $0["mode"] == "deterministic" && !isFullSet($0, of: result) }
+        let allMC = rows.filter { $0["mode"] == "monte_carlo" }
+        let mc = allMC.filter { isFullSet($0, of: result) }
+        let subsetMC = allMC.filter { !isFullSet($0, of: result) }
+        let subsetName = "first \(subsetMC.first?["images"]?.intValue ?? 0) images"
+        let counts = Array(Set(allMC.compactMap { $0["samples"]?.doubleValue })).sorted()
         let lowerN = max((counts.min() ?? 1), 1), upperN = max(counts.max() ?? 1000, lowerN * 10)
         let xAxis = ChartAxis(
             label: "MC samples N (log scale)", lower: lowerN, upper: upperN, isLogarithmic: true, ticks: counts,
             format: { String(Int($0)) })
-        func chart(_ key: String, _ title: String, _ label: String, scale: Double = 1, legend: LegendPlacement = .topRight) -> Chart {
-            let values = mc.compactMap { row -> (x: Double, y: Double)? in
-                guard let n = row["samples"]?.doubleValue, let v = row[key]?.doubleValue else { return nil }
-                return (n, v * scale)
+        func points(_ rows: [JSONValue], _ value: (JSONValue) -> Double?) -> [(x: Double, y: Double)] {
+            rows.compactMap { row in
+                guard let n = row["samples"]?.doubleValue, let v = value(row) else { return nil }
+                return (n, v)
             }
+        }
+        func chart(_ key: String, _ title: String, _ label: String, scale: Double = 1, legend: LegendPlacement = .topRight) -> Chart {
+            let values = points(mc) { $0[key]?.doubleValue.map { $0 * scale } }
+            let subsetValues = points(subsetMC) { $0[key]?.doubleValue.map { $0 * scale } }
             let baseline = (deterministic?[key]?.doubleValue).map { $0 * scale }
-            let all = values.map(\.y) + (baseline.map { [$0] } ?? [])
+            let subsetBaseline = (subsetDeterministic?[key]?.doubleValue).map { $0 * scale }
+            let all = values.map(\.y) + subsetValues.map(\.y) + [baseline, subsetBaseline].compactMap { $0 }
             let (lower, upper) = paddedRange(all)
             var chart = Chart(title: title, x: xAxis, y: ChartAxis(label: label, lower: lower, upper: upper), legend: legend)
-            chart.series.append(ChartSeries(name: "MC dropout", points: values, color: Chart.palette[0], showsMarkers: true))
+            chart.series.append(ChartSeries(name: "MC dropout, all images", points: values, color: Chart.palette[0], showsMarkers: true))
             if let baseline {
-                chart.series.append(ChartSeries(name: "dropout off (weight scaling)", points: [(lowerN, baseline), (upperN, baseline)], color: Chart.palette[1], style: .dashed))
+                chart.series.append(ChartSeries(name: "dropout off, all images", points: [(lowerN, baseline), (upperN, baseline)], color: Chart.palette[1], style: .dashed))
+            }
+            if !subsetValues.isEmpty {
+                chart.series.append(ChartSeries(name: "MC dropout, \(subsetName)", points: subsetValues, color: Chart.palette[4], style: .dotted, showsMarkers: true))
+            }
+            if let subsetBaseline {
+                chart.series.append(ChartSeries(name: "dropout off, \(subsetName)", points: [(lowerN, subsetBaseline), (upperN, subsetBaseline)], color: Chart.palette[5], style: .dotted, width: 1.5))
             }
             return chart
         }
         var auroc = Chart(title: "OOD detection AUROC", x: xAxis, y: ChartAxis(label: "AUROC", lower: 0, upper: 1), legend: .bottomRight)
         var aurocValues: [Double] = []
         for (index, score) in Self.scoreNames.enumerated() {
-            let values = mc.compactMap { row -> (x: Double, y: Double)? in
-                guard let n = row["samples"]?.doubleValue, let v = row["ood_auroc"]?[score.key]?.doubleValue else { return nil }
-                return (n, v)
+            // With one pass, mutual information and variance are identically 0 (AUROC ≈ 0.5 by ties): not drawn.
+            let isSpread = score.key == "mutual_information" || score.key == "total_variance"
+            let values = points(mc) { isSpread && $0["samples"] == .number(1) ? nil : $0["ood_auroc"]?[score.key]?.doubleValue }
+            let subsetValues = points(subsetMC) {
+                isSpread && $0["samples"] == .number(1) ? nil : $0["ood_auroc"]?[score.key]?.doubleValue
             }
-            aurocValues += values.map(\.y)
+            aurocValues += values.map(\.y) + subsetValues.map(\.y)
             auroc.series.append(ChartSeries(name: "MC \(score.title)", points: values, color: Chart.palette[index], showsMarkers: true))
+            // The subset rows, dotted in the same colour (explained in the caption, not the legend).
+            auroc.series.append(ChartSeries(name: "", points: subsetValues, color: Chart.palette[index], style: .dotted, showsMarkers: true, width: 1.5))
             if let v = deterministic?["ood_auroc"]?[score.key]?.doubleValue {
                 aurocValues.append(v)
                 auroc.series.append(ChartSeries(name: "dropout off, \(score.title)", points: [(lowerN, v), (upperN, v)], color: Chart.palette[index], style: .dashed, width: 1.5))
@@ -244,12 +311,13 @@ struct ReportCommand: ParsableCommand {
         var charts = [
             chart("accuracy", "Test accuracy", "accuracy (%)", scale: 100, legend: .bottomRight),
             chart("nll", "Negative log-likelihood", "NLL (nats)"),
-            chart("ece", "Expected calibration error", "ECE (15 bins)"),
+            chart("ece", "Expected calibration error", "ECE (15 bins)", legend: .none),  // same series as the two above
         ]
         if result["ood_dataset"]?.stringValue != nil { charts.append(auroc) }
         return Figure(
             charts: charts, columns: 2, cellWidth: 520, cellHeight: 380,
-            caption: "\(pretty(result["dataset"]?.stringValue ?? name)) model: MC dropout as N grows vs dropout off (dashed). Large N may use a subset; see the table.")
+            caption: "\(pretty(result["dataset"]?.stringValue ?? name)) model: MC dropout as N grows vs dropout off (dashed)."
+                + (subsetMC.isEmpty ? "" : " Dotted: the \(subsetName) only (large N, and its baselines on the same images)."))
     }
 
     private func reliability(_ result: JSONValue, name: String) -> Figure {

@@ -97,6 +97,15 @@ private struct BodyGenerator {
         if chance(15) { members.append(key("min_samples") + ":" + pick(["16", "1", "2", "2000", "1.5"])) }
         if chance(15) { members.append(key("max_samples") + ":" + pick(["1000", "10", "20000", "3"])) }
         if chance(15) { members.append(key("tolerance") + ":" + pick(["0.01", "0.001", "0", "1", "2", "1e-3", "\"x\""])) }
+        if chance(15) {
+            members.append(key("uncertainty_threshold") + ":" + pick(["0.25", "0", "3", "-0.1", "1e-2", "null", "\"0.2\"", "true"]))
+        }
+        if chance(10) {
+            members.append(key("uncertainty_score") + ":" + pick([
+                "\"mutual_information\"", "\"max_probability\"", "\"predictive_entropy\"", "\"total_variance\"",
+                "\"vibes\"", "\"mutual\\u005finformation\"", "1", "null",
+            ]))
+        }
         if chance(5) { members.append(members[0]) }  // duplicate key
         if chance(5) { members.append("\"unknown\": 1") }
         if chance(3) { members.append("\"nested\": " + String(repeating: "[", count: 70) + String(repeating: "]", count: 70)) }
@@ -155,6 +164,11 @@ struct PredictBodyScannerTests {
         #"{"instances": [[1], {"pixels": [2]}, [[3, 4]]], "seed": 3}"#, #"{"instances": [[1], [1], [1], [1]]}"#,
         #"{"instances": [{"pixels": [1], "pixels": [2]}]}"#, #"{"pixels": [1.00000000000000001]}"#,
         #"{"pixels": [0.1, 0.2, 0.30000000000000004, 254.99999999999997]}"#, #"{"model": "m\u00e9", "pixels": [1]}"#,
+        #"{"pixels": [1], "uncertainty_threshold": 0.125}"#, #"{"pixels": [1], "uncertainty_threshold": -1}"#,
+        #"{"pixels": [1], "uncertainty_threshold": 0.2, "uncertainty_score": "total_variance"}"#,
+        #"{"pixels": [1], "uncertainty_score": "total_variance"}"#, #"{"pixels": [1], "uncertainty_threshold": null}"#,
+        #"{"pixels": [1], "uncertainty_threshold": 0.2, "uncertainty_score": "vibes"}"#,
+        #"{"pixels": [1], "uncertainty_threshold": 1, "uncertainty_threshold": 2}"#,
     ])
     func edges(body: String) {
         #expect(decode(Array(body.utf8), fast: true) == decode(Array(body.utf8), fast: false))
@@ -166,7 +180,8 @@ struct PredictBodyScannerTests {
         let rows = "{\"pixels\": [" + (0..<28).map { _ in "[" + Array(repeating: "0.5", count: 28).joined(separator: ",") + "]" }
             .joined(separator: ",\n") + "], \"model\": \"mnist\", \"samples\": \"auto\", \"tolerance\": 0.02}"
         let batch = "{\"instances\": [{\"pixels\": [1, 2]}, [3, 4]], \"seed\": 1}"
-        for body in [flat, rows, batch] {
+        let flagged = "{\"pixels\": [1, 2], \"uncertainty_threshold\": 0.05, \"uncertainty_score\": \"mutual_information\"}"
+        for body in [flat, rows, batch, flagged] {
             var pixels = PixelBuffer()
             #expect(PredictBodyScanner.scan(Array(body.utf8), maxBatchSize: 3, into: &pixels) != nil)
         }

@@ -3,7 +3,8 @@
 Usage: tritonclient_check.py HOST:PORT MODEL INPUTS.json
 
 Checks health, readiness and metadata, then infers the inputs (a JSON list of 784-pixel lists) three ways:
-FP32 binary tensors (the client's default), FP32 JSON, and UINT8 binary; prints the outputs as JSON.
+FP32 binary tensors (the client's default), FP32 JSON, and UINT8 binary, with an uncertainty threshold of 2 nats on
+predictive entropy (so the BOOL output 'uncertain' is offered); prints the outputs as JSON.
 """
 import json
 import sys
@@ -21,18 +22,20 @@ assert metadata["inputs"][0]["name"] == "pixels", metadata
 
 with open(inputs_path) as f:
     pixels = np.array(json.load(f), dtype=np.float32)
-names = ["probabilities", "variance", "predictive_entropy", "expected_entropy", "mutual_information", "prediction"]
+names = ["probabilities", "variance", "predictive_entropy", "expected_entropy", "mutual_information", "prediction", "uncertain"]
 results = {}
 for mode, datatype, binary in [("fp32_binary", "FP32", True), ("fp32_json", "FP32", False), ("uint8_binary", "UINT8", True)]:
     data = pixels if datatype == "FP32" else pixels.astype(np.uint8)
     tensor = httpclient.InferInput("pixels", list(data.shape), datatype)
     tensor.set_data_from_numpy(data, binary_data=binary)
     outputs = [httpclient.InferRequestedOutput(name, binary_data=binary) for name in names]
-    response = client.infer(model, [tensor], outputs=outputs, request_id=f"id-{mode}", parameters={"samples": 50, "seed": 3})
+    response = client.infer(model, [tensor], outputs=outputs, request_id=f"id-{mode}", parameters={"samples": 50, "seed": 3, "uncertainty_threshold": 2.0})
     assert response.get_response()["id"] == f"id-{mode}"
     results[mode] = {name: response.as_numpy(name).tolist() for name in names}
     assert response.as_numpy("probabilities").shape == (len(pixels), 10)
     assert response.as_numpy("prediction").dtype == np.int64
+    assert response.as_numpy("uncertain").dtype == np.bool_
+    assert response.get_response()["parameters"]["uncertainty_score"] == "predictive_entropy"
 
 try:
     client.infer("no-such-model", [tensor])
