@@ -1,0 +1,77 @@
+#!/usr/bin/env bash
+# Usage: scripts/lifecycle.sh [SECONDS]
+# Lifecycle under load against a release build (wrk, 2 threads, 16 keep-alive connections, POST /predict):
+#  1. SIGTERM half-way through SECONDS (default 10) of load: the server must exit 0 within the drain timeout and
+#     no request may fail: no read/write errors or timeouts, every response 200. Connection refusals after the
+#     listening socket closed are expected (they are new connections, not requests in flight) and only counted.
+#  2. SIGHUP every second during SECONDS of load while the model file is replaced in turn by new weights, a truncated,
+#     a corrupt and a shape-mismatched file: every response 200, no socket errors, and the model version served
+#     (the "model_version" field) grows by exactly one per good file and never for a bad one.
+# Exits non-zero when a check fails. Results go to stdout; server logs to .build/reliability/.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+. scripts/lib/server.sh
+seconds="${1:-10}"
+logs=.build/reliability
+mkdir -p "$logs"
+swift build -c release --product mcdropout-serve >&2
+python="$(scripts/python-env.sh scripts/requirements-test.txt)"
+failures=0
+check() { # check DESCRIPTION CONDITION...
+    local description="$1"
+    shift
+    if "$@"; then echo "  ok: $description"; else echo "  FAILED: $description"; failures=$((failures + 1)); fi
+}
+version() { curl -s --max-time 10 "$BASE/predict" -d @examples/mnist-test-0000-label-7.json | sed -n 's/.*"model_version":\([0-9]*\).*/\1/p'; }
+
+echo "load average before: $(load_average)"
+echo "== SIGTERM during load ($seconds s of wrk, SIGTERM at $((seconds / 2)) s)"
+serve_start "$logs/lifecycle-sigterm.log" --threads 2 --default-samples 20
+wrk -t2 -c16 -d"${seconds}s" --timeout 10s -s scripts/lib/wrk-predict.lua "$BASE/predict" >"$logs/wrk-sigterm.out" &
+wrk_pid=$!
+sleep $((seconds / 2))
+in_flight="$(curl -s --max-time 5 "$BASE/metrics" | sed -n 's/^mcdropout_requests_in_flight \([0-9]*\).*/\1/p')"
+kill -TERM "$SERVER_PID"
+status="$(serve_wait 60)"
+wait "$wrk_pid"
+result="$(grep '^RESULT' "$logs/wrk-sigterm.out")"
+echo "  $result (in flight just before SIGTERM: ${in_flight:-?})"
+ok=$(result_field "$result" status_200)
+check "exit status 0 (was $status)" [ "$status" -eq 0 ]
+check "requests were answered before the stop ($ok)" [ "$ok" -gt 0 ]
+check "no read/write errors or timeouts" [ "$(($(result_field "$result" read) + $(result_field "$result" write) + $(result_field "$result" timeout)))" -eq 0 ]
+check "every response 200" [ "$ok" -eq "$(result_field "$result" requests)" ]
+
+echo "== SIGHUP reloads during load ($seconds s of wrk, one reload a second)"
+work="$(mktemp -d)"
+trap 'rm -rf "$work"' EXIT
+"$python" scripts/lib/model-variants.py models/mnist.safetensors "$work/variants"
+cp models/mnist.safetensors "$work/mnist.safetensors"
+serve_start "$logs/lifecycle-sighup.log" --threads 2 --default-samples 20 --model "$work/mnist.safetensors"
+wrk -t2 -c16 -d"${seconds}s" --timeout 10s -s scripts/lib/wrk-predict.lua "$BASE/predict" >"$logs/wrk-sighup.out" &
+wrk_pid=$!
+expected="$(version)"
+variants=(new-weights truncated corrupt shape-mismatch)
+for i in $(seq 1 $((seconds - 2))); do
+    sleep 1
+    variant="${variants[$(((i - 1) % ${#variants[@]}))]}"
+    cp "$work/variants/$variant.safetensors" "$work/mnist.safetensors"
+    kill -HUP "$SERVER_PID"
+    sleep 0.2
+    [ "$variant" = new-weights ] && expected=$((expected + 1))
+    got="$(version)"
+    [ "$got" = "$expected" ] || { echo "  after $variant: model_version $got, expected $expected"; failures=$((failures + 1)); }
+    echo "  reload $i: $variant -> model_version $got"
+done
+wait "$wrk_pid"
+kill -TERM "$SERVER_PID"
+status="$(serve_wait 60)"
+result="$(grep '^RESULT' "$logs/wrk-sighup.out")"
+echo "  $result"
+check "every response 200" [ "$(result_field "$result" status_200)" -eq "$(result_field "$result" requests)" ]
+check "no socket errors" [ "$(($(result_field "$result" connect) + $(result_field "$result" read) + $(result_field "$result" write) + $(result_field "$result" timeout)))" -eq 0 ]
+check "bad files were refused and logged" grep -q "reload failed; keeping the loaded model" "$logs/lifecycle-sighup.log"
+check "exit status 0 (was $status)" [ "$status" -eq 0 ]
+echo "load average after: $(load_average)"
+echo "$failures failed"
+[ "$failures" -eq 0 ]
