@@ -32,7 +32,8 @@ wrk_pid=$!
 sleep $((seconds / 2))
 in_flight="$(curl -s --max-time 5 "$BASE/metrics" | sed -n 's/^mcdropout_requests_in_flight \([0-9]*\).*/\1/p')"
 kill -TERM "$SERVER_PID"
-status="$(serve_wait 60)"
+serve_wait 60
+status="$SERVER_STATUS"
 wait "$wrk_pid"
 result="$(grep '^RESULT' "$logs/wrk-sigterm.out")"
 echo "  $result (in flight just before SIGTERM: ${in_flight:-?})"
@@ -65,7 +66,8 @@ for i in $(seq 1 $((seconds - 2))); do
 done
 wait "$wrk_pid"
 kill -TERM "$SERVER_PID"
-status="$(serve_wait 60)"
+serve_wait 60
+status="$SERVER_STATUS"
 result="$(grep '^RESULT' "$logs/wrk-sighup.out")"
 echo "  $result"
 check "every response 200" [ "$(result_field "$result" status_200)" -eq "$(result_field "$result" requests)" ]

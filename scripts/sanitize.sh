@@ -70,7 +70,8 @@ for sanitizer in "${sanitizers[@]}"; do
     wrk_pid=$!
     sleep 4
     kill -TERM "$SERVER_PID"
-    status="$(serve_wait 120)"
+    serve_wait 120
+    status="$SERVER_STATUS"
     wait "$wrk_pid"
     echo "-- SIGTERM under load: exit status $status; $(grep '^RESULT' "$logs/wrk-term-$sanitizer.out")"
     [ "$status" -eq 0 ] || failures=$((failures + 1))

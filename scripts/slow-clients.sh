@@ -24,6 +24,7 @@ echo "server descriptors: $fds_before before, $fds_after after"
 [ "$fds_after" -le "$fds_before" ] || status=1
 echo "load average after: $(load_average)"
 kill -TERM "$SERVER_PID"
-echo "server exit status: $(serve_wait 60)"
+serve_wait 60
+echo "server exit status: $SERVER_STATUS"
 trap - EXIT
 exit "$status"

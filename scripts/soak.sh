@@ -33,7 +33,8 @@ wait "$wrk_pid"
 echo -e "$elapsed\t$(rss_kb "$SERVER_PID")\t$(fd_count "$SERVER_PID")\t$(cut -d' ' -f1 /proc/loadavg)" >>"$samples"
 result="$(grep '^RESULT' "$logs/wrk-soak.out")"
 kill -TERM "$SERVER_PID"
-exit_status="$(serve_wait 60)"
+serve_wait 60
+exit_status="$SERVER_STATUS"
 trap - EXIT
 
 # RSS and descriptors at the end of warm-up (the last sample at or before it), at the end and their extremes after.

@@ -9,14 +9,20 @@ struct ServeCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "mcdropout-serve",
         abstract: "Serve dropout MLPs over HTTP with Monte-Carlo dropout uncertainty.",
+        // Paragraphs end their source lines with `\` so that ArgumentParser wraps them to the terminal's width.
         discussion: """
-            Endpoints: POST /predict, GET /health, GET /metrics, and the KServe V2 protocol under /v2.
-            Every option can also be set through an environment variable: --max-samples through
-            MCDROPOUT_MAX_SAMPLES, and so on (MCDROPOUT_MODEL takes a comma-separated list).
+            Endpoints: POST /predict, GET /health, GET /metrics, and the KServe V2 protocol under /v2. \
+            Every option can also be set through an environment variable: --max-samples through \
+            MCDROPOUT_MAX_SAMPLES, and so on (MCDROPOUT_MODEL takes a comma-separated list). \
             Flags on the command line win over the environment.
 
-            Signals: SIGHUP reloads every model file (a bad file keeps the loaded model); SIGTERM or SIGINT drain
+            Signals: SIGHUP reloads every model file (a bad file keeps the loaded model); SIGTERM or SIGINT drain \
             in-flight requests and exit 0.
+
+            Access control: with --api-key-file, POST /predict and POST /v2/models/{m}/infer need \
+            'Authorization: Bearer <key>' (401 otherwise); /health, /metrics and the V2 metadata and health routes \
+            stay open unless --auth-scope all. The server speaks plain HTTP: bind it to 127.0.0.1 and terminate TLS \
+            in a proxy in front of it (the README's "Access control" section has an nginx example).
 
             Examples:
               mcdropout-serve --model models/mnist.safetensors --port 8080

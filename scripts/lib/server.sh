@@ -24,7 +24,8 @@ serve_start() {
     rm -f "$out"
 }
 
-# serve_wait [SECONDS]: waits for the server to exit (default 60 s; then SIGKILL) and prints its exit status.
+# serve_wait [SECONDS]: waits for the server to exit (default 60 s; then SIGKILL) and sets SERVER_STATUS to its exit
+# status. Call it directly, not in $(...): a subshell cannot wait for the server.
 serve_wait() {
     local limit=$((${1:-60} * 10)) tries=0
     while kill -0 "$SERVER_PID" 2>/dev/null; do
@@ -35,9 +36,8 @@ serve_wait() {
         fi
         sleep 0.1
     done
-    local status=0
-    wait "$SERVER_PID" || status=$?
-    echo "$status"
+    SERVER_STATUS=0
+    wait "$SERVER_PID" || SERVER_STATUS=$?
 }
 
 # rss_kb PID / fd_count PID: resident set size in KiB and open descriptors of a process.
