@@ -4,8 +4,8 @@
 # WARMUP_SECONDS (default 60) of the same load, cycling through good and bad requests (WRK_MIX in
 # scripts/lib/wrk-predict.lua: /predict, a batch, KServe V2, malformed JSON, a wrong pixel count, an unknown route,
 # /health). Samples the server's RSS and open descriptors every 10 s into .build/reliability/soak-samples.tsv.
-# Passes when RSS at the end is < 5 % above RSS at the end of warm-up, the descriptor count never exceeds its
-# warm-up value, no socket error occurred and every status was the expected 200, 400 or 404 (never 5xx).
+# Passes when RSS at the last sample under load is < 5 % above RSS at the end of warm-up, the descriptor count under
+# load never exceeds its warm-up value, no socket error occurred and every status was the expected 200, 400 or 404 (never 5xx).
 # Run it niced on a shared machine: `nice -n 10 scripts/soak.sh`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -23,23 +23,25 @@ WRK_MIX=1 wrk -t2 -c16 -d"$((seconds + warmup))s" --timeout 10s -s scripts/lib/w
 wrk_pid=$!
 samples="$logs/soak-samples.tsv"
 echo -e "seconds\trss_kb\tfds\tload1" >"$samples"
-elapsed=0
+start=$SECONDS
+sample() { echo -e "$((SECONDS - start))\t$(rss_kb "$SERVER_PID")\t$(fd_count "$SERVER_PID")\t$(cut -d' ' -f1 /proc/loadavg)"; }
 while kill -0 "$wrk_pid" 2>/dev/null; do
-    echo -e "$elapsed\t$(rss_kb "$SERVER_PID")\t$(fd_count "$SERVER_PID")\t$(cut -d' ' -f1 /proc/loadavg)" >>"$samples"
+    sample >>"$samples"
     sleep 10
-    elapsed=$((elapsed + 10))
 done
 wait "$wrk_pid"
-echo -e "$elapsed\t$(rss_kb "$SERVER_PID")\t$(fd_count "$SERVER_PID")\t$(cut -d' ' -f1 /proc/loadavg)" >>"$samples"
+after="$(sample)"  # idle again: the load's connections are closed
 result="$(grep '^RESULT' "$logs/wrk-soak.out")"
 kill -TERM "$SERVER_PID"
 serve_wait 60
 exit_status="$SERVER_STATUS"
 trap - EXIT
 
-# RSS and descriptors at the end of warm-up (the last sample at or before it), at the end and their extremes after.
+# RSS and descriptors at the end of warm-up (the last sample at or before it), at the last sample under load, and
+# their extremes in between.
 read -r warm_rss warm_fds < <(awk -v w="$warmup" 'NR > 1 && $1 <= w { r = $2; f = $3 } END { print r, f }' "$samples")
 read -r end_rss end_fds < <(tail -1 "$samples" | awk '{ print $2, $3 }')
+read -r after_rss after_fds < <(echo "$after" | awk '{ print $2, $3 }')
 read -r max_rss max_fds min_fds < <(awk -v w="$warmup" 'NR > 1 && $1 >= w { if ($2 > r) r = $2; if ($3 > f) f = $3;
     if (m == "" || $3 < m) m = $3 } END { print r, f, m }' "$samples")
 growth="$(awk -v a="$warm_rss" -v b="$end_rss" 'BEGIN { printf "%.2f", (b - a) * 100 / a }')"
@@ -47,8 +49,9 @@ requests="$(result_field "$result" requests)"
 echo "finished $(date -u +%FT%TZ); load average $(load_average)"
 echo "$result"
 echo "requests: $requests in $((seconds + warmup)) s ($((requests / (seconds + warmup))) per second)"
-echo "RSS: ${warm_rss} KiB after ${warmup} s warm-up, ${end_rss} KiB at the end (growth ${growth} %), max ${max_rss} KiB"
-echo "descriptors: ${warm_fds} after warm-up, ${min_fds}..${max_fds} afterwards, ${end_fds} at the end"
+echo "RSS: ${warm_rss} KiB after ${warmup} s warm-up, ${end_rss} KiB at the last sample under load (growth ${growth} %)," \
+    "max ${max_rss} KiB; ${after_rss} KiB once the load stopped"
+echo "descriptors: ${warm_fds} after warm-up, ${min_fds}..${max_fds} under load afterwards; ${after_fds} once the load stopped"
 echo "server exit status: $exit_status"
 failures=0
 awk -v g="$growth" 'BEGIN { exit !(g < 5) }' || { echo "FAILED: RSS grew ${growth} % (limit 5 %)"; failures=$((failures + 1)); }

@@ -1,6 +1,8 @@
 """Holds idle and slowloris connections against a server and measures /health meanwhile (scripts/slow-clients.sh).
 
 Usage: slow_clients.py PORT [--idle N] [--slowloris N] [--probes N] [--timeout SECONDS] [--budget-ms MS]
+0. times PROBES requests to GET /health with nothing else connected (the baseline: on a shared machine scheduling
+   noise shows here too);
 1. opens N idle connections (they send nothing) and N slowloris connections that trickle a request header one byte
    every 0.5 s and never finish it;
 2. while all are open, times PROBES requests to GET /health, each on a fresh connection, from another thread;
@@ -78,7 +80,18 @@ async def closed_by_server(reader, limit):
         return False
 
 
+def summary(latencies):
+    latencies = sorted(latencies)
+    p50 = statistics.median(latencies)
+    p99 = latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))]
+    return p99, f"p50 {p50:.2f} ms, p99 {p99:.2f} ms, max {latencies[-1]:.2f} ms"
+
+
 async def main():
+    baseline, baseline_errors = [], []
+    probe_health(args.probes, baseline, baseline_errors)
+    if baseline:
+        print(f"/health baseline (nothing held): {len(baseline)} ok, {len(baseline_errors)} failed; {summary(baseline)[1]}")
     opened = time.perf_counter()
     idle, slow = [], []
     for i in range(args.idle):
@@ -99,13 +112,10 @@ async def main():
         await asyncio.sleep(0.05)
     stop.set()
     await asyncio.gather(*tasks)
-    latencies.sort()
     failed = 0
     if latencies:
-        p50 = statistics.median(latencies)
-        p99 = latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))]
-        print(f"/health while held: {len(latencies)} ok, {len(errors)} failed; "
-              f"p50 {p50:.2f} ms, p99 {p99:.2f} ms, max {latencies[-1]:.2f} ms (budget p99 < {args.budget_ms} ms)")
+        p99, text = summary(latencies)
+        print(f"/health while held: {len(latencies)} ok, {len(errors)} failed; {text} (budget: p99 < {args.budget_ms:g} ms)")
         failed += p99 >= args.budget_ms
     failed += len(errors) > 0 or not latencies
     for error in errors[:5]:
