@@ -8,6 +8,7 @@
 #  2. SIGHUP every second during SECONDS of load while the model file is replaced in turn by new weights, a truncated,
 #     a corrupt and a shape-mismatched file: every response 200, no socket errors, and the model version served
 #     (the "model_version" field) grows by exactly one per good file and never for a bad one.
+#  3. a burst of 300 SIGHUPs 2 ms apart: the server keeps serving and exits 0 on the SIGTERM after it.
 # Exits non-zero when a check fails. Results go to stdout; server logs to .build/reliability/.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -78,6 +79,15 @@ check "every response 200" [ "$(result_field "$result" status_200)" -eq "$(resul
 check "no socket errors" [ "$(($(result_field "$result" connect) + $(result_field "$result" read) + $(result_field "$result" write) + $(result_field "$result" timeout)))" -eq 0 ]
 check "bad files were refused and logged" grep -q "reload failed; keeping the loaded model" "$logs/lifecycle-sighup.log"
 check "exit status 0 (was $status)" [ "$status" -eq 0 ]
+
+echo "== a burst of 300 SIGHUPs, 2 ms apart, then SIGTERM"
+serve_start "$logs/lifecycle-burst.log" --model "$work/mnist.safetensors"
+for _ in $(seq 1 300); do kill -HUP "$SERVER_PID" 2>/dev/null || break; sleep 0.002; done
+check "still serving after the burst" curl -sf --max-time 10 -o /dev/null "$BASE/health"
+echo "  reloads done: $(grep -c 'reloaded model\|reload failed' "$logs/lifecycle-burst.log")"
+kill -TERM "$SERVER_PID" 2>/dev/null || true
+serve_wait 60
+check "exit status 0 after the burst (was $SERVER_STATUS)" [ "$SERVER_STATUS" -eq 0 ]
 echo "load average after: $(load_average)"
 echo "$failures failed"
 [ "$failures" -eq 0 ]
