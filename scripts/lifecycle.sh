@@ -81,6 +81,7 @@ check "bad files were refused and logged" grep -q "reload failed; keeping the lo
 check "exit status 0 (was $status)" [ "$status" -eq 0 ]
 
 echo "== a burst of 300 SIGHUPs, 2 ms apart, then SIGTERM"
+cp models/mnist.safetensors "$work/mnist.safetensors"
 serve_start "$logs/lifecycle-burst.log" --model "$work/mnist.safetensors"
 for _ in $(seq 1 300); do kill -HUP "$SERVER_PID" 2>/dev/null || break; sleep 0.002; done
 check "still serving after the burst" curl -sf --max-time 10 -o /dev/null "$BASE/health"
