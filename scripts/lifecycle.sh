@@ -24,7 +24,10 @@ check() { # check DESCRIPTION CONDITION...
     shift
     if "$@"; then echo "  ok: $description"; else echo "  FAILED: $description"; failures=$((failures + 1)); fi
 }
-version() { curl -s --max-time 10 "$BASE/predict" -d @examples/mnist-test-0000-label-7.json | sed -n 's/.*"model_version":\([0-9]*\).*/\1/p'; }
+version() { # the model_version a /predict answer reports
+    curl -s --max-time 10 "$BASE/predict" -d @examples/mnist-test-0000-label-7.json |
+        sed -n 's/.*"model_version":\([0-9]*\).*/\1/p'
+}
 
 echo "load average before: $(load_average)"
 echo "== SIGTERM during load ($seconds s of wrk, SIGTERM at $((seconds / 2)) s)"
@@ -45,7 +48,8 @@ check "requests were answered before the stop ($ok)" [ "$ok" -gt 0 ]
 check "no read errors or timeouts" [ "$(($(result_field "$result" read) + $(result_field "$result" timeout)))" -eq 0 ]
 echo "  refused reconnections after the stop: $(($(result_field "$result" connect) + $(result_field "$result" write)))"
 check "every response 200" [ "$ok" -eq "$(result_field "$result" requests)" ]
-check "the server abandoned no request at exit" eval '! grep -q "stopping with requests in flight" "$logs/lifecycle-sigterm.log"'
+check "the server abandoned no request at exit" \
+    eval '! grep -q "stopping with requests in flight" "$logs/lifecycle-sigterm.log"'
 
 
 echo "== SIGHUP reloads during load ($seconds s of wrk, one reload a second)"
@@ -66,7 +70,10 @@ for i in $(seq 1 $((seconds - 2))); do
     sleep 0.2
     [ "$variant" = new-weights ] && expected=$((expected + 1))
     got="$(version)"
-    [ "$got" = "$expected" ] || { echo "  after $variant: model_version $got, expected $expected"; failures=$((failures + 1)); }
+    if [ "$got" != "$expected" ]; then
+        echo "  FAILED: after $variant, model_version $got, expected $expected"
+        failures=$((failures + 1))
+    fi
     echo "  reload $i: $variant -> model_version $got"
 done
 wait "$wrk_pid"
@@ -76,7 +83,7 @@ status="$SERVER_STATUS"
 result="$(grep '^RESULT' "$logs/wrk-sighup.out")"
 echo "  $result"
 check "every response 200" [ "$(result_field "$result" status_200)" -eq "$(result_field "$result" requests)" ]
-check "no socket errors" [ "$(($(result_field "$result" connect) + $(result_field "$result" read) + $(result_field "$result" write) + $(result_field "$result" timeout)))" -eq 0 ]
+check "no socket errors" [ "$(socket_errors "$result")" -eq 0 ]
 check "bad files were refused and logged" grep -q "reload failed; keeping the loaded model" "$logs/lifecycle-sighup.log"
 check "exit status 0 (was $status)" [ "$status" -eq 0 ]
 

@@ -56,7 +56,7 @@ for sanitizer in "${sanitizers[@]}"; do
     wait "$wrk_pid"
     result="$(grep '^RESULT' "$logs/wrk-$sanitizer.out")"
     echo "-- wrk mix with reloads: $result"
-    errors=$(($(result_field "$result" read) + $(result_field "$result" write) + $(result_field "$result" timeout) + $(result_field "$result" connect)))
+    errors=$(socket_errors "$result")
     [ "$errors" -eq 0 ] || { echo "   FAILED: $errors socket errors"; failures=$((failures + 1)); }
     grep -q 'status_5' <<<"$result" && { echo "   FAILED: 5xx answers"; failures=$((failures + 1)); }
 
@@ -87,8 +87,8 @@ for file in $(find "$logs" -name 'address.*' -o -name 'thread.*' | sort); do
         echo "== $file:"
         grep -E 'SUMMARY|^WARNING: ThreadSanitizer|==ERROR' "$file" | sort | uniq -c | head -20
     else
-        echo "== $file: no report; $(grep -A3 'Matched' "$file" | grep -Eo '^ *[0-9]+ race:.*' | tr -s ' ' | paste -sd ';')" \
-            "(suppressed false positives, count and pattern)"
+        suppressed="$(grep -A3 'Matched' "$file" | grep -Eo '^ *[0-9]+ race:.*' | tr -s ' ' | paste -sd ';')"
+        echo "== $file: no report; $suppressed (suppressed false positives, count and pattern)"
     fi
 done
 if [ "$reports" -gt 0 ]; then

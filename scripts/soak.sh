@@ -56,7 +56,7 @@ echo "server exit status: $exit_status"
 failures=0
 awk -v g="$growth" 'BEGIN { exit !(g < 5) }' || { echo "FAILED: RSS grew ${growth} % (limit 5 %)"; failures=$((failures + 1)); }
 [ "$max_fds" -le "$warm_fds" ] || { echo "FAILED: descriptors grew from $warm_fds to $max_fds"; failures=$((failures + 1)); }
-errors=$(($(result_field "$result" connect) + $(result_field "$result" read) + $(result_field "$result" write) + $(result_field "$result" timeout)))
+errors=$(socket_errors "$result")
 [ "$errors" -eq 0 ] || { echo "FAILED: $errors socket errors"; failures=$((failures + 1)); }
 expected=$(($(result_field "$result" status_200) + $(result_field "$result" status_400) + $(result_field "$result" status_404)))
 [ "$expected" -eq "$requests" ] || { echo "FAILED: $((requests - expected)) responses not 200/400/404"; failures=$((failures + 1)); }

@@ -57,7 +57,8 @@ private func keepRequesting(port: Int, outcome: LoadOutcome) {
 struct LifecycleUnderLoadTests {
     @Test("reloads during load: every request answered 200; bad files never replace the model; versions only grow")
     func reloadUnderLoad() throws {
-        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("reload-load-\(UUID().uuidString)")
+        let directory = FileManager.default.temporaryDirectory
+            .appendingPathComponent("reload-load-\(UUID().uuidString)")
         let path = try writeSyntheticModel(name: "m", seed: 1, directory: directory)
         let good = try Data(contentsOf: URL(fileURLWithPath: try writeSyntheticModel(name: "m", seed: 2, hidden: 24)))
         let original = try Data(contentsOf: URL(fileURLWithPath: path))

@@ -127,7 +127,8 @@ struct RouterTests {
         #expect(starting.handle(HTTPRequest(method: "GET", path: "/v2/health/ready")).status == 503)
         #expect(starting.handle(HTTPRequest(method: "GET", path: "/v2/health/live")).status == 200)
         // Draining still serves requests arriving on open connections: the daemon has stopped accepting new ones.
-        let late = starting.handle(HTTPRequest(method: "POST", path: "/predict", body: jsonBody(#"{"pixels": \#(pixelsJSON(testPixels()))}"#)))
+        let body = jsonBody(#"{"pixels": \#(pixelsJSON(testPixels()))}"#)
+        let late = starting.handle(HTTPRequest(method: "POST", path: "/predict", body: body))
         #expect(late.status == 200)
     }
 

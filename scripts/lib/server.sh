@@ -1,5 +1,15 @@
 # Sourced by the reliability scripts (lifecycle.sh, soak.sh, slow-clients.sh, sanitize.sh): start a server on a free
-# port, wait for it, read its memory and descriptors, stop it. Needs bash, curl and /proc (Linux).
+# port, wait for it, read its memory and descriptors, stop it. Needs bash and /proc (Linux); wrk and curl are
+# installed with apt when missing (a fresh machine has neither).
+
+for tool in wrk curl; do
+    if ! command -v "$tool" >/dev/null; then
+        echo "installing $tool" >&2
+        sudo=""
+        [ "$(id -u)" -ne 0 ] && sudo="sudo"
+        $sudo apt-get update -q >&2 && $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -q "$tool" >&2
+    fi
+done
 
 # serve_start LOG [mcdropout-serve options...]: starts "$SERVE" (default .build/release/mcdropout-serve) with
 # --port 0, stderr to LOG; sets SERVER_PID, PORT and BASE (http://127.0.0.1:PORT). Fails after 60 s without a port.
@@ -46,6 +56,13 @@ fd_count() { find "/proc/$1/fd" -mindepth 1 -maxdepth 1 2>/dev/null | wc -l; }
 
 # result_field LINE NAME: the value of NAME=... in a wrk-predict.lua RESULT line (0 when absent).
 result_field() { echo "$1" | tr ' ' '\n' | sed -n "s/^$2=//p" | grep . || echo 0; }
+
+# socket_errors LINE: connect + read + write + timeout errors of a RESULT line.
+socket_errors() {
+    local sum=0 field
+    for field in connect read write timeout; do sum=$((sum + $(result_field "$1" "$field"))); done
+    echo "$sum"
+}
 
 # load_average: the 1/5/15-minute load averages, for the records.
 load_average() { cut -d' ' -f1-3 /proc/loadavg; }
