@@ -5,7 +5,8 @@
 # scripts/lib/wrk-predict.lua: /predict, a batch, KServe V2, malformed JSON, a wrong pixel count, an unknown route,
 # /health). Samples the server's RSS and open descriptors every 10 s into .build/reliability/soak-samples.tsv.
 # Passes when RSS at the last sample under load is < 5 % above RSS at the end of warm-up, the descriptor count under
-# load never exceeds its warm-up value, no socket error occurred and every status was the expected 200, 400 or 404 (never 5xx).
+# load never exceeds its warm-up value, no socket error occurred and every status was the expected 200, 400 or 404
+# (never 5xx).
 # Run it niced on a shared machine: `nice -n 10 scripts/soak.sh`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -24,7 +25,9 @@ wrk_pid=$!
 samples="$logs/soak-samples.tsv"
 echo -e "seconds\trss_kb\tfds\tload1" >"$samples"
 start=$SECONDS
-sample() { echo -e "$((SECONDS - start))\t$(rss_kb "$SERVER_PID")\t$(fd_count "$SERVER_PID")\t$(cut -d' ' -f1 /proc/loadavg)"; }
+sample() { # seconds since the load began, RSS in KiB, open descriptors, 1-minute load average
+    echo -e "$((SECONDS - start))\t$(rss_kb "$SERVER_PID")\t$(fd_count "$SERVER_PID")\t$(cut -d' ' -f1 /proc/loadavg)"
+}
 while kill -0 "$wrk_pid" 2>/dev/null; do
     sample >>"$samples"
     sleep 10
@@ -49,17 +52,20 @@ requests="$(result_field "$result" requests)"
 echo "finished $(date -u +%FT%TZ); load average $(load_average)"
 echo "$result"
 echo "requests: $requests in $((seconds + warmup)) s ($((requests / (seconds + warmup))) per second)"
-echo "RSS: ${warm_rss} KiB after ${warmup} s warm-up, ${end_rss} KiB at the last sample under load (growth ${growth} %)," \
-    "max ${max_rss} KiB; ${after_rss} KiB once the load stopped"
-echo "descriptors: ${warm_fds} after warm-up, ${min_fds}..${max_fds} under load afterwards; ${after_fds} once the load stopped"
+echo "RSS: ${warm_rss} KiB after ${warmup} s warm-up, ${end_rss} KiB at the last sample under load" \
+    "(growth ${growth} %), max ${max_rss} KiB; ${after_rss} KiB once the load stopped"
+echo "descriptors: ${warm_fds} after warm-up, ${min_fds}..${max_fds} under load afterwards;" \
+    "${after_fds} once the load stopped"
 echo "server exit status: $exit_status"
 failures=0
-awk -v g="$growth" 'BEGIN { exit !(g < 5) }' || { echo "FAILED: RSS grew ${growth} % (limit 5 %)"; failures=$((failures + 1)); }
-[ "$max_fds" -le "$warm_fds" ] || { echo "FAILED: descriptors grew from $warm_fds to $max_fds"; failures=$((failures + 1)); }
+fail() { echo "FAILED: $1"; failures=$((failures + 1)); }
+awk -v g="$growth" 'BEGIN { exit !(g < 5) }' || fail "RSS grew ${growth} % (limit 5 %)"
+[ "$max_fds" -le "$warm_fds" ] || fail "descriptors grew from $warm_fds to $max_fds"
 errors=$(socket_errors "$result")
-[ "$errors" -eq 0 ] || { echo "FAILED: $errors socket errors"; failures=$((failures + 1)); }
-expected=$(($(result_field "$result" status_200) + $(result_field "$result" status_400) + $(result_field "$result" status_404)))
-[ "$expected" -eq "$requests" ] || { echo "FAILED: $((requests - expected)) responses not 200/400/404"; failures=$((failures + 1)); }
-[ "$exit_status" -eq 0 ] || { echo "FAILED: exit status $exit_status"; failures=$((failures + 1)); }
+[ "$errors" -eq 0 ] || fail "$errors socket errors"
+expected=0
+for status in 200 400 404; do expected=$((expected + $(result_field "$result" "status_$status"))); done
+[ "$expected" -eq "$requests" ] || fail "$((requests - expected)) responses not 200/400/404"
+[ "$exit_status" -eq 0 ] || fail "exit status $exit_status"
 echo "$failures failed"
 [ "$failures" -eq 0 ]
