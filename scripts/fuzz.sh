@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
 # Usage: scripts/fuzz.sh [SECONDS] [extra libFuzzer flags...]
+#        scripts/fuzz.sh --check     (exit 0 when this toolchain can link libFuzzer + ASan binaries; prints why not)
 # Fuzzes request handling (path decoding and routing, /predict and KServe V2 JSON and binary decoding, validation and
 # the inference behind them) with libFuzzer + AddressSanitizer for SECONDS (default 60); exits non-zero on a crash.
+# FUZZ_CONFIGURATION=debug builds without optimization (faster to build, slower to run: the smoke run in
+# scripts/test.sh uses it); the default is release.
 #
 # How it is built, and why not as a plain SwiftPM product:
 # - the libraries are built by SwiftPM in their own scratch directory (.build/fuzz) with `-sanitize=fuzzer,address`
@@ -13,18 +16,35 @@
 # .build/fuzz-artifacts. Replay one with `swift run mcdropout-fuzz FILE` (a normal build replays instead of fuzzing).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+if [ "${1:-}" = --check ]; then
+    probe="$(mktemp -d)"
+    trap 'rm -rf "$probe"' EXIT
+    cat >"$probe/probe.swift" <<'SWIFT'
+@_cdecl("LLVMFuzzerTestOneInput")
+public func fuzz(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt { 0 }
+SWIFT
+    if ! swiftc -sanitize=fuzzer,address -parse-as-library "$probe/probe.swift" -o "$probe/probe" 2>"$probe/log"; then
+        echo "this toolchain cannot link libFuzzer binaries: $(head -3 "$probe/log")"
+        exit 1
+    fi
+    exit 0
+fi
 seconds="${1:-60}"
 shift || true
+configuration="${FUZZ_CONFIGURATION:-release}"
+optimization=-O
+[ "$configuration" = debug ] && optimization=-Onone
 
 scratch=.build/fuzz
-swift build -c release --scratch-path "$scratch" --target InferenceServer \
+[ "$configuration" = debug ] && scratch=.build/fuzz-debug
+swift build -c "$configuration" --scratch-path "$scratch" --target InferenceServer \
     -Xswiftc -sanitize=fuzzer,address -Xswiftc -g >&2
-out="$scratch/release"
+out="$scratch/$configuration"
 objects=()
 for module in CMicroHTTPD Logging MCDropoutJSON MCDropout InferenceServer; do
     objects+=("$out/$module.build/"*.o)
 done
-swiftc -O -g -sanitize=fuzzer,address -parse-as-library -DFUZZING -module-name mcdropout_fuzz \
+swiftc "$optimization" -g -sanitize=fuzzer,address -parse-as-library -DFUZZING -module-name mcdropout_fuzz \
     -I "$out/Modules" $(pkg-config --cflags-only-I openblas) \
     -Xcc -fmodule-map-file=Sources/CBLAS/module.modulemap \
     -Xcc -fmodule-map-file="$out/CMicroHTTPD.build/module.modulemap" -Xcc -ISources/CMicroHTTPD/include \

@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
 # Usage: scripts/test.sh [swift test arguments...]
 # Runs every test: installs missing system libraries, prepares the Python test environment (.venv with numpy,
-# safetensors and tritonclient, used by the interoperability tests), builds and runs `swift test`.
+# safetensors and tritonclient, used by the interoperability tests), builds, runs a short fuzz smoke run when the
+# toolchain can link libFuzzer binaries (scripts/fuzz.sh, libFuzzer + ASan over request handling; FUZZ_SMOKE_SECONDS,
+# default 25, 0 skips it; skipped when arguments select tests) and runs `swift test`. The long runs (fuzzing,
+# sanitizers, slow clients, lifecycle, soak) are scripts of their own, recorded in RELIABILITY.md.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -9,5 +12,23 @@ scripts/install-deps.sh
 MCDROPOUT_PYTHON="$(scripts/python-env.sh scripts/requirements-test.txt)"
 export MCDROPOUT_PYTHON
 swift build --build-tests
+
+smoke="${FUZZ_SMOKE_SECONDS:-25}"
+if [ "$smoke" -gt 0 ] && [ $# -eq 0 ]; then
+    if reason="$(scripts/fuzz.sh --check)"; then
+        # A debug build: it compiles in a fraction of the release time, and a smoke run needs coverage, not speed.
+        log=.build/fuzz-smoke.log
+        if FUZZ_CONFIGURATION=debug timeout --kill-after=30 900 scripts/fuzz.sh "$smoke" >"$log" 2>&1; then
+            echo "fuzz smoke run (${smoke} s): 0 crashes; $(grep -E '^#[0-9]+' "$log" | tail -1 | tr -s ' ')"
+        else
+            status=$?
+            tail -60 "$log" >&2
+            echo "fuzz smoke run FAILED (exit $status): the reproducer is in .build/fuzz-artifacts" >&2
+            exit "$status"
+        fi
+    else
+        echo "fuzz smoke run skipped: $reason"
+    fi
+fi
 # A hung test must fail the run, not eat the CI budget: the whole suite takes a few minutes.
 timeout --kill-after=30 1500 swift test --skip-build "$@"

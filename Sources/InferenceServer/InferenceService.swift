@@ -39,7 +39,10 @@ public final class InferenceService: HTTPHandler {
     public var phase: Phase { Phase(rawValue: phaseValue.load(ordering: .acquiring)) ?? .starting }
     /// Marks the server ready: health routes answer 200 and inference is accepted.
     public func markReady() { phaseValue.store(Phase.ready.rawValue, ordering: .releasing) }
-    /// Marks the server draining: readiness answers 503 and new inference requests are refused.
+    /// Marks the server draining: readiness answers 503 so balancers stop sending traffic, while inference requests
+    /// that still arrive on open connections are served. By then the daemon accepts no new connections and asks each
+    /// client to close after its response, so the remaining work is bounded; refusing it would fail requests that
+    /// clients sent before they could know of the shutdown.
     public func markDraining() { phaseValue.store(Phase.draining.rawValue, ordering: .releasing) }
 
     /// Reloads every model file, logging and counting each outcome.
@@ -143,7 +146,7 @@ public final class InferenceService: HTTPHandler {
             route = .predict
             try allow("POST")
             try authenticator.authenticate(request)
-            try requireReady()
+            try requireStarted()
             return try predict(request)
         default:
             break
@@ -189,19 +192,16 @@ public final class InferenceService: HTTPHandler {
         case "infer":
             try allow("POST")
             try authenticator.authenticate(request)
-            try requireReady()
+            try requireStarted()
             return try infer(request, model: model)
         default:
             throw .notFound("no route for \(request.method) \(request.path)")
         }
     }
 
-    private func requireReady() throws(HTTPError) {
-        switch phase {
-        case .ready: return
-        case .starting: throw .unavailable("the server is starting")
-        case .draining: throw .unavailable("the server is shutting down")
-        }
+    /// Inference waits for readiness, but continues while draining (see ``markDraining()``).
+    private func requireStarted() throws(HTTPError) {
+        if phase == .starting { throw .unavailable("the server is starting") }
     }
 
     /// The model a request names, or the only one loaded.

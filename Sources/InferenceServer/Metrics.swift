@@ -106,7 +106,7 @@ final class ServerMetrics: Sendable {
         out += "# TYPE mcdropout_model_reloads_total counter\n"
         out += "mcdropout_model_reloads_total{result=\"success\"} \(reloadSuccesses.value)\n"
         out += "mcdropout_model_reloads_total{result=\"failure\"} \(reloadFailures.value)\n"
-        out += "# HELP mcdropout_ready Whether the server accepts inference requests (0 while starting or draining).\n"
+        out += "# HELP mcdropout_ready Whether the server accepts inference requests (0 while starting or draining; draining still serves open connections).\n"
         out += "# TYPE mcdropout_ready gauge\n"
         out += "mcdropout_ready \(isReady ? 1 : 0)\n"
         return out

@@ -135,8 +135,19 @@ public final class MicroHTTPDaemon: Sendable {
             }
             core.isDraining.store(true, ordering: .releasing)
             Self.quiesce(&state)
+            // Drained means nothing in flight for a short unbroken interval, not for one instant: a keep-alive client
+            // may have sent its next request just before its previous response told it to close, and those bytes
+            // take a moment to be read and counted; stopping in that gap would drop a request the client did send.
             let deadline = ContinuousClock.now.advanced(by: drainTimeout)
-            while core.inFlightRequests.load(ordering: .acquiring) > 0, ContinuousClock.now < deadline {
+            var quietSince: ContinuousClock.Instant?
+            while ContinuousClock.now < deadline {
+                if core.inFlightRequests.load(ordering: .acquiring) > 0 {
+                    quietSince = nil
+                } else if let since = quietSince {
+                    if ContinuousClock.now - since >= Self.drainSettleTime { break }
+                } else {
+                    quietSince = ContinuousClock.now
+                }
                 var pause = timespec(tv_sec: 0, tv_nsec: 5_000_000)
                 _ = nanosleep(&pause, nil)
             }
@@ -165,6 +176,9 @@ public final class MicroHTTPDaemon: Sendable {
             core.logger.info("HTTP daemon stopped", metadata: ["port": "\(port)"])
         }
     }
+
+    /// How long `stop()` must see no request in flight before it considers the daemon drained.
+    static let drainSettleTime = Duration.milliseconds(100)
 
     private static func quiesce(_ state: inout Lifecycle) {
         guard let daemon = state.daemon, state.listenSocket == nil else {

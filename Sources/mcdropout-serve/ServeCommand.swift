@@ -9,14 +9,20 @@ struct ServeCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "mcdropout-serve",
         abstract: "Serve dropout MLPs over HTTP with Monte-Carlo dropout uncertainty.",
+        // Paragraphs end their source lines with `\` so that ArgumentParser wraps them to the terminal's width.
         discussion: """
-            Endpoints: POST /predict, GET /health, GET /metrics, and the KServe V2 protocol under /v2.
-            Every option can also be set through an environment variable: --max-samples through
-            MCDROPOUT_MAX_SAMPLES, and so on (MCDROPOUT_MODEL takes a comma-separated list).
+            Endpoints: POST /predict, GET /health, GET /metrics, and the KServe V2 protocol under /v2. \
+            Every option can also be set through an environment variable: --max-samples through \
+            MCDROPOUT_MAX_SAMPLES, and so on (MCDROPOUT_MODEL takes a comma-separated list). \
             Flags on the command line win over the environment.
 
-            Signals: SIGHUP reloads every model file (a bad file keeps the loaded model); SIGTERM or SIGINT drain
+            Signals: SIGHUP reloads every model file (a bad file keeps the loaded model); SIGTERM or SIGINT drain \
             in-flight requests and exit 0.
+
+            Access control: with --api-key-file, POST /predict and POST /v2/models/{m}/infer need \
+            'Authorization: Bearer <key>' (401 otherwise); /health, /metrics and the V2 metadata and health routes \
+            stay open unless --auth-scope all. The server speaks plain HTTP: bind it to 127.0.0.1 and terminate TLS \
+            in a proxy in front of it (the README's "Access control" section has an nginx example).
 
             Examples:
               mcdropout-serve --model models/mnist.safetensors --port 8080
@@ -141,13 +147,28 @@ struct ServeCommand: ParsableCommand {
 /// The signals are blocked in the creating thread, and every thread started afterwards inherits the mask, so a signal
 /// that arrives at any moment after `init` stays pending until `next()` takes it. (Dispatch signal sources were used
 /// before: they arm asynchronously, and a SIGTERM sent right after start-up was discarded by `SIG_IGN`.)
+///
+/// Threads that libraries start before `main` runs do not inherit the mask: OpenBLAS's thread pool is one. The
+/// kernel hands a process-wide signal to any thread that does not block it, so while the main thread is busy (say,
+/// reloading models) a SIGHUP could reach such a thread and, with the default action, kill the process; a burst of
+/// SIGHUPs did exactly that. A handler therefore catches the signals in those threads and forwards each to the
+/// waiting thread with `pthread_kill`, where it stays pending until `next()`.
 struct BlockedSignals {
     private var set = sigset_t()
+    /// The thread that calls `next()`; written once in `init`, before the handler that reads it is installed.
+    nonisolated(unsafe) private static var waitingThread = pthread_t()
 
     init(_ numbers: [Int32]) {
         sigemptyset(&set)
         for number in numbers { sigaddset(&set, number) }
         pthread_sigmask(SIG_BLOCK, &set, nil)
+        Self.waitingThread = pthread_self()
+        var action = sigaction()
+        // Runs only in threads that do not block the signal; pthread_kill is async-signal-safe.
+        action.__sigaction_handler.sa_handler = { number in _ = pthread_kill(BlockedSignals.waitingThread, number) }
+        action.sa_flags = SA_RESTART
+        sigfillset(&action.sa_mask)
+        for number in numbers { sigaction(number, &action, nil) }
     }
 
     /// Waits for the next of the signals and returns its number.
