@@ -11,28 +11,10 @@ enum AdaptiveComparison {
     static func predictions(
         _ model: DropoutMLP, on data: LabeledImages, inputScale: Float, sampling: AdaptiveSampling, firstSeed: UInt64
     ) -> PredictionSet {
-        let clock = ContinuousClock()
-        let start = clock.now
-        let predictor = MonteCarloPredictor(model: model)
-        var workspace = MonteCarloWorkspace()
-        var input = [Float](repeating: 0, count: data.pixelCount)
-        var summaries: [PredictiveSummary] = []
-        summaries.reserveCapacity(data.count)
-        for index in 0..<data.count {
-            for column in 0..<data.pixelCount {
-                input[column] = Float(data.pixels[index * data.pixelCount + column]) / inputScale
-            }
-            var summary = PredictiveSummary.empty
-            input.withUnsafeBufferPointer {
-                predictor.predictAdaptive(
-                    $0, sampling: sampling, seed: firstSeed &+ UInt64(index), workspace: &workspace, into: &summary)
-            }
-            summaries.append(summary)
+        PredictionSet.perImage(model, on: data, inputScale: inputScale, firstSeed: firstSeed) {
+            predictor, input, seed, workspace, summary in
+            predictor.predictAdaptive(input, sampling: sampling, seed: seed, workspace: &workspace, into: &summary)
         }
-        let parts = (clock.now - start).components
-        return PredictionSet(
-            summaries: summaries, classCount: model.outputSize,
-            seconds: Double(parts.seconds) + Double(parts.attoseconds) * 1e-18)
     }
 
     /// The rule's parameters as JSON.

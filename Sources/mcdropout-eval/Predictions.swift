@@ -46,6 +46,18 @@ struct PredictionSet {
     static func monteCarlo(
         _ model: DropoutMLP, on data: LabeledImages, inputScale: Float, sampleCount: Int, firstSeed: UInt64
     ) -> PredictionSet {
+        perImage(model, on: data, inputScale: inputScale, firstSeed: firstSeed) { predictor, input, seed, workspace, summary in
+            summary = predictor.predict(input, sampleCount: sampleCount, seed: seed, workspace: &workspace)
+        }
+    }
+
+    /// Runs `predict` on every image in turn with one predictor and workspace; image `i` gets seed `firstSeed &+ i`.
+    static func perImage(
+        _ model: DropoutMLP, on data: LabeledImages, inputScale: Float, firstSeed: UInt64,
+        _ predict: (
+            MonteCarloPredictor, UnsafeBufferPointer<Float>, UInt64, inout MonteCarloWorkspace, inout PredictiveSummary
+        ) -> Void
+    ) -> PredictionSet {
         let clock = ContinuousClock()
         let start = clock.now
         let predictor = MonteCarloPredictor(model: model)
@@ -57,11 +69,9 @@ struct PredictionSet {
             for column in 0..<data.pixelCount {
                 input[column] = Float(data.pixels[index * data.pixelCount + column]) / inputScale
             }
-            summaries.append(
-                input.withUnsafeBufferPointer {
-                    predictor.predict(
-                        $0, sampleCount: sampleCount, seed: firstSeed &+ UInt64(index), workspace: &workspace)
-                })
+            var summary = PredictiveSummary.empty
+            input.withUnsafeBufferPointer { predict(predictor, $0, firstSeed &+ UInt64(index), &workspace, &summary) }
+            summaries.append(summary)
         }
         return PredictionSet(summaries: summaries, classCount: model.outputSize, seconds: elapsed(since: start, clock))
     }
