@@ -21,7 +21,8 @@ struct BenchCommand: ParsableCommand {
 
             Example:
               mcdropout-bench --model models/mnist.safetensors --samples 10,100,1000 --threads 1,2 --batch 1,64
-            """)
+            """,
+        version: mcdropoutVersion)
 
     @Option(help: "Model file; without one, a random 784-512-512-10 network with dropout 0.5 is used.")
     var model: String?

@@ -18,7 +18,7 @@ struct TrainCommand: ParsableCommand {
             Example:
               mcdropout-train --dataset mnist --hidden 512,512 --dropout 0,0.5,0.5 --epochs 20 --threads 2
             """,
-        version: "0.1.0")
+        version: mcdropoutVersion)
 
     @Option(help: "Data set: mnist or fashion-mnist.")
     var dataset: String = "mnist"
