@@ -1,0 +1,49 @@
+import Foundation
+import InferenceServer
+import Testing
+
+@Suite("Command-line polish: --version, --help, shell completions")
+struct CommandLineTests {
+    /// Runs a built executable (beside the test bundle) and returns its exit status and standard output.
+    func run(_ name: String, _ arguments: [String]) throws -> (status: Int32, output: String) {
+        let process = Process()
+        process.executableURL = serveExecutable.deletingLastPathComponent().appendingPathComponent(name)
+        process.arguments = arguments
+        let output = Pipe()
+        process.standardOutput = output
+        process.standardError = FileHandle.nullDevice
+        try process.run()
+        let data = output.fileHandleForReading.readDataToEndOfFile()
+        #expect(process.exits(within: .seconds(30)))
+        return (process.terminationStatus, String(decoding: data, as: UTF8.self))
+    }
+
+    @Test("--version prints the server version", arguments: ["mcdropout-serve", "mcdropout-train", "mcdropout-bench"])
+    func version(executable: String) throws {
+        let path = serveExecutable.deletingLastPathComponent().appendingPathComponent(executable).path
+        guard FileManager.default.isExecutableFile(atPath: path) else { return }  // Built only with the full product set.
+        let result = try run(executable, ["--version"])
+        #expect(result.status == 0)
+        #expect(result.output == serverVersion + "\n")
+    }
+
+    @Test("--help has examples and names the completion flag")
+    func help() throws {
+        let result = try run("mcdropout-serve", ["--help"])
+        #expect(result.status == 0)
+        #expect(result.output.contains("Examples:\n  mcdropout-serve --model models/mnist.safetensors --port 8080"))
+        #expect(result.output.contains("--generate-completion-script"))
+        #expect(result.output.contains("--model <path>"))
+        // The discussion is wrapped by hand under 80 columns, so the parser's own wrapping never splits a line.
+        #expect(!result.output.split(separator: "\n").contains { $0.count > 80 && !$0.hasPrefix("USAGE") })
+    }
+
+    @Test("completion scripts for bash, zsh and fish", arguments: ["bash", "zsh", "fish"])
+    func completion(shell: String) throws {
+        let result = try run("mcdropout-serve", ["--generate-completion-script", shell])
+        #expect(result.status == 0)
+        #expect(result.output.contains("max-samples"))
+        #expect(result.output.contains("safetensors"), "--model completes .safetensors files")
+        #expect(result.output.contains("critical"), "--log-level completes its levels")
+    }
+}
