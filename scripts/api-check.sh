@@ -9,7 +9,8 @@
 #      content types, headers and bodies as the document says, invalid input rejected with 4xx, wrong methods 405.
 # The one check left out is positive_data_acceptance ("every schema-valid request gets 2xx"): runtime limits that
 # JSON Schema cannot state (the inputs × samples budget, pixel counts matching a V2 tensor shape) rightly answer 400.
-# The server runs with --max-total-passes 20000 so no generated request costs more than a fraction of a second.
+# The server runs with --max-total-passes 2000: the generator likes boundary values, and a debug build on a busy
+# 2-core machine took 11.7 s for a 9 999-pass request, over schemathesis's 10 s response-time limit (ST112).
 # Needs PyPI the first time (scripts/requirements-api.txt goes into .venv); exits non-zero on any failure.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -44,7 +45,7 @@ cleanup() {
 trap cleanup EXIT
 
 : >"$work/stdout"
-".build/$configuration/mcdropout-serve" --port 0 --model models/mnist.safetensors --max-total-passes 20000 \
+".build/$configuration/mcdropout-serve" --port 0 --model models/mnist.safetensors --max-total-passes 2000 \
     --log-level warning >"$work/stdout" 2>"$work/stderr" &
 server_pid=$!
 port=""
