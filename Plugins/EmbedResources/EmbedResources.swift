@@ -25,7 +25,9 @@ struct EmbedResources: BuildToolPlugin {
     }
 
     /// The regular files directly in `directory` (sorted, so the generated file is stable), with their embedded names.
-    private func files(in directory: URL, under prefix: String, extension pathExtension: String? = nil) throws -> [(name: String, url: URL)] {
+    private func files(
+        in directory: URL, under prefix: String, extension pathExtension: String? = nil
+    ) throws -> [(name: String, url: URL)] {
         let names = try FileManager.default.contentsOfDirectory(atPath: directory.path).sorted()
         return names.compactMap { name in
             guard !name.hasPrefix("."), pathExtension.map({ name.hasSuffix("." + $0) }) ?? true else { return nil }

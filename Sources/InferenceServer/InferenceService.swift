@@ -117,7 +117,8 @@ public final class InferenceService: HTTPHandler {
         case 0:
             route = .index
             try allow("GET")
-            return prefersJSON(request) ? index() : staticResponse(StaticContent.demoPage, type: "text/html; charset=utf-8")
+            if prefersJSON(request) { return index() }
+            return staticResponse(StaticContent.demoPage, type: "text/html; charset=utf-8")
         case 1 where segments[0] == "openapi.json":
             route = .openAPI
             try allow("GET")

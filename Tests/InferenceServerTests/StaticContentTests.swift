@@ -17,7 +17,8 @@ struct StaticContentTests {
         let server = try startServer(paths: [try writeSyntheticModel()])
         defer { server.shutdown(drainTimeout: .seconds(5)) }
         let connection = try RawHTTPConnection(port: server.port)
-        let page = try connection.request(target: "/", headers: [("Accept", "text/html,application/xhtml+xml,*/*;q=0.8")])
+        let browserAccept = "text/html,application/xhtml+xml,*/*;q=0.8"
+        let page = try connection.request(target: "/", headers: [("Accept", browserAccept)])
         #expect(page.status == 200)
         #expect(page.header("Content-Type") == "text/html; charset=utf-8")
         let html = page.text
