@@ -66,14 +66,15 @@ public final class InferenceService: HTTPHandler {
         let start = clock.now
         metrics.inFlight.add(1)
         defer { metrics.inFlight.add(-1) }
-        let requestID = requestCounter.add(1, ordering: .relaxed).newValue
+        let requestID = Self.clientRequestID(request) ?? String(requestCounter.add(1, ordering: .relaxed).newValue)
         var route = Route.notFound
-        let response: HTTPResponse
+        var response: HTTPResponse
         do {
             response = try dispatch(request, route: &route)
         } catch {
             response = error.response
         }
+        response.headers.append((name: "X-Request-ID", value: requestID))
         let elapsed = clock.now - start
         let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) * 1e-18
         metrics.record(route: route, status: response.status, seconds: seconds)
@@ -86,6 +87,15 @@ public final class InferenceService: HTTPHandler {
                 ])
         }
         return response
+    }
+
+    /// The client's `X-Request-ID` when it is a usable token (1–128 visible ASCII characters), so a caller's trace id
+    /// shows up in our logs and comes back on the response; otherwise the server numbers the request itself.
+    static func clientRequestID(_ request: HTTPRequest) -> String? {
+        guard let value = request.header("X-Request-ID"), (1...128).contains(value.utf8.count),
+            value.utf8.allSatisfy({ $0 > 0x20 && $0 < 0x7F })
+        else { return nil }
+        return value
     }
 
     public func reject(_ rejection: RequestRejection, request: HTTPRequest) -> HTTPResponse {

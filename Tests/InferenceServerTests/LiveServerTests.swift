@@ -44,6 +44,23 @@ struct LiveServerTests {
         #expect(metrics.contains("mcdropout_mc_passes_total 80"))
     }
 
+    @Test("X-Request-ID: a client's token is echoed, a bad one is replaced by the server's own number")
+    func requestIDs() throws {
+        let server = try startServer(paths: [try writeSyntheticModel(name: "digits")])
+        defer { server.shutdown(drainTimeout: .seconds(5)) }
+        let connection = try RawHTTPConnection(port: server.port)
+        let traced = try connection.request(target: "/health", headers: [("X-Request-ID", "trace-4bf92f35")])
+        #expect(traced.header("X-Request-ID") == "trace-4bf92f35")
+        let error = try connection.request(method: "POST", target: "/predict", headers: [("X-Request-ID", "e-1")], body: Array("{}".utf8))
+        #expect(error.status == 400 && error.header("X-Request-ID") == "e-1")
+        let spaced = try connection.request(target: "/health", headers: [("X-Request-ID", "has space")])
+        let own = try connection.request(target: "/health")
+        for response in [spaced, own] {
+            #expect(response.header("X-Request-ID").flatMap { UInt64($0) } != nil)
+        }
+        #expect(spaced.header("X-Request-ID") != own.header("X-Request-ID"))
+    }
+
     @Test("error statuses over the wire: 400, 404, 405 with Allow, 413, all with JSON bodies")
     func errorStatuses() throws {
         let server = try startServer(paths: [try writeSyntheticModel()]) { $0.maxBodyBytes = 64 * 1024 }
