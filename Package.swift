@@ -51,9 +51,12 @@ let package = Package(
             swiftSettings: strictSettings,
             plugins: ["EmbedResources"]
         ),
-        // Build-time embedding of text files as Swift string literals (no Bundle, no files beside the binary).
-        .executableTarget(name: "EmbedResourcesTool", path: "Plugins/EmbedResourcesTool"),
-        .plugin(name: "EmbedResources", capability: .buildTool(), dependencies: ["EmbedResourcesTool"]),
+        // Build-time embedding of text files as Swift string literals (no Bundle, no files beside the binary). Both
+        // live under Sources/ so that a build context holding Package.swift and Sources/ (deploy/Dockerfile) has them.
+        .executableTarget(name: "EmbedResourcesTool"),
+        .plugin(
+            name: "EmbedResources", capability: .buildTool(), dependencies: ["EmbedResourcesTool"],
+            path: "Sources/EmbedResources"),
         .executableTarget(
             name: "mcdropout-train",
             dependencies: [
