@@ -46,8 +46,17 @@ let package = Package(
                 "MCDropout", "MCDropoutJSON", "CMicroHTTPD",
                 .product(name: "Logging", package: "swift-log"),
             ],
-            swiftSettings: strictSettings
+            // Resources/ (the OpenAPI document, the demo page) and examples/*.json are compiled in by EmbedResources.
+            exclude: ["Resources"],
+            swiftSettings: strictSettings,
+            plugins: ["EmbedResources"]
         ),
+        // Build-time embedding of text files as Swift string literals (no Bundle, no files beside the binary). Both
+        // live under Sources/ so that a build context holding Package.swift and Sources/ (deploy/Dockerfile) has them.
+        .executableTarget(name: "EmbedResourcesTool"),
+        .plugin(
+            name: "EmbedResources", capability: .buildTool(), dependencies: ["EmbedResourcesTool"],
+            path: "Sources/EmbedResources"),
         .executableTarget(
             name: "mcdropout-train",
             dependencies: [

@@ -1,15 +1,17 @@
 #!/usr/bin/env bash
 # Usage: scripts/test.sh [swift test arguments...]
 # Runs every test: installs missing system libraries, prepares the Python test environment (.venv with numpy,
-# safetensors and tritonclient, used by the interoperability tests), builds, runs a short fuzz smoke run when the
-# toolchain can link libFuzzer binaries (scripts/fuzz.sh, libFuzzer + ASan over request handling; FUZZ_SMOKE_SECONDS,
-# default 25, 0 skips it; skipped when arguments select tests) and runs `swift test`. The long runs (fuzzing,
-# sanitizers, slow clients, lifecycle, soak) are scripts of their own, recorded in RELIABILITY.md.
+# safetensors and tritonclient for the interoperability tests; openapi-spec-validator and schemathesis for the API
+# check), builds, runs a short fuzz smoke run when the toolchain can link libFuzzer binaries (scripts/fuzz.sh,
+# libFuzzer + ASan over request handling; FUZZ_SMOKE_SECONDS, default 25, 0 skips it), checks the API against its
+# OpenAPI document and the demo page in headless Chromium, and runs `swift test`. The extra checks are skipped when
+# arguments select tests. The long runs (fuzzing, sanitizers, slow clients, lifecycle, soak) are scripts of their own,
+# recorded in RELIABILITY.md.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 scripts/install-deps.sh
-MCDROPOUT_PYTHON="$(scripts/python-env.sh scripts/requirements-test.txt)"
+MCDROPOUT_PYTHON="$(scripts/python-env.sh scripts/requirements-test.txt scripts/requirements-api.txt)"
 export MCDROPOUT_PYTHON
 swift build --build-tests
 
@@ -29,6 +31,13 @@ if [ "$smoke" -gt 0 ] && [ $# -eq 0 ]; then
     else
         echo "fuzz smoke run skipped: $reason"
     fi
+fi
+
+# The HTTP API against its OpenAPI document (schemathesis, ~75 s) and the browser demo in headless Chromium (~30 s).
+# They run before `swift test` so that its summary stays the last line.
+if [ $# -eq 0 ]; then
+    scripts/api-check.sh
+    scripts/demo-check.sh
 fi
 # A hung test must fail the run, not eat the CI budget: the whole suite takes a few minutes.
 timeout --kill-after=30 1500 swift test --skip-build "$@"

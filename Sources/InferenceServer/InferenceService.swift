@@ -130,7 +130,12 @@ public final class InferenceService: HTTPHandler {
         case 0:
             route = .index
             try allow("GET")
-            return index()
+            if prefersJSON(request) { return index() }
+            return staticResponse(StaticContent.demoPage, type: "text/html; charset=utf-8")
+        case 1 where segments[0] == "openapi.json":
+            route = .openAPI
+            try allow("GET")
+            return staticResponse(StaticContent.openAPIDocument, type: "application/json")
         case 1 where segments[0] == "health":
             route = .health
             try allow("GET")
@@ -177,20 +182,21 @@ public final class InferenceService: HTTPHandler {
             tail.removeFirst(2)
         }
         route = tail == ["infer"] ? .v2Infer : .v2Metadata
-        guard tail.count <= 1 else { throw .notFound("no route for \(request.method) \(request.path)") }
+        guard tail.count <= 1, [nil, "ready", "infer"].contains(tail.first) else {
+            throw .notFound("no route for \(request.method) \(request.path)")
+        }
+        // The route's shape decides the method before the model is looked up: a wrong method is 405 whatever the name.
+        try allow(tail.first == "infer" ? "POST" : "GET")
         let model = try resolveModel(name, version: requestedVersion, in: workers.value.models(from: registry))
         switch tail.first {
         case nil:
-            try allow("GET")
             return modelMetadata(model)
         case "ready":
-            try allow("GET")
             let ready = phase == .ready
             return jsonResponse(status: ready ? 200 : 503) {
                 $0.key("name"); $0.string(model.name); $0.key("ready"); $0.bool(ready)
             }
         case "infer":
-            try allow("POST")
             try authenticator.authenticate(request)
             try requireStarted()
             return try infer(request, model: model)
@@ -226,17 +232,32 @@ public final class InferenceService: HTTPHandler {
 
     // MARK: Small endpoints
 
+    /// `GET /` for API clients: the server's name, version and routes.
     private func index() -> HTTPResponse {
         jsonResponse { writer in
             writer.key("name"); writer.string("mcdropout")
+            writer.key("version"); writer.string(serverVersion)
             writer.key("endpoints")
             writer.beginArray()
             for endpoint in [
-                "POST /predict", "GET /health", "GET /metrics", "GET /v2", "GET /v2/health/live", "GET /v2/health/ready",
-                "GET /v2/models/{model}", "GET /v2/models/{model}/ready", "POST /v2/models/{model}/infer",
+                "GET /", "GET /openapi.json", "POST /predict", "GET /health", "GET /metrics", "GET /v2",
+                "GET /v2/health/live", "GET /v2/health/ready", "GET /v2/models/{model}", "GET /v2/models/{model}/ready",
+                "POST /v2/models/{model}/infer",
             ] { writer.string(endpoint) }
             writer.endArray()
         }
+    }
+
+    /// Whether the client asked for JSON and not HTML (`Accept: application/json`): `GET /` then lists the routes
+    /// instead of serving the demo page. Browsers always accept `text/html`; a missing header means HTML.
+    private func prefersJSON(_ request: HTTPRequest) -> Bool {
+        guard let accept = request.header("accept")?.lowercased() else { return false }
+        return accept.contains("application/json") && !accept.contains("text/html")
+    }
+
+    /// A fixed document, cacheable for a short while (it changes only with the binary).
+    private func staticResponse(_ body: [UInt8], type: String) -> HTTPResponse {
+        HTTPResponse(status: 200, headers: [("Content-Type", type), ("Cache-Control", "max-age=300")], body: body)
     }
 
     private func health() -> HTTPResponse {

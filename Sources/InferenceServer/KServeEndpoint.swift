@@ -398,5 +398,5 @@ extension String {
     }
 }
 
-/// The server's version, reported by `GET /v2` and `--version`.
-public let serverVersion = "0.1.0"
+/// The server's version, reported by `GET /v2`, `GET /` and `--version`; the package's ``mcdropoutVersion``.
+public let serverVersion = mcdropoutVersion

@@ -3,7 +3,7 @@ import Synchronization
 
 /// The routes metrics are labelled with.
 enum Route: Int, CaseIterable, Sendable {
-    case predict, v2Infer, v2Metadata, v2Health, health, metrics, index, notFound
+    case predict, v2Infer, v2Metadata, v2Health, health, metrics, index, openAPI, notFound
 
     var label: String {
         switch self {
@@ -14,6 +14,7 @@ enum Route: Int, CaseIterable, Sendable {
         case .health: return "/health"
         case .metrics: return "/metrics"
         case .index: return "/"
+        case .openAPI: return "/openapi.json"
         case .notFound: return "other"
         }
     }

@@ -10,18 +10,25 @@ struct BenchCommand: ParsableCommand {
         commandName: "mcdropout-bench",
         abstract: "Measure Monte-Carlo dropout latency in process and compare it with the measured sgemm peak.",
         discussion: """
-            Prints one row per (threads, batch, N): median, p10 and p90 latency in µs for one request, the GFLOP/s
-            that implies, and its fraction of the sgemm peak measured on this machine in the same run. With
-            --threads 2 OpenBLAS splits each sgemm over two threads.
+            Prints one row per (threads, batch, N): median, p10 and p90 latency in
+            µs for one request, the GFLOP/s that implies, and its fraction of the
+            sgemm peak measured on this machine in the same run. With --threads 2
+            OpenBLAS splits each sgemm over two threads.
 
             Other modes:
-              --check-rows             checks that sgemm rows do not depend on the row count (batch = single)
-              --adaptive-data DIRS     mean passes "samples: auto" uses on the t10k split of each IDX directory
-              --iterations K           runs exactly K requests per row (for heaptrack/valgrind allocation counts)
+              --check-rows          checks that sgemm rows do not depend on the
+                                    row count (batch = single)
+              --adaptive-data DIRS  mean passes "samples: auto" uses on the t10k
+                                    split of each IDX directory
+              --iterations K        runs exactly K requests per row (for
+                                    heaptrack/valgrind allocation counts)
 
-            Example:
-              mcdropout-bench --model models/mnist.safetensors --samples 10,100,1000 --threads 1,2 --batch 1,64
-            """)
+            Examples:
+              mcdropout-bench --model models/mnist.safetensors \\
+                --samples 10,100,1000 --threads 1,2 --batch 1,64
+              mcdropout-bench --check-rows
+            """,
+        version: mcdropoutVersion)
 
     @Option(help: "Model file; without one, a random 784-512-512-10 network with dropout 0.5 is used.")
     var model: String?

@@ -9,24 +9,35 @@ struct ServeCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "mcdropout-serve",
         abstract: "Serve dropout MLPs over HTTP with Monte-Carlo dropout uncertainty.",
-        // Paragraphs end their source lines with `\` so that ArgumentParser wraps them to the terminal's width.
         discussion: """
-            Endpoints: POST /predict, GET /health, GET /metrics, and the KServe V2 protocol under /v2. \
-            Every option can also be set through an environment variable: --max-samples through \
-            MCDROPOUT_MAX_SAMPLES, and so on (MCDROPOUT_MODEL takes a comma-separated list). \
-            Flags on the command line win over the environment.
+            Endpoints: POST /predict, GET /health, GET /metrics, the KServe V2
+            protocol under /v2, the OpenAPI 3.1 document at GET /openapi.json and a
+            browser demo at GET / (open http://127.0.0.1:8080/ once it runs).
 
-            Signals: SIGHUP reloads every model file (a bad file keeps the loaded model); SIGTERM or SIGINT drain \
-            in-flight requests and exit 0.
+            Every option can also come from an environment variable: --max-samples
+            from MCDROPOUT_MAX_SAMPLES, and so on (MCDROPOUT_MODEL takes a
+            comma-separated list). Flags on the command line win over the
+            environment.
 
-            Access control: with --api-key-file, POST /predict and POST /v2/models/{m}/infer need \
-            'Authorization: Bearer <key>' (401 otherwise); /health, /metrics and the V2 metadata and health routes \
-            stay open unless --auth-scope all. The server speaks plain HTTP: bind it to 127.0.0.1 and terminate TLS \
-            in a proxy in front of it (the README's "Access control" section has an nginx example).
+            Signals: SIGHUP reloads every model file (a bad file keeps the loaded
+            model); SIGTERM or SIGINT drain in-flight requests and exit 0.
+
+            Access control: with --api-key-file, POST /predict and POST
+            /v2/models/{m}/infer need 'Authorization: Bearer <key>' (401 otherwise);
+            /health, /metrics and the V2 metadata and health routes stay open unless
+            --auth-scope all. The server speaks plain HTTP: bind it to 127.0.0.1 and
+            terminate TLS in a proxy in front of it (the README's "Access control"
+            section has an nginx example).
 
             Examples:
               mcdropout-serve --model models/mnist.safetensors --port 8080
-              mcdropout-serve --model models/mnist.safetensors --model models/fashion-mnist.safetensors --port 0
+              mcdropout-serve --port 0 --model a.safetensors --model b.safetensors
+              MCDROPOUT_MAX_SAMPLES=1000 mcdropout-serve --host 0.0.0.0 --threads 4
+              mcdropout-serve --api-key-file keys.txt --auth-scope all
+              curl -s localhost:8080/predict -d @examples/mnist-test-0000-label-7.json
+
+            Shell completion (bash, zsh or fish):
+              mcdropout-serve --generate-completion-script bash > mcdropout-serve.bash
             """,
         version: serverVersion)
 
@@ -34,7 +45,10 @@ struct ServeCommand: ParsableCommand {
     var host = "127.0.0.1"
     @Option(help: "Port; 0 picks a free one and prints it.")
     var port = 8080
-    @Option(name: .customLong("model"), help: "Model file (repeatable); the model's name is the file stem.")
+    @Option(
+        name: .customLong("model"),
+        help: ArgumentHelp("Model file (repeatable); the model's name is the file stem.", valueName: "path"),
+        completion: .file(extensions: ["safetensors"]))
     var models: [String] = []
     @Option(help: "HTTP worker threads; each computes one request at a time with a single BLAS thread.")
     var threads = 2
@@ -58,11 +72,17 @@ struct ServeCommand: ParsableCommand {
     var maxConnectionsPerIp = 0
     @Option(help: "Seconds a graceful stop waits for requests in flight.")
     var drainTimeout = 30
-    @Option(help: "File of API keys (one per line, '#' comments); when set, inference needs 'Authorization: Bearer <key>'.")
+    @Option(
+        help: "File of API keys (one per line, '#' comments); when set, inference needs 'Authorization: Bearer <key>'.",
+        completion: .file())
     var apiKeyFile: String?
-    @Option(help: "What the API keys protect: 'inference' (predict and V2 infer; health and metrics stay open) or 'all'.")
+    @Option(
+        help: "What the API keys protect: 'inference' (predict and V2 infer; health and metrics stay open) or 'all'.",
+        completion: .list(["inference", "all"]))
     var authScope = "inference"
-    @Option(help: "Log level: trace, debug, info, notice, warning, error or critical.")
+    @Option(
+        help: "Log level: trace, debug, info, notice, warning, error or critical.",
+        completion: .list(["trace", "debug", "info", "notice", "warning", "error", "critical"]))
     var logLevel = "info"
 
     static func main() {

@@ -11,26 +11,42 @@ struct TrainCommand: ParsableCommand {
         commandName: "mcdropout-train",
         abstract: "Train a dropout MLP on MNIST or Fashion-MNIST and write a safetensors model.",
         discussion: """
-            Data comes from IDX files (raw or .gz) in --data-dir, which scripts/fetch-data.sh creates.
-            The model is written to --output, its per-epoch history beside it as <stem>.history.json.
-            Same seed and --threads give byte-identical weights.
+            Data comes from IDX files (raw or .gz) in --data-dir, which
+            scripts/fetch-data.sh creates. The model is written to --output, its
+            per-epoch history beside it as <stem>.history.json. The same seed and
+            --threads give byte-identical weights. A terminal shows a live progress
+            bar; otherwise one line per epoch.
 
-            Example:
-              mcdropout-train --dataset mnist --hidden 512,512 --dropout 0,0.5,0.5 --epochs 20 --threads 2
+            Examples:
+              # the committed default model (see models/README.md)
+              mcdropout-train --dataset mnist --hidden 512,512 --dropout 0,0.5,0.5 \\
+                --epochs 60 --threads 1
+              # a quick smoke run on 2 000 images
+              mcdropout-train --limit 2000 --epochs 2 --validation-count 0 \\
+                --output /tmp/smoke.safetensors
+              # Fashion-MNIST with Adam, a cosine schedule, shifts and flips
+              mcdropout-train --dataset fashion-mnist --optimizer adam \\
+                --learning-rate 0.001 --schedule cosine:0.01 --shift 2 --flip
+
+            Shell completion (bash, zsh or fish):
+              mcdropout-train --generate-completion-script zsh > _mcdropout-train
             """,
-        version: "0.1.0")
+        version: mcdropoutVersion)
 
-    @Option(help: "Data set: mnist or fashion-mnist.")
+    @Option(help: "Data set: mnist or fashion-mnist.", completion: .list(["mnist", "fashion-mnist"]))
     var dataset: String = "mnist"
-    @Option(help: "Directory holding {train,t10k}-{images-idx3,labels-idx1}-ubyte[.gz] (default data/<dataset>).")
+    @Option(
+        help: "Directory holding {train,t10k}-{images-idx3,labels-idx1}-ubyte[.gz] (default data/<dataset>).",
+        completion: .directory)
     var dataDir: String?
     @Option(help: "Hidden layer widths, comma-separated.")
     var hidden: String = "512,512"
     @Option(help: "Dropout probability per dense layer input, comma-separated; the first applies to the pixels. A single value applies to every hidden layer with input dropout 0.")
     var dropout: String = "0.5"
-    @Option(help: "Weight initialisation: he or xavier.")
+    @Option(help: "Weight initialisation: he or xavier.", completion: .list(["he", "xavier"]))
     var initialization: String = "he"
-    @Option(help: "Optimizer: sgd, momentum, nesterov or adam.")
+    @Option(
+        help: "Optimizer: sgd, momentum, nesterov or adam.", completion: .list(["sgd", "momentum", "nesterov", "adam"]))
     var optimizer: String = "nesterov"
     @Option(help: "Base learning rate.")
     var learningRate: Double = 0.05
@@ -66,7 +82,8 @@ struct TrainCommand: ParsableCommand {
     var flip = false
     @Option(help: "Monte-Carlo passes for the final test-set evaluation stored in the metadata.")
     var mcSamples: Int = 100
-    @Option(help: "Output model path (default models/<dataset>.safetensors).")
+    @Option(
+        help: "Output model path (default models/<dataset>.safetensors).", completion: .file(extensions: ["safetensors"]))
     var output: String?
 
     func validate() throws {
