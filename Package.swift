@@ -100,14 +100,18 @@ let package = Package(
             swiftSettings: strictSettings
         ),
         .testTarget(name: "MCDropoutJSONTests", dependencies: ["MCDropoutJSON"], swiftSettings: strictSettings),
-        .testTarget(name: "MCDropoutTests", dependencies: ["MCDropout"], swiftSettings: strictSettings),
+        // Child processes for tests, with file-backed output (see ChildProcess for why not Pipe).
+        .target(name: "TestSupport", path: "Tests/TestSupport", swiftSettings: strictSettings),
+        .testTarget(name: "MCDropoutTests", dependencies: ["MCDropout", "TestSupport"], swiftSettings: strictSettings),
         .testTarget(
             name: "MCDropoutTrainingTests", dependencies: ["MCDropoutTraining", "MCDropout"],
             swiftSettings: strictSettings
         ),
         .testTarget(
             name: "InferenceServerTests",
-            dependencies: ["InferenceServer", "MCDropout", "MCDropoutJSON", .product(name: "Logging", package: "swift-log")],
+            dependencies: [
+                "InferenceServer", "MCDropout", "MCDropoutJSON", "TestSupport", .product(name: "Logging", package: "swift-log"),
+            ],
             swiftSettings: strictSettings
         ),
     ]

@@ -1,37 +1,15 @@
 import Foundation
 import InferenceServer
+import TestSupport
 import Testing
 
 @Suite("Command-line polish: --version, --help, shell completions")
 struct CommandLineTests {
     /// Runs a built executable (beside the test bundle) and returns its exit status and standard output.
-    ///
-    /// The output goes to a temporary file, not a `Pipe`: corelibs Foundation can close a pipe's descriptors twice
-    /// under concurrency (swiftlang/swift#57827), and a descriptor number reused meanwhile by a live-server test's
-    /// socket would be closed under libmicrohttpd ("Close socket failed"). A file handle we close ourselves is safe.
     func run(_ name: String, _ arguments: [String]) throws -> (status: Int32, output: String) {
-        let outputPath = FileManager.default.temporaryDirectory
-            .appendingPathComponent("mcdropout-cli-\(UUID().uuidString).txt").path
-        guard FileManager.default.createFile(atPath: outputPath, contents: nil) else {
-            throw CocoaError(.fileWriteUnknown)
-        }
-        defer { try? FileManager.default.removeItem(atPath: outputPath) }
-        let output = try FileHandle(forWritingTo: URL(fileURLWithPath: outputPath))
-        let process = Process()
-        process.executableURL = serveExecutable.deletingLastPathComponent().appendingPathComponent(name)
-        process.arguments = arguments
-        process.standardOutput = output
-        process.standardError = FileHandle.nullDevice
-        do {
-            try process.run()
-        } catch {
-            try? output.close()
-            throw error
-        }
-        #expect(process.exits(within: .seconds(30)))
-        try output.close()
-        let data = try #require(FileManager.default.contents(atPath: outputPath))
-        return (process.terminationStatus, String(decoding: data, as: UTF8.self))
+        let child = try ChildProcess(serveExecutable.deletingLastPathComponent().appendingPathComponent(name), arguments)
+        #expect(child.exits(within: .seconds(30)))
+        return (child.status, String(decoding: child.standardOutput, as: UTF8.self))
     }
 
     @Test("--version prints the server version", arguments: ["mcdropout-serve", "mcdropout-train", "mcdropout-bench"])

@@ -1,5 +1,6 @@
 import Foundation
 import MCDropoutJSON
+import TestSupport
 import Testing
 
 /// The `mcdropout-serve` executable built beside the test bundle.
@@ -8,48 +9,25 @@ let serveExecutable = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLas
 
 /// A `mcdropout-serve` child process on a free port.
 final class ServeProcess {
-    let process = Process()
+    let child: ChildProcess
     let port: Int
-    private let output = Pipe()
+    var process: Process { child.process }
 
     init(arguments: [String]) throws {
-        process.executableURL = serveExecutable
-        process.arguments = ["--port", "0", "--log-level", "warning"] + arguments
-        process.standardOutput = output
-        process.standardError = FileHandle.nullDevice
-        try process.run()
-        var line: [UInt8] = []
-        let handle = output.fileHandleForReading
-        while !line.contains(UInt8(ascii: "\n")) {
-            let chunk = handle.availableData
-            guard !chunk.isEmpty else { break }
-            line += chunk
-        }
-        let text = String(decoding: line, as: UTF8.self)
-        guard let port = text.split(separator: ":").last.flatMap({ Int($0.trimmingCharacters(in: .whitespacesAndNewlines)) }) else {
-            process.terminate()
-            throw ServeProcessError.noPort(text)
+        child = try ChildProcess(serveExecutable, ["--port", "0", "--log-level", "warning"] + arguments)
+        let text = child.firstLine() ?? ""
+        guard let port = text.split(separator: ":").last.flatMap({ Int($0.trimmingCharacters(in: .whitespaces)) }) else {
+            _ = child.exits(within: .zero)
+            throw ServeProcessError.noPort(text + child.standardError)
         }
         self.port = port
     }
 
-    func signal(_ number: Int32) { kill(process.processIdentifier, number) }
+    func signal(_ number: Int32) { child.signal(number) }
 
     /// Waits up to `timeout` for the process to exit; a process still running then is killed and `false` returned,
     /// so a lost signal fails the test instead of hanging the suite.
-    func exits(within timeout: Duration = .seconds(60)) -> Bool { process.exits(within: timeout) }
-
-    deinit { if process.isRunning { process.terminate() } }
-}
-
-extension Process {
-    /// Waits up to `timeout` for the process to exit; kills it and returns `false` if it is still running then.
-    func exits(within timeout: Duration) -> Bool {
-        let exited = eventually(timeout: timeout) { !isRunning }
-        if !exited { kill(processIdentifier, SIGKILL) }
-        waitUntilExit()
-        return exited
-    }
+    func exits(within timeout: Duration = .seconds(60)) -> Bool { child.exits(within: timeout) }
 }
 
 enum ServeProcessError: Error { case noPort(String) }
@@ -95,17 +73,12 @@ struct ServeProcessTests {
     @Test("environment variables configure the server; a bad model file fails startup with a message")
     func environmentAndStartupFailure() throws {
         let path = try writeSyntheticModel(name: "envmodel")
-        let process = Process()
-        process.executableURL = serveExecutable
-        process.arguments = ["--port", "0"]
-        process.environment = ["MCDROPOUT_MODEL": "/nonexistent/model.safetensors", "MCDROPOUT_LOG_LEVEL": "info"]
-        let errors = Pipe()
-        process.standardError = errors
-        process.standardOutput = FileHandle.nullDevice
-        try process.run()
-        #expect(process.exits(within: .seconds(60)))
-        let message = String(decoding: errors.fileHandleForReading.availableData, as: UTF8.self)
-        #expect(process.terminationStatus != 0)
+        let failing = try ChildProcess(
+            serveExecutable, ["--port", "0"],
+            environment: ["MCDROPOUT_MODEL": "/nonexistent/model.safetensors", "MCDROPOUT_LOG_LEVEL": "info"])
+        #expect(failing.exits(within: .seconds(60)))
+        let message = failing.standardError
+        #expect(failing.status != 0)
         #expect(message.contains("/nonexistent/model.safetensors"))
 
         setenv("MCDROPOUT_DEFAULT_SAMPLES", "7", 1)

@@ -1,6 +1,7 @@
 import Foundation
 import InferenceServer
 import MCDropoutJSON
+import TestSupport
 import Testing
 
 /// The test environment's Python (scripts/test.sh sets MCDROPOUT_PYTHON to the venv with tritonclient installed).
@@ -17,21 +18,14 @@ struct TritonClientTests {
         try Data("[\(inputs.map(pixelsJSON).joined(separator: ","))]".utf8).write(to: inputsURL)
         defer { try? FileManager.default.removeItem(at: inputsURL) }
 
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: testPython!)
         let script = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
             .appendingPathComponent("python/tritonclient_check.py")
-        process.arguments = [script.path, "127.0.0.1:\(server.port)", "mnist", inputsURL.path]
-        let output = Pipe()
-        let errors = Pipe()
-        process.standardOutput = output
-        process.standardError = errors
-        try process.run()
-        let data = output.fileHandleForReading.readDataToEndOfFile()
-        let errorText = String(decoding: errors.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        process.waitUntilExit()
-        #expect(process.terminationStatus == 0, "\(errorText)")
-        let results = try JSONParser.parse([UInt8](data))
+        let client = try ChildProcess(
+            URL(fileURLWithPath: testPython!), [script.path, "127.0.0.1:\(server.port)", "mnist", inputsURL.path])
+        #expect(client.exits(within: .seconds(120)))
+        #expect(client.status == 0, "\(client.standardError)")
+        let data = client.standardOutput
+        let results = try JSONParser.parse(data)
 
         let connection = try RawHTTPConnection(port: server.port)
         for (index, pixels) in inputs.enumerated() {

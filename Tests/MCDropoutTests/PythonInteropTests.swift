@@ -1,5 +1,6 @@
 import Foundation
 import MCDropoutJSON
+import TestSupport
 import Testing
 
 @testable import MCDropout
@@ -23,18 +24,9 @@ let repositoryRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
 
 /// Runs a Python script of the repository and returns its standard output.
 func runPython(_ arguments: [String]) throws -> (status: Int32, output: [UInt8], error: String) {
-    let process = Process()
-    process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-    process.arguments = [interopPython ?? "python3"] + arguments
-    let output = Pipe()
-    let error = Pipe()
-    process.standardOutput = output
-    process.standardError = error
-    try process.run()
-    let data = output.fileHandleForReading.readDataToEndOfFile()
-    let errorData = error.fileHandleForReading.readDataToEndOfFile()
-    process.waitUntilExit()
-    return (process.terminationStatus, [UInt8](data), String(decoding: errorData, as: UTF8.self))
+    let child = try ChildProcess(URL(fileURLWithPath: "/usr/bin/env"), [interopPython ?? "python3"] + arguments)
+    let exited = child.exits(within: .seconds(120))
+    return (exited ? child.status : -1, child.standardOutput, child.standardError)
 }
 
 @Suite("Python interoperability", .enabled(if: interopPython != nil, "needs Python with numpy and safetensors"))
