@@ -31,6 +31,8 @@ struct BenchCommand: ParsableCommand {
     var threads: String = "1,2"
     @Option(help: "Inputs per request, comma-separated (a batch request shares the masks).")
     var batch: String = "1"
+    @Option(help: "A /predict body with \"pixels\" (e.g. examples/mnist-test-0000-label-7.json) used for every input; without one, uniform random inputs (no zero pixels).")
+    var input: String?
     @Option(help: "Minimum measuring time per row, in seconds.")
     var seconds: Double = 2
     @Option(help: "Run exactly this many requests per row after 3 warm-up requests, and print no peak.")
@@ -62,14 +64,17 @@ struct BenchCommand: ParsableCommand {
         let sampleCounts = samples.split(separator: ",").compactMap { Int($0) }
         let threadCounts = threads.split(separator: ",").compactMap { Int($0) }
         let batchSizes = batch.split(separator: ",").compactMap { Int($0) }
-        print("model \(network.layerSizes.map(String.init).joined(separator: "-")) dropout \(network.dropoutProbabilities)")
+        let example = try input.map { try readPixels(path: $0, scale: inputScale, width: network.inputSize) }
+        print("model \(network.layerSizes.map(String.init).joined(separator: "-")) dropout \(network.dropoutProbabilities)"
+            + "; input " + (input.map { "\($0) (\(example!.filter { $0 != 0 }.count) non-zero pixels)" } ?? "random"))
         print("threads  batch      N   median µs      p10 µs      p90 µs   GFLOP/s  sgemm peak  of peak")
         for threadCount in threadCounts {
             BLAS.setThreadCount(threadCount)
             let peak = iterations == nil ? measureGemmPeak() : .nan
             for batchSize in batchSizes {
                 var generator = RandomSource(seed: 2)
-                let inputs = (0..<(batchSize * network.inputSize)).map { _ in generator.nextUnitFloat() }
+                let inputs = example.map { pixels in (0..<batchSize).flatMap { _ in pixels } }
+                    ?? (0..<(batchSize * network.inputSize)).map { _ in generator.nextUnitFloat() }
                 for count in sampleCounts {
                     let flops = Double(batchSize) * Double(
                         network.monteCarloFlops(sampleCount: count, firstStochasticLayer: predictor.firstStochasticLayerIndex))
@@ -81,6 +86,15 @@ struct BenchCommand: ParsableCommand {
                 }
             }
         }
+    }
+
+    /// The `"pixels"` of a /predict body, divided by the model's input scale.
+    func readPixels(path: String, scale: Float, width: Int) throws -> [Float] {
+        let body = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: path)))
+        guard let pixels = (body as? [String: Any])?["pixels"] as? [NSNumber], pixels.count == width else {
+            throw ValidationError("\(path): expected {\"pixels\": [\(width) numbers]}")
+        }
+        return pixels.map { $0.floatValue / scale }
     }
 
     /// Latencies in µs of repeated requests with fresh seeds, sorted.
