@@ -67,6 +67,7 @@ to_ms() { awk -v v="$1" 'BEGIN { n = v + 0; if (v ~ /us$/) n /= 1000; else if (v
 
 # Single-request compute time at 1 BLAS thread, for the compute-bound limit.
 compute_us="$(.build/release/mcdropout-bench --model models/mnist.safetensors --samples "$samples" --threads 1 \
+    --input examples/mnist-test-0000-label-7.json \
     --seconds 2 | awk '$1 == 1 && $2 == 1 { print $4 }')"
 echo "machine: $(lscpu | sed -n 's/^Model name: *//p'), $cores cores; load average: $(cut -d' ' -f1-3 /proc/loadavg)"
 echo "workload: POST /predict, real MNIST test digits, samples=$samples, wrk -t1 -d$duration, loopback"

@@ -36,8 +36,8 @@ echo "python: $("$python" -c 'import numpy, onnxruntime, torch, sys; print(sys.v
 echo "load average at start: $(cut -d' ' -f1-3 /proc/loadavg)"
 
 echo "== mcdropout-bench (in process)"
-.build/release/mcdropout-bench --model models/mnist.safetensors --samples "$samples" --threads "$threads" \
-    --seconds "$seconds" | tee "$work/ours.txt"
+.build/release/mcdropout-bench --model models/mnist.safetensors --input examples/mnist-test-0000-label-7.json \
+    --samples "$samples" --threads "$threads" --seconds "$seconds" | tee "$work/ours.txt"
 echo "load average: $(cut -d' ' -f1-3 /proc/loadavg)"
 
 echo "== Python peers (in process)"
