@@ -6,7 +6,7 @@ Usage: MCDROPOUT_MODEL=models/mnist.safetensors OPENBLAS_NUM_THREADS=1 \
 
 Accepts {"pixels": [784 numbers], "samples": N, "seed": S} and answers the same summary fields as mcdropout-serve
 (probabilities, variance, entropies, mutual information, prediction), validated by a pydantic model, as a typical
-FastAPI service would be written. Each worker process owns one engine; a request without a seed continues that
+FastAPI service would be written (async endpoint, see below). Each worker process owns one engine; a request without a seed continues that
 engine's random stream.
 """
 import os
@@ -28,7 +28,10 @@ class PredictRequest(BaseModel):
 
 
 @app.post("/predict")
-def predict(request: PredictRequest):
+async def predict(request: PredictRequest):
+    # async: computed on the event loop, no hop to the thread pool. A worker then runs one request at a time, as
+    # each of mcdropout-serve's worker threads does, and a loaded 2-core machine does not add two thread hand-offs
+    # (each a wait for a time slice) to every request; a sync endpoint measured several times slower at 1 connection.
     if len(request.pixels) != engine.weights[0].shape[1] or not 1 <= request.samples <= 10000:
         raise HTTPException(status_code=400, detail="need 784 pixels and 1 <= samples <= 10000")
     if request.seed is not None:
