@@ -4,7 +4,7 @@
 # HTTP throughput of mcdropout-serve (release build, models/mnist.safetensors, 2 worker threads) on loopback:
 # wrk POSTs real MNIST test digits ({"pixels": [...], "samples": N}, default N = 100, no seed) at each connection
 # count and the script prints req/s, p50/p99 latency, non-2xx answers and the server's RSS before and after.
-# --peer fastapi also serves the same digits from FastAPI + uvicorn (2 workers, numpy engine, scripts/peers/) and
+# --peer fastapi also serves the same digits from FastAPI + uvicorn (2 workers, uvloop + httptools, numpy engine) and
 # drives it with the same wrk script and settings, in the same run. --soak S adds S seconds at 8 connections against
 # mcdropout-serve, sampling its RSS every 10 s (the "RSS flat over a 5-minute load" is --soak 300).
 # The compute-bound limit is cores / single-request compute time, that time measured by mcdropout-bench (1 thread).
@@ -118,7 +118,7 @@ if [ "$peer" = fastapi ]; then
     port="$(free_port)"
     MCDROPOUT_MODEL="$root/models/mnist.safetensors" OPENBLAS_NUM_THREADS=1 OMP_NUM_THREADS=1 \
         "$python" -m uvicorn fastapi_app:app --app-dir scripts/peers --workers 2 --host 127.0.0.1 --port "$port" \
-        --log-level warning --no-access-log >"$work/uvicorn.log" 2>&1 &
+        --loop uvloop --http httptools --log-level warning --no-access-log >"$work/uvicorn.log" 2>&1 &
     uvicorn_pid=$!
     pids+=("$uvicorn_pid")
     wait_ready "http://127.0.0.1:$port/health" "$uvicorn_pid"
