@@ -11,7 +11,8 @@ struct BenchCommand: ParsableCommand {
         abstract: "Measure Monte-Carlo dropout latency in process and compare it with the measured sgemm peak.",
         discussion: """
             Prints one row per (threads, batch, N): median, p10 and p90 latency in µs for one request, the GFLOP/s
-            that implies, and its fraction of the sgemm peak measured on this machine in the same run. With
+            that implies, its fraction of the sgemm peak measured on this machine in the same run, and the median
+            CPU time of a request (all threads; on a busy machine it leaves out time spent descheduled). With
             --threads 2 OpenBLAS splits each sgemm over two threads.
 
             Other modes:
@@ -67,7 +68,7 @@ struct BenchCommand: ParsableCommand {
         let example = try input.map { try readPixels(path: $0, scale: inputScale, width: network.inputSize) }
         print("model \(network.layerSizes.map(String.init).joined(separator: "-")) dropout \(network.dropoutProbabilities)"
             + "; input " + (input.map { "\($0) (\(example!.filter { $0 != 0 }.count) non-zero pixels)" } ?? "random"))
-        print("threads  batch      N   median µs      p10 µs      p90 µs   GFLOP/s  sgemm peak  of peak")
+        print("threads  batch      N   median µs      p10 µs      p90 µs   GFLOP/s  sgemm peak  of peak      CPU µs")
         for threadCount in threadCounts {
             BLAS.setThreadCount(threadCount)
             let peak = iterations == nil ? measureGemmPeak() : .nan
@@ -78,11 +79,12 @@ struct BenchCommand: ParsableCommand {
                 for count in sampleCounts {
                     let flops = Double(batchSize) * Double(
                         network.monteCarloFlops(sampleCount: count, firstStochasticLayer: predictor.firstStochasticLayerIndex))
-                    let times = measure(predictor, inputs: inputs, batchSize: batchSize, sampleCount: count)
+                    let (times, cpuTimes) = measure(predictor, inputs: inputs, batchSize: batchSize, sampleCount: count)
                     let median = times[times.count / 2]
                     let rate = flops / median / 1e3
-                    print(String(format: "%7d %6d %6d %11.1f %11.1f %11.1f %9.1f %11.1f %7.1f%%", threadCount, batchSize,
-                        count, median, times[times.count / 10], times[times.count * 9 / 10], rate, peak, 100 * rate / peak))
+                    print(String(format: "%7d %6d %6d %11.1f %11.1f %11.1f %9.1f %11.1f %7.1f%% %11.1f", threadCount,
+                        batchSize, count, median, times[times.count / 10], times[times.count * 9 / 10], rate, peak,
+                        100 * rate / peak, cpuTimes[cpuTimes.count / 2]))
                 }
             }
         }
@@ -97,12 +99,20 @@ struct BenchCommand: ParsableCommand {
         return pixels.map { $0.floatValue / scale }
     }
 
-    /// Latencies in µs of repeated requests with fresh seeds, sorted.
-    func measure(_ predictor: MonteCarloPredictor, inputs: [Float], batchSize: Int, sampleCount: Int) -> [Double] {
+    /// Latencies in µs of repeated requests with fresh seeds, and the process CPU time of each, both sorted.
+    ///
+    /// On a shared machine a request that outlasts a scheduler time slice (a 64-input batch, N = 1000) is
+    /// descheduled in the middle and its wall time includes the wait, while short ones mostly are not. The CPU time
+    /// (all threads of the process: on 1 BLAS thread, the request's compute time) does not include that wait.
+    func measure(
+        _ predictor: MonteCarloPredictor, inputs: [Float], batchSize: Int, sampleCount: Int
+    ) -> ([Double], [Double]) {
         var workspace = MonteCarloWorkspace()
         var summaries: [PredictiveSummary] = []
         var times: [Double] = []
+        var cpuTimes: [Double] = []
         times.reserveCapacity(100_000)
+        cpuTimes.reserveCapacity(100_000)
         let clock = ContinuousClock()
         var seed: UInt64 = 0
         inputs.withUnsafeBufferPointer { pixels in
@@ -116,7 +126,9 @@ struct BenchCommand: ParsableCommand {
             if let iterations {
                 for _ in 0..<iterations {
                     let start = clock.now
+                    let cpuStart = processCPUMicroseconds()
                     once()
+                    cpuTimes.append(processCPUMicroseconds() - cpuStart)
                     times.append(microseconds(clock.now - start))
                 }
                 return
@@ -124,11 +136,13 @@ struct BenchCommand: ParsableCommand {
             let deadline = clock.now + .milliseconds(Int(self.seconds * 1000))
             while clock.now < deadline || times.count < 20 {
                 let start = clock.now
+                let cpuStart = processCPUMicroseconds()
                 once()
+                cpuTimes.append(processCPUMicroseconds() - cpuStart)
                 times.append(microseconds(clock.now - start))
             }
         }
-        return times.sorted()
+        return (times.sorted(), cpuTimes.sorted())
     }
 
     /// Compares every row of an `M × 512 · 512 × 512` sgemm (the engine's layout) with the same rows computed in
@@ -229,6 +243,13 @@ struct BenchCommand: ParsableCommand {
         }
         return 2 * Double(size * size * size) / best / 1e3
     }
+}
+
+/// CPU time consumed so far by all threads of this process, in µs.
+func processCPUMicroseconds() -> Double {
+    var time = timespec()
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &time)
+    return Double(time.tv_sec) * 1e6 + Double(time.tv_nsec) * 1e-3
 }
 
 func microseconds(_ duration: Duration) -> Double {

@@ -5,7 +5,8 @@ Usage: bench_peers.py --model MODEL.safetensors --input EXAMPLE.json [--threads 
   (normally run by scripts/bench-peers.sh, which sets OPENBLAS_NUM_THREADS/OMP_NUM_THREADS=T before Python starts)
 
 Prints one JSON line per (engine, N): median, p10 and p90 latency in µs of one prediction (N passes on one input,
-then the summary), timed with perf_counter over at least --seconds and at least 20 calls after 3 warm-up calls.
+then the summary), timed with perf_counter over at least --seconds and at least 20 calls after 3 warm-up calls, and
+the median process CPU time of a call (all threads; leaves out time spent descheduled on a busy machine).
 --check first runs every engine with N = 20000 and fails unless their mean probabilities agree within 0.01
 (the Monte-Carlo noise at that N is far smaller), so a fast but wrong engine cannot win.
 """
@@ -52,17 +53,20 @@ def main():
         for name, engine in engines.items():
             for _ in range(3):
                 engine.predict(x, count)
-            times = []
+            times, cpu_times = [], []
             deadline = time.perf_counter() + args.seconds
             while time.perf_counter() < deadline or len(times) < 20:
-                start = time.perf_counter()
+                start, cpu_start = time.perf_counter(), time.process_time()
                 engine.predict(x, count)
+                cpu_times.append((time.process_time() - cpu_start) * 1e6)
                 times.append((time.perf_counter() - start) * 1e6)
             times.sort()
+            cpu_times.sort()
             print(json.dumps({"engine": name, "threads": args.threads, "samples": count, "calls": len(times),
                               "median_us": round(times[len(times) // 2], 1),
                               "p10_us": round(times[len(times) // 10], 1),
                               "p90_us": round(times[len(times) * 9 // 10], 1),
+                              "cpu_median_us": round(cpu_times[len(cpu_times) // 2], 1),
                               "loadavg_1min": os.getloadavg()[0]}), flush=True)
 
 

@@ -19,13 +19,15 @@ def main():
     ours = {}
     for line in open(sys.argv[1]):
         fields = line.split()
-        if len(fields) >= 9 and fields[0].isdigit() and fields[1] == "1":
-            ours[(int(fields[0]), int(fields[2]))] = (float(fields[3]), float(fields[7]), fields[8])
-    peers = {}
+        if len(fields) >= 10 and fields[0].isdigit() and fields[1] == "1":
+            ours[(int(fields[0]), int(fields[2]))] = (float(fields[3]), float(fields[9]))
+    peers, peers_cpu = {}, {}
     for line in open(sys.argv[2]):
         record = json.loads(line)
         if "engine" in record:
-            peers.setdefault((record["threads"], record["samples"]), {})[record["engine"]] = record["median_us"]
+            key = (record["threads"], record["samples"])
+            peers.setdefault(key, {})[record["engine"]] = record["median_us"]
+            peers_cpu.setdefault(key, {})[record["engine"]] = record["cpu_median_us"]
     engines = ["numpy", "onnxruntime", "torch-batched", "torch-loop"]
 
     print("In-process latency, one input, median µs (same run)")
@@ -33,9 +35,9 @@ def main():
     print(header + f" {'best/ours':>10} {'ours/floor':>10} {'target ms':>10} {'met':>4}")
     for key in sorted(set(ours) | set(peers)):
         threads, count = key
-        mine = ours.get(key, (float("nan"), 0, ""))[0]
+        mine = ours.get(key, (float("nan"), float("nan")))[0]
         row = peers.get(key, {})
-        best = min((v for e, v in row.items() if e in ("numpy", "onnxruntime")), default=float("nan"))
+        best = min(row.values(), default=float("nan"))
         cells = " ".join(f"{row.get(e, float('nan')):13.1f}" for e in engines)
         floor = FLOOR_MS.get(key)
         target = TARGET_MS.get(key)
@@ -43,6 +45,14 @@ def main():
         print(f"{threads:>2} {count:>5} {mine:9.1f} {cells} {best / mine:10.2f} "
               f"{(mine / 1000 / floor) if floor else float('nan'):10.2f} "
               f"{target if target else '':>10} {met:>4}")
+    print("Same, median CPU µs per call (all threads; on 1 thread, the compute time without time spent descheduled)")
+    print(f"{'T':>2} {'N':>5} {'ours':>9} " + " ".join(f"{e:>13}" for e in engines) + f" {'best/ours':>10}")
+    for key in sorted(set(ours) & set(peers_cpu)):
+        mine = ours[key][1]
+        row = peers_cpu[key]
+        best = min(row.values(), default=float("nan"))
+        print(f"{key[0]:>2} {key[1]:>5} {mine:9.1f} " + " ".join(f"{row.get(e, float('nan')):13.1f}" for e in engines)
+              + f" {best / mine:10.2f}")
     print("speed-up of ours over each peer (peer µs / ours µs)")
     for key in sorted(set(ours) & set(peers)):
         mine = ours[key][0]
