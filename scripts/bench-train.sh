@@ -5,8 +5,9 @@
 # (no validation split). Each side runs 2 epochs; the first is warm-up and the second is the timed one.
 # Prints both epoch times (wall and CPU seconds), images/s and the ratios (PyTorch / ours: > 1 means ours is faster),
 # with the load average: on a busy 2-core machine wall times depend on each process's share of the CPU, so compare the
-# CPU seconds too. Ours runs twice (1 and 2 epochs) to get the CPU seconds of its second epoch. PyTorch runs with
-# OMP_WAIT_POLICY=PASSIVE (spin-waiting at T = 2 on a busy machine ran 10x slower, see scripts/bench-train-torch.py).
+# CPU seconds too. Ours runs twice (1 and 2 epochs) to get the CPU seconds of its second epoch (at T = 1 only, see
+# below). PyTorch runs with OMP_WAIT_POLICY=PASSIVE (spin-waiting at T = 2 on a busy machine ran 10x slower, see
+# scripts/bench-train-torch.py).
 # Needs data/<dataset> (scripts/fetch-data.sh) and the bench venv (scripts/python-env.sh).
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
@@ -38,6 +39,9 @@ for t in ${threads//,/ }; do
     done
     ours="$(awk '/^epoch 2\/2/ { print $NF == "s" ? $(NF-1) : $NF }' "$work/ours-$t.txt")"
     ours_cpu="$(cat "$work/ours-$t-2.cpu" "$work/ours-$t-1.cpu" | awk 'NR == 1 { a = $1 + $2 } NR == 2 { b = $1 + $2 } END { printf "%.2f", a - b }')"
+    # Idle OpenBLAS threads spin for a while before sleeping, so with T > 1 process CPU time counts waiting too and
+    # the difference of two runs is noise (it came out negative).
+    [ "$t" -eq 1 ] || ours_cpu=n/a
     printf '%-8s %7d %12.2f %12.0f %10s %8s\n' ours "$t" "$ours" "$(awk -v s="$ours" 'BEGIN { print 60000 / s }')" \
         "$ours_cpu" "$(cut -d' ' -f1 /proc/loadavg)"
     OMP_WAIT_POLICY=PASSIVE OMP_NUM_THREADS="$t" "$python" scripts/bench-train-torch.py --data "data/$dataset" \
@@ -46,5 +50,5 @@ for t in ${threads//,/ }; do
     read -r theirs theirs_cpu < <("$python" -c 'import json, sys; r = json.load(open(sys.argv[1])); e = [x for x in r["epochs"] if not x["warmup"]][0]; print(e["seconds"], e["cpu_seconds"])' "$work/torch-$t.json")
     printf '%-8s %7d %12.2f %12.0f %10s %8s\n' pytorch "$t" "$theirs" "$(awk -v s="$theirs" 'BEGIN { print 60000 / s }')" \
         "$theirs_cpu" "$(cut -d' ' -f1 /proc/loadavg)"
-    echo "  threads $t: PyTorch / ours = $(awk -v a="$theirs" -v b="$ours" 'BEGIN { printf "%.2f", a / b }') wall, $(awk -v a="$theirs_cpu" -v b="$ours_cpu" 'BEGIN { printf "%.2f", a / b }') CPU (> 1: ours faster)"
+    echo "  threads $t: PyTorch / ours = $(awk -v a="$theirs" -v b="$ours" 'BEGIN { printf "%.2f", a / b }') wall, $(awk -v a="$theirs_cpu" -v b="$ours_cpu" 'BEGIN { if (b + 0 > 0) printf "%.2f", a / b; else printf "n/a" }') CPU (> 1: ours faster)"
 done

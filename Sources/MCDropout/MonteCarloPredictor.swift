@@ -97,7 +97,9 @@ public struct MonteCarloPredictor: Sendable {
             let layer = model.layers[index]
             var transposed = [Float](repeating: 0, count: layer.inputSize * layer.outputSize)
             for output in 0..<layer.outputSize {
-                for input in 0..<layer.inputSize { transposed[input * layer.outputSize + output] = layer.weight[output, input] }
+                for input in 0..<layer.inputSize {
+                    transposed[input * layer.outputSize + output] = layer.weight[output, input]
+                }
             }
             return transposed
         }
@@ -268,7 +270,8 @@ public struct MonteCarloPredictor: Sendable {
         guard nonZero * 4 <= inputSize else { return false }
         weightsByInput[0].withUnsafeBufferPointer { rows in
             for index in 0..<inputSize where input[index] != 0 {
-                MaskKernels.addScaled(rows.baseAddress! + index * outputSize, scale: input[index], into: output, count: outputSize)
+                MaskKernels.addScaled(
+                    rows.baseAddress! + index * outputSize, scale: input[index], into: output, count: outputSize)
             }
         }
         return true

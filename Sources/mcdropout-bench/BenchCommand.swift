@@ -32,7 +32,11 @@ struct BenchCommand: ParsableCommand {
     var threads: String = "1,2"
     @Option(help: "Inputs per request, comma-separated (a batch request shares the masks).")
     var batch: String = "1"
-    @Option(help: "A /predict body with \"pixels\" (e.g. examples/mnist-test-0000-label-7.json) used for every input; without one, uniform random inputs (no zero pixels).")
+    @Option(
+        help: """
+            A /predict body with "pixels" (e.g. examples/mnist-test-0000-label-7.json) used for every input; \
+            without one, uniform random inputs (no zero pixels).
+            """)
     var input: String?
     @Option(help: "Minimum measuring time per row, in seconds.")
     var seconds: Double = 2
@@ -66,9 +70,11 @@ struct BenchCommand: ParsableCommand {
         let threadCounts = threads.split(separator: ",").compactMap { Int($0) }
         let batchSizes = batch.split(separator: ",").compactMap { Int($0) }
         let example = try input.map { try readPixels(path: $0, scale: inputScale, width: network.inputSize) }
-        print("model \(network.layerSizes.map(String.init).joined(separator: "-")) dropout \(network.dropoutProbabilities)"
-            + "; input " + (input.map { "\($0) (\(example!.filter { $0 != 0 }.count) non-zero pixels)" } ?? "random"))
-        print("threads  batch      N   median µs      p10 µs      p90 µs   GFLOP/s  sgemm peak  of peak      CPU µs")
+        let inputDescription = input.map { "\($0) (\(example!.filter { $0 != 0 }.count) non-zero pixels)" } ?? "random"
+        let sizes = network.layerSizes.map(String.init).joined(separator: "-")
+        print("model \(sizes) dropout \(network.dropoutProbabilities); input \(inputDescription)")
+        print("threads  batch      N   median µs      p10 µs      p90 µs   GFLOP/s  sgemm peak  of peak"
+            + "      CPU µs")
         for threadCount in threadCounts {
             BLAS.setThreadCount(threadCount)
             let peak = iterations == nil ? measureGemmPeak() : .nan

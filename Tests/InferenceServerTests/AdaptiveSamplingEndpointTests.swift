@@ -31,7 +31,8 @@ struct AdaptiveSamplingEndpointTests {
         #expect(forced.json?["samples"] == .number(40))
         // A tolerance no run can meet stops at the maximum, even when it is not a whole number of blocks.
         let capped = post(
-            "/predict", #"{"pixels": \#(pixelsJSON(testPixels())), "samples": "auto", "max_samples": 50, "tolerance": 1e-9}"#)
+            "/predict",
+            #"{"pixels": \#(pixelsJSON(testPixels())), "samples": "auto", "max_samples": 50, "tolerance": 1e-9}"#)
         #expect(capped.json?["samples"] == .number(50))
         // The same seed gives the same bytes.
         let again = post("/predict", #"{"pixels": \#(pixelsJSON(testPixels())), "samples": "auto", "seed": 3}"#)
@@ -51,8 +52,8 @@ struct AdaptiveSamplingEndpointTests {
         let pixels = pixelsJSON(testPixels(seed: 7))
         var passesUsed: [Int] = []
         for seed in 1...4 {
-            let response = post(
-                "/predict", #"{"pixels": \#(pixels), "samples": "auto", "tolerance": \#(tolerance), "max_samples": 400, "seed": \#(seed)}"#)
+            let members = #""samples": "auto", "tolerance": \#(tolerance), "max_samples": 400, "seed": \#(seed)"#
+            let response = post("/predict", #"{"pixels": \#(pixels), \#(members)}"#)
             #expect(response.status == 200, "\(response.errorMessage ?? "")")
             let passes = Int(try #require(response.json?["samples"]?.doubleValue))
             passesUsed.append(passes)
