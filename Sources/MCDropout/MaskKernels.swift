@@ -92,24 +92,4 @@ enum MaskKernels {
             index += 1
         }
     }
-
-    /// `target[j] += scale × row[j]` for `j < count` (one multiply and one add per element, no fused multiply-add, so
-    /// the result does not depend on the CPU).
-    @inline(__always)
-    static func addScaled(
-        _ row: UnsafePointer<Float>, scale: Float, into target: UnsafeMutablePointer<Float>, count: Int
-    ) {
-        var index = 0
-        let factor = SIMD8<Float>(repeating: scale)
-        while index + 8 <= count {
-            let sum = UnsafeRawPointer(target + index).loadUnaligned(as: SIMD8<Float>.self)
-                + UnsafeRawPointer(row + index).loadUnaligned(as: SIMD8<Float>.self) * factor
-            UnsafeMutableRawPointer(target + index).storeBytes(of: sum, as: SIMD8<Float>.self)
-            index += 8
-        }
-        while index < count {
-            target[index] += row[index] * scale
-            index += 1
-        }
-    }
 }
