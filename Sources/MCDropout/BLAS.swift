@@ -28,6 +28,12 @@ public enum BLAS {
             Int32(m), Int32(n), Int32(k), alpha, a, Int32(lda), b, Int32(ldb), beta, c, Int32(ldc))
     }
 
+    /// `y ← α·x + y` (`cblas_saxpy`) for `count` contiguous elements.
+    @inline(__always)
+    public static func axpy(count: Int, alpha: Float, x: UnsafePointer<Float>, y: UnsafeMutablePointer<Float>) {
+        cblas_saxpy(Int32(count), alpha, x, 1, y, 1)
+    }
+
     /// `y ← α·op(A)·x + β·y` (`cblas_sgemv`) for an `m × n` matrix `A`.
     @inline(__always)
     public static func gemv(

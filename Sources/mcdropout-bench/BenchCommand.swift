@@ -11,9 +11,11 @@ struct BenchCommand: ParsableCommand {
         abstract: "Measure Monte-Carlo dropout latency in process and compare it with the measured sgemm peak.",
         discussion: """
             Prints one row per (threads, batch, N): median, p10 and p90 latency in
-            µs for one request, the GFLOP/s that implies, and its fraction of the
-            sgemm peak measured on this machine in the same run. With --threads 2
-            OpenBLAS splits each sgemm over two threads.
+            µs for one request, the GFLOP/s that implies, its fraction of the
+            sgemm peak measured on this machine in the same run, and the median
+            CPU time of a request (all threads; on a busy machine it leaves out
+            time spent descheduled). With --threads 2 OpenBLAS splits each sgemm
+            over two threads.
 
             Other modes:
               --check-rows          checks that sgemm rows do not depend on the
@@ -38,6 +40,12 @@ struct BenchCommand: ParsableCommand {
     var threads: String = "1,2"
     @Option(help: "Inputs per request, comma-separated (a batch request shares the masks).")
     var batch: String = "1"
+    @Option(
+        help: """
+            A /predict body with "pixels" (e.g. examples/mnist-test-0000-label-7.json) used for every input; \
+            without one, uniform random inputs (no zero pixels).
+            """)
+    var input: String?
     @Option(help: "Minimum measuring time per row, in seconds.")
     var seconds: Double = 2
     @Option(help: "Run exactly this many requests per row after 3 warm-up requests, and print no peak.")
@@ -69,33 +77,56 @@ struct BenchCommand: ParsableCommand {
         let sampleCounts = samples.split(separator: ",").compactMap { Int($0) }
         let threadCounts = threads.split(separator: ",").compactMap { Int($0) }
         let batchSizes = batch.split(separator: ",").compactMap { Int($0) }
-        print("model \(network.layerSizes.map(String.init).joined(separator: "-")) dropout \(network.dropoutProbabilities)")
-        print("threads  batch      N   median µs      p10 µs      p90 µs   GFLOP/s  sgemm peak  of peak")
+        let example = try input.map { try readPixels(path: $0, scale: inputScale, width: network.inputSize) }
+        let inputDescription = input.map { "\($0) (\(example!.filter { $0 != 0 }.count) non-zero pixels)" } ?? "random"
+        let sizes = network.layerSizes.map(String.init).joined(separator: "-")
+        print("model \(sizes) dropout \(network.dropoutProbabilities); input \(inputDescription)")
+        print("threads  batch      N   median µs      p10 µs      p90 µs   GFLOP/s  sgemm peak  of peak"
+            + "      CPU µs")
         for threadCount in threadCounts {
             BLAS.setThreadCount(threadCount)
             let peak = iterations == nil ? measureGemmPeak() : .nan
             for batchSize in batchSizes {
                 var generator = RandomSource(seed: 2)
-                let inputs = (0..<(batchSize * network.inputSize)).map { _ in generator.nextUnitFloat() }
+                let inputs = example.map { pixels in (0..<batchSize).flatMap { _ in pixels } }
+                    ?? (0..<(batchSize * network.inputSize)).map { _ in generator.nextUnitFloat() }
                 for count in sampleCounts {
                     let flops = Double(batchSize) * Double(
                         network.monteCarloFlops(sampleCount: count, firstStochasticLayer: predictor.firstStochasticLayerIndex))
-                    let times = measure(predictor, inputs: inputs, batchSize: batchSize, sampleCount: count)
+                    let (times, cpuTimes) = measure(predictor, inputs: inputs, batchSize: batchSize, sampleCount: count)
                     let median = times[times.count / 2]
                     let rate = flops / median / 1e3
-                    print(String(format: "%7d %6d %6d %11.1f %11.1f %11.1f %9.1f %11.1f %7.1f%%", threadCount, batchSize,
-                        count, median, times[times.count / 10], times[times.count * 9 / 10], rate, peak, 100 * rate / peak))
+                    print(String(format: "%7d %6d %6d %11.1f %11.1f %11.1f %9.1f %11.1f %7.1f%% %11.1f", threadCount,
+                        batchSize, count, median, times[times.count / 10], times[times.count * 9 / 10], rate, peak,
+                        100 * rate / peak, cpuTimes[cpuTimes.count / 2]))
                 }
             }
         }
     }
 
-    /// Latencies in µs of repeated requests with fresh seeds, sorted.
-    func measure(_ predictor: MonteCarloPredictor, inputs: [Float], batchSize: Int, sampleCount: Int) -> [Double] {
+    /// The `"pixels"` of a /predict body, divided by the model's input scale.
+    func readPixels(path: String, scale: Float, width: Int) throws -> [Float] {
+        let body = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: path)))
+        guard let pixels = (body as? [String: Any])?["pixels"] as? [NSNumber], pixels.count == width else {
+            throw ValidationError("\(path): expected {\"pixels\": [\(width) numbers]}")
+        }
+        return pixels.map { $0.floatValue / scale }
+    }
+
+    /// Latencies in µs of repeated requests with fresh seeds, and the process CPU time of each, both sorted.
+    ///
+    /// On a shared machine a request that outlasts a scheduler time slice (a 64-input batch, N = 1000) is
+    /// descheduled in the middle and its wall time includes the wait, while short ones mostly are not. The CPU time
+    /// (all threads of the process: on 1 BLAS thread, the request's compute time) does not include that wait.
+    func measure(
+        _ predictor: MonteCarloPredictor, inputs: [Float], batchSize: Int, sampleCount: Int
+    ) -> ([Double], [Double]) {
         var workspace = MonteCarloWorkspace()
         var summaries: [PredictiveSummary] = []
         var times: [Double] = []
+        var cpuTimes: [Double] = []
         times.reserveCapacity(100_000)
+        cpuTimes.reserveCapacity(100_000)
         let clock = ContinuousClock()
         var seed: UInt64 = 0
         inputs.withUnsafeBufferPointer { pixels in
@@ -109,7 +140,9 @@ struct BenchCommand: ParsableCommand {
             if let iterations {
                 for _ in 0..<iterations {
                     let start = clock.now
+                    let cpuStart = processCPUMicroseconds()
                     once()
+                    cpuTimes.append(processCPUMicroseconds() - cpuStart)
                     times.append(microseconds(clock.now - start))
                 }
                 return
@@ -117,14 +150,17 @@ struct BenchCommand: ParsableCommand {
             let deadline = clock.now + .milliseconds(Int(self.seconds * 1000))
             while clock.now < deadline || times.count < 20 {
                 let start = clock.now
+                let cpuStart = processCPUMicroseconds()
                 once()
+                cpuTimes.append(processCPUMicroseconds() - cpuStart)
                 times.append(microseconds(clock.now - start))
             }
         }
-        return times.sorted()
+        return (times.sorted(), cpuTimes.sorted())
     }
 
-    /// Compares every row of an `M × 512 · 512 × 512ᵀ` sgemm with the same rows computed in smaller products.
+    /// Compares every row of an `M × 512 · 512 × 512` sgemm (the engine's layout) with the same rows computed in
+    /// smaller products.
     func checkRowIndependence() {
         var generator = RandomSource(seed: 4)
         let width = 512
@@ -137,7 +173,7 @@ struct BenchCommand: ParsableCommand {
                 b.withUnsafeBufferPointer { pb in
                     c.withUnsafeMutableBufferPointer { pc in
                         BLAS.gemm(
-                            transposeA: false, transposeB: true, m: rows.count, n: width, k: width, alpha: 1,
+                            transposeA: false, transposeB: false, m: rows.count, n: width, k: width, alpha: 1,
                             a: pa.baseAddress! + rows.lowerBound * width, lda: width, b: pb.baseAddress!, ldb: width,
                             beta: 0, c: pc.baseAddress!, ldc: width)
                     }
@@ -203,20 +239,31 @@ struct BenchCommand: ParsableCommand {
         }
     }
 
-    /// GFLOP/s of a large square sgemm (best of several), the practical ceiling for this machine and thread count.
+    /// GFLOP/s of a large square sgemm (the best run), the practical ceiling for this machine and thread count.
     func measureGemmPeak(size: Int = 1024) -> Double {
         var generator = RandomSource(seed: 3)
         let a = Matrix(rows: size, columns: size, storage: (0..<(size * size)).map { _ in generator.nextUnitFloat() })
         var c = Matrix(rows: size, columns: size)
         let clock = ContinuousClock()
         var best = Double.infinity
-        for _ in 0..<8 {
+        // Best of at least 8 runs and 1.5 s: on a shared machine a short series can miss every quiet moment.
+        let deadline = clock.now + .milliseconds(1500)
+        var runs = 0
+        while runs < 8 || clock.now < deadline {
             let start = clock.now
             BLAS.multiply(a, by: a, into: &c)
             best = min(best, microseconds(clock.now - start))
+            runs += 1
         }
         return 2 * Double(size * size * size) / best / 1e3
     }
+}
+
+/// CPU time consumed so far by all threads of this process, in µs.
+func processCPUMicroseconds() -> Double {
+    var time = timespec()
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &time)
+    return Double(time.tv_sec) * 1e6 + Double(time.tv_nsec) * 1e-3
 }
 
 func microseconds(_ duration: Duration) -> Double {

@@ -97,6 +97,23 @@ struct MonteCarloPredictorTests {
         #expect(summary.variance.contains { $0 > 1e-6 }, "dropout must make the passes differ")
     }
 
+    @Test("a mostly-zero input (the sparse first-layer path) also equals N naive passes", arguments: [0, 1, 5])
+    func sparseInputEqualsNaiveReference(nonZero: Int) {
+        let model = smallModel(dropout: [0, 0.5, 0.5])
+        var generator = RandomSource(seed: 12)
+        var input = [Float](repeating: 0, count: 20)
+        for index in [3, 17, 8, 11, 0].prefix(nonZero) { input[index] = generator.nextUnitFloat() + 0.1 }
+        let predictor = MonteCarloPredictor(model: model)
+        let summary = predictor.predict(input, sampleCount: 29, seed: 99)
+        let reference = PredictiveSummary(
+            passProbabilities: naivePassProbabilities(model: model, input: input, sampleCount: 29, seed: 99))
+        for column in 0..<5 {
+            #expect(abs(summary.meanProbabilities[column] - reference.meanProbabilities[column]) < 1e-5)
+            #expect(abs(summary.variance[column] - reference.variance[column]) < 1e-5)
+        }
+        #expect(abs(summary.mutualInformation - reference.mutualInformation) < 1e-5)
+    }
+
     @Test("same seed gives identical summaries; another seed changes the variance")
     func seeding() {
         let predictor = MonteCarloPredictor(model: smallModel(dropout: [0, 0.5, 0.5]))
