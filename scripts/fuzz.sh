@@ -7,9 +7,10 @@
 # scripts/test.sh uses it); the default is release.
 #
 # How it is built, and why not as a plain SwiftPM product:
-# - the libraries are built by SwiftPM in their own scratch directory (.build/fuzz) with `-sanitize=fuzzer,address`
-#   passed as ONE flag (SwiftPM's `--sanitize fuzzer --sanitize address` emits two swiftc flags and the last wins,
-#   silently dropping the coverage instrumentation);
+# - the libraries are built by SwiftPM in their own scratch directory (.build/fuzz) with ASan and libFuzzer's coverage
+#   instrumentation (-sanitize-coverage=edge,inline-8bit-counters,pc-table,trace-cmp, what -sanitize=fuzzer adds) but
+#   without linking libFuzzer: SwiftPM applies -Xswiftc to the build plugin's tool (EmbedResourcesTool) too, and an
+#   executable linked with -sanitize=fuzzer gets libFuzzer's main beside its own (ld.gold then crashes);
 # - the harness (Sources/mcdropout-fuzz/FuzzHarness.swift, with -DFUZZING) is linked by swiftc against those
 #   objects, because SwiftPM links executables with `--defsym main=<module>_main`, which collides with libFuzzer's main.
 # Inputs: the seed corpus fuzz/corpus (read only) plus .build/fuzz-corpus (grows); crashes land in
@@ -38,7 +39,7 @@ optimization=-O
 scratch=.build/fuzz
 [ "$configuration" = debug ] && scratch=.build/fuzz-debug
 swift build -c "$configuration" --scratch-path "$scratch" --target InferenceServer \
-    -Xswiftc -sanitize=fuzzer,address -Xswiftc -g >&2
+    -Xswiftc -sanitize=address -Xswiftc -sanitize-coverage=edge,inline-8bit-counters,pc-table,trace-cmp -Xswiftc -g >&2
 out="$scratch/$configuration"
 objects=()
 for module in CMicroHTTPD Logging MCDropoutJSON MCDropout InferenceServer; do

@@ -72,14 +72,18 @@ func check(_ data: UnsafeRawBufferPointer) {
     guard (200..<500).contains(response.status) else {
         fatalError("status \(response.status) for \(request.method) \(request.path): \(String(decoding: response.body, as: UTF8.self))")
     }
-    // Every answer is JSON (or, for V2 binary outputs, a JSON header of the announced length).
-    let isPrometheus = response.headers.contains { $0.value.hasPrefix("text/plain") }
+    // Every answer is JSON (or, for V2 binary outputs, a JSON header of the announced length), except the Prometheus
+    // text of /metrics and the demo page's HTML, which are only ever 200s.
+    let isText = response.headers.contains { $0.value.hasPrefix("text/plain") || $0.value.hasPrefix("text/html") }
+    if isText, response.status != 200 {
+        fatalError("a \(response.status) answered as text: \(String(decoding: response.body, as: UTF8.self))")
+    }
     var json = response.body[...]
     if let length = response.headers.first(where: { $0.name == "Inference-Header-Content-Length" }).flatMap({ Int($0.value) }) {
         guard length <= response.body.count else { fatalError("Inference-Header-Content-Length past the body") }
         json = response.body[..<length]
     }
-    if !isPrometheus, request.method != "HEAD" {
+    if !isText, request.method != "HEAD" {
         do {
             let value = try JSONParser.parse(Array(json))
             if response.status >= 400, case .string? = value["error"] {} else if response.status >= 400 {
