@@ -5,12 +5,31 @@
 /// `SIMD8` vectors of 0 and 1; other probabilities compare 32-bit halves against ``Dropout/dropThreshold``. A kept
 /// value is multiplied by exactly 1 and a dropped one by exactly 0, so the results equal `value × mask` with the
 /// float masks of ``Dropout/fillMask(_:rows:columns:using:)``.
+#if _endian(big)
+#error("MaskKernels.keptLanes reads 32-bit uniforms in little-endian unit order")
+#endif
+
 enum MaskKernels {
     /// `byteMasks[b]` has lane `t` equal to 1 when bit `t` of `b` is set, else 0.
     static let byteMasks: [SIMD8<Float>] = (0..<256).map { byte in
         var lanes = SIMD8<Float>()
         for lane in 0..<8 { lanes[lane] = Float((byte >> lane) & 1) }
         return lanes
+    }
+
+    /// Lanes of 1 for the kept units `index ..< index + 8` of a mask row (any `p` but 0.5): their eight 32-bit
+    /// uniforms are the 32 bytes from unit `index` on, in unit order on a little-endian machine (unit `2k` is the low
+    /// half of word `k`), compared at once against the threshold.
+    @inline(__always)
+    static func keptLanes(_ index: Int, mask: UnsafePointer<UInt64>, threshold: SIMD8<UInt32>) -> SIMD8<Float> {
+        let uniforms = UnsafeRawPointer(mask).advanced(by: index * 4).loadUnaligned(as: SIMD8<UInt32>.self)
+        return SIMD8<Float>(repeating: 0).replacing(with: 1, where: uniforms .>= threshold)
+    }
+
+    /// ``Dropout/dropThreshold`` as SIMD lanes; it is below 2³² because `p < 1`.
+    @inline(__always)
+    static func thresholdLanes(_ dropout: Dropout) -> SIMD8<UInt32> {
+        SIMD8(repeating: UInt32(truncatingIfNeeded: dropout.dropThreshold))
     }
 
     /// Whether unit `index` of a mask row starting at `mask` is kept.
@@ -37,6 +56,14 @@ enum MaskKernels {
                     UnsafeMutableRawPointer(row + index).storeBytes(of: x * table[byte], as: SIMD8<Float>.self)
                     index += 8
                 }
+            }
+        } else {
+            let lanes = thresholdLanes(dropout)
+            while index + 8 <= count {
+                let x = UnsafeRawPointer(source + index).loadUnaligned(as: SIMD8<Float>.self)
+                let kept = x * keptLanes(index, mask: mask, threshold: lanes)
+                UnsafeMutableRawPointer(row + index).storeBytes(of: kept, as: SIMD8<Float>.self)
+                index += 8
             }
         }
         let threshold = dropout.dropThreshold
@@ -82,6 +109,15 @@ enum MaskKernels {
                     UnsafeMutableRawPointer(values + index).storeBytes(of: kept, as: SIMD8<Float>.self)
                     index += 8
                 }
+            }
+        } else {
+            let lanes = thresholdLanes(dropout)
+            while index + 8 <= count {
+                let v = UnsafeRawPointer(values + index).loadUnaligned(as: SIMD8<Float>.self)
+                    + UnsafeRawPointer(bias + index).loadUnaligned(as: SIMD8<Float>.self)
+                let kept = v.replacing(with: 0, where: .!(v .> 0)) * scale * keptLanes(index, mask: mask, threshold: lanes)
+                UnsafeMutableRawPointer(values + index).storeBytes(of: kept, as: SIMD8<Float>.self)
+                index += 8
             }
         }
         let threshold = dropout.dropThreshold
