@@ -34,29 +34,20 @@ echo "api-check: validating $document" >&2
 
 swift build -c "$configuration" --product mcdropout-serve >&2
 work="$(mktemp -d)"
-server_pid=""
+SERVE=".build/$configuration/mcdropout-serve"
+SERVER_TOOLS=""
+. scripts/lib/server.sh
+SERVER_PID=""
 cleanup() {
-    if [ -n "$server_pid" ] && kill -0 "$server_pid" 2>/dev/null; then
-        kill -TERM "$server_pid" 2>/dev/null || true
-        wait "$server_pid" 2>/dev/null || true
+    if [ -n "$SERVER_PID" ] && kill -0 "$SERVER_PID" 2>/dev/null; then
+        kill -TERM "$SERVER_PID" 2>/dev/null || true
+        serve_wait 30
     fi
     rm -rf "$work"
 }
 trap cleanup EXIT
-
-: >"$work/stdout"
-".build/$configuration/mcdropout-serve" --port 0 --model models/mnist.safetensors --max-total-passes 2000 \
-    --log-level warning >"$work/stdout" 2>"$work/stderr" &
-server_pid=$!
-port=""
-for _ in $(seq 1 100); do
-    port="$(sed -n 's/.*listening on http:\/\/127\.0\.0\.1:\([0-9]*\).*/\1/p' "$work/stdout")"
-    [ -n "$port" ] && break
-    kill -0 "$server_pid" 2>/dev/null || { cat "$work/stderr" >&2; echo "api-check: the server did not start" >&2; exit 1; }
-    sleep 0.1
-done
-[ -n "$port" ] || { echo "api-check: no port after 10 s" >&2; exit 1; }
-base="http://127.0.0.1:$port"
+serve_start "$work/stderr" --model models/mnist.safetensors --max-total-passes 2000 --log-level warning
+base="$BASE"
 
 "$python" - "$base/openapi.json" "$document" <<'PY'
 import sys, urllib.request

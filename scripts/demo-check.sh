@@ -30,29 +30,20 @@ fi
 
 swift build -c "$configuration" --product mcdropout-serve >&2
 work="$(mktemp -d)"
-server_pid=""
+SERVE=".build/$configuration/mcdropout-serve"
+SERVER_TOOLS=""
+. scripts/lib/server.sh
+SERVER_PID=""
 cleanup() {
-    if [ -n "$server_pid" ] && kill -0 "$server_pid" 2>/dev/null; then
-        kill -TERM "$server_pid" 2>/dev/null || true
-        wait "$server_pid" 2>/dev/null || true
+    if [ -n "$SERVER_PID" ] && kill -0 "$SERVER_PID" 2>/dev/null; then
+        kill -TERM "$SERVER_PID" 2>/dev/null || true
+        serve_wait 30
     fi
     rm -rf "$work"
 }
 trap cleanup EXIT
-
-: >"$work/stdout"
-".build/$configuration/mcdropout-serve" --port 0 --model models/mnist.safetensors --log-level warning \
-    >"$work/stdout" 2>"$work/stderr" &
-server_pid=$!
-port=""
-for _ in $(seq 1 100); do
-    port="$(sed -n 's/.*listening on http:\/\/127\.0\.0\.1:\([0-9]*\).*/\1/p' "$work/stdout")"
-    [ -n "$port" ] && break
-    kill -0 "$server_pid" 2>/dev/null || { cat "$work/stderr" >&2; echo "demo-check: the server did not start" >&2; exit 1; }
-    sleep 0.1
-done
-[ -n "$port" ] || { echo "demo-check: no port after 10 s" >&2; exit 1; }
-base="http://127.0.0.1:$port"
+serve_start "$work/stderr" --model models/mnist.safetensors --log-level warning
+base="$BASE"
 
 # Headless, as root in CI (hence --no-sandbox), with a throw-away profile. Virtual time runs the page's scripts and
 # fetches to completion (or 15 s of page time) before the DOM is dumped.

@@ -1,8 +1,9 @@
-# Sourced by the reliability scripts (lifecycle.sh, soak.sh, slow-clients.sh, sanitize.sh): start a server on a free
+# Sourced by the reliability scripts (lifecycle.sh, soak.sh, slow-clients.sh, sanitize.sh) and the API and demo checks: start a server on a free
 # port, wait for it, read its memory and descriptors, stop it. Needs bash and /proc (Linux); wrk and curl are
 # installed with apt when missing (a fresh machine has neither).
 
-for tool in wrk curl; do
+# SERVER_TOOLS (default "wrk curl") lists the load tools to install; the API and demo checks need none.
+for tool in ${SERVER_TOOLS-wrk curl}; do
     if ! command -v "$tool" >/dev/null; then
         echo "installing $tool" >&2
         sudo=""
