@@ -33,15 +33,7 @@ work="$(mktemp -d)"
 SERVE=".build/$configuration/mcdropout-serve"
 SERVER_TOOLS=""
 . scripts/lib/server.sh
-SERVER_PID=""
-cleanup() {
-    if [ -n "$SERVER_PID" ] && kill -0 "$SERVER_PID" 2>/dev/null; then
-        kill -TERM "$SERVER_PID" 2>/dev/null || true
-        serve_wait 30
-    fi
-    rm -rf "$work"
-}
-trap cleanup EXIT
+trap 'serve_stop; rm -rf "$work"' EXIT
 serve_start "$work/stderr" --model models/mnist.safetensors --log-level warning
 base="$BASE"
 

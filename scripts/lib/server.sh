@@ -51,6 +51,14 @@ serve_wait() {
     wait "$SERVER_PID" || SERVER_STATUS=$?
 }
 
+# serve_stop: SIGTERM to the server serve_start started, if it still runs, then serve_wait (for EXIT traps).
+serve_stop() {
+    if [ -n "${SERVER_PID:-}" ] && kill -0 "$SERVER_PID" 2>/dev/null; then
+        kill -TERM "$SERVER_PID" 2>/dev/null || true
+        serve_wait 30
+    fi
+}
+
 # rss_kb PID / fd_count PID: resident set size in KiB and open descriptors of a process.
 rss_kb() { awk '/^VmRSS:/ { print $2 }' "/proc/$1/status"; }
 fd_count() { find "/proc/$1/fd" -mindepth 1 -maxdepth 1 2>/dev/null | wc -l; }
