@@ -1,4 +1,5 @@
 import ArgumentParser
+import MCDropout
 
 /// `mcdropout-eval`: how good is the uncertainty? Evaluation, the seeds' experiments and the report.
 @main
@@ -9,7 +10,7 @@ struct EvalCommand: ParsableCommand {
         discussion: """
             scripts/evaluate.sh runs everything and regenerates docs/evaluation/ (JSON, SVG plots, EVALUATION.md).
             """,
-        version: "0.1.0",
+        version: mcdropoutVersion,
         subcommands: [EvaluateCommand.self, ExperimentCommand.self, ReportCommand.self, SetThresholdCommand.self],
         defaultSubcommand: EvaluateCommand.self)
 }

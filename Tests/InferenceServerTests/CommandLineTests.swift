@@ -12,7 +12,7 @@ struct CommandLineTests {
         return (child.status, String(decoding: child.standardOutput, as: UTF8.self))
     }
 
-    @Test("--version prints the server version", arguments: ["mcdropout-serve", "mcdropout-train", "mcdropout-bench"])
+    @Test("--version prints the server version", arguments: ["mcdropout-serve", "mcdropout-train", "mcdropout-bench", "mcdropout-eval"])
     func version(executable: String) throws {
         let path = serveExecutable.deletingLastPathComponent().appendingPathComponent(executable).path
         // Built only with the full product set (scripts/test.sh builds it).
