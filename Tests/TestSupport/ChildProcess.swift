@@ -79,9 +79,11 @@ public final class ChildProcess {
     public func firstLine(within timeout: Duration = .seconds(60)) -> String? {
         let deadline = ContinuousClock.now.advanced(by: timeout)
         while ContinuousClock.now < deadline {
+            // Sampled before reading: if the child had already exited, what we read is all it will ever write.
+            let running = process.isRunning
             let bytes = standardOutput
             if let end = bytes.firstIndex(of: UInt8(ascii: "\n")) { return String(decoding: bytes[..<end], as: UTF8.self) }
-            if !process.isRunning && standardOutput.firstIndex(of: UInt8(ascii: "\n")) == nil { return nil }
+            if !running { return nil }
             Self.sleep(milliseconds: 2)
         }
         return nil
