@@ -1,5 +1,5 @@
 // Overload, slow and idle clients, connection caps and access control. Behaviour only: latency is measured by
-// scripts (scripts/slow-clients.sh, scripts/overload.sh), never asserted here, because the machine may be loaded.
+// scripts (scripts/slow-clients.sh, scripts/lifecycle.sh), never asserted here, because the machine may be loaded.
 import Foundation
 import Glibc
 import MCDropoutJSON
@@ -8,13 +8,13 @@ import Testing
 
 @testable import InferenceServer
 
-/// Blocks `POST /work/...` requests until `gate` opens; everything else answers at once on the I/O thread.
+/// Blocks `POST /slow/...` requests until `gate` opens; everything else answers at once on the I/O thread.
 private final class GatedHandler: HTTPHandler {
     let gate = TestLatch()
     let started = Atomic<Int>(0)
 
     func handle(_ request: HTTPRequest) -> HTTPResponse {
-        if request.path.hasPrefix("/work") {
+        if request.path.hasPrefix("/slow") {
             started.add(1, ordering: .relaxed)
             gate.wait()
         }
@@ -29,7 +29,7 @@ private final class GatedHandler: HTTPHandler {
         }
     }
 
-    func needsWorker(_ request: HTTPRequest) -> Bool { request.path.hasPrefix("/work") }
+    func needsWorker(_ request: HTTPRequest) -> Bool { request.path.hasPrefix("/slow") }
 }
 
 private func pooledDaemon(workers: Int, queue: Int, handler: GatedHandler) throws -> MicroHTTPDaemon {
@@ -66,12 +66,12 @@ struct WorkerPoolTests {
         }
         let first = StatusCell()
         let second = StatusCell()
-        let running = postInBackground(port: daemon.port, target: "/work/1", status: first)
+        let running = postInBackground(port: daemon.port, target: "/slow/1", status: first)
         #expect(eventually { handler.started.load(ordering: .relaxed) == 1 })
-        let queued = postInBackground(port: daemon.port, target: "/work/2", status: second)
+        let queued = postInBackground(port: daemon.port, target: "/slow/2", status: second)
         #expect(eventually { daemon.inFlightRequestCount == 2 })
 
-        let refused = try RawHTTPConnection(port: daemon.port).request(method: "POST", target: "/work/3")
+        let refused = try RawHTTPConnection(port: daemon.port).request(method: "POST", target: "/slow/3")
         #expect(refused.status == 503)
         #expect(refused.header("Retry-After") == "1")
         let inline = try RawHTTPConnection(port: daemon.port).request(target: "/health")
@@ -84,7 +84,7 @@ struct WorkerPoolTests {
         #expect(first.value == 200)
         #expect(second.value == 200)
         // Capacity is free again.
-        #expect(try RawHTTPConnection(port: daemon.port).request(method: "POST", target: "/work/4").status == 200)
+        #expect(try RawHTTPConnection(port: daemon.port).request(method: "POST", target: "/slow/4").status == 200)
     }
 
     @Test("keep-alive connections carry pooled requests one after another")
@@ -95,8 +95,8 @@ struct WorkerPoolTests {
         defer { daemon.stop() }
         let connection = try RawHTTPConnection(port: daemon.port)
         for index in 0..<20 {
-            let response = try connection.request(method: "POST", target: "/work/\(index)")
-            #expect(response.status == 200 && response.text == "/work/\(index)")
+            let response = try connection.request(method: "POST", target: "/slow/\(index)")
+            #expect(response.status == 200 && response.text == "/slow/\(index)")
         }
     }
 
@@ -106,9 +106,9 @@ struct WorkerPoolTests {
         let daemon = try pooledDaemon(workers: 1, queue: 4, handler: handler)
         let first = StatusCell()
         let second = StatusCell()
-        let running = postInBackground(port: daemon.port, target: "/work/1", status: first)
+        let running = postInBackground(port: daemon.port, target: "/slow/1", status: first)
         #expect(eventually { handler.started.load(ordering: .relaxed) == 1 })
-        let queued = postInBackground(port: daemon.port, target: "/work/2", status: second)
+        let queued = postInBackground(port: daemon.port, target: "/slow/2", status: second)
         #expect(eventually { daemon.inFlightRequestCount == 2 })
         let stopped = TestLatch()
         let stopper = TestThread {
