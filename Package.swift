@@ -40,10 +40,17 @@ let package = Package(
         ),
         // Evaluation metrics (calibration, OOD detection, selective prediction): pure functions, no Foundation.
         .target(name: "MCDropoutEvaluation", dependencies: ["MCDropout"], swiftSettings: strictSettings),
+        // A general HTTP/1.1 server over libmicrohttpd: the daemon, request/response values, body limits, worker pool.
+        // Knows nothing of dropout; the only importer of CMicroHTTPD.
+        .target(
+            name: "HTTPTransport",
+            dependencies: ["CMicroHTTPD", .product(name: "Logging", package: "swift-log")],
+            swiftSettings: strictSettings
+        ),
         .target(
             name: "InferenceServer",
             dependencies: [
-                "MCDropout", "MCDropoutJSON", "CMicroHTTPD",
+                "MCDropout", "MCDropoutJSON", "HTTPTransport",
                 .product(name: "Logging", package: "swift-log"),
             ],
             // Resources/ (the OpenAPI document, the demo page) and examples/*.json are compiled in by EmbedResources.
@@ -68,7 +75,7 @@ let package = Package(
         .executableTarget(
             name: "mcdropout-serve",
             dependencies: [
-                "InferenceServer", "MCDropout",
+                "InferenceServer", "HTTPTransport", "MCDropout",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ],
@@ -83,7 +90,8 @@ let package = Package(
         .executableTarget(
             name: "mcdropout-fuzz",
             dependencies: [
-                "InferenceServer", "MCDropout", "MCDropoutJSON", .product(name: "Logging", package: "swift-log"),
+                "InferenceServer", "HTTPTransport", "MCDropout", "MCDropoutJSON",
+                .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: strictSettings
         ),
@@ -110,7 +118,8 @@ let package = Package(
         .testTarget(
             name: "InferenceServerTests",
             dependencies: [
-                "InferenceServer", "MCDropout", "MCDropoutJSON", "TestSupport", .product(name: "Logging", package: "swift-log"),
+                "InferenceServer", "HTTPTransport", "MCDropout", "MCDropoutJSON", "TestSupport",
+                .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: strictSettings
         ),

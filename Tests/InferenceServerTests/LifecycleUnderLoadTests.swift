@@ -1,6 +1,7 @@
 // Fast versions of scripts/lifecycle.sh: SIGHUP reloads and SIGTERM while clients keep requests in flight. The load
 // is a few keep-alive client threads for about a second; only outcomes are asserted, never timing.
 import Foundation
+import HTTPTransport
 import MCDropoutJSON
 import Synchronization
 import Testing

@@ -1,6 +1,7 @@
 // Live tests: a real daemon on a kernel-chosen loopback port, driven by raw sockets.
 // Timeouts are generous and no test asserts how fast anything is: the machine may be shared and loaded.
 import Glibc
+import HTTPTransport
 import InferenceServer
 import Testing
 

@@ -7,6 +7,7 @@ import Synchronization
 import Testing
 
 @testable import InferenceServer
+@testable import HTTPTransport
 
 /// Blocks `POST /slow/...` requests until `gate` opens; everything else answers at once on the I/O thread.
 private final class GatedHandler: HTTPHandler {
