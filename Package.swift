@@ -35,8 +35,11 @@ let package = Package(
         .target(name: "MCDropoutJSON", swiftSettings: strictSettings),
         // The numeric core: no Foundation, no I/O.
         .target(name: "MCDropout", dependencies: ["CBLAS", "MCDropoutJSON"], swiftSettings: strictSettings),
+        // Labelled image data sets: IDX parsing, gzip (the only importer of CZlib), the known data sets' names.
+        .target(name: "MCDropoutData", dependencies: ["CZlib"], swiftSettings: strictSettings),
         .target(
-            name: "MCDropoutTraining", dependencies: ["MCDropout", "MCDropoutJSON", "CZlib"], swiftSettings: strictSettings
+            name: "MCDropoutTraining", dependencies: ["MCDropout", "MCDropoutJSON", "MCDropoutData"],
+            swiftSettings: strictSettings
         ),
         // Evaluation metrics (calibration, OOD detection, selective prediction): pure functions, no Foundation.
         .target(name: "MCDropoutEvaluation", dependencies: ["MCDropout"], swiftSettings: strictSettings),
@@ -67,7 +70,7 @@ let package = Package(
         .executableTarget(
             name: "mcdropout-train",
             dependencies: [
-                "MCDropout", "MCDropoutTraining",
+                "MCDropout", "MCDropoutData", "MCDropoutTraining",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: strictSettings
@@ -83,7 +86,9 @@ let package = Package(
         ),
         .executableTarget(
             name: "mcdropout-bench",
-            dependencies: ["MCDropout", "MCDropoutTraining", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+            dependencies: [
+                "MCDropout", "MCDropoutData", .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
             swiftSettings: strictSettings
         ),
         // libFuzzer harness over request decoding and validation; see scripts/fuzz.sh. A normal build replays files.
@@ -98,7 +103,7 @@ let package = Package(
         .executableTarget(
             name: "mcdropout-eval",
             dependencies: [
-                "MCDropout", "MCDropoutJSON", "MCDropoutTraining", "MCDropoutEvaluation",
+                "MCDropout", "MCDropoutJSON", "MCDropoutData", "MCDropoutTraining", "MCDropoutEvaluation",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: strictSettings
@@ -111,8 +116,9 @@ let package = Package(
         // Child processes for tests, with file-backed output (see ChildProcess for why not Pipe).
         .target(name: "TestSupport", path: "Tests/TestSupport", swiftSettings: strictSettings),
         .testTarget(name: "MCDropoutTests", dependencies: ["MCDropout", "TestSupport"], swiftSettings: strictSettings),
+        .testTarget(name: "MCDropoutDataTests", dependencies: ["MCDropoutData"], swiftSettings: strictSettings),
         .testTarget(
-            name: "MCDropoutTrainingTests", dependencies: ["MCDropoutTraining", "MCDropout"],
+            name: "MCDropoutTrainingTests", dependencies: ["MCDropoutTraining", "MCDropoutData", "MCDropout"],
             swiftSettings: strictSettings
         ),
         .testTarget(
