@@ -1,4 +1,6 @@
 import Foundation
+import MCDropoutJSON
+import TestSupport
 import Testing
 
 @testable import InferenceServer
@@ -79,6 +81,31 @@ struct ReloadGuardTests {
             Issue.record("a directory loaded as a model")
         } catch {
             #expect(error.reason.contains("is a directory"))
+        }
+    }
+
+    @Test(
+        "mcdropout-serve: SIGHUP refuses a relabelled file and logs why; MCDROPOUT_RELOAD_ALLOW_CHANGES=1 accepts it",
+        .enabled(if: FileManager.default.isExecutableFile(atPath: serveExecutable.path)))
+    func serveProcess() throws {
+        for allowed in [false, true] {
+            let directory = folder()
+            let path = try writeSyntheticModel(name: "m", seed: 1, directory: directory)
+            if allowed { setenv("MCDROPOUT_RELOAD_ALLOW_CHANGES", "1", 1) }
+            defer { unsetenv("MCDROPOUT_RELOAD_ALLOW_CHANGES") }
+            let server = try ServeProcess(arguments: ["--model", path])
+            unsetenv("MCDROPOUT_RELOAD_ALLOW_CHANGES")
+            let connection = try RawHTTPConnection(port: server.port)
+            _ = try writeSyntheticModel(name: "m", seed: 2, directory: directory, labels: (0..<10).map { "kind \($0)" })
+            server.signal(SIGHUP)
+            if allowed {
+                #expect(eventually { (try? connection.request(target: "/health").json?["models"]?[0]?["version"]) == .number(2) })
+            } else {
+                #expect(eventually { server.child.standardError.contains("labels differ") })
+                #expect(try connection.request(target: "/health").json?["models"]?[0]?["version"] == .number(1))
+            }
+            server.signal(SIGTERM)
+            #expect(server.exits())
         }
     }
 }
