@@ -1,4 +1,5 @@
 public import MCDropout
+public import MCDropoutData
 
 /// Why density statistics could not be fitted.
 public enum DensityFittingError: Error, Sendable, Equatable, CustomStringConvertible {

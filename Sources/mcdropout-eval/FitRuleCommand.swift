@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import MCDropout
 import MCDropoutEvaluation
+import MCDropoutData
 import MCDropoutTraining
 
 /// `mcdropout-eval fit-rule`: fit density statistics on the training split and a composite uncertainty rule on the
