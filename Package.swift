@@ -38,7 +38,8 @@ let package = Package(
         // Labelled image data sets: IDX parsing, gzip (the only importer of CZlib), the known data sets' names.
         .target(name: "MCDropoutData", dependencies: ["CZlib"], swiftSettings: strictSettings),
         .target(
-            name: "MCDropoutTraining", dependencies: ["MCDropout", "MCDropoutJSON", "MCDropoutData", "MCDropoutEvaluation"],
+            name: "MCDropoutTraining",
+            dependencies: ["MCDropout", "MCDropoutJSON", "MCDropoutData", "MCDropoutEvaluation"],
             swiftSettings: strictSettings
         ),
         // Evaluation: the one prediction loop over a labelled set, the metrics (calibration, OOD detection, selective
@@ -47,10 +48,17 @@ let package = Package(
             name: "MCDropoutEvaluation", dependencies: ["MCDropout", "MCDropoutData", "MCDropoutJSON"],
             swiftSettings: strictSettings
         ),
+        // A general HTTP/1.1 server over libmicrohttpd: the daemon, request/response values, body limits, worker pool.
+        // Knows nothing of dropout; the only importer of CMicroHTTPD.
+        .target(
+            name: "HTTPTransport",
+            dependencies: ["CMicroHTTPD", .product(name: "Logging", package: "swift-log")],
+            swiftSettings: strictSettings
+        ),
         .target(
             name: "InferenceServer",
             dependencies: [
-                "MCDropout", "MCDropoutJSON", "CMicroHTTPD",
+                "MCDropout", "MCDropoutJSON", "HTTPTransport",
                 .product(name: "Logging", package: "swift-log"),
             ],
             // Resources/ (the OpenAPI document, the demo page) and examples/*.json are compiled in by EmbedResources.
@@ -75,7 +83,7 @@ let package = Package(
         .executableTarget(
             name: "mcdropout-serve",
             dependencies: [
-                "InferenceServer", "MCDropout",
+                "InferenceServer", "HTTPTransport", "MCDropout",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ],
@@ -92,7 +100,8 @@ let package = Package(
         .executableTarget(
             name: "mcdropout-fuzz",
             dependencies: [
-                "InferenceServer", "MCDropout", "MCDropoutJSON", .product(name: "Logging", package: "swift-log"),
+                "InferenceServer", "HTTPTransport", "MCDropout", "MCDropoutJSON",
+                .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: strictSettings
         ),
@@ -122,7 +131,8 @@ let package = Package(
         .testTarget(
             name: "InferenceServerTests",
             dependencies: [
-                "InferenceServer", "MCDropout", "MCDropoutJSON", "TestSupport", .product(name: "Logging", package: "swift-log"),
+                "InferenceServer", "HTTPTransport", "MCDropout", "MCDropoutJSON", "TestSupport",
+                .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: strictSettings
         ),
