@@ -18,6 +18,8 @@ public final class LoadedModel: Sendable {
     /// `"uncertain"` in responses; `nil` when the file has none (the registry refuses a file whose threshold is
     /// invalid).
     public let uncertaintyThreshold: UncertaintyThreshold?
+    /// Its drift metrics (score histograms, predictions per class, flags); new with every load and reload.
+    let drift: DriftMetrics
 
     init(name: String, path: String, file: ModelFile, version: Int) {
         self.name = name
@@ -26,6 +28,7 @@ public final class LoadedModel: Sendable {
         self.predictor = MonteCarloPredictor(model: file.model)
         self.version = version
         self.uncertaintyThreshold = (try? file.metadata.uncertaintyThreshold()) ?? nil
+        self.drift = DriftMetrics(classCount: file.model.outputSize)
     }
 
     /// Pixels are divided by this before the first layer.
