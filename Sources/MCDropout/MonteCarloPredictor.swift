@@ -148,7 +148,8 @@ public struct MonteCarloPredictor: Sendable {
         }
     }
 
-    /// Runs passes in blocks until ``AdaptiveSampling`` says the mean probabilities are precise enough.
+    /// Runs passes in blocks until ``AdaptiveSampling`` says the mean probabilities are precise enough or its
+    /// decision test is settled.
     ///
     /// The summary's `sampleCount` is the number of passes used. Because masks are drawn pass after pass, the passes
     /// are those of ``predict(_:sampleCount:seed:workspace:)`` with that many passes and the same seed; results agree
@@ -164,7 +165,11 @@ public struct MonteCarloPredictor: Sendable {
         var done = 0
         while true {
             let error = done == 0 ? Double.infinity : workspace.maximumStandardError(instance: 0, classCount: classes)
-            let block = sampling.nextBlock(passesDone: done, maximumStandardError: error)
+            let isSettled = sampling.decision.map {
+                done >= sampling.minimumSamples
+                    && workspace.isDecisionSettled($0, tolerance: sampling.tolerance, instance: 0, classCount: classes)
+            } ?? false
+            let block = sampling.nextBlock(passesDone: done, maximumStandardError: error, isDecisionSettled: isSettled)
             if block == 0 { break }
             addPasses(block, generator: &generator, workspace: &workspace)
             done += block
