@@ -35,15 +35,25 @@ let package = Package(
         .target(name: "MCDropoutJSON", swiftSettings: strictSettings),
         // The numeric core: no Foundation, no I/O.
         .target(name: "MCDropout", dependencies: ["CBLAS", "MCDropoutJSON"], swiftSettings: strictSettings),
+        // Labelled image data sets: IDX parsing, gzip (the only importer of CZlib), the known data sets' names.
+        .target(name: "MCDropoutData", dependencies: ["CZlib"], swiftSettings: strictSettings),
         .target(
-            name: "MCDropoutTraining", dependencies: ["MCDropout", "MCDropoutJSON", "CZlib"], swiftSettings: strictSettings
+            name: "MCDropoutTraining", dependencies: ["MCDropout", "MCDropoutJSON", "MCDropoutData"],
+            swiftSettings: strictSettings
         ),
         // Evaluation metrics (calibration, OOD detection, selective prediction): pure functions, no Foundation.
         .target(name: "MCDropoutEvaluation", dependencies: ["MCDropout"], swiftSettings: strictSettings),
+        // A general HTTP/1.1 server over libmicrohttpd: the daemon, request/response values, body limits, worker pool.
+        // Knows nothing of dropout; the only importer of CMicroHTTPD.
+        .target(
+            name: "HTTPTransport",
+            dependencies: ["CMicroHTTPD", .product(name: "Logging", package: "swift-log")],
+            swiftSettings: strictSettings
+        ),
         .target(
             name: "InferenceServer",
             dependencies: [
-                "MCDropout", "MCDropoutJSON", "CMicroHTTPD",
+                "MCDropout", "MCDropoutJSON", "HTTPTransport",
                 .product(name: "Logging", package: "swift-log"),
             ],
             // Resources/ (the OpenAPI document, the demo page) and examples/*.json are compiled in by EmbedResources.
@@ -60,7 +70,7 @@ let package = Package(
         .executableTarget(
             name: "mcdropout-train",
             dependencies: [
-                "MCDropout", "MCDropoutTraining",
+                "MCDropout", "MCDropoutData", "MCDropoutTraining",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: strictSettings
@@ -68,7 +78,7 @@ let package = Package(
         .executableTarget(
             name: "mcdropout-serve",
             dependencies: [
-                "InferenceServer", "MCDropout",
+                "InferenceServer", "HTTPTransport", "MCDropout",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ],
@@ -76,21 +86,24 @@ let package = Package(
         ),
         .executableTarget(
             name: "mcdropout-bench",
-            dependencies: ["MCDropout", "MCDropoutTraining", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+            dependencies: [
+                "MCDropout", "MCDropoutData", .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
             swiftSettings: strictSettings
         ),
         // libFuzzer harness over request decoding and validation; see scripts/fuzz.sh. A normal build replays files.
         .executableTarget(
             name: "mcdropout-fuzz",
             dependencies: [
-                "InferenceServer", "MCDropout", "MCDropoutJSON", .product(name: "Logging", package: "swift-log"),
+                "InferenceServer", "HTTPTransport", "MCDropout", "MCDropoutJSON",
+                .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: strictSettings
         ),
         .executableTarget(
             name: "mcdropout-eval",
             dependencies: [
-                "MCDropout", "MCDropoutJSON", "MCDropoutTraining", "MCDropoutEvaluation",
+                "MCDropout", "MCDropoutJSON", "MCDropoutData", "MCDropoutTraining", "MCDropoutEvaluation",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: strictSettings
@@ -103,14 +116,16 @@ let package = Package(
         // Child processes for tests, with file-backed output (see ChildProcess for why not Pipe).
         .target(name: "TestSupport", path: "Tests/TestSupport", swiftSettings: strictSettings),
         .testTarget(name: "MCDropoutTests", dependencies: ["MCDropout", "TestSupport"], swiftSettings: strictSettings),
+        .testTarget(name: "MCDropoutDataTests", dependencies: ["MCDropoutData"], swiftSettings: strictSettings),
         .testTarget(
-            name: "MCDropoutTrainingTests", dependencies: ["MCDropoutTraining", "MCDropout"],
+            name: "MCDropoutTrainingTests", dependencies: ["MCDropoutTraining", "MCDropoutData", "MCDropout"],
             swiftSettings: strictSettings
         ),
         .testTarget(
             name: "InferenceServerTests",
             dependencies: [
-                "InferenceServer", "MCDropout", "MCDropoutJSON", "TestSupport", .product(name: "Logging", package: "swift-log"),
+                "InferenceServer", "HTTPTransport", "MCDropout", "MCDropoutJSON", "TestSupport",
+                .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: strictSettings
         ),

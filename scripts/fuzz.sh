@@ -42,7 +42,7 @@ swift build -c "$configuration" --scratch-path "$scratch" --target InferenceServ
     -Xswiftc -sanitize=address -Xswiftc -sanitize-coverage=edge,inline-8bit-counters,pc-table,trace-cmp -Xswiftc -g >&2
 out="$scratch/$configuration"
 objects=()
-for module in CMicroHTTPD Logging MCDropoutJSON MCDropout InferenceServer; do
+for module in CMicroHTTPD Logging HTTPTransport MCDropoutJSON MCDropout InferenceServer; do
     objects+=("$out/$module.build/"*.o)
 done
 swiftc "$optimization" -g -sanitize=fuzzer,address -parse-as-library -DFUZZING -module-name mcdropout_fuzz \

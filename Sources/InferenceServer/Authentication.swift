@@ -1,4 +1,5 @@
 import Foundation
+import HTTPTransport
 
 /// Bearer-token authentication (`Authorization: Bearer <key>`) against a fixed set of API keys.
 ///

@@ -1,3 +1,4 @@
+public import HTTPTransport
 import MCDropoutJSON
 
 /// A client-visible failure: an HTTP status and a message, sent as `{"error": "…"}`.

@@ -1,3 +1,4 @@
+public import HTTPTransport
 public import Logging
 import MCDropout
 import MCDropoutJSON

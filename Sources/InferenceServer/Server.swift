@@ -1,3 +1,4 @@
+public import HTTPTransport
 public import Logging
 import MCDropout
 import MCDropoutJSON
@@ -29,16 +30,10 @@ public final class Server: Sendable {
         BLAS.setThreadCount(1)
         let registry = try ModelRegistry(paths: configuration.modelPaths)
         let service = InferenceService(configuration: configuration, registry: registry, logger: logger)
-        var daemonConfiguration = DaemonConfiguration(
-            host: configuration.host, port: configuration.port, threadCount: configuration.ioThreadCount,
-            connectionTimeoutSeconds: configuration.connectionTimeoutSeconds,
-            connectionLimit: max(configuration.connectionLimit, configuration.ioThreadCount),
-            perIPConnectionLimit: configuration.perIPConnectionLimit,
-            connectionMemoryLimitBytes: configuration.connectionMemoryLimitBytes,
-            maxBodyBytes: configuration.maxBodyBytes)
-        daemonConfiguration.workerThreadCount = configuration.threadCount
-        daemonConfiguration.maxQueuedRequests = configuration.maxQueuedRequests
-        let daemon = try MicroHTTPDaemon(configuration: daemonConfiguration, handler: service, logger: logger)
+        var transport = configuration.transport
+        // libmicrohttpd needs at least one connection per I/O thread.
+        transport.connectionLimit = max(transport.connectionLimit, transport.ioThreadCount)
+        let daemon = try MicroHTTPDaemon(configuration: transport, handler: service, logger: logger)
         let snapshot = registry.snapshot
         for name in snapshot.names {
             guard let model = snapshot.models[name] else { continue }
@@ -52,8 +47,8 @@ public final class Server: Sendable {
                 ])
         }
         service.markReady()
-        logger.info(
-            "ready", metadata: ["address": "http://\(configuration.host.contains(":") ? "[\(configuration.host)]" : configuration.host):\(daemon.port)"])
+        let host = transport.host.contains(":") ? "[\(transport.host)]" : transport.host
+        logger.info("ready", metadata: ["address": "http://\(host):\(daemon.port)"])
         return Server(service: service, daemon: daemon, logger: logger)
     }
 

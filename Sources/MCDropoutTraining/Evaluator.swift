@@ -1,4 +1,5 @@
 public import MCDropout
+public import MCDropoutData
 
 /// Accuracy and negative log-likelihood of a model on a labelled set.
 public struct EvaluationResult: Sendable, Equatable {

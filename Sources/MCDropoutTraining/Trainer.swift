@@ -1,4 +1,5 @@
 public import MCDropout
+public import MCDropoutData
 
 /// Everything that defines a training run; with the same configuration and BLAS thread count the resulting weights
 /// are byte-identical.

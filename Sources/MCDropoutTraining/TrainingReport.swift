@@ -1,21 +1,6 @@
 import MCDropout
 public import MCDropoutJSON
 
-/// Class names of the data sets the trainer knows.
-public enum KnownDataset: String, Sendable, CaseIterable {
-    case mnist
-    case fashionMNIST = "fashion-mnist"
-
-    /// One name per class, in label order.
-    public var labels: [String] {
-        switch self {
-        case .mnist: return (0..<10).map(String.init)
-        case .fashionMNIST:
-            return ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot"]
-        }
-    }
-}
-
 extension TrainingConfiguration {
     /// The hyper-parameters as the JSON object stored in the model metadata.
     public var hyperparametersJSON: JSONObject {

@@ -1,7 +1,7 @@
 import ArgumentParser
 import Foundation
 import MCDropout
-import MCDropoutTraining
+import MCDropoutData
 
 /// `mcdropout-bench`: in-process latency of the Monte-Carlo engine against the machine's measured sgemm peak.
 @main

@@ -1,5 +1,6 @@
 import MCDropout
 import MCDropoutJSON
+import MCDropoutData
 import MCDropoutTraining
 
 /// `evaluate --compare-adaptive`: the server's adaptive sampling (`"samples": "auto"`, ``AdaptiveSampling/standard``)

@@ -3,6 +3,7 @@ import Foundation
 import MCDropout
 import MCDropoutEvaluation
 import MCDropoutJSON
+import MCDropoutData
 import MCDropoutTraining
 
 /// `mcdropout-eval evaluate`: deterministic vs Monte-Carlo dropout on a test set and an out-of-distribution set.

@@ -3,6 +3,7 @@ import Foundation
 import MCDropout
 import MCDropoutEvaluation
 import MCDropoutJSON
+import MCDropoutData
 import MCDropoutTraining
 
 /// `mcdropout-eval experiment NAME`: the seeds' experiments, trained with the library ``Trainer``.

@@ -1,6 +1,7 @@
 import MCDropout
 import MCDropoutEvaluation
 import MCDropoutJSON
+import MCDropoutData
 import MCDropoutTraining
 
 /// The predictions of one model on one image set in one mode: mean probabilities and every uncertainty score.

@@ -11,6 +11,7 @@
 // Input format (so seeds are readable): the first line is `METHOD PATH [HEADER-LENGTH]`, the rest is the body.
 // HEADER-LENGTH, when present, becomes `Inference-Header-Content-Length`. An input without a newline is a GET path.
 import Foundation
+import HTTPTransport
 import InferenceServer
 import Logging
 import MCDropout

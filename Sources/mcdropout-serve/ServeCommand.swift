@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import HTTPTransport
 import InferenceServer
 import Logging
 
@@ -115,19 +116,19 @@ struct ServeCommand: ParsableCommand {
         }
         let logger = Logger(label: "mcdropout")
         var configuration = ServerConfiguration()
-        configuration.host = host
-        configuration.port = port
+        configuration.transport.host = host
+        configuration.transport.port = port
         configuration.modelPaths = models.isEmpty ? ["models/mnist.safetensors"] : models
-        configuration.threadCount = threads
-        configuration.maxQueuedRequests = maxQueued
+        configuration.transport.workerThreadCount = threads
+        configuration.transport.maxQueuedRequests = maxQueued
         configuration.defaultSamples = defaultSamples
         configuration.maxSamples = maxSamples
         configuration.maxBatchSize = maxBatch
         configuration.maxTotalPasses = maxTotalPasses
-        configuration.maxBodyBytes = maxBodyBytes
-        configuration.connectionTimeoutSeconds = connectionTimeout
-        configuration.connectionLimit = maxConnections
-        configuration.perIPConnectionLimit = maxConnectionsPerIp
+        configuration.transport.maxBodyBytes = maxBodyBytes
+        configuration.transport.connectionTimeoutSeconds = connectionTimeout
+        configuration.transport.connectionLimit = maxConnections
+        configuration.transport.perIPConnectionLimit = maxConnectionsPerIp
         configuration.drainTimeoutSeconds = drainTimeout
         if let apiKeyFile {
             do {

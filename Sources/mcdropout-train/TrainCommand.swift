@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import MCDropout
 import MCDropoutJSON
+import MCDropoutData
 import MCDropoutTraining
 
 /// `mcdropout-train`: trains a dropout MLP on MNIST or Fashion-MNIST and writes a safetensors model.

@@ -1,6 +1,7 @@
 import Testing
 
 @testable import InferenceServer
+@testable import HTTPTransport
 
 @Suite("RequestBodyState")
 struct RequestBodyStateTests {

@@ -1,4 +1,5 @@
 import Foundation
+import HTTPTransport
 import MCDropout
 import MCDropoutJSON
 import Testing

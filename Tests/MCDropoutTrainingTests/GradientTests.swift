@@ -1,4 +1,5 @@
 import MCDropout
+import MCDropoutData
 import Testing
 
 @testable import MCDropoutTraining

@@ -1,6 +1,7 @@
 // A deliberately small HTTP/1.1 client over raw Glibc sockets, for tests that must control every byte on the wire
 // (malformed requests, partial bodies, pipelining, keep-alive reuse) and observe exactly how the server reacts.
 import Glibc
+import HTTPTransport
 
 /// What can go wrong talking to a server through `RawHTTPConnection`.
 enum RawHTTPClientError: Error, Equatable, CustomStringConvertible {

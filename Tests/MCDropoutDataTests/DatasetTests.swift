@@ -1,7 +1,7 @@
 import Foundation
 import Testing
 
-@testable import MCDropoutTraining
+@testable import MCDropoutData
 
 @Suite("IDX data sets")
 struct DatasetTests {
