@@ -11,6 +11,8 @@ struct EvalCommand: ParsableCommand {
             scripts/evaluate.sh runs everything and regenerates docs/evaluation/ (JSON, SVG plots, EVALUATION.md).
             """,
         version: mcdropoutVersion,
-        subcommands: [EvaluateCommand.self, ExperimentCommand.self, ReportCommand.self, SetThresholdCommand.self],
+        subcommands: [
+            EvaluateCommand.self, ExperimentCommand.self, ReportCommand.self, SetThresholdCommand.self, FitRuleCommand.self,
+        ],
         defaultSubcommand: EvaluateCommand.self)
 }
