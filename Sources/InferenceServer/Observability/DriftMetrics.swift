@@ -31,8 +31,8 @@ enum DriftScore: Sendable, CaseIterable {
         }
     }
 
-    /// Where the score's range ends: `ln C` nats for the entropies (mutual information ≤ predictive entropy ≤ ln C),
-    /// 1 for `1 − max p̄` and for the total variance (Σ Var ≤ 1 − Σ p̄² < 1).
+    /// Where the score's range ends: `ln C` nats for the entropies (mutual information ≤ predictive entropy
+    /// ≤ ln C), 1 for `1 − max p̄` and for the total variance (Σ Var ≤ 1 − Σ p̄² < 1).
     func upperBound(classCount: Int) -> Double {
         switch self {
         case .predictiveEntropy, .expectedEntropy, .mutualInformation: return log(Double(max(classCount, 2)))
@@ -146,19 +146,21 @@ extension ServerMetrics {
         for model in loaded {
             for (index, counter) in model.drift.predictionsByClass.enumerated() {
                 let label = index < model.labels.count ? model.labels[index] : "\(index)"
-                out += "mcdropout_predictions_total{model=\"\(escapeLabel(model.name))\",class=\"\(escapeLabel(label))\"}"
-                out += " \(counter.value)\n"
+                let labels = "model=\"\(escapeLabel(model.name))\",class=\"\(escapeLabel(label))\""
+                out += "mcdropout_predictions_total{\(labels)} \(counter.value)\n"
             }
         }
         out += "# HELP mcdropout_predictions_judged_total Predictions an uncertainty threshold applied to.\n"
         out += "# TYPE mcdropout_predictions_judged_total counter\n"
         for model in loaded {
-            out += "mcdropout_predictions_judged_total{model=\"\(escapeLabel(model.name))\"} \(model.drift.judged.value)\n"
+            let value = model.drift.judged.value
+            out += "mcdropout_predictions_judged_total{model=\"\(escapeLabel(model.name))\"} \(value)\n"
         }
         out += "# HELP mcdropout_predictions_flagged_total Predictions answered with \"uncertain\": true.\n"
         out += "# TYPE mcdropout_predictions_flagged_total counter\n"
         for model in loaded {
-            out += "mcdropout_predictions_flagged_total{model=\"\(escapeLabel(model.name))\"} \(model.drift.flagged.value)\n"
+            let value = model.drift.flagged.value
+            out += "mcdropout_predictions_flagged_total{model=\"\(escapeLabel(model.name))\"} \(value)\n"
         }
         return out
     }
