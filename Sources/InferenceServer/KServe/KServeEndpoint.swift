@@ -178,7 +178,9 @@ extension InferenceService {
         for _ in 0..<batch { worker.request.counts.append(model.inputSize) }
         let passes = run(model, samples: samples, seed: seedValue, worker: worker)
         metrics.passes.add(passes)
-        model.drift.record(worker.summaries, count: batch, threshold: threshold)
+        if configuration.recordsDriftMetrics {
+            model.drift.record(worker.summaries, count: batch, threshold: threshold)
+        }
         let summaries = Array(worker.summaries.prefix(batch))
         // "samples" reports the passes used: N when fixed; with "auto", the most any input used (exact for one
         // input), and "samples_total" the passes over the whole batch.

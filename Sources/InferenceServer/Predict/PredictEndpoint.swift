@@ -17,7 +17,9 @@ extension InferenceService {
         let seed = decoded.seed ?? worker.drawSeed()
         let threshold = decoded.uncertainty.resolved(stored: model.uncertaintyThreshold)
         let passes = run(model, samples: setting, seed: seed, worker: worker)
-        model.drift.record(worker.summaries, count: instanceCount, threshold: threshold)
+        if configuration.recordsDriftMetrics {
+            model.drift.record(worker.summaries, count: instanceCount, threshold: threshold)
+        }
 
         var writer = worker.writer
         worker.writer = JSONWriter(capacity: 0)
