@@ -24,8 +24,8 @@ struct ExperimentCommand: ParsableCommand {
 
     @Argument(help: "overfitting, small-net, deep or mc-vs-scaling.")
     var name: String
-    @Option(help: "MNIST directory.")
-    var dataDir: String = "data/mnist"
+    @Option(help: "MNIST directory (mc-vs-scaling: default data/<the model's dataset>).")
+    var dataDir: String?
     @Option(help: "Directory for the JSON result (the file goes to <output-dir>/experiments/).")
     var outputDir: String = "docs/evaluation"
     @Option(help: "overfitting: evaluate train and test accuracy every this many epochs.")
@@ -72,11 +72,13 @@ struct ExperimentCommand: ParsableCommand {
         log("wrote \(path)")
     }
 
+    private var mnistDirectory: String { dataDir ?? "data/mnist" }
+
     // MARK: - Experiments
 
     private func overfitting() throws -> JSONValue {
-        let training = try DatasetLoader.load(directory: dataDir, split: .train).subset(0..<300)
-        let test = try DatasetLoader.load(directory: dataDir, split: .test)
+        let training = try DatasetLoader.load(directory: mnistDirectory, split: .train).subset(0..<300)
+        let test = try DatasetLoader.load(directory: mnistDirectory, split: .test)
         let variants: [(label: String, dropout: Float, decay: Float)] = [
             ("no dropout", 0, 0), ("dropout 0.2", 0.2, 0), ("L2 \(weightDecay), no dropout", 0, weightDecay),
         ]
@@ -100,8 +102,8 @@ struct ExperimentCommand: ParsableCommand {
     }
 
     private func smallNet() throws -> JSONValue {
-        let training = try DatasetLoader.load(directory: dataDir, split: .train)
-        let test = try DatasetLoader.load(directory: dataDir, split: .test)
+        let training = try DatasetLoader.load(directory: mnistDirectory, split: .train)
+        let test = try DatasetLoader.load(directory: mnistDirectory, split: .test)
         let runs = [Float(0), 0.2].map { dropout in
             var configuration = TrainingConfiguration(
                 layerSizes: [784] + Array(repeating: 100, count: 6) + [10],
@@ -122,8 +124,8 @@ struct ExperimentCommand: ParsableCommand {
     }
 
     private func deep() throws -> JSONValue {
-        let training = try DatasetLoader.load(directory: dataDir, split: .train)
-        let test = try DatasetLoader.load(directory: dataDir, split: .test)
+        let training = try DatasetLoader.load(directory: mnistDirectory, split: .train)
+        let test = try DatasetLoader.load(directory: mnistDirectory, split: .test)
         var configuration = TrainingConfiguration(
             layerSizes: [784, 512, 512, 512, 512, 10], dropoutProbabilities: [0, 0.3, 0.3, 0.3, 0.3])
         configuration.initialization = .xavier
@@ -142,8 +144,8 @@ struct ExperimentCommand: ParsableCommand {
     }
 
     private func monteCarloVersusScaling() throws -> JSONValue {
-        let file = try ModelFile(decoding: [UInt8](Data(contentsOf: URL(fileURLWithPath: model))))
-        var test = try DatasetLoader.load(directory: "data/\(file.metadata.dataset)", split: .test)
+        let file = try ModelFile(decoding: readModelBytes(model))
+        var test = try DatasetLoader.load(directory: dataDir ?? "data/\(file.metadata.dataset)", split: .test)
         if limit > 0 { test = test.subset(0..<min(limit, test.count)) }
         let labels = test.labels.map(Int.init)
         let scale = file.metadata.inputScale
@@ -243,3 +245,7 @@ struct ExperimentCommand: ParsableCommand {
         ])
     }
 }
+
+/// JSON helpers.
+private func number(_ value: Double) -> JSONValue { value.isFinite ? .number(value) : .null }
+private func object(_ members: [JSONObject.Member]) -> JSONValue { .object(JSONObject(members)) }

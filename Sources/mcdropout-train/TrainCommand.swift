@@ -3,6 +3,7 @@ import Foundation
 import MCDropout
 import MCDropoutJSON
 import MCDropoutData
+import MCDropoutEvaluation
 import MCDropoutTraining
 
 /// `mcdropout-train`: trains a dropout MLP on MNIST or Fashion-MNIST and writes a safetensors model.
