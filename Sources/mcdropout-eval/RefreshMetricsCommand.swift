@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import MCDropout
 import MCDropoutData
+import MCDropoutEvaluation
 import MCDropoutJSON
 import MCDropoutTraining
 

@@ -1,9 +1,9 @@
 import Foundation
-import MCDropoutEvaluation
 
 /// The report section and figure of the shift benchmark, drawn from its JSON result only.
-enum ShiftReport {
-    static func markdown(_ report: ShiftBenchmark.Report, model: String, figure: String, command: String) -> String {
+public enum ShiftReport {
+    /// The report section: tables of every set and score, the figure, the cost of the density scores.
+    public static func markdown(_ report: ShiftBenchmark.Report, model: String, figure: String, command: String) -> String {
         let deterministic = report.modes.first { $0.samples == 0 }!
         let monteCarlo = report.modes.first { $0.samples > 0 }!
         let n = monteCarlo.samples
@@ -67,8 +67,9 @@ enum ShiftReport {
 }
 
 /// The shift benchmark's figure: accuracy and flags against the rotation angle.
-enum ShiftFigure {
-    static func svg(_ report: ShiftBenchmark.Report) -> String {
+public enum ShiftFigure {
+    /// Accuracy, flagged share and unflagged accuracy against the angle; the share each condition flags.
+    public static func svg(_ report: ShiftBenchmark.Report) -> String {
         let deterministic = report.modes.first { $0.samples == 0 }!
         let monteCarlo = report.modes.first { $0.samples > 0 }!
         func points(_ sets: [ShiftBenchmark.SetResult], _ value: (ShiftBenchmark.SetResult) -> Double?) -> [(x: Double, y: Double)] {
