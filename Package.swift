@@ -72,10 +72,16 @@ let package = Package(
         .plugin(
             name: "EmbedResources", capability: .buildTool(), dependencies: ["EmbedResourcesTool"],
             path: "Sources/EmbedResources"),
+        // The options train and eval share (threads, data directory, seed) and safe output files (--force).
+        .target(
+            name: "MCDropoutCommandLine",
+            dependencies: ["MCDropout", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+            swiftSettings: strictSettings
+        ),
         .executableTarget(
             name: "mcdropout-train",
             dependencies: [
-                "MCDropout", "MCDropoutData", "MCDropoutEvaluation", "MCDropoutTraining",
+                "MCDropout", "MCDropoutCommandLine", "MCDropoutData", "MCDropoutEvaluation", "MCDropoutTraining",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: strictSettings
@@ -108,7 +114,8 @@ let package = Package(
         .executableTarget(
             name: "mcdropout-eval",
             dependencies: [
-                "MCDropout", "MCDropoutJSON", "MCDropoutData", "MCDropoutTraining", "MCDropoutEvaluation",
+                "MCDropout", "MCDropoutCommandLine", "MCDropoutJSON", "MCDropoutData", "MCDropoutTraining",
+                "MCDropoutEvaluation",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: strictSettings
@@ -125,7 +132,7 @@ let package = Package(
         .testTarget(name: "MCDropoutDataTests", dependencies: ["MCDropoutData"], swiftSettings: strictSettings),
         .testTarget(
             name: "MCDropoutTrainingTests",
-            dependencies: ["MCDropoutTraining", "MCDropoutData", "MCDropoutEvaluation", "MCDropout"],
+            dependencies: ["MCDropoutTraining", "MCDropoutData", "MCDropoutEvaluation", "MCDropout", "TestSupport"],
             swiftSettings: strictSettings
         ),
         .testTarget(

@@ -28,7 +28,8 @@ public final class Server: Sendable {
     /// compete with them (and results stay bit-identical for a seed).
     public static func start(configuration: ServerConfiguration, logger: Logger) throws -> Server {
         BLAS.setThreadCount(1)
-        let registry = try ModelRegistry(paths: configuration.modelPaths)
+        let registry = try ModelRegistry(
+            paths: configuration.modelPaths, allowsContractChanges: configuration.allowsModelContractChanges)
         let service = InferenceService(configuration: configuration, registry: registry, logger: logger)
         var transport = configuration.transport
         // libmicrohttpd needs at least one connection per I/O thread.

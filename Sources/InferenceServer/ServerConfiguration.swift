@@ -29,6 +29,9 @@ public struct ServerConfiguration: Sendable {
     /// Whether health, metrics and metadata routes require a key too (only when `apiKeys` is not empty). Off by
     /// default so that load balancers and Prometheus can probe without credentials.
     public var requiresKeyForAllRoutes = false
+    /// Whether a reload (SIGHUP) may replace a model by a file with other labels or another dataset under the same
+    /// name (`--reload-allow-changes`); refused by default, since clients would get other answers' meanings.
+    public var allowsModelContractChanges = false
 
     /// Creates the default configuration.
     public init() {}

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import MCDropout
+import MCDropoutCommandLine
 import MCDropoutData
 import MCDropoutEvaluation
 
@@ -8,7 +9,7 @@ import MCDropoutEvaluation
 struct EvaluateCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "evaluate",
-        abstract: "Accuracy, NLL, Brier, ECE, OOD detection and selective prediction; writes <output-dir>/<name>.json.",
+        abstract: "Accuracy, NLL, Brier, ECE, OOD detection and selective prediction as a JSON result.",
         discussion: """
             Dropout off (weight scaling) and MC dropout at each --sample-counts value, on the model's test set and on
             an out-of-distribution test set (default: the other of mnist / fashion-mnist). Image i of the test set
@@ -16,14 +17,16 @@ struct EvaluateCommand: ParsableCommand {
             --large-samples-from upward use only the first --large-samples-limit images of each set (stated in the
             output) to keep N = 1000 affordable.
 
+            The result goes beside the model as <stem>.evaluation.json, or to
+            <output-dir>/<name>.json; an existing result is replaced only with --force.
+
             Example:
-              mcdropout-eval evaluate --model models/mnist.safetensors --write-threshold
+              mcdropout-eval evaluate --model my-mnist.safetensors --write-threshold
             """)
 
     @Option(help: "The model file.")
     var model: String
-    @Option(help: "Test set directory (default data/<dataset from the model metadata>).")
-    var dataDir: String?
+    @OptionGroup var data: DataDirectoryOptions
     @Option(help: "Out-of-distribution data set name (default: fashion-mnist for mnist and vice versa; 'none' skips).")
     var oodDataset: String?
     @Option(help: "Out-of-distribution test set directory (default data/<ood-dataset>).")
@@ -38,55 +41,63 @@ struct EvaluateCommand: ParsableCommand {
     var largeSamplesLimit: Int = 1000
     @Option(help: "Evaluate only the first N test and OOD images (0 = all).")
     var limit: Int = 0
-    @Option(help: "First per-image seed.")
-    var seed: UInt64 = 2026
+    @OptionGroup var seedOptions: SeedOptions<EvaluationSeed>
     @Option(help: "Accuracy the selective-prediction threshold must reach on the kept predictions.")
     var targetAccuracy: Double = 0.995
-    @Option(help: "OpenBLAS threads.")
-    var threads: Int = 1
-    @Option(help: "Directory for the JSON result.")
-    var outputDir: String = "docs/evaluation"
-    @Option(help: "Name of the result (default: the model's dataset).")
+    @OptionGroup var threadOptions: ThreadOptions
+    @Option(help: "Directory for the JSON result <name>.json (default: beside the model, as <stem>.evaluation.json).")
+    var outputDir: String?
+    @Option(help: "With --output-dir: name of the result (default: the model's dataset).")
     var name: String?
+    @OptionGroup var forceOptions: ForceOptions
     @Flag(help: "Write the recommended threshold into the model file's metadata (extension \"uncertainty\").")
     var writeThreshold = false
     @Flag(help: "Also compare the server's adaptive sampling (samples: \"auto\") with fixed --main-samples, on the large-N image subset.")
     var compareAdaptive = false
 
     func validate() throws {
-        guard mainSamples >= 1, threads >= 1, largeSamplesLimit >= 0, limit >= 0 else {
-            throw ValidationError("--main-samples and --threads must be ≥ 1, limits ≥ 0")
+        guard mainSamples >= 1, largeSamplesLimit >= 0, limit >= 0 else {
+            throw ValidationError("--main-samples must be ≥ 1, limits ≥ 0")
         }
         guard targetAccuracy > 0, targetAccuracy <= 1 else { throw ValidationError("--target-accuracy must be in (0, 1]") }
         _ = try parseCounts(sampleCounts)
     }
 
     func run() throws {
-        BLAS.setThreadCount(threads)
+        threadOptions.apply()
         var options = EvaluationOptions()
         options.sampleCounts = try parseCounts(sampleCounts)
         options.mainSamples = mainSamples
         options.largeSamplesFrom = largeSamplesFrom
         options.largeSamplesLimit = largeSamplesLimit
-        options.seed = seed
+        options.seed = seedOptions.seed
         options.targetAccuracy = targetAccuracy
-        options.blasThreads = threads
+        options.blasThreads = threadOptions.threads
         options.compareAdaptive = compareAdaptive
 
         let bytes = try readModelBytes(model)
         let file = try ModelFile(decoding: bytes)
         let dataset = file.metadata.dataset
-        let test = try DatasetLoader.load(directory: dataDir ?? "data/\(dataset)", split: .test).prefix(limit)
+        let path = outputDir.map { "\($0)/\(name ?? dataset).json" }
+            ?? URL(fileURLWithPath: model).deletingPathExtension().appendingPathExtension("evaluation.json").path
+        try OutputFile.check(path, force: forceOptions.force)
+        let directory = data.directory(for: dataset)
+        let test = try DatasetLoader.load(directory: directory, split: .test)
+        try KnownDataset.check(test, split: .test, from: directory, expected: dataset)
         let oodName = oodDataset ?? (dataset == "mnist" ? "fashion-mnist" : "mnist")
-        let ood = oodName == "none"
-            ? nil : try DatasetLoader.load(directory: oodDataDir ?? "data/\(oodName)", split: .test).prefix(limit)
+        var ood: LabeledImages?
+        if oodName != "none" {
+            let oodDirectory = oodDataDir ?? "data/\(oodName)"
+            let set = try DatasetLoader.load(directory: oodDirectory, split: .test)
+            try KnownDataset.check(set, split: .test, from: oodDirectory, expected: oodName)
+            ood = set.prefix(limit)
+        }
         var report = ModelEvaluation.run(
-            file, modelPath: model, test: test, ood: ood.map { (oodName, $0) }, options: options, log: log)
+            file, modelPath: model, test: test.prefix(limit), ood: ood.map { (oodName, $0) }, options: options,
+            log: log)
         report.thresholdWritten = writeThreshold && report.recommendedThreshold != nil
 
-        try FileManager.default.createDirectory(atPath: outputDir, withIntermediateDirectories: true)
-        let path = "\(outputDir)/\(name ?? dataset).json"
-        try report.write(to: path)
+        try OutputFile.write(report.encoded(), to: path)
         log("wrote \(path)")
         if writeThreshold, let recommended = report.recommendedThreshold {
             try ThresholdWriter.write(recommended, toModelAt: model, original: bytes)
@@ -106,4 +117,10 @@ struct EvaluateCommand: ParsableCommand {
 extension LabeledImages {
     /// The first `limit` examples (all for 0).
     func prefix(_ limit: Int) -> LabeledImages { limit > 0 ? subset(0..<Swift.min(limit, count)) : self }
+}
+
+/// `evaluate --seed`.
+enum EvaluationSeed: SeedDefault {
+    static let seed: UInt64 = 2026
+    static let help = "First per-image seed: test image i uses seed + i, OOD image i seed + 2^32 + i."
 }

@@ -1,5 +1,6 @@
 import Foundation
 import MCDropout
+import MCDropoutData
 import MCDropoutEvaluation
 import TestSupport
 import Testing
@@ -72,6 +73,46 @@ struct EvalCommandTests {
         #expect(report.thresholdWritten)
         let model = try ModelFile(decoding: [UInt8](Data(contentsOf: URL(fileURLWithPath: fixture.modelPath))))
         #expect(try model.metadata.uncertaintyThreshold() == report.recommendedThreshold)
+    }
+
+    @Test("by default the result goes beside the model, and an existing result is replaced only with --force")
+    func safeOutput() throws {
+        let fixture = try TinyEvaluationFixture()
+        defer { fixture.remove() }
+        let arguments = [
+            "evaluate", "--model", fixture.modelPath, "--data-dir", fixture.dataDirectory, "--ood-dataset", "noise",
+            "--ood-data-dir", fixture.oodDirectory, "--sample-counts", "1", "--main-samples", "1",
+        ]
+        let first = try eval(arguments)
+        #expect(first.status == 0, "\(first.error)")
+        let path = fixture.directory.appendingPathComponent("tiny.evaluation.json").path
+        let written = try Data(contentsOf: URL(fileURLWithPath: path))
+        #expect(try EvaluationReport(contentsOf: path).rows.count == 2)
+        let refused = try eval(arguments + ["--seed", "5"])
+        #expect(refused.status != 0)
+        #expect(refused.error.contains("\(path) exists; pass --force"))
+        #expect(try Data(contentsOf: URL(fileURLWithPath: path)) == written)
+        let forced = try eval(arguments + ["--seed", "5", "--force"])
+        #expect(forced.status == 0, "\(forced.error)")
+        #expect(try EvaluationReport(contentsOf: path).seed == 5)
+    }
+
+    @Test("an OOD directory holding another known data set than --ood-dataset is refused")
+    func otherDataset() throws {
+        let fixture = try TinyEvaluationFixture()
+        defer { fixture.remove() }
+        // Relabel the noise set with the first 20 labels of Fashion-MNIST's published test file.
+        var noise = TinyEvaluationFixture.noise(count: 40)
+        let fashion: [UInt8] = [9, 2, 1, 1, 6, 1, 4, 6, 5, 7, 4, 5, 7, 3, 4, 1, 2, 4, 8, 0]
+        noise = LabeledImages(
+            pixels: noise.pixels, labels: fashion + Array(noise.labels.dropFirst(20)), pixelCount: 16)
+        try TinyEvaluationFixture.writeSet(noise, to: fixture.oodDirectory, split: "t10k")
+        let result = try eval([
+            "evaluate", "--model", fixture.modelPath, "--data-dir", fixture.dataDirectory, "--ood-dataset", "mnist",
+            "--ood-data-dir", fixture.oodDirectory, "--sample-counts", "1", "--main-samples", "1",
+        ])
+        #expect(result.status != 0)
+        #expect(result.error.contains("holds fashion-mnist, not mnist"))
     }
 
     @Test("a missing model file or result says 'no such file' in one line")
