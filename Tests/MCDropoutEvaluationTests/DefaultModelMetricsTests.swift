@@ -2,6 +2,7 @@ import Foundation
 import MCDropout
 import MCDropoutData
 import MCDropoutEvaluation
+import MCDropoutJSON
 import Testing
 
 /// The repository root, from this file's location.
