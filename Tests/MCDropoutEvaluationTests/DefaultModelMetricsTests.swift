@@ -28,7 +28,8 @@ struct DefaultModelMetricsTests {
         let scale = file.metadata.inputScale
         let deterministic = Evaluator.deterministic(file.model, on: test, inputScale: scale)
         #expect(metrics["deterministic"]?["accuracy"]?.doubleValue == deterministic.accuracy)
-        #expect(abs((metrics["deterministic"]?["nll"]?.doubleValue ?? 0) - deterministic.meanLoss) < 1e-9)
+        // Debug and release builds round the dropout-off NLL differently in the last digits (≈ 1e-9).
+        #expect(abs((metrics["deterministic"]?["nll"]?.doubleValue ?? 0) - deterministic.meanLoss) < 1e-7)
         let check = try #require(metrics["monte_carlo_check"], "run mcdropout-eval refresh-metrics on \(name)")
         let count = try #require(check["count"]?.intValue)
         let samples = try #require(check["samples"]?.intValue)
