@@ -104,19 +104,21 @@ final class DriftMetrics: Sendable {
         predictionsByClass = (0..<classCount).map { _ in Counter() }
     }
 
-    /// Records one prediction and whether `threshold` (the one its response was flagged with, if any) flags it.
+    /// Records one prediction and whether `rule` (the one its response was flagged with, if any) flags it.
     @inline(__always)
-    func record(_ summary: PredictiveSummary, threshold: UncertaintyThreshold?) {
+    func record(_ summary: PredictiveSummary, density: DensityValues, rule: UncertaintyRule?) {
         for (index, score) in DriftScore.allCases.enumerated() { histograms[index].record(score.value(of: summary)) }
         if predictionsByClass.indices.contains(summary.prediction) { predictionsByClass[summary.prediction].add(1) }
-        guard let threshold else { return }
+        guard let rule else { return }
         judged.add(1)
-        if threshold.isUncertain(summary) { flagged.add(1) }
+        if rule.isUncertain(summary, density: density) { flagged.add(1) }
     }
 
     /// Records the first `count` summaries.
-    func record(_ summaries: [PredictiveSummary], count: Int, threshold: UncertaintyThreshold?) {
-        for index in 0..<min(count, summaries.count) { record(summaries[index], threshold: threshold) }
+    func record(_ summaries: [PredictiveSummary], density: [DensityValues], count: Int, rule: UncertaintyRule?) {
+        for index in 0..<min(count, summaries.count) {
+            record(summaries[index], density: index < density.count ? density[index] : .none, rule: rule)
+        }
     }
 }
 
