@@ -1,5 +1,6 @@
 // Overload, slow and idle clients, connection caps and access control. Behaviour only: latency is measured by
-// scripts (scripts/slow-clients.sh, scripts/lifecycle.sh), never asserted here, because the machine may be loaded.
+// scripts (scripts/reliability/slow-clients.sh, scripts/reliability/lifecycle.sh), never asserted here, because the
+// machine may be loaded.
 import Foundation
 import Glibc
 import MCDropoutJSON

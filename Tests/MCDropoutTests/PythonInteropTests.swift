@@ -50,7 +50,8 @@ struct PythonInteropTests {
         try Data("[\(inputs.map { "[\($0.map(String.init).joined(separator: ","))]" }.joined(separator: ","))]".utf8).write(to: inputsURL)
 
         let result = try runPython([
-            repositoryRoot.appendingPathComponent("scripts/check-model.py").path, modelURL.path, "--inputs", inputsURL.path,
+            repositoryRoot.appendingPathComponent("scripts/checks/check-model.py").path, modelURL.path,
+            "--inputs", inputsURL.path,
         ])
         #expect(result.status == 0, "\(result.error)")
         let summary = try JSONParser.parse(result.output)
