@@ -45,7 +45,7 @@ let package = Package(
         // Evaluation: the one prediction loop over a labelled set, the metrics (calibration, OOD detection, selective
         // prediction; pure functions), the Codable result files, the report and its figures. mcdropout-eval fronts it.
         .target(
-            name: "MCDropoutEvaluation", dependencies: ["MCDropout", "MCDropoutData", "MCDropoutJSON"],
+            name: "MCDropoutEvaluation", dependencies: ["MCDropout", "MCDropoutData"],
             swiftSettings: strictSettings
         ),
         // A general HTTP/1.1 server over libmicrohttpd: the daemon, request/response values, body limits, worker pool.
@@ -134,6 +134,12 @@ let package = Package(
         .testTarget(
             name: "MCDropoutTrainingTests",
             dependencies: ["MCDropoutTraining", "MCDropoutData", "MCDropoutEvaluation", "MCDropout", "TestSupport"],
+            swiftSettings: strictSettings
+        ),
+        // mcdropout-serve's option table (flags, defaults, MCDROPOUT_* variables), tested in process.
+        .testTarget(
+            name: "ServeCommandTests",
+            dependencies: ["mcdropout-serve", .product(name: "ArgumentParser", package: "swift-argument-parser")],
             swiftSettings: strictSettings
         ),
         .testTarget(
