@@ -22,9 +22,8 @@ if valid "$data/fashion-mnist"; then
 else
     source_dir=/usr/share/datasets/fashion-mnist
     if [ ! -f "$source_dir/${names[0]}" ]; then
-        sudo=""; [ "$(id -u)" -ne 0 ] && sudo="sudo"
-        $sudo apt-get update -q >&2
-        $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -q dataset-fashion-mnist >&2
+        . "$root/scripts/lib/apt.sh"
+        apt_install dataset-fashion-mnist
     fi
     mkdir -p "$data/fashion-mnist"
     for name in "${names[@]}"; do

@@ -26,10 +26,8 @@ while [ $# -gt 0 ]; do
 done
 [ -z "$peer" ] || [ "$peer" = fastapi ] || { echo "bench-http.sh: unknown peer '$peer'" >&2; exit 2; }
 
-if ! command -v wrk >/dev/null; then
-    sudo=""; [ "$(id -u)" -ne 0 ] && sudo="sudo"
-    $sudo apt-get update -q >&2 && $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -q wrk >&2
-fi
+. scripts/lib/apt.sh
+command -v wrk >/dev/null || apt_install wrk
 if [ "$build" = 1 ]; then
     swift build -c release --product mcdropout-serve >&2
     swift build -c release --product mcdropout-bench >&2
@@ -43,8 +41,9 @@ cleanup() {
     rm -rf "$work"
 }
 trap cleanup EXIT
-export BENCH_BODIES
-BENCH_BODIES="$(python3 scripts/benchmarks/make_bodies.py "$work/bodies" "$samples")"
+# The one wrk script (scripts/lib/wrk.lua) sends these bodies round-robin; no per-response Lua, the lightest client.
+export WRK_BODIES WRK_RESULT=0
+WRK_BODIES="$(python3 scripts/benchmarks/make_bodies.py "$work/bodies" "$samples")"
 cores="$(nproc)"
 
 free_port() { python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
@@ -78,7 +77,7 @@ run_wrk() {  # NAME URL PID
     local name="$1" url="$2" pid="$3" c before out rate p50 p99 errors
     for c in ${connections//,/ }; do
         before="$(rss_mb "$pid")"
-        out="$(wrk -t1 -c"$c" -d"$duration" --latency -s scripts/benchmarks/post.lua "$url")"
+        out="$(wrk -t1 -c"$c" -d"$duration" --latency -s scripts/lib/wrk.lua "$url")"
         rate="$(awk '/^Requests\/sec/ { print $2 }' <<<"$out")"
         p50="$(to_ms "$(awk '$1 == "50%" { print $2 }' <<<"$out")")"
         p99="$(to_ms "$(awk '$1 == "99%" { print $2 }' <<<"$out")")"
@@ -96,12 +95,12 @@ serve_pid=$!
 pids+=("$serve_pid")
 wait_ready "http://127.0.0.1:$port/health" "$serve_pid"
 # One checked request: the body is accepted and the answer is a summary with the requested passes.
-curl -fsS -H 'Content-Type: application/json' --data-binary "@${BENCH_BODIES%%:*}" "http://127.0.0.1:$port/predict" \
+curl -fsS -H 'Content-Type: application/json' --data-binary "@${WRK_BODIES%%:*}" "http://127.0.0.1:$port/predict" \
     | python3 -c "import json, sys; r = json.load(sys.stdin); assert r['samples'] == $samples and len(r['probabilities']) == 10, r"
 run_wrk mcdropout-serve "http://127.0.0.1:$port/predict" "$serve_pid"
 
 if [ "$soak" -gt 0 ]; then
-    wrk -t1 -c8 -d"${soak}s" -s scripts/benchmarks/post.lua "http://127.0.0.1:$port/predict" >"$work/soak.txt" &
+    wrk -t1 -c8 -d"${soak}s" -s scripts/lib/wrk.lua "http://127.0.0.1:$port/predict" >"$work/soak.txt" &
     soak_pid=$!
     samples_rss="$(rss_mb "$serve_pid")"
     for _ in $(seq 1 $((soak / 10))); do
@@ -124,7 +123,7 @@ if [ "$peer" = fastapi ]; then
     pids+=("$uvicorn_pid")
     wait_ready "http://127.0.0.1:$port/health" "$uvicorn_pid"
     sleep 2  # both workers up
-    curl -fsS -H 'Content-Type: application/json' --data-binary "@${BENCH_BODIES%%:*}" "http://127.0.0.1:$port/predict" \
+    curl -fsS -H 'Content-Type: application/json' --data-binary "@${WRK_BODIES%%:*}" "http://127.0.0.1:$port/predict" \
         | python3 -c "import json, sys; r = json.load(sys.stdin); assert r['samples'] == $samples and len(r['probabilities']) == 10, r"
     run_wrk fastapi-uvicorn2 "http://127.0.0.1:$port/predict" "$uvicorn_pid"
 fi

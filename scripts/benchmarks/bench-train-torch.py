@@ -13,7 +13,7 @@ loading is not timed. --warmup-epochs epochs run first and are reported but not 
 Prints one JSON line: per-epoch wall and CPU seconds, images/s, the 1-minute load average after each epoch (other
 processes on the machine skew wall times) and the final deterministic test accuracy. On a busy machine, T > 1 with
 OpenMP's default spin-waiting can run 10x slower than T = 1; OMP_WAIT_POLICY=PASSIVE in the environment avoids that.
---save writes the trained weights in mcdropout's safetensors layout (check with scripts/checks/verify-model.py).
+--save writes the trained weights in mcdropout's safetensors layout (check with scripts/checks/check-model.py).
 """
 import argparse
 import json

@@ -23,12 +23,8 @@ for argument in "$@"; do
     esac
 done
 
-if ! command -v chromium >/dev/null; then
-    echo "demo-check: installing chromium" >&2
-    sudo=""; [ "$(id -u)" -ne 0 ] && sudo="sudo"
-    $sudo apt-get update -q >&2
-    $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium >&2
-fi
+. scripts/lib/apt.sh
+command -v chromium >/dev/null || apt_install chromium
 
 swift build -c "$configuration" --product mcdropout-serve >&2
 work="$(mktemp -d)"

@@ -10,6 +10,7 @@
 #   (seconds): it builds nothing.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
+. scripts/lib/apt.sh
 kserve_args=()
 server=.build/release/mcdropout-serve
 while [ $# -gt 0 ]; do
@@ -80,11 +81,7 @@ fi
 nginx_test() {
     local nginx
     nginx="$(command -v nginx || echo /usr/sbin/nginx)"
-    if [ ! -x "$nginx" ]; then
-        sudo=""; [ "$(id -u)" -ne 0 ] && sudo="sudo"
-        $sudo apt-get update -q >&2
-        $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends nginx-light >&2
-    fi
+    [ -x "$nginx" ] || apt_install --no-install-recommends nginx-light
     mkdir -p "$work/nginx"
     sed 's/^    listen 8080;/    listen 127.0.0.1:8080;/' deploy/nginx/mcdropout.conf >"$work/nginx/mcdropout.conf"
     printf 'pid %s/nginx.pid;\nerror_log stderr;\nevents {}\nhttp { include %s/mcdropout.conf; }\n' \

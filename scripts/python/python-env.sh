@@ -25,8 +25,8 @@ if ! "$python" -c 'import sys' 2>/dev/null; then
     if ! "$base" -m venv "$venv" >&2; then
         # Debian's own python3 ships venv/ensurepip separately; pyenv and python.org builds include them.
         echo "python-env.sh: '$base -m venv' failed; installing python3-venv" >&2
-        sudo=""; [ "$(id -u)" -ne 0 ] && sudo="sudo"
-        $sudo apt-get update -q >&2 && $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -q python3-venv >&2
+        . "$root/scripts/lib/apt.sh"
+        apt_install python3-venv
         find "$venv" -mindepth 1 -maxdepth 1 ! -name .lock -exec rm -rf {} +
         "$base" -m venv "$venv" >&2
     fi

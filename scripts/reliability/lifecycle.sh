@@ -32,7 +32,7 @@ version() { # the model_version a /predict answer reports
 echo "load average before: $(load_average)"
 echo "== SIGTERM during load ($seconds s of wrk, SIGTERM at $((seconds / 2)) s)"
 serve_start "$logs/lifecycle-sigterm.log" --threads 2 --default-samples 20
-wrk -t2 -c16 -d"${seconds}s" --timeout 10s -s scripts/lib/wrk-predict.lua "$BASE/predict" >"$logs/wrk-sigterm.out" &
+wrk -t2 -c16 -d"${seconds}s" --timeout 10s -s scripts/lib/wrk.lua "$BASE/predict" >"$logs/wrk-sigterm.out" &
 wrk_pid=$!
 sleep $((seconds / 2))
 in_flight="$(curl -s --max-time 5 "$BASE/metrics" | sed -n 's/^mcdropout_requests_in_flight \([0-9]*\).*/\1/p')"
@@ -58,7 +58,7 @@ trap 'rm -rf "$work"' EXIT
 "$python" scripts/reliability/model-variants.py models/mnist.safetensors "$work/variants"
 cp models/mnist.safetensors "$work/mnist.safetensors"
 serve_start "$logs/lifecycle-sighup.log" --threads 2 --default-samples 20 --model "$work/mnist.safetensors"
-wrk -t2 -c16 -d"${seconds}s" --timeout 10s -s scripts/lib/wrk-predict.lua "$BASE/predict" >"$logs/wrk-sighup.out" &
+wrk -t2 -c16 -d"${seconds}s" --timeout 10s -s scripts/lib/wrk.lua "$BASE/predict" >"$logs/wrk-sighup.out" &
 wrk_pid=$!
 expected="$(version)"
 variants=(new-weights truncated corrupt shape-mismatch)

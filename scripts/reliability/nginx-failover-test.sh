@@ -23,14 +23,11 @@ while [ $# -gt 0 ]; do
     esac
 done
 
+. scripts/lib/apt.sh
 missing=()
 command -v nginx >/dev/null || [ -x /usr/sbin/nginx ] || missing+=(nginx-light)
 command -v wrk >/dev/null || missing+=(wrk)
-if [ ${#missing[@]} -gt 0 ]; then
-    sudo=""; [ "$(id -u)" -ne 0 ] && sudo="sudo"
-    $sudo apt-get update -q >&2
-    $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${missing[@]}" >&2
-fi
+[ ${#missing[@]} -eq 0 ] || apt_install --no-install-recommends "${missing[@]}"
 nginx="$(command -v nginx || echo /usr/sbin/nginx)"
 if [ -z "$server" ]; then
     scripts/lib/install-deps.sh
@@ -115,14 +112,8 @@ EOF
 "$nginx" -p "$work" -c "$work/nginx.conf"
 for _ in $(seq 50); do curl -fs "http://127.0.0.1:$front/v2/health/ready" >/dev/null 2>&1 && break; sleep 0.1; done
 
-body="$(tr -d '\n' <examples/mnist-test-0000-label-7.json)"
-cat >"$work/post.lua" <<EOF
-wrk.method = "POST"
-wrk.headers["Content-Type"] = "application/json"
-wrk.body = [[$body]]
-EOF
 echo "load: wrk, $connections connections, ${duration}s, through nginx :$front to replicas :${ports[0]} :${ports[1]}" >&2
-nice wrk -t 1 -c "$connections" -d "${duration}s" --timeout 10s -s "$work/post.lua" \
+WRK_RESULT=0 nice wrk -t 1 -c "$connections" -d "${duration}s" --timeout 10s -s scripts/lib/wrk.lua \
     "http://127.0.0.1:$front/predict" >"$work/wrk.txt" 2>&1 &
 load=$!
 

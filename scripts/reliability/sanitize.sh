@@ -50,7 +50,7 @@ for sanitizer in "${sanitizers[@]}"; do
     serve_start "$logs/server-$sanitizer.log" --model "$work/m.safetensors" --connection-timeout 3 \
         --default-samples 5 --max-connections 2048
 
-    WRK_MIX=1 WRK_MODEL=m wrk -t2 -c16 -d"${seconds}s" --timeout 20s -s scripts/lib/wrk-predict.lua "$BASE" \
+    WRK_MIX=1 WRK_MODEL=m wrk -t2 -c16 -d"${seconds}s" --timeout 20s -s scripts/lib/wrk.lua "$BASE" \
         >"$logs/wrk-$sanitizer.out" &
     wrk_pid=$!
     for _ in $(seq 1 $((seconds / 2 - 1))); do sleep 2; kill -HUP "$SERVER_PID"; done
@@ -70,7 +70,7 @@ for sanitizer in "${sanitizers[@]}"; do
     step "idle and slowloris connections" python3 scripts/reliability/slow_clients.py "$PORT" \
         --idle 200 --slowloris 20 --probes 50 --timeout 3 --budget-ms 1000
 
-    wrk -t2 -c16 -d10s --timeout 20s -s scripts/lib/wrk-predict.lua "$BASE/predict" >"$logs/wrk-term-$sanitizer.out" &
+    wrk -t2 -c16 -d10s --timeout 20s -s scripts/lib/wrk.lua "$BASE/predict" >"$logs/wrk-term-$sanitizer.out" &
     wrk_pid=$!
     sleep 4
     kill -TERM "$SERVER_PID"

@@ -2,7 +2,7 @@
 # Usage: scripts/reliability/soak.sh [SECONDS [WARMUP_SECONDS]]
 # Soak test: a release server under SECONDS (default 600) of wrk load (2 threads, 16 keep-alive connections) after
 # WARMUP_SECONDS (default 60) of the same load, cycling through good and bad requests (WRK_MIX in
-# scripts/lib/wrk-predict.lua: /predict, a batch, KServe V2, malformed JSON, a wrong pixel count, an unknown route,
+# scripts/lib/wrk.lua: /predict, a batch, KServe V2, malformed JSON, a wrong pixel count, an unknown route,
 # /health). Samples the server's RSS and open descriptors every 10 s into .build/reliability/soak-samples.tsv.
 # Passes when RSS at the last sample under load is < 5 % above RSS at the end of warm-up, the descriptor count under
 # load never exceeds its warm-up value, no socket error occurred and every status was the expected 200, 400 or 404
@@ -19,7 +19,7 @@ swift build -c release --product mcdropout-serve >&2
 serve_start "$logs/soak.log" --threads 2 --default-samples 20
 trap 'kill -TERM "$SERVER_PID" 2>/dev/null || true' EXIT
 echo "started $(date -u +%FT%TZ); load average $(load_average); server pid $SERVER_PID on port $PORT"
-WRK_MIX=1 wrk -t2 -c16 -d"$((seconds + warmup))s" --timeout 10s -s scripts/lib/wrk-predict.lua "$BASE" \
+WRK_MIX=1 wrk -t2 -c16 -d"$((seconds + warmup))s" --timeout 10s -s scripts/lib/wrk.lua "$BASE" \
     >"$logs/wrk-soak.out" &
 wrk_pid=$!
 samples="$logs/soak-samples.tsv"
