@@ -96,12 +96,12 @@ struct PythonInteropTests {
         #expect(throws: ModelFileError.shapeMismatch(tensor: "layers.1.weight", expected: [2, 3], found: [3, 2])) {
             try ModelFile(decoding: [UInt8](try Data(contentsOf: directory.appendingPathComponent("bad.safetensors"))))
         }
-        // The model checker agrees: it passes the good file and refuses the bad one, naming the tensor at fault.
+        // The model checker agrees: it passes the good file and refuses the bad one, naming the layer at fault.
         let checker = repositoryRoot.appendingPathComponent("scripts/checks/check-model.py").path
         let goodCheck = try runPython([checker, directory.appendingPathComponent("good.safetensors").path])
         #expect(goodCheck.status == 0, "\(goodCheck.error)")
         let badCheck = try runPython([checker, directory.appendingPathComponent("bad.safetensors").path])
         #expect(badCheck.status == 1)
-        #expect(badCheck.error.contains("check-model:") && badCheck.error.contains("'layers.1.weight'"))
+        #expect(badCheck.error.contains("check-model:") && badCheck.error.contains("'layers.1."))
     }
 }
