@@ -144,7 +144,8 @@ public final class InferenceService: HTTPHandler {
         case 1 where segments[0] == "metrics":
             route = .metrics
             try allow("GET")
-            let text = metrics.render(models: registry.snapshot, isReady: phase == .ready)
+            // This scrape is itself counted in flight while it renders; the gauge reports the other requests.
+            let text = metrics.render(models: registry.snapshot, isReady: phase == .ready, uncountedInFlight: 1)
             return HTTPResponse(
                 status: 200, headers: [("Content-Type", "text/plain; version=0.0.4; charset=utf-8")],
                 body: Array(text.utf8))
