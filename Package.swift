@@ -38,11 +38,16 @@ let package = Package(
         // Labelled image data sets: IDX parsing, gzip (the only importer of CZlib), the known data sets' names.
         .target(name: "MCDropoutData", dependencies: ["CZlib"], swiftSettings: strictSettings),
         .target(
-            name: "MCDropoutTraining", dependencies: ["MCDropout", "MCDropoutJSON", "MCDropoutData"],
+            name: "MCDropoutTraining",
+            dependencies: ["MCDropout", "MCDropoutJSON", "MCDropoutData", "MCDropoutEvaluation"],
             swiftSettings: strictSettings
         ),
-        // Evaluation metrics (calibration, OOD detection, selective prediction): pure functions, no Foundation.
-        .target(name: "MCDropoutEvaluation", dependencies: ["MCDropout"], swiftSettings: strictSettings),
+        // Evaluation: the one prediction loop over a labelled set, the metrics (calibration, OOD detection, selective
+        // prediction; pure functions), the Codable result files, the report and its figures. mcdropout-eval fronts it.
+        .target(
+            name: "MCDropoutEvaluation", dependencies: ["MCDropout", "MCDropoutData", "MCDropoutJSON"],
+            swiftSettings: strictSettings
+        ),
         // A general HTTP/1.1 server over libmicrohttpd: the daemon, request/response values, body limits, worker pool.
         // Knows nothing of dropout; the only importer of CMicroHTTPD.
         .target(
@@ -67,10 +72,16 @@ let package = Package(
         .plugin(
             name: "EmbedResources", capability: .buildTool(), dependencies: ["EmbedResourcesTool"],
             path: "Sources/EmbedResources"),
+        // The options train and eval share (threads, data directory, seed) and safe output files (--force).
+        .target(
+            name: "MCDropoutCommandLine",
+            dependencies: ["MCDropout", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+            swiftSettings: strictSettings
+        ),
         .executableTarget(
             name: "mcdropout-train",
             dependencies: [
-                "MCDropout", "MCDropoutData", "MCDropoutTraining",
+                "MCDropout", "MCDropoutCommandLine", "MCDropoutData", "MCDropoutEvaluation", "MCDropoutTraining",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: strictSettings
@@ -103,13 +114,15 @@ let package = Package(
         .executableTarget(
             name: "mcdropout-eval",
             dependencies: [
-                "MCDropout", "MCDropoutJSON", "MCDropoutData", "MCDropoutTraining", "MCDropoutEvaluation",
+                "MCDropout", "MCDropoutCommandLine", "MCDropoutJSON", "MCDropoutData", "MCDropoutTraining",
+                "MCDropoutEvaluation",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: strictSettings
         ),
         .testTarget(
-            name: "MCDropoutEvaluationTests", dependencies: ["MCDropoutEvaluation", "MCDropout"],
+            name: "MCDropoutEvaluationTests",
+            dependencies: ["MCDropoutEvaluation", "MCDropout", "MCDropoutData", "TestSupport"],
             swiftSettings: strictSettings
         ),
         .testTarget(name: "MCDropoutJSONTests", dependencies: ["MCDropoutJSON"], swiftSettings: strictSettings),
@@ -118,7 +131,8 @@ let package = Package(
         .testTarget(name: "MCDropoutTests", dependencies: ["MCDropout", "TestSupport"], swiftSettings: strictSettings),
         .testTarget(name: "MCDropoutDataTests", dependencies: ["MCDropoutData"], swiftSettings: strictSettings),
         .testTarget(
-            name: "MCDropoutTrainingTests", dependencies: ["MCDropoutTraining", "MCDropoutData", "MCDropout"],
+            name: "MCDropoutTrainingTests",
+            dependencies: ["MCDropoutTraining", "MCDropoutData", "MCDropoutEvaluation", "MCDropout", "TestSupport"],
             swiftSettings: strictSettings
         ),
         .testTarget(

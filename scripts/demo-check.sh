@@ -5,7 +5,9 @@
 #      probabilities ± standard deviations, entropies and mutual information it shows must equal the numbers
 #      POST /predict returns for the same pixels, N and seed;
 #   2. a digit drawn on the canvas through the pointer-drawing code (?draw=7) and downsampled in the page (bounding
-#      box → 20×20 → centre of mass) must round-trip and be read as a 7.
+#      box → 20×20 → centre of mass) must round-trip and be read as a 7;
+#   3. against a server with --api-key-file: without a key the page asks for one in its API key field; with the key
+#      in that field it predicts, and a 53-bit seed (the largest allowed) reaches the server and comes back exactly.
 # --screenshot also writes docs/demo.png (an out-of-distribution Fashion-MNIST image, where the spread shows).
 # Installs Debian's chromium with apt when it is missing.
 set -euo pipefail
@@ -103,6 +105,38 @@ verdict = shown(text, "verdict")
 if not verdict.startswith("Prediction: 7 "):
     sys.exit(f"demo-check: a drawn 7 was read as {verdict!r}: the canvas downsampling is off")
 print(f"demo-check: drawn digit: {verdict}, mutual information {shown(text, 'mutual-information')}", file=sys.stderr)
+PY
+
+# 3. A server with API keys: without a key the page says where to enter one; with the key in the field (filled here
+#    from the #api-key fragment, which never reaches the server) it predicts, and a 53-bit seed (the largest allowed) arrives exactly.
+key="demo-check-key-$RANDOM$RANDOM$RANDOM"
+printf '%s\n' "$key" >"$work/keys"
+first_pid="$SERVER_PID"
+serve_start "$work/stderr-keys" --model models/mnist.safetensors --log-level warning --api-key-file "$work/keys"
+keyed_pid="$SERVER_PID"
+browse --dump-dom "$BASE/?example=mnist-test-0000-label-7&samples=10&seed=9007199254740991&run=1" \
+    >"$work/no-key.html"
+browse --dump-dom "$BASE/?example=mnist-test-0000-label-7&samples=10&seed=9007199254740991&run=1#api-key=$key" \
+    >"$work/key.html"
+SERVER_PID="$keyed_pid"; serve_stop; SERVER_PID="$first_pid"
+python3 - "$work/no-key.html" "$work/key.html" <<'PY'
+import html, re, sys
+def read(path):
+    text = open(path, encoding="utf-8").read()
+    state = re.search(r'<body[^>]*data-state="([a-z]+)"', text)
+    error = re.search(r'<div id="error"[^>]*>(.*?)</div>', text, re.S)
+    return text, state and state.group(1), html.unescape(error.group(1)) if error else ""
+text, state, refused = read(sys.argv[1])
+if state != "error" or "API key field" not in refused:
+    sys.exit(f"demo-check: without a key the page should ask for one; state {state!r}, error {refused!r}")
+text, state, error = read(sys.argv[2])
+if state != "done":
+    sys.exit(f"demo-check: with the API key the page did not predict: state {state!r}, error {error!r}")
+used = re.search(r'id="samples-used"[^>]*>([^<]*)<', text)
+if not used or html.unescape(used.group(1)).strip() != "10 · 9007199254740991":
+    sys.exit(f"demo-check: #samples-used shows {used and used.group(1)!r}, not the largest seed, 2^53 - 1")
+print(f"demo-check: API key: asked for without one ({refused[:50]}…), predicts with it; seed 2^53 - 1 exact",
+      file=sys.stderr)
 PY
 
 if $screenshot; then

@@ -5,6 +5,8 @@
 # cache), and its RUN lines run there (swift package resolve; deploy/build-release.sh: static Swift stdlib, strip,
 # model baked in) with /staging replaced by STAGING_DIR (default .build-docker/staging); its apt-get line is
 # scripts/install-deps.sh (the same -dev packages). Then the runtime stage's contract:
+#   - both stages' apt-get lines install against the current archive (apt-get install -s: nothing pinned that a
+#     security update has replaced);
 #   - every shared library the binary loads resolves, and each belongs to a Debian package in the closure of the
 #     runtime stage's apt-get line (libopenblas0, libmicrohttpd12, libstdc++6 and their Depends) or to libc6/libgcc-s1
 #     — nothing from the Swift toolchain;
@@ -64,11 +66,46 @@ PY
 binary="$staging/bin/mcdropout-serve"
 ls -l "$binary" "$staging/models/mnist.safetensors" >&2
 
+echo "== apt-get lines against the current archive" >&2
+# Each stage's apt-get install line, read from the Dockerfile, simulated with `apt-get install -s` against the archive
+# this machine sees (run `apt-get update` first): a pin or a package that cannot install today fails here, not in a
+# user's docker build.
+stage_packages() {  # $1: stage number (1 = build, 2 = runtime) -> the package names on its apt-get install line
+    python3 - "$dockerfile" "$1" <<'PY'
+import sys
+lines, current = [], ""
+for line in open(sys.argv[1]):
+    line = line.rstrip("\n")
+    if line.lstrip().startswith("#"):
+        continue
+    current += line[:-1] + " " if line.endswith("\\") else line
+    if not line.endswith("\\"):
+        lines.append(" ".join(current.split()))
+        current = ""
+stage = 0
+for line in lines:
+    if line.startswith("FROM "):
+        stage += 1
+    elif stage == int(sys.argv[2]) and line.startswith("RUN ") and "apt-get install" in line:
+        words = line.split("apt-get install", 1)[1].split("&&")[0].split()
+        print(" ".join(w for w in words if not w.startswith("-")))
+PY
+}
+for stage in 1 2; do
+    packages="$(stage_packages "$stage")"
+    if apt-get install -s -y --no-install-recommends $packages >/dev/null 2>"$staging.apt.err"; then
+        echo "stage $stage: apt-get install $packages: installable" >&2
+    else
+        cat "$staging.apt.err" >&2; rm -f "$staging.apt.err"
+        echo "FAIL: stage $stage's apt-get line does not install against the current archive" >&2; exit 1
+    fi
+    rm -f "$staging.apt.err"
+done
+
 echo "== runtime closure" >&2
-# The runtime stage's packages, read from the Dockerfile (name=version on the apt-get line after the last FROM).
-runtime_packages="$(awk '/^FROM/ {stage++} {print stage "\t" $0}' "$dockerfile" | awk -F'\t' -v last="$(grep -c '^FROM' "$dockerfile")" \
-    '$1 == last {print $2}' | grep -oE '(^|[[:space:]])[a-z0-9][a-z0-9.+-]*=[0-9][^ ]*' | tr -d ' ' | cut -d= -f1 | sort -u)"
-echo "runtime stage installs: $(echo $runtime_packages)" >&2
+# The runtime stage's packages, read from the Dockerfile's apt-get line after the last FROM.
+runtime_packages="$(stage_packages 2)"
+echo "runtime stage installs: $runtime_packages" >&2
 allowed="$( { echo libc6; echo libgcc-s1; echo $runtime_packages | tr ' ' '\n'
     apt-cache depends --recurse --no-recommends --no-suggests --no-conflicts --no-breaks --no-replaces --no-enhances \
         $runtime_packages 2>/dev/null | grep -v '^ ' ; } | sed 's/:.*//' | sort -u)"

@@ -39,19 +39,20 @@ for dataset in mnist fashion-mnist; do
         continue
     fi
     "$eval_command" evaluate --model "$model" --sample-counts 1,3,10,30,100,1000 --main-samples 100 \
-        --large-samples-from 1000 --large-samples-limit 1000 --threads "$threads" --output-dir "$out" --compare-adaptive \
+        --large-samples-from 1000 --large-samples-limit 1000 --threads "$threads" --output-dir "$out" --force \
+        --compare-adaptive \
         "${limit[@]}" "${write_threshold[@]}"
 done
 
 run_experiment() {
     local name="$1"; shift
     if [ "$quick" = 1 ] && [ -f "$out/experiments/$name.json" ]; then return; fi
-    "$eval_command" experiment "$name" --threads "$threads" --output-dir "$out" "$@"
+    "$eval_command" experiment "$name" --threads "$threads" --output-dir "$out" --force "$@"
 }
 run_experiment overfitting
 run_experiment small-net
 if [ "$rerun_deep" = 1 ] || [ ! -f "$out/experiments/deep.json" ]; then
-    "$eval_command" experiment deep --threads "$threads" --output-dir "$out"
+    "$eval_command" experiment deep --threads "$threads" --output-dir "$out" --force
 else
     echo "reusing $out/experiments/deep.json (pass --rerun-deep to retrain)" >&2
 fi

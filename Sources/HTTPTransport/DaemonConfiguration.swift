@@ -1,16 +1,17 @@
 /// Settings for `MicroHTTPDaemon`: where to listen and how much any one client may consume.
 ///
-/// The defaults suit a service behind a proxy on one host; every limit is enforced by libmicrohttpd except
-/// `maxBodyBytes`, which the daemon enforces itself.
+/// The defaults suit a service behind a proxy on one host, and are the inference server's defaults (it composes this
+/// type rather than copying it); every limit is enforced by libmicrohttpd except `maxBodyBytes`, which the daemon
+/// enforces itself.
 public struct DaemonConfiguration: Sendable, Hashable {
     /// Numeric IPv4 or IPv6 address to bind: "127.0.0.1" (default), "0.0.0.0" (every IPv4 interface), "::1", or
     /// "::" (every IPv6 interface; IPv6 only). Host names such as "localhost" are not resolved.
     public var host: String
     /// TCP port; 0 lets the kernel pick a free one (read it back from `MicroHTTPDaemon.port`).
     public var port: Int
-    /// Worker threads. Each runs its own event loop and the handlers of the connections it owns, so this is also
-    /// the number of requests computed at once.
-    public var threadCount: Int
+    /// I/O threads. Each runs its own event loop over the connections it owns: it reads requests, writes responses
+    /// and runs the handler itself for requests that do not need a worker (all of them when `workerThreadCount` is 0).
+    public var ioThreadCount: Int
     /// Seconds a connection may stay idle (no bytes either way) before it is closed; 0 means never.
     public var connectionTimeoutSeconds: Int
     /// Most connections open at once (split evenly across workers); further clients are closed on accept.
@@ -25,29 +26,33 @@ public struct DaemonConfiguration: Sendable, Hashable {
     public var maxBodyBytes: Int
     /// Connections the kernel may queue before the daemon accepts them.
     public var listenBacklog: Int
-    /// Threads that run handlers for requests the handler says need a worker (`HTTPHandler.needsWorker`), while the
-    /// `threadCount` I/O threads keep reading, writing and answering cheap requests. 0 (the default) runs every
-    /// handler on the I/O thread that read the request.
-    public var workerThreadCount: Int = 0
+    /// Worker threads that run handlers for requests the handler says need a worker (`HTTPHandler.needsWorker`),
+    /// while the `ioThreadCount` I/O threads keep reading, writing and answering cheap requests; the inference server's
+    /// workers. 0 runs every handler on the I/O thread that read the request.
+    public var workerThreadCount: Int
     /// Requests that may wait for a worker beyond one running per worker thread; further ones are refused at once
     /// through `HTTPHandler.reject(_:request:)` with `.overloaded`. Ignored without workers.
-    public var maxQueuedRequests: Int = 64
+    public var maxQueuedRequests: Int
 
     /// Creates a configuration; every argument has a production-minded default.
     public init(
         host: String = "127.0.0.1",
         port: Int = 8080,
-        threadCount: Int = 4,
+        ioThreadCount: Int = 2,
+        workerThreadCount: Int = 2,
+        maxQueuedRequests: Int = 64,
         connectionTimeoutSeconds: Int = 30,
         connectionLimit: Int = 1024,
         perIPConnectionLimit: Int = 0,
-        connectionMemoryLimitBytes: Int = 32 * 1024,
+        connectionMemoryLimitBytes: Int = 64 * 1024,
         maxBodyBytes: Int = 1024 * 1024,
         listenBacklog: Int = 128
     ) {
         self.host = host
         self.port = port
-        self.threadCount = threadCount
+        self.ioThreadCount = ioThreadCount
+        self.workerThreadCount = workerThreadCount
+        self.maxQueuedRequests = maxQueuedRequests
         self.connectionTimeoutSeconds = connectionTimeoutSeconds
         self.connectionLimit = connectionLimit
         self.perIPConnectionLimit = perIPConnectionLimit
@@ -60,9 +65,9 @@ public struct DaemonConfiguration: Sendable, Hashable {
     func validate() throws(DaemonError) {
         let unsignedMax = Int(UInt32.max)
         try Self.require(port, in: 0...65_535, setting: "port")
-        try Self.require(threadCount, in: 1...1024, setting: "threadCount")
+        try Self.require(ioThreadCount, in: 1...1024, setting: "ioThreadCount")
         try Self.require(connectionTimeoutSeconds, in: 0...unsignedMax, setting: "connectionTimeoutSeconds")
-        try Self.require(connectionLimit, in: threadCount...unsignedMax, setting: "connectionLimit")
+        try Self.require(connectionLimit, in: ioThreadCount...unsignedMax, setting: "connectionLimit")
         try Self.require(perIPConnectionLimit, in: 0...unsignedMax, setting: "perIPConnectionLimit")
         try Self.require(connectionMemoryLimitBytes, in: 4096...Int.max, setting: "connectionMemoryLimitBytes")
         try Self.require(maxBodyBytes, in: 0...(Int.max / 4), setting: "maxBodyBytes")

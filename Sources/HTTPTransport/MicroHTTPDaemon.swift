@@ -8,7 +8,7 @@ internal import Synchronization
 ///
 /// libmicrohttpd owns the sockets, parsing, keep-alive, `Expect: 100-continue`, `HEAD` and the limits in
 /// `DaemonConfiguration`; this class adds body accumulation with a size limit, request counting and a graceful stop.
-/// Handlers run synchronously on the daemon's worker threads (`DaemonConfiguration.threadCount` of them).
+/// Handlers run synchronously on the daemon's I/O threads, or on its worker threads for requests that need one.
 ///
 /// The daemon runs from `init` until `stop()`; dropping the last reference stops it too, without draining.
 /// It is `Sendable` without `@unchecked`: its mutable state (the C handle) lives in a `Mutex`, and everything the
@@ -55,7 +55,7 @@ public final class MicroHTTPDaemon: Sendable {
             var settings = mcd_daemon_config(
                 host: host,
                 port: UInt16(configuration.port),
-                thread_count: UInt32(configuration.threadCount),
+                thread_count: UInt32(configuration.ioThreadCount),
                 connection_timeout_seconds: UInt32(configuration.connectionTimeoutSeconds),
                 connection_limit: UInt32(configuration.connectionLimit),
                 per_ip_connection_limit: UInt32(configuration.perIPConnectionLimit),
@@ -98,7 +98,10 @@ public final class MicroHTTPDaemon: Sendable {
         self.lifecycle = Mutex(Lifecycle(daemon: daemon, listenSocket: nil, callbackReference: callbackReference))
         logger.info(
             "HTTP daemon listening",
-            metadata: ["host": "\(configuration.host)", "port": "\(port)", "threads": "\(configuration.threadCount)"])
+            metadata: [
+                "host": "\(configuration.host)", "port": "\(port)", "io_threads": "\(configuration.ioThreadCount)",
+                "workers": "\(configuration.workerThreadCount)",
+            ])
     }
 
     deinit {

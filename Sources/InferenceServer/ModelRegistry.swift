@@ -67,9 +67,14 @@ public final class ModelRegistry: Sendable {
     private let current: Mutex<ModelSnapshot>
     private let generationCounter: Atomic<Int>
     private let paths: [String]
+    private let allowsContractChanges: Bool
 
     /// Loads every file; fails on the first file that cannot be used or on duplicate names.
-    public init(paths: [String]) throws(ModelLoadError) {
+    ///
+    /// - Parameter allowsContractChanges: whether a reload may replace a model by a file with other labels or another
+    ///   dataset under the same name (the operator's `--reload-allow-changes`). Input and output widths must match
+    ///   either way: a client's tensors are shaped by them.
+    public init(paths: [String], allowsContractChanges: Bool = false) throws(ModelLoadError) {
         var models: [String: LoadedModel] = [:]
         var names: [String] = []
         for path in paths {
@@ -80,6 +85,7 @@ public final class ModelRegistry: Sendable {
         }
         guard !names.isEmpty else { throw ModelLoadError(path: "", reason: "no model files given") }
         self.paths = paths
+        self.allowsContractChanges = allowsContractChanges
         current = Mutex(ModelSnapshot(generation: 1, models: models, names: names))
         generationCounter = Atomic(1)
     }
@@ -96,8 +102,10 @@ public final class ModelRegistry: Sendable {
         case kept(name: String, error: ModelLoadError)
     }
 
-    /// Reads every model file again. A file that cannot be read or decoded, or whose input width or class count
-    /// differs from the model it would replace, leaves that model as it was.
+    /// Reads every model file again. A file that cannot be read or decoded, whose input width or class count differs
+    /// from the model it would replace, or — unless the registry allows contract changes — whose labels or dataset
+    /// differ (a Fashion-MNIST file reloaded as "mnist" would answer "Sandal" for a digit), leaves that model as it
+    /// was; the outcome says why.
     public func reload() -> [ReloadOutcome] {
         let old = snapshot
         var models = old.models
@@ -113,6 +121,7 @@ public final class ModelRegistry: Sendable {
                         path: path,
                         reason: "shape \(file.model.layerSizes) changes the input or output width of \(previous.file.model.layerSizes)")
                 }
+                try Self.checkContract(of: file, at: path, replacing: previous, allowsChanges: allowsContractChanges)
                 let replacement = LoadedModel(name: name, path: path, file: file, version: previous.version + 1)
                 models[name] = replacement
                 outcomes.append(.reloaded(name: name, version: replacement.version))
@@ -129,6 +138,29 @@ public final class ModelRegistry: Sendable {
         return outcomes
     }
 
+    /// Refuses a replacement that would change what a client's answers mean: other labels, another dataset.
+    static func checkContract(
+        of file: ModelFile, at path: String, replacing previous: LoadedModel, allowsChanges: Bool
+    ) throws(ModelLoadError) {
+        guard !allowsChanges else { return }
+        let old = previous.file.metadata
+        let new = file.metadata
+        if new.labels != old.labels {
+            let changed = zip(old.labels, new.labels).enumerated().first { $0.element.0 != $0.element.1 }
+            let example = changed.map { " (class \($0.offset): '\($0.element.0)' → '\($0.element.1)')" } ?? ""
+            throw ModelLoadError(
+                path: path,
+                reason: "its labels differ from the served model's\(example); start the server with "
+                    + "--reload-allow-changes to allow that")
+        }
+        if new.dataset != old.dataset {
+            throw ModelLoadError(
+                path: path,
+                reason: "it was trained on '\(new.dataset)', the served model on '\(old.dataset)'; start the server "
+                    + "with --reload-allow-changes to allow that")
+        }
+    }
+
     static func name(of path: String) -> String {
         let file = path.split(separator: "/").last.map(String.init) ?? path
         if let dot = file.firstIndex(of: ".") , dot != file.startIndex { return String(file[..<dot]) }
@@ -136,8 +168,13 @@ public final class ModelRegistry: Sendable {
     }
 
     static func read(_ path: String) throws(ModelLoadError) -> ModelFile {
+        var isDirectory: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) else {
+            throw ModelLoadError(path: path, reason: "no such file")
+        }
+        guard !isDirectory.boolValue else { throw ModelLoadError(path: path, reason: "is a directory, not a model file") }
         guard let data = FileManager.default.contents(atPath: path) else {
-            throw ModelLoadError(path: path, reason: "cannot read the file")
+            throw ModelLoadError(path: path, reason: "cannot read the file (permission denied?)")
         }
         do {
             let file = try ModelFile(decoding: [UInt8](data))

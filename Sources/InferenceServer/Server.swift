@@ -28,18 +28,13 @@ public final class Server: Sendable {
     /// compete with them (and results stay bit-identical for a seed).
     public static func start(configuration: ServerConfiguration, logger: Logger) throws -> Server {
         BLAS.setThreadCount(1)
-        let registry = try ModelRegistry(paths: configuration.modelPaths)
+        let registry = try ModelRegistry(
+            paths: configuration.modelPaths, allowsContractChanges: configuration.allowsModelContractChanges)
         let service = InferenceService(configuration: configuration, registry: registry, logger: logger)
-        var daemonConfiguration = DaemonConfiguration(
-            host: configuration.host, port: configuration.port, threadCount: configuration.ioThreadCount,
-            connectionTimeoutSeconds: configuration.connectionTimeoutSeconds,
-            connectionLimit: max(configuration.connectionLimit, configuration.ioThreadCount),
-            perIPConnectionLimit: configuration.perIPConnectionLimit,
-            connectionMemoryLimitBytes: configuration.connectionMemoryLimitBytes,
-            maxBodyBytes: configuration.maxBodyBytes)
-        daemonConfiguration.workerThreadCount = configuration.threadCount
-        daemonConfiguration.maxQueuedRequests = configuration.maxQueuedRequests
-        let daemon = try MicroHTTPDaemon(configuration: daemonConfiguration, handler: service, logger: logger)
+        var transport = configuration.transport
+        // libmicrohttpd needs at least one connection per I/O thread.
+        transport.connectionLimit = max(transport.connectionLimit, transport.ioThreadCount)
+        let daemon = try MicroHTTPDaemon(configuration: transport, handler: service, logger: logger)
         let snapshot = registry.snapshot
         for name in snapshot.names {
             guard let model = snapshot.models[name] else { continue }
@@ -53,8 +48,8 @@ public final class Server: Sendable {
                 ])
         }
         service.markReady()
-        logger.info(
-            "ready", metadata: ["address": "http://\(configuration.host.contains(":") ? "[\(configuration.host)]" : configuration.host):\(daemon.port)"])
+        let host = transport.host.contains(":") ? "[\(transport.host)]" : transport.host
+        logger.info("ready", metadata: ["address": "http://\(host):\(daemon.port)"])
         return Server(service: service, daemon: daemon, logger: logger)
     }
 

@@ -71,3 +71,32 @@ extension BLAS {
         }
     }
 }
+
+extension BLAS {
+    /// The eigen-decomposition of a symmetric `n × n` matrix (LAPACK `dsyevd_`, through OpenBLAS).
+    ///
+    /// - Parameter matrix: row-major, both triangles filled; replaced by the eigenvectors, one per **row**, in the
+    ///   order of the returned eigenvalues.
+    /// - Returns: the eigenvalues in ascending order, or nil when LAPACK reports that it did not converge.
+    public static func symmetricEigen(_ matrix: inout [Double], size n: Int) -> [Double]? {
+        precondition(n > 0 && matrix.count == n * n, "need an n × n matrix")
+        // Column-major LAPACK sees the row-major matrix transposed, which for a symmetric matrix is itself; its
+        // column eigenvectors come back as our rows.
+        var values = [Double](repeating: 0, count: n)
+        var size = Int32(n)
+        var info: Int32 = 0
+        var workQuery: Double = 0
+        var iworkQuery: Int32 = 0
+        var minusOne: Int32 = -1
+        var jobz = CChar(UInt8(ascii: "V"))
+        var uplo = CChar(UInt8(ascii: "U"))
+        dsyevd_(&jobz, &uplo, &size, &matrix, &size, &values, &workQuery, &minusOne, &iworkQuery, &minusOne, &info)
+        guard info == 0 else { return nil }
+        var lwork = Int32(workQuery)
+        var liwork = iworkQuery
+        var work = [Double](repeating: 0, count: Int(lwork))
+        var iwork = [Int32](repeating: 0, count: Int(liwork))
+        dsyevd_(&jobz, &uplo, &size, &matrix, &size, &values, &work, &lwork, &iwork, &liwork, &info)
+        return info == 0 ? values : nil
+    }
+}

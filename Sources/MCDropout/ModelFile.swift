@@ -105,13 +105,17 @@ public struct ModelFile: Sendable, Equatable {
     public var model: DropoutMLP
     /// What the network is.
     public var metadata: ModelMetadata
+    /// Training-set statistics for the density scores (tensors `density.*`, metadata extension `"density"`), if any.
+    public var density: DensityModel?
 
     /// Pairs a network with its metadata; the metadata's architecture must describe the network.
-    public init(model: DropoutMLP, metadata: ModelMetadata) {
+    public init(model: DropoutMLP, metadata: ModelMetadata, density: DensityModel? = nil) {
         precondition(metadata.layerSizes == model.layerSizes, "metadata layer sizes must match the model")
         precondition(metadata.dropoutProbabilities == model.dropoutProbabilities, "metadata dropout must match")
+        if let density { density.checkShapes(against: model) }
         self.model = model
         self.metadata = metadata
+        self.density = density
     }
 }
 
@@ -148,30 +152,31 @@ extension ModelMetadata {
 extension ModelFile {
     /// Encodes the model as safetensors bytes; equal models give equal bytes.
     public func encoded() -> [UInt8] {
+        var stored = metadata
+        stored.extensions[DensityModel.metadataKey] = density?.jsonValue
         var entries: [JSONObject.Member] = [
-            ("__metadata__", .object(JSONObject([("mcdropout", .string(String(decoding: metadata.jsonValue.serialized(), as: UTF8.self)))])))
+            ("__metadata__", .object(JSONObject([("mcdropout", .string(String(decoding: stored.jsonValue.serialized(), as: UTF8.self)))])))
         ]
         var offset = 0
-        var tensors: [(name: String, values: [Float])] = []
+        var tensors: [(name: String, shape: [Int], values: [Float])] = []
         for (index, layer) in model.layers.enumerated() {
-            tensors.append(("layers.\(index).weight", layer.weight.storage))
-            tensors.append(("layers.\(index).bias", layer.bias))
+            tensors.append(("layers.\(index).weight", [layer.outputSize, layer.inputSize], layer.weight.storage))
+            tensors.append(("layers.\(index).bias", [layer.outputSize], layer.bias))
         }
-        for (index, layer) in model.layers.enumerated() {
-            for (suffix, shape) in [("weight", [layer.outputSize, layer.inputSize]), ("bias", [layer.outputSize])] {
-                let count = shape.reduce(1, *)
-                entries.append(
-                    (
-                        "layers.\(index).\(suffix)",
-                        .object(
-                            JSONObject([
-                                ("dtype", .string("F32")),
-                                ("shape", .array(shape.map { .number(Double($0)) })),
-                                ("data_offsets", .array([.number(Double(offset)), .number(Double(offset + 4 * count))])),
-                            ]))
-                    ))
-                offset += 4 * count
-            }
+        tensors += density?.tensors ?? []
+        for tensor in tensors {
+            let count = tensor.values.count
+            entries.append(
+                (
+                    tensor.name,
+                    .object(
+                        JSONObject([
+                            ("dtype", .string("F32")),
+                            ("shape", .array(tensor.shape.map { .number(Double($0)) })),
+                            ("data_offsets", .array([.number(Double(offset)), .number(Double(offset + 4 * count))])),
+                        ]))
+                ))
+            offset += 4 * count
         }
         var header = JSONValue.object(JSONObject(entries)).serialized()
         // Pad with spaces to an 8-byte boundary, as the reference implementation does, so data is aligned.
@@ -257,9 +262,17 @@ extension ModelFile {
             let biases = try Self.floats(bytes, range: bias.range, offset: headerEnd, tensor: biasName)
             layers.append(Dense(weight: Matrix(rows: sizes[index + 1], columns: sizes[index], storage: weights), bias: biases))
         }
+        let model = DropoutMLP(layers: layers, dropoutProbabilities: metadata.dropoutProbabilities)
+        var metadataWithoutDensity = metadata
+        metadataWithoutDensity.extensions[DensityModel.metadataKey] = nil
+        let density = try metadata.extensions[DensityModel.metadataKey].map { (value) throws(ModelFileError) in
+            try DensityModel(decoding: value, model: model) { (name) throws(ModelFileError) in
+                guard let entry = tensors.removeValue(forKey: name) else { throw .missingTensor(name) }
+                return (entry.shape, try Self.floats(bytes, range: entry.range, offset: headerEnd, tensor: name))
+            }
+        }
         if let extra = tensors.keys.sorted().first { throw .unexpectedTensor(extra) }
-        self.init(
-            model: DropoutMLP(layers: layers, dropoutProbabilities: metadata.dropoutProbabilities), metadata: metadata)
+        self.init(model: model, metadata: metadataWithoutDensity, density: density)
     }
 
     private static func tensorEntry(

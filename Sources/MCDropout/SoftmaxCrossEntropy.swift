@@ -8,6 +8,16 @@ public enum SoftmaxCrossEntropy {
         public var correctCount: Int
     }
 
+    /// The smallest probability a log-likelihood counts, so one confident mistake costs at most `−ln 1e-12` ≈ 27.6
+    /// nats instead of infinity. The project's one clamp: training loss, validation, the metrics stored in a model
+    /// file and `mcdropout-eval` all go through ``negativeLogLikelihood(ofProbability:)``.
+    public static let probabilityFloor: Double = 1e-12
+
+    /// `−ln max(p, probabilityFloor)`, in nats.
+    public static func negativeLogLikelihood(ofProbability probability: Double) -> Double {
+        -naturalLog(max(probability, probabilityFloor))
+    }
+
     /// Computes the mean loss of `logits` (`B × C`) against `labels` and, in place of the logits, its gradient with
     /// respect to the logits: `(softmax(z) − onehot(y)) / B`.
     public static func lossAndGradient(logitsToGradient logits: inout Matrix, labels: [Int]) -> Evaluation {
@@ -23,24 +33,9 @@ public enum SoftmaxCrossEntropy {
                 precondition(label >= 0 && label < columns, "label out of range")
                 if argmax(UnsafeBufferPointer(values)) == label { correct += 1 }
                 Activation.softmax(values)
-                total -= naturalLog(max(Double(values[label]), Double.leastNormalMagnitude))
+                total += negativeLogLikelihood(ofProbability: Double(values[label]))
                 for column in 0..<columns { values[column] *= inverseBatch }
                 values[label] -= inverseBatch
-            }
-        }
-        return Evaluation(meanLoss: total / Double(max(labels.count, 1)), correctCount: correct)
-    }
-
-    /// Computes the mean loss and correct count of `probabilities` (rows already softmaxed) against `labels`.
-    public static func evaluate(probabilities: Matrix, labels: [Int]) -> Evaluation {
-        precondition(labels.count == probabilities.rows, "one label per row")
-        var total: Double = 0
-        var correct = 0
-        probabilities.storage.withUnsafeBufferPointer { storage in
-            for row in 0..<labels.count {
-                let values = UnsafeBufferPointer(rebasing: storage[(row * probabilities.columns)..<((row + 1) * probabilities.columns)])
-                if argmax(values) == labels[row] { correct += 1 }
-                total -= naturalLog(max(Double(values[labels[row]]), Double.leastNormalMagnitude))
             }
         }
         return Evaluation(meanLoss: total / Double(max(labels.count, 1)), correctCount: correct)

@@ -16,6 +16,8 @@ public enum DatasetError: Error, Sendable, Equatable, CustomStringConvertible {
     case labelOutOfRange(index: Int, label: Int, classCount: Int)
     /// The file could not be read or decompressed.
     case unreadable(file: String, reason: String)
+    /// The directory holds another known data set than the one asked for (e.g. MNIST digits for Fashion-MNIST).
+    case otherDataset(directory: String, expected: String, found: String)
 
     public var description: String {
         switch self {
@@ -35,6 +37,9 @@ public enum DatasetError: Error, Sendable, Equatable, CustomStringConvertible {
             return "label \(label) of example \(index) is outside 0..<\(classCount)"
         case .unreadable(let file, let reason):
             return "\(file): \(reason)"
+        case .otherDataset(let directory, let expected, let found):
+            return "\(directory) holds \(found), not \(expected) (its labels are \(found)'s); "
+                + "use --data-dir data/\(expected) or the matching --dataset"
         }
     }
 }

@@ -31,13 +31,14 @@ public enum Scoring {
         return Double(correct) / Double(max(labels.count, 1))
     }
 
-    /// The mean negative log-likelihood `−(1/n) Σ ln p(yᵢ)`; probabilities below `floor` count as `floor`, so one
-    /// confident mistake costs at most `−ln floor` (27.6 nats for the default 1e-12) instead of infinity.
-    public static func negativeLogLikelihood(_ probabilities: Matrix, labels: [Int], floor: Double = 1e-12) -> Double {
+    /// The mean negative log-likelihood `−(1/n) Σ ln p(yᵢ)` with the project's one clamp,
+    /// ``SoftmaxCrossEntropy/negativeLogLikelihood(ofProbability:)`` (probabilities below 1e-12 count as 1e-12, so
+    /// one confident mistake costs at most 27.6 nats instead of infinity) — the same as the training loss.
+    public static func negativeLogLikelihood(_ probabilities: Matrix, labels: [Int]) -> Double {
         check(probabilities, labels)
         var sum: Double = 0
         for (row, label) in labels.enumerated() {
-            sum -= log(max(Double(probabilities[row, label]), floor))
+            sum += SoftmaxCrossEntropy.negativeLogLikelihood(ofProbability: Double(probabilities[row, label]))
         }
         return sum / Double(max(labels.count, 1))
     }

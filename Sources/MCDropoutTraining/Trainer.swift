@@ -1,5 +1,6 @@
 public import MCDropout
 public import MCDropoutData
+import MCDropoutEvaluation
 
 /// Everything that defines a training run; with the same configuration and BLAS thread count the resulting weights
 /// are byte-identical.

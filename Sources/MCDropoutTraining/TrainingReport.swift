@@ -1,4 +1,5 @@
 import MCDropout
+public import MCDropoutEvaluation
 public import MCDropoutJSON
 
 extension TrainingConfiguration {

@@ -1,7 +1,8 @@
 import ArgumentParser
+import Foundation
 import MCDropout
 
-/// `mcdropout-eval`: how good is the uncertainty? Evaluation, the seeds' experiments and the report.
+/// `mcdropout-eval`: how good is the uncertainty? A thin command line over the `MCDropoutEvaluation` library.
 @main
 struct EvalCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -11,6 +12,22 @@ struct EvalCommand: ParsableCommand {
             scripts/evaluate.sh runs everything and regenerates docs/evaluation/ (JSON, SVG plots, EVALUATION.md).
             """,
         version: mcdropoutVersion,
-        subcommands: [EvaluateCommand.self, ExperimentCommand.self, ReportCommand.self, SetThresholdCommand.self],
+        subcommands: [
+            EvaluateCommand.self, ExperimentCommand.self, ReportCommand.self, SetThresholdCommand.self, FitRuleCommand.self,
+        ],
         defaultSubcommand: EvaluateCommand.self)
+}
+
+/// Progress to standard error, so standard output stays clean.
+func log(_ message: String) {
+    FileHandle.standardError.write(Data((message + "\n").utf8))
+}
+
+/// The bytes of a model file; a missing file says so in one line.
+func readModelBytes(_ path: String) throws -> [UInt8] {
+    guard FileManager.default.fileExists(atPath: path) else { throw ValidationError("\(path): no such file") }
+    guard let data = FileManager.default.contents(atPath: path) else {
+        throw ValidationError("\(path): cannot read the file")
+    }
+    return [UInt8](data)
 }

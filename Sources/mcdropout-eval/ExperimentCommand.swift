@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import MCDropout
+import MCDropoutCommandLine
 import MCDropoutEvaluation
 import MCDropoutJSON
 import MCDropoutData
@@ -10,7 +11,7 @@ import MCDropoutTraining
 struct ExperimentCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "experiment",
-        abstract: "Run one of the seeds' experiments and write <output-dir>/experiments/<name>.json.",
+        abstract: "Run one of the seeds' experiments and write <output-dir>/experiments/<name>.json (--force replaces).",
         discussion: """
             overfitting   300 MNIST training images, 784-100x6-10, SGD lr 0.01, batch 100, 301 epochs: no
                           dropout, dropout 0.2 on the hidden layers, L2 weight decay (--weight-decay); train
@@ -24,8 +25,7 @@ struct ExperimentCommand: ParsableCommand {
 
     @Argument(help: "overfitting, small-net, deep or mc-vs-scaling.")
     var name: String
-    @Option(help: "MNIST directory.")
-    var dataDir: String = "data/mnist"
+    @OptionGroup var data: DataDirectoryOptions
     @Option(help: "Directory for the JSON result (the file goes to <output-dir>/experiments/).")
     var outputDir: String = "docs/evaluation"
     @Option(help: "overfitting: evaluate train and test accuracy every this many epochs.")
@@ -34,8 +34,7 @@ struct ExperimentCommand: ParsableCommand {
     var weightDecay: Float = 0.01
     @Option(help: "Epochs (default: the experiment's own: 301, 5, 15).")
     var epochs: Int?
-    @Option(help: "Training seed.")
-    var seed: UInt64 = 1
+    @OptionGroup var seedOptions: SeedOptions<ExperimentSeed>
     @Option(help: "mc-vs-scaling: the model file.")
     var model: String = "models/mnist.safetensors"
     @Option(help: "mc-vs-scaling: sample counts.")
@@ -44,20 +43,24 @@ struct ExperimentCommand: ParsableCommand {
     var repeats: Int = 3
     @Option(help: "mc-vs-scaling: test images (0 = all).")
     var limit: Int = 5000
-    @Option(help: "OpenBLAS threads.")
-    var threads: Int = 1
+    @OptionGroup var threadOptions: ThreadOptions
+    @OptionGroup var forceOptions: ForceOptions
+
+    var seed: UInt64 { seedOptions.seed }
 
     func validate() throws {
         guard ["overfitting", "small-net", "deep", "mc-vs-scaling"].contains(name) else {
             throw ValidationError("unknown experiment '\(name)'")
         }
-        guard evaluateEvery >= 1, repeats >= 1, threads >= 1, (epochs ?? 1) >= 1 else {
-            throw ValidationError("--evaluate-every, --repeats, --threads and --epochs must be ≥ 1")
+        guard evaluateEvery >= 1, repeats >= 1, (epochs ?? 1) >= 1 else {
+            throw ValidationError("--evaluate-every, --repeats and --epochs must be ≥ 1")
         }
     }
 
     func run() throws {
-        BLAS.setThreadCount(threads)
+        let path = "\(outputDir)/experiments/\(name).json"
+        try OutputFile.check(path, force: forceOptions.force)
+        threadOptions.apply()
         let result: JSONValue
         switch name {
         case "overfitting": result = try overfitting()
@@ -65,18 +68,17 @@ struct ExperimentCommand: ParsableCommand {
         case "deep": result = try deep()
         default: result = try monteCarloVersusScaling()
         }
-        let directory = "\(outputDir)/experiments"
-        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
-        let path = "\(directory)/\(name).json"
-        try Data(result.serialized()).write(to: URL(fileURLWithPath: path))
+        try OutputFile.write(result.serialized(), to: path)
         log("wrote \(path)")
     }
+
+    private var mnistDirectory: String { data.directory(for: "mnist") }
 
     // MARK: - Experiments
 
     private func overfitting() throws -> JSONValue {
-        let training = try DatasetLoader.load(directory: dataDir, split: .train).subset(0..<300)
-        let test = try DatasetLoader.load(directory: dataDir, split: .test)
+        let training = try DatasetLoader.load(directory: mnistDirectory, split: .train).subset(0..<300)
+        let test = try DatasetLoader.load(directory: mnistDirectory, split: .test)
         let variants: [(label: String, dropout: Float, decay: Float)] = [
             ("no dropout", 0, 0), ("dropout 0.2", 0.2, 0), ("L2 \(weightDecay), no dropout", 0, weightDecay),
         ]
@@ -100,8 +102,8 @@ struct ExperimentCommand: ParsableCommand {
     }
 
     private func smallNet() throws -> JSONValue {
-        let training = try DatasetLoader.load(directory: dataDir, split: .train)
-        let test = try DatasetLoader.load(directory: dataDir, split: .test)
+        let training = try DatasetLoader.load(directory: mnistDirectory, split: .train)
+        let test = try DatasetLoader.load(directory: mnistDirectory, split: .test)
         let runs = [Float(0), 0.2].map { dropout in
             var configuration = TrainingConfiguration(
                 layerSizes: [784] + Array(repeating: 100, count: 6) + [10],
@@ -122,8 +124,8 @@ struct ExperimentCommand: ParsableCommand {
     }
 
     private func deep() throws -> JSONValue {
-        let training = try DatasetLoader.load(directory: dataDir, split: .train)
-        let test = try DatasetLoader.load(directory: dataDir, split: .test)
+        let training = try DatasetLoader.load(directory: mnistDirectory, split: .train)
+        let test = try DatasetLoader.load(directory: mnistDirectory, split: .test)
         var configuration = TrainingConfiguration(
             layerSizes: [784, 512, 512, 512, 512, 10], dropoutProbabilities: [0, 0.3, 0.3, 0.3, 0.3])
         configuration.initialization = .xavier
@@ -142,8 +144,8 @@ struct ExperimentCommand: ParsableCommand {
     }
 
     private func monteCarloVersusScaling() throws -> JSONValue {
-        let file = try ModelFile(decoding: [UInt8](Data(contentsOf: URL(fileURLWithPath: model))))
-        var test = try DatasetLoader.load(directory: "data/\(file.metadata.dataset)", split: .test)
+        let file = try ModelFile(decoding: readModelBytes(model))
+        var test = try DatasetLoader.load(directory: data.directory(for: file.metadata.dataset), split: .test)
         if limit > 0 { test = test.subset(0..<min(limit, test.count)) }
         let labels = test.labels.map(Int.init)
         let scale = file.metadata.inputScale
@@ -242,4 +244,14 @@ struct ExperimentCommand: ParsableCommand {
             ("final", object(finalMembers)),
         ])
     }
+}
+
+/// JSON helpers.
+private func number(_ value: Double) -> JSONValue { value.isFinite ? .number(value) : .null }
+private func object(_ members: [JSONObject.Member]) -> JSONValue { .object(JSONObject(members)) }
+
+/// `experiment --seed`.
+enum ExperimentSeed: SeedDefault {
+    static let seed: UInt64 = 1
+    static let help = "Training seed (mc-vs-scaling: mask seeds derive from it)."
 }

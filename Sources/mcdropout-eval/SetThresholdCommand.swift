@@ -1,7 +1,6 @@
 import ArgumentParser
-import Foundation
 import MCDropout
-import MCDropoutJSON
+import MCDropoutEvaluation
 
 /// `mcdropout-eval set-threshold`: store an evaluation's recommended threshold in a model file without evaluating
 /// again.
@@ -30,33 +29,19 @@ struct SetThresholdCommand: ParsableCommand {
     }
 
     func run() throws {
-        let bytes = try [UInt8](Data(contentsOf: URL(fileURLWithPath: model)))
+        let bytes = try readModelBytes(model)
         let file = try ModelFile(decoding: bytes)
         guard let from else {
             try ThresholdWriter.write(nil, toModelAt: model, original: bytes)
             log("removed the threshold from \(model)")
             return
         }
-        let result = try JSONParser.parse([UInt8](Data(contentsOf: URL(fileURLWithPath: from))))
-        let sizes = result["architecture"]?.arrayValue?.compactMap(\.intValue)
-        guard result["dataset"]?.stringValue == file.metadata.dataset, sizes == file.model.layerSizes else {
-            throw ValidationError("\(from) evaluated a \(result["dataset"]?.stringValue ?? "?") model \(sizes ?? []), not \(model)")
-        }
-        let fingerprint = ThresholdWriter.fingerprint(of: file.model)
-        if let measured = result["model_fingerprint"]?.stringValue {
-            guard measured == fingerprint else {
-                throw ValidationError(
-                    "\(from) measured parameters \(measured); \(model) has \(fingerprint) (retrained?) — evaluate it again")
-            }
-        } else {
-            log("warning: \(from) has no model_fingerprint (older evaluation); only data set and shape were checked")
-        }
-        guard let value = result["recommended_threshold"], value != .null else {
-            throw ValidationError("\(from) has no recommended threshold (no score reached the target accuracy)")
-        }
-        let threshold = try UncertaintyThreshold(decoding: value)
+        let report = try EvaluationReport(contentsOf: from)
+        let (threshold, warning) = try ThresholdWriter.threshold(
+            from: report, reportPath: from, for: file, modelPath: model)
+        if let warning { log("warning: \(warning)") }
         try ThresholdWriter.write(threshold, toModelAt: model, original: bytes)
-        log(String(format: "wrote %@ ≤ %.6g (coverage %.2f%%, N=%d) into %@", threshold.score.rawValue, threshold.value,
-            (threshold.coverage ?? 0) * 100, threshold.sampleCount ?? 0, model))
+        log("wrote \(threshold.score.rawValue) ≤ \(threshold.value) (coverage \((threshold.coverage ?? 0) * 100) %, "
+            + "N=\(threshold.sampleCount ?? 0)) into \(model)")
     }
 }

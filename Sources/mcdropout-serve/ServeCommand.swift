@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import HTTPTransport
 import InferenceServer
 import Logging
 
@@ -80,6 +81,9 @@ struct ServeCommand: ParsableCommand {
         help: "What the API keys protect: 'inference' (predict and V2 infer; health and metrics stay open) or 'all'.",
         completion: .list(["inference", "all"]))
     var authScope = "inference"
+    @Flag(
+        help: "Let SIGHUP replace a model by a file with other labels or another dataset (refused by default).")
+    var reloadAllowChanges = false
     @Option(
         help: "Log level: trace, debug, info, notice, warning, error or critical.",
         completion: .list(["trace", "debug", "info", "notice", "warning", "error", "critical"]))
@@ -115,20 +119,21 @@ struct ServeCommand: ParsableCommand {
         }
         let logger = Logger(label: "mcdropout")
         var configuration = ServerConfiguration()
-        configuration.host = host
-        configuration.port = port
+        configuration.transport.host = host
+        configuration.transport.port = port
         configuration.modelPaths = models.isEmpty ? ["models/mnist.safetensors"] : models
-        configuration.threadCount = threads
-        configuration.maxQueuedRequests = maxQueued
+        configuration.transport.workerThreadCount = threads
+        configuration.transport.maxQueuedRequests = maxQueued
         configuration.defaultSamples = defaultSamples
         configuration.maxSamples = maxSamples
         configuration.maxBatchSize = maxBatch
         configuration.maxTotalPasses = maxTotalPasses
-        configuration.maxBodyBytes = maxBodyBytes
-        configuration.connectionTimeoutSeconds = connectionTimeout
-        configuration.connectionLimit = maxConnections
-        configuration.perIPConnectionLimit = maxConnectionsPerIp
+        configuration.transport.maxBodyBytes = maxBodyBytes
+        configuration.transport.connectionTimeoutSeconds = connectionTimeout
+        configuration.transport.connectionLimit = maxConnections
+        configuration.transport.perIPConnectionLimit = maxConnectionsPerIp
         configuration.drainTimeoutSeconds = drainTimeout
+        configuration.allowsModelContractChanges = reloadAllowChanges
         if let apiKeyFile {
             do {
                 configuration.apiKeys = try Server.readAPIKeys(path: apiKeyFile)
@@ -206,8 +211,10 @@ enum EnvironmentDefaults {
     static let options: Set<String> = [
         "host", "port", "model", "threads", "default-samples", "max-samples", "max-batch", "max-total-passes",
         "max-body-bytes", "connection-timeout", "max-connections", "max-connections-per-ip", "drain-timeout", "log-level",
-        "api-key-file", "auth-scope", "max-queued",
+        "api-key-file", "auth-scope", "max-queued", "reload-allow-changes",
     ]
+    /// Options without a value: MCDROPOUT_X=1 (or true, yes) turns them on, 0 (false, no, empty) leaves them off.
+    static let flags: Set<String> = ["reload-allow-changes"]
 
     static func apply(to arguments: [String], environment: [String: String] = ProcessInfo.processInfo.environment) -> [String] {
         var result = arguments
@@ -215,7 +222,9 @@ enum EnvironmentDefaults {
         for (key, value) in environment.sorted(by: { $0.key < $1.key }) where key.hasPrefix("MCDROPOUT_") {
             let option = "--" + key.dropFirst("MCDROPOUT_".count).lowercased().replacingOccurrences(of: "_", with: "-")
             guard options.contains(String(option.dropFirst(2))), !given.contains(option) else { continue }
-            if option == "--model" {
+            if flags.contains(String(option.dropFirst(2))) {
+                if ["1", "true", "yes", "on"].contains(value.lowercased()) { result.append(option) }
+            } else if option == "--model" {
                 for path in value.split(separator: ",") { result += [option, String(path)] }
             } else {
                 result += [option, value]

@@ -1,8 +1,10 @@
 import ArgumentParser
 import Foundation
 import MCDropout
+import MCDropoutCommandLine
 import MCDropoutJSON
 import MCDropoutData
+import MCDropoutEvaluation
 import MCDropoutTraining
 
 /// `mcdropout-train`: trains a dropout MLP on MNIST or Fashion-MNIST and writes a safetensors model.
@@ -13,21 +15,26 @@ struct TrainCommand: ParsableCommand {
         abstract: "Train a dropout MLP on MNIST or Fashion-MNIST and write a safetensors model.",
         discussion: """
             Data comes from IDX files (raw or .gz) in --data-dir, which
-            scripts/fetch-data.sh creates. The model is written to --output, its
-            per-epoch history beside it as <stem>.history.json. The same seed and
-            --threads give byte-identical weights. A terminal shows a live progress
-            bar; otherwise one line per epoch.
+            scripts/fetch-data.sh creates; files of the other known data set are
+            refused. The model is written to --output (required; an existing file
+            is replaced only with --force), its per-epoch history beside it as
+            <stem>.history.json. Both paths are checked before training starts.
+            The same seed and --threads give byte-identical weights. A terminal
+            shows a live progress bar; otherwise one line per epoch.
 
             Examples:
-              # the committed default model (see models/README.md)
-              mcdropout-train --dataset mnist --hidden 512,512 --dropout 0,0.5,0.5 \\
-                --epochs 60 --threads 1
               # a quick smoke run on 2 000 images
               mcdropout-train --limit 2000 --epochs 2 --validation-count 0 \\
                 --output /tmp/smoke.safetensors
+              # p = 0.5 after each hidden layer, 60 epochs
+              mcdropout-train --dataset mnist --hidden 512,512 \\
+                --dropout 0,0.5,0.5 --epochs 60 --output my-mnist.safetensors
               # Fashion-MNIST with Adam, a cosine schedule, shifts and flips
               mcdropout-train --dataset fashion-mnist --optimizer adam \\
-                --learning-rate 0.001 --schedule cosine:0.01 --shift 2 --flip
+                --learning-rate 0.001 --schedule cosine:0.01 --shift 2 --flip \\
+                --output my-fashion.safetensors
+
+            The committed models' exact commands are in models/README.md.
 
             Shell completion (bash, zsh or fish):
               mcdropout-train --generate-completion-script zsh > _mcdropout-train
@@ -36,10 +43,7 @@ struct TrainCommand: ParsableCommand {
 
     @Option(help: "Data set: mnist or fashion-mnist.", completion: .list(["mnist", "fashion-mnist"]))
     var dataset: String = "mnist"
-    @Option(
-        help: "Directory holding {train,t10k}-{images-idx3,labels-idx1}-ubyte[.gz] (default data/<dataset>).",
-        completion: .directory)
-    var dataDir: String?
+    @OptionGroup var data: DataDirectoryOptions
     @Option(help: "Hidden layer widths, comma-separated.")
     var hidden: String = "512,512"
     @Option(help: "Dropout probability per dense layer input, comma-separated; the first applies to the pixels. A single value applies to every hidden layer with input dropout 0.")
@@ -69,10 +73,8 @@ struct TrainCommand: ParsableCommand {
     var epochs: Int = 10
     @Option(help: "Mini-batch size.")
     var batchSize: Int = 128
-    @Option(help: "Seed for initialisation, shuffling, augmentation and dropout masks (< 2^53).")
-    var seed: UInt64 = 1
-    @Option(help: "OpenBLAS threads.")
-    var threads: Int = 1
+    @OptionGroup var seedOptions: SeedOptions<TrainingSeed>
+    @OptionGroup var threadOptions: ThreadOptions
     @Option(help: "Training images held out (from the end of the training set) for per-epoch validation.")
     var validationCount: Int = 5000
     @Option(help: "Use only the first N training images (for quick runs; 0 = all).")
@@ -83,26 +85,37 @@ struct TrainCommand: ParsableCommand {
     var flip = false
     @Option(help: "Monte-Carlo passes for the final test-set evaluation stored in the metadata.")
     var mcSamples: Int = 100
-    @Option(
-        help: "Output model path (default models/<dataset>.safetensors).", completion: .file(extensions: ["safetensors"]))
-    var output: String?
+    @Option(help: "Output model path; <stem>.history.json goes beside it.", completion: .file(extensions: ["safetensors"]))
+    var output: String
+    @OptionGroup var forceOptions: ForceOptions
+
+    var seed: UInt64 { seedOptions.seed }
+    var threads: Int { threadOptions.threads }
+    /// The history file beside the model.
+    var historyPath: String {
+        URL(fileURLWithPath: output).deletingPathExtension().appendingPathExtension("history.json").path
+    }
 
     func validate() throws {
         guard KnownDataset(rawValue: dataset) != nil else { throw ValidationError("--dataset must be mnist or fashion-mnist") }
-        guard epochs >= 1, batchSize >= 1, threads >= 1, mcSamples >= 1 else {
-            throw ValidationError("--epochs, --batch-size, --threads and --mc-samples must be ≥ 1")
+        guard epochs >= 1, batchSize >= 1, mcSamples >= 1 else {
+            throw ValidationError("--epochs, --batch-size and --mc-samples must be ≥ 1")
         }
-        guard seed < 1 << 53 else { throw ValidationError("--seed must be below 2^53 so JSON keeps it exact") }
         guard LearningRateSchedule(name: schedule) != nil else { throw ValidationError("--schedule '\(schedule)' is not understood") }
         guard WeightInitialization(rawValue: initialization) != nil else { throw ValidationError("--initialization must be he or xavier") }
     }
 
     func run() throws {
         let known = KnownDataset(rawValue: dataset)!
-        let directory = dataDir ?? "data/\(dataset)"
-        BLAS.setThreadCount(threads)
+        let directory = data.directory(for: dataset)
+        // Everything that can fail is checked before the first epoch.
+        try OutputFile.check(output, force: forceOptions.force)
+        try OutputFile.check(historyPath, force: forceOptions.force)
+        threadOptions.apply()
         var training = try DatasetLoader.load(directory: directory, split: .train)
         let test = try DatasetLoader.load(directory: directory, split: .test)
+        try KnownDataset.check(training, split: .train, from: directory, expected: dataset)
+        try KnownDataset.check(test, split: .test, from: directory, expected: dataset)
         if limit > 0 { training = training.subset(0..<min(limit, training.count)) }
         var validation: LabeledImages?
         if validationCount > 0 {
@@ -164,15 +177,12 @@ struct TrainCommand: ParsableCommand {
         ])
         let metadata = ModelMetadata(
             layerSizes: sizes, dropoutProbabilities: probabilities, labels: known.labels, dataset: dataset, seed: seed,
-            inputScale: configuration.inputScale, inputShape: [28, 28],
+            inputScale: configuration.inputScale, inputShape: imageShape(pixelCount: training.pixelCount),
             hyperparameters: configuration.hyperparametersJSON, metrics: metrics)
-        let path = output ?? "models/\(dataset).safetensors"
-        let url = URL(fileURLWithPath: path)
-        try FileManager.default.createDirectory(at: url.deletingLastPathComponent(), withIntermediateDirectories: true)
-        try Data(ModelFile(model: model, metadata: metadata).encoded()).write(to: url)
-        let historyURL = url.deletingPathExtension().appendingPathExtension("history.json")
-        try Data(historyJSON(history, totalSeconds: trainingSeconds, blasThreads: threads).serialized()).write(to: historyURL)
-        print("wrote \(path) and \(historyURL.path)")
+        try OutputFile.write(ModelFile(model: model, metadata: metadata).encoded(), to: output)
+        try OutputFile.write(
+            historyJSON(history, totalSeconds: trainingSeconds, blasThreads: threads).serialized(), to: historyPath)
+        print("wrote \(output) and \(historyPath)")
     }
 
     private func parseList<T: LosslessStringConvertible>(_ text: String, name: String, as: T.Type) throws -> [T] {
@@ -184,4 +194,17 @@ struct TrainCommand: ParsableCommand {
 
 func seconds(_ duration: Duration) -> Double {
     Double(duration.components.seconds) + Double(duration.components.attoseconds) * 1e-18
+}
+
+/// `[side, side]` for square images (28 × 28 for MNIST), else the flat pixel count — never a shape the pixels do not
+/// fill, which would make the model file unreadable.
+func imageShape(pixelCount: Int) -> [Int] {
+    let side = Int(Double(pixelCount).squareRoot().rounded())
+    return side * side == pixelCount ? [side, side] : [pixelCount]
+}
+
+/// The trainer's `--seed`.
+enum TrainingSeed: SeedDefault {
+    static let seed: UInt64 = 1
+    static let help = "Seed for initialisation, shuffling, augmentation and dropout masks (< 2^53)."
 }

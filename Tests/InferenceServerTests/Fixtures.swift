@@ -7,12 +7,15 @@ import MCDropoutJSON
 @testable import InferenceServer
 
 /// A small random 784-16-10 model with dropout, written to a temporary file.
-func writeSyntheticModel(name: String = "synthetic", seed: UInt64 = 1, hidden: Int = 16, directory: URL? = nil) throws -> String {
+func writeSyntheticModel(
+    name: String = "synthetic", seed: UInt64 = 1, hidden: Int = 16, directory: URL? = nil,
+    labels: [String] = (0..<10).map { "class \($0)" }, dataset: String = "synthetic"
+) throws -> String {
     var generator = RandomSource(seed: seed)
     let model = DropoutMLP(layerSizes: [784, hidden, 10], dropoutProbabilities: [0, 0.5], initialization: .he, using: &generator)
     let metadata = ModelMetadata(
-        layerSizes: model.layerSizes, dropoutProbabilities: [0, 0.5], labels: (0..<10).map { "class \($0)" },
-        dataset: "synthetic", seed: seed, inputScale: 255, inputShape: [28, 28])
+        layerSizes: model.layerSizes, dropoutProbabilities: [0, 0.5], labels: labels,
+        dataset: dataset, seed: seed, inputScale: 255, inputShape: [28, 28])
     let folder = directory ?? FileManager.default.temporaryDirectory.appendingPathComponent("mcd-\(UUID().uuidString)")
     try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
     let url = folder.appendingPathComponent("\(name).safetensors")

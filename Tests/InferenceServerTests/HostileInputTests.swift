@@ -1,4 +1,5 @@
 import Foundation
+import HTTPTransport
 import MCDropoutJSON
 import Testing
 
@@ -332,7 +333,7 @@ private func binaryHeader(size: Int) -> [UInt8] {
 /// The live server the hostile suite shares: one synthetic model `m`, default limits, a short idle timeout.
 let hostileServer: Result<Server, any Error> = Result {
     try startServer(paths: [try writeSyntheticModel(name: "m")]) { configuration in
-        configuration.connectionTimeoutSeconds = 3
+        configuration.transport.connectionTimeoutSeconds = 3
         configuration.defaultSamples = 5
     }
 }

@@ -66,7 +66,7 @@ struct LifecycleUnderLoadTests {
         var corrupt = original
         corrupt.replaceSubrange(8..<40, with: Data(repeating: 0x7B, count: 32))
         let mismatched = try Data(contentsOf: URL(fileURLWithPath: try writeMismatchedModel()))
-        let server = try startServer(paths: [path]) { $0.threadCount = 2 }
+        let server = try startServer(paths: [path]) { $0.transport.workerThreadCount = 2 }
         defer { server.daemon.stop(drainTimeout: .seconds(5)) }
 
         let outcome = LoadOutcome()

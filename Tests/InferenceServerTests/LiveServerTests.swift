@@ -11,8 +11,8 @@ import Testing
 func startServer(paths: [String], configure: (inout ServerConfiguration) -> Void = { _ in }) throws -> Server {
     var configuration = ServerConfiguration()
     configuration.modelPaths = paths
-    configuration.port = 0
-    configuration.threadCount = 2
+    configuration.transport.port = 0
+    configuration.transport.workerThreadCount = 2
     configure(&configuration)
     return try Server.start(configuration: configuration, logger: Logger(label: "live-test"))
 }
@@ -64,7 +64,7 @@ struct LiveServerTests {
 
     @Test("error statuses over the wire: 400, 404, 405 with Allow, 413, all with JSON bodies")
     func errorStatuses() throws {
-        let server = try startServer(paths: [try writeSyntheticModel()]) { $0.maxBodyBytes = 64 * 1024 }
+        let server = try startServer(paths: [try writeSyntheticModel()]) { $0.transport.maxBodyBytes = 64 * 1024 }
         defer { server.shutdown(drainTimeout: .seconds(5)) }
         let cases: [(method: String, target: String, body: [UInt8], status: Int)] = [
             ("POST", "/predict", Array("{not json".utf8), 400),

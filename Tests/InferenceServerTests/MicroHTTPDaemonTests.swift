@@ -31,7 +31,7 @@ struct MicroHTTPDaemonTests {
     @Test("any worker count serves keep-alive requests", arguments: [1, 3])
     func workerCounts(threadCount: Int) throws {
         var configuration = DaemonConfiguration.testing()
-        configuration.threadCount = threadCount
+        configuration.ioThreadCount = threadCount
         try withDaemon(configuration) { daemon, handler in
             let connections = try (0..<4).map { _ in try RawHTTPConnection(port: daemon.port) }
             for round in 0..<3 {
@@ -585,8 +585,8 @@ struct MicroHTTPDaemonStartTests {
     @Test("out-of-range settings are refused with the setting's name")
     func invalidConfiguration() {
         var configuration = DaemonConfiguration.testing()
-        configuration.threadCount = 0
-        #expect(throws: DaemonError.invalidConfiguration(setting: "threadCount", value: 0, requirement: "1...1024")) {
+        configuration.ioThreadCount = 0
+        #expect(throws: DaemonError.invalidConfiguration(setting: "ioThreadCount", value: 0, requirement: "1...1024")) {
             _ = try MicroHTTPDaemon(configuration: configuration, handler: RecordingHandler())
         }
         configuration = .testing()

@@ -139,8 +139,8 @@ struct LiveResilienceTests {
     @Test("with the only worker busy and no queue, inference gets a JSON 503 with Retry-After and /health still answers")
     func overloadIs503() throws {
         let server = try startServer(paths: [try writeSyntheticModel()]) {
-            $0.threadCount = 1
-            $0.maxQueuedRequests = 0
+            $0.transport.workerThreadCount = 1
+            $0.transport.maxQueuedRequests = 0
             $0.maxTotalPasses = 2_000_000
         }
         defer { server.shutdown(drainTimeout: .seconds(60)) }
@@ -167,7 +167,7 @@ struct LiveResilienceTests {
 
     @Test("200 idle connections do not stop /health, and the idle timeout closes them all")
     func idleConnections() throws {
-        let server = try startServer(paths: [try writeSyntheticModel()]) { $0.connectionTimeoutSeconds = 1 }
+        let server = try startServer(paths: [try writeSyntheticModel()]) { $0.transport.connectionTimeoutSeconds = 1 }
         defer { server.shutdown(drainTimeout: .seconds(5)) }
         let idle = try (0..<200).map { _ in try RawHTTPConnection(port: server.port, timeout: .seconds(20)) }
         // A half-sent request line is as idle as a silent connection once it stops.
@@ -181,8 +181,8 @@ struct LiveResilienceTests {
     @Test("a slowloris client trickling its headers does not stop other clients")
     func slowloris() throws {
         let server = try startServer(paths: [try writeSyntheticModel()]) {
-            $0.connectionTimeoutSeconds = 2
-            $0.ioThreadCount = 1
+            $0.transport.connectionTimeoutSeconds = 2
+            $0.transport.ioThreadCount = 1
         }
         defer { server.shutdown(drainTimeout: .seconds(5)) }
         let tricklers = try (0..<20).map { _ in try RawHTTPConnection(port: server.port, timeout: .seconds(20)) }
@@ -200,8 +200,8 @@ struct LiveResilienceTests {
     @Test("beyond the connection cap new clients wait unserved in the backlog; closing one lets the next in")
     func connectionCap() throws {
         let server = try startServer(paths: [try writeSyntheticModel()]) {
-            $0.ioThreadCount = 1  // one thread holds the whole cap, so it is exact
-            $0.connectionLimit = 4
+            $0.transport.ioThreadCount = 1  // one thread holds the whole cap, so it is exact
+            $0.transport.connectionLimit = 4
         }
         defer { server.shutdown(drainTimeout: .seconds(5)) }
         let open = try (0..<4).map { _ in try RawHTTPConnection(port: server.port) }
@@ -216,7 +216,7 @@ struct LiveResilienceTests {
 
     @Test("the per-IP cap refuses a third connection from 127.0.0.1")
     func perIPCap() throws {
-        let server = try startServer(paths: [try writeSyntheticModel()]) { $0.perIPConnectionLimit = 2 }
+        let server = try startServer(paths: [try writeSyntheticModel()]) { $0.transport.perIPConnectionLimit = 2 }
         defer { server.shutdown(drainTimeout: .seconds(5)) }
         let first = try RawHTTPConnection(port: server.port)
         let second = try RawHTTPConnection(port: server.port)

@@ -1,5 +1,6 @@
 import MCDropout
 import MCDropoutData
+import MCDropoutEvaluation
 import Testing
 
 @testable import MCDropoutTraining

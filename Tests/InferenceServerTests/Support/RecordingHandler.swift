@@ -44,7 +44,7 @@ final class RecordingHandler: HTTPHandler {
 }
 
 extension DaemonConfiguration {
-    /// Loopback, a kernel-chosen port, two workers and generous limits: what most live tests need.
+    /// Loopback, a kernel-chosen port, two I/O threads running the handler, generous limits: what most tests need.
     static func testing(
         maxBodyBytes: Int = 1024 * 1024,
         connectionTimeoutSeconds: Int = 30,
@@ -52,7 +52,8 @@ extension DaemonConfiguration {
         connectionMemoryLimitBytes: Int = 32 * 1024
     ) -> DaemonConfiguration {
         DaemonConfiguration(
-            host: "127.0.0.1", port: 0, threadCount: 2, connectionTimeoutSeconds: connectionTimeoutSeconds,
+            host: "127.0.0.1", port: 0, ioThreadCount: 2, workerThreadCount: 0,
+            connectionTimeoutSeconds: connectionTimeoutSeconds,
             connectionLimit: 64, perIPConnectionLimit: perIPConnectionLimit,
             connectionMemoryLimitBytes: connectionMemoryLimitBytes, maxBodyBytes: maxBodyBytes, listenBacklog: 64)
     }

@@ -1,15 +1,13 @@
-import MCDropout
-import MCDropoutJSON
-import MCDropoutData
-import MCDropoutTraining
+public import MCDropout
+public import MCDropoutData
 
 /// `evaluate --compare-adaptive`: the server's adaptive sampling (`"samples": "auto"`, ``AdaptiveSampling/standard``)
 /// against fixed N on the same images and per-image seeds — accuracy, NLL, ECE, OOD AUROC of every score, and the
 /// passes it spent.
-enum AdaptiveComparison {
+public enum AdaptiveComparison {
     /// Adaptive-sampling predictions; image `i` uses seed `firstSeed &+ i`, like ``PredictionSet/monteCarlo``, so the
     /// first passes are the fixed-N run's passes.
-    static func predictions(
+    public static func predictions(
         _ model: DropoutMLP, on data: LabeledImages, inputScale: Float, sampling: AdaptiveSampling, firstSeed: UInt64
     ) -> PredictionSet {
         PredictionSet.perImage(model, on: data, inputScale: inputScale, firstSeed: firstSeed) {
@@ -18,11 +16,11 @@ enum AdaptiveComparison {
         }
     }
 
-    /// The rule's parameters as JSON.
-    static func ruleJSON(_ rule: AdaptiveSampling) -> JSONValue {
-        object([
-            ("min_samples", .number(Double(rule.minimumSamples))), ("max_samples", .number(Double(rule.maximumSamples))),
-            ("tolerance", number(rule.tolerance)), ("block_size", .number(Double(rule.blockSize))),
-        ])
+    /// The passes a set spent per image, against the rule's maximum.
+    static func passStatistics(_ set: PredictionSet?, maximum: Int) -> PassStatistics? {
+        guard let set, !set.passes.isEmpty else { return nil }
+        return PassStatistics(
+            mean: Double(set.passes.reduce(0, +)) / Double(set.passes.count), max: set.passes.max() ?? 0,
+            atMaximum: Double(set.passes.filter { $0 >= maximum }.count) / Double(set.passes.count))
     }
 }

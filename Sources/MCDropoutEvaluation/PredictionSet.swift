@@ -1,31 +1,34 @@
-import MCDropout
-import MCDropoutEvaluation
-import MCDropoutJSON
-import MCDropoutData
-import MCDropoutTraining
+public import MCDropout
+public import MCDropoutData
 
 /// The predictions of one model on one image set in one mode: mean probabilities and every uncertainty score.
-struct PredictionSet {
+///
+/// The project's one prediction loop over a labelled set: the trainer's validation, the metrics stored in a model
+/// file (``Evaluator``) and every `mcdropout-eval` number come from here.
+public struct PredictionSet: Sendable {
     /// `images × classes` predictive distributions.
-    var probabilities: Matrix
+    public var probabilities: Matrix
     /// One value per image for each score (higher = more uncertain).
-    var scores: [UncertaintyScore: [Double]]
+    public var scores: [UncertaintyScore: [Double]]
     /// Wall-clock seconds the predictions took.
-    var seconds: Double
-    /// The passes each image used (all equal except with adaptive sampling; 0 for dropout off).
-    var passes: [Int]
+    public var seconds: Double
+    /// The passes each image used (all equal except with adaptive sampling; 1 for dropout off).
+    public var passes: [Int]
 
-    var count: Int { probabilities.rows }
+    /// The number of images.
+    public var count: Int { probabilities.rows }
 
     /// Dropout off (weight scaling), in batches of 1000; variance and mutual information are zero by construction.
-    static func deterministic(_ model: DropoutMLP, on data: LabeledImages, inputScale: Float) -> PredictionSet {
+    public static func deterministic(
+        _ model: DropoutMLP, on data: LabeledImages, inputScale: Float, batchSize: Int = 1000
+    ) -> PredictionSet {
         let clock = ContinuousClock()
         let start = clock.now
         var storage: [Float] = []
         storage.reserveCapacity(data.count * model.outputSize)
         var lower = 0
         while lower < data.count {
-            let upper = min(lower + 1000, data.count)
+            let upper = min(lower + batchSize, data.count)
             let slice = data.subset(lower..<upper)
             let input = Matrix(
                 rows: upper - lower, columns: data.pixelCount, storage: slice.pixels.map { Float($0) / inputScale })
@@ -37,23 +40,25 @@ struct PredictionSet {
         summaries.reserveCapacity(data.count)
         for row in 0..<data.count {
             summaries.append(
-                PredictiveSummary(passProbabilities: Matrix(rows: 1, columns: model.outputSize, storage: probabilities.row(row))))
+                PredictiveSummary(
+                    passProbabilities: Matrix(rows: 1, columns: model.outputSize, storage: probabilities.row(row))))
         }
         return PredictionSet(summaries: summaries, classCount: model.outputSize, seconds: elapsed(since: start, clock))
     }
 
     /// Monte-Carlo dropout with `sampleCount` passes; image `i` uses seed `firstSeed &+ i`, so results do not depend
     /// on which other images are evaluated.
-    static func monteCarlo(
+    public static func monteCarlo(
         _ model: DropoutMLP, on data: LabeledImages, inputScale: Float, sampleCount: Int, firstSeed: UInt64
     ) -> PredictionSet {
-        perImage(model, on: data, inputScale: inputScale, firstSeed: firstSeed) { predictor, input, seed, workspace, summary in
+        perImage(model, on: data, inputScale: inputScale, firstSeed: firstSeed) {
+            predictor, input, seed, workspace, summary in
             summary = predictor.predict(input, sampleCount: sampleCount, seed: seed, workspace: &workspace)
         }
     }
 
     /// Runs `predict` on every image in turn with one predictor and workspace; image `i` gets seed `firstSeed &+ i`.
-    static func perImage(
+    public static func perImage(
         _ model: DropoutMLP, on data: LabeledImages, inputScale: Float, firstSeed: UInt64,
         _ predict: (
             MonteCarloPredictor, UnsafeBufferPointer<Float>, UInt64, inout MonteCarloWorkspace, inout PredictiveSummary
@@ -77,8 +82,10 @@ struct PredictionSet {
         return PredictionSet(summaries: summaries, classCount: model.outputSize, seconds: elapsed(since: start, clock))
     }
 
-    init(summaries: [PredictiveSummary], classCount: Int, seconds: Double) {
-        probabilities = Matrix(rows: summaries.count, columns: classCount, storage: summaries.flatMap(\.meanProbabilities))
+    /// Collects per-image summaries.
+    public init(summaries: [PredictiveSummary], classCount: Int, seconds: Double) {
+        probabilities = Matrix(
+            rows: summaries.count, columns: classCount, storage: summaries.flatMap(\.meanProbabilities))
         var scores: [UncertaintyScore: [Double]] = [:]
         for score in UncertaintyScore.allCases { scores[score] = summaries.map { score.value(of: $0) } }
         self.scores = scores
@@ -88,25 +95,29 @@ struct PredictionSet {
 
     /// The first `count` images' predictions. Since image `i` always uses seed `firstSeed &+ i`, these are exactly
     /// what evaluating only those images gives; no time is spent, so ``seconds`` is 0.
-    func prefix(_ count: Int) -> PredictionSet {
+    public func prefix(_ count: Int) -> PredictionSet {
         var copy = self
         let kept = min(count, self.count)
         copy.probabilities = Matrix(
-            rows: kept, columns: probabilities.columns, storage: Array(probabilities.storage.prefix(kept * probabilities.columns)))
+            rows: kept, columns: probabilities.columns,
+            storage: Array(probabilities.storage.prefix(kept * probabilities.columns)))
         copy.scores = scores.mapValues { Array($0.prefix(kept)) }
         copy.passes = Array(passes.prefix(kept))
         copy.seconds = 0
         return copy
     }
 
-    func score(_ score: UncertaintyScore) -> [Double] { scores[score]! }
+    /// One value per image of `score`.
+    public func score(_ score: UncertaintyScore) -> [Double] { scores[score]! }
 
-    func mean(_ score: UncertaintyScore) -> Double {
+    /// The mean of `score` over the images.
+    public func mean(_ score: UncertaintyScore) -> Double {
         let values = self.score(score)
         return values.reduce(0, +) / Double(max(values.count, 1))
     }
 
-    func isCorrect(labels: [Int]) -> [Bool] { zip(Scoring.predictions(probabilities), labels).map { $0 == $1 } }
+    /// Whether each image's arg-max is its label.
+    public func isCorrect(labels: [Int]) -> [Bool] { zip(Scoring.predictions(probabilities), labels).map { $0 == $1 } }
 }
 
 private func elapsed(since start: ContinuousClock.Instant, _ clock: ContinuousClock) -> Double {
@@ -120,8 +131,3 @@ func thin<T>(_ points: [T], limit: Int) -> [T] {
     let step = Double(points.count - 1) / Double(limit - 1)
     return (0..<limit).map { points[Int((Double($0) * step).rounded())] }
 }
-
-/// JSON helpers.
-func number(_ value: Double) -> JSONValue { value.isFinite ? .number(value) : .null }
-func object(_ members: [JSONObject.Member]) -> JSONValue { .object(JSONObject(members)) }
-func pairs(_ points: [(Double, Double)]) -> JSONValue { .array(points.map { .array([number($0.0), number($0.1)]) }) }

@@ -1,0 +1,227 @@
+/// A score of how unlike the training data an input is; higher means less like it. Unlike the scores of a
+/// ``PredictiveSummary``, which only say how the network's passes spread, these compare the input with statistics of
+/// the training set stored in the model file (``DensityModel``).
+public enum DensityScore: String, Sendable, CaseIterable {
+    /// The input's mean squared distance per pixel (in scaled units, 0–1 for images) from the principal subspace of
+    /// the training images: what the training data's main directions of variation cannot explain.
+    case reconstructionError = "reconstruction_error"
+    /// The squared Mahalanobis distance of a hidden layer's activations (dropout off) to the nearest class mean
+    /// under the training set's shared class covariance, divided by the number of whitened dimensions (≈ 1 for
+    /// typical training images).
+    case featureDistance = "feature_distance"
+}
+
+/// The density scores of one input; a score is nil when the model file holds no statistics for it.
+public struct DensityValues: Sendable, Equatable {
+    /// ``DensityScore/reconstructionError``.
+    public var reconstructionError: Double?
+    /// ``DensityScore/featureDistance``.
+    public var featureDistance: Double?
+
+    /// Values for a model without density statistics.
+    public static let none = DensityValues()
+
+    /// Creates values.
+    public init(reconstructionError: Double? = nil, featureDistance: Double? = nil) {
+        self.reconstructionError = reconstructionError
+        self.featureDistance = featureDistance
+    }
+
+    /// The value of one score, or nil when the model has none.
+    public subscript(score: DensityScore) -> Double? {
+        switch score {
+        case .reconstructionError: return reconstructionError
+        case .featureDistance: return featureDistance
+        }
+    }
+}
+
+/// Reusable buffers for ``DensityModel/values(for:model:workspace:)``; keep one per thread so that scoring allocates
+/// nothing once it is warm.
+public struct DensityWorkspace: Sendable {
+    var centered: [Float] = []
+    var projection: [Float] = []
+    var features: [Float] = []
+    var featuresNext: [Float] = []
+    var whitened: [Float] = []
+
+    /// Creates an empty workspace.
+    public init() {}
+}
+
+/// The training-set statistics behind the density scores, stored in the model file (tensors `density.*`, metadata
+/// extension `"density"`); either part may be absent.
+public struct DensityModel: Sendable, Equatable {
+    /// Statistics for ``DensityScore/reconstructionError``.
+    public var subspace: PrincipalSubspace?
+    /// Statistics for ``DensityScore/featureDistance``.
+    public var gaussian: ClassConditionalGaussian?
+    /// How many training inputs the statistics were fitted on (for reports), when known.
+    public var trainingCount: Int?
+
+    /// Creates a density model.
+    public init(
+        subspace: PrincipalSubspace? = nil, gaussian: ClassConditionalGaussian? = nil, trainingCount: Int? = nil
+    ) {
+        self.subspace = subspace
+        self.gaussian = gaussian
+        self.trainingCount = trainingCount
+    }
+
+    /// The scores this model can compute, in ``DensityScore`` order.
+    public var scores: [DensityScore] {
+        DensityScore.allCases.filter { score in
+            switch score {
+            case .reconstructionError: return subspace != nil
+            case .featureDistance: return gaussian != nil
+            }
+        }
+    }
+
+    /// The density scores of one scaled input (`model.inputSize` values, already divided by the input scale).
+    public func values(
+        for input: UnsafeBufferPointer<Float>, model: DropoutMLP, workspace: inout DensityWorkspace
+    ) -> DensityValues {
+        var result = DensityValues()
+        if let subspace { result.reconstructionError = subspace.reconstructionError(of: input, workspace: &workspace) }
+        if let gaussian { result.featureDistance = gaussian.distance(of: input, model: model, workspace: &workspace) }
+        return result
+    }
+}
+
+/// The mean and the leading principal directions of the training inputs.
+public struct PrincipalSubspace: Sendable, Equatable {
+    /// The mean training input, `dimension` values.
+    public var mean: [Float]
+    /// Orthonormal principal directions, `rank × dimension`, one per row, largest variance first.
+    public var components: Matrix
+    /// The share of the training inputs' variance the subspace explains (for reports), when known.
+    public var explainedVariance: Double?
+
+    /// Creates a subspace; `components` must have one column per element of `mean`.
+    public init(mean: [Float], components: Matrix, explainedVariance: Double? = nil) {
+        precondition(components.columns == mean.count && components.rows > 0, "components must match the mean")
+        self.mean = mean
+        self.components = components
+        self.explainedVariance = explainedVariance
+    }
+
+    /// The number of principal directions `k`.
+    public var rank: Int { components.rows }
+
+    /// `(‖x − μ‖² − ‖U(x − μ)‖²) / D`: the mean squared residual per input element after projecting onto the
+    /// subspace (the rows of `U` are orthonormal, so this is the squared distance to it); clamped at 0 against
+    /// rounding.
+    public func reconstructionError(of input: UnsafeBufferPointer<Float>, workspace: inout DensityWorkspace) -> Double {
+        let dimension = mean.count
+        precondition(input.count == dimension, "input width \(input.count) ≠ subspace dimension \(dimension)")
+        if workspace.centered.count < dimension { workspace.centered = [Float](repeating: 0, count: dimension) }
+        if workspace.projection.count < rank { workspace.projection = [Float](repeating: 0, count: rank) }
+        var total: Double = 0
+        mean.withUnsafeBufferPointer { mu in
+            for index in 0..<dimension {
+                let difference = input[index] - mu[index]
+                workspace.centered[index] = difference
+                total += Double(difference * difference)
+            }
+        }
+        let rank = self.rank
+        components.storage.withUnsafeBufferPointer { basis in
+            workspace.centered.withUnsafeBufferPointer { centered in
+                workspace.projection.withUnsafeMutableBufferPointer { projection in
+                    BLAS.gemv(
+                        transpose: false, m: rank, n: dimension, alpha: 1, a: basis.baseAddress!, lda: dimension,
+                        x: centered.baseAddress!, beta: 0, y: projection.baseAddress!)
+                }
+            }
+        }
+        var explained: Double = 0
+        for index in 0..<rank { explained += Double(workspace.projection[index] * workspace.projection[index]) }
+        return max(total - explained, 0) / Double(dimension)
+    }
+}
+
+/// Class-conditional Gaussians with one shared covariance over a hidden layer's activations (Lee et al. 2018),
+/// stored whitened: distances are Euclidean after multiplying by ``whitening``.
+public struct ClassConditionalGaussian: Sendable, Equatable {
+    /// The features are the output of this many dense layers (after their ReLU), dropout off: 1 is the first hidden
+    /// layer; it must be below the network's layer count.
+    public var layer: Int
+    /// `m × H`: rows `vᵢ / √(λᵢ + ridge)` for the shared covariance's eigenpairs, so that `‖W(h − μ)‖²` is the squared
+    /// Mahalanobis distance of the regularised covariance restricted to the `m` directions kept.
+    public var whitening: Matrix
+    /// `C × m`: each class's mean feature vector multiplied by ``whitening``.
+    public var whitenedMeans: Matrix
+    /// The ridge added to every eigenvalue (for reports), when known.
+    public var ridge: Double?
+
+    /// Creates the statistics; the shapes must agree.
+    public init(layer: Int, whitening: Matrix, whitenedMeans: Matrix, ridge: Double? = nil) {
+        precondition(layer >= 1, "the feature layer is a hidden layer (≥ 1)")
+        precondition(whitening.rows > 0 && whitenedMeans.columns == whitening.rows, "means must be whitened")
+        self.layer = layer
+        self.whitening = whitening
+        self.whitenedMeans = whitenedMeans
+        self.ridge = ridge
+    }
+
+    /// The width `H` of the feature layer.
+    public var featureCount: Int { whitening.columns }
+
+    /// The smallest squared whitened distance to a class mean, divided by the number of whitened dimensions.
+    public func distance(
+        of input: UnsafeBufferPointer<Float>, model: DropoutMLP, workspace: inout DensityWorkspace
+    ) -> Double {
+        precondition(layer < model.layers.count, "feature layer \(layer) is not a hidden layer of the model")
+        precondition(model.layers[layer - 1].outputSize == featureCount, "feature width differs from the model's")
+        var width = input.count
+        for index in 0..<layer { width = max(width, model.layers[index].outputSize) }
+        if workspace.features.count < width {
+            workspace.features = [Float](repeating: 0, count: width)
+            workspace.featuresNext = workspace.features
+        }
+        if workspace.whitened.count < whitening.rows { workspace.whitened = [Float](repeating: 0, count: whitening.rows) }
+        workspace.features.withUnsafeMutableBufferPointer { features in
+            _ = UnsafeMutableBufferPointer(rebasing: features[0..<input.count]).update(fromContentsOf: input)
+        }
+        for index in 0..<layer {
+            let dense = model.layers[index]
+            workspace.featuresNext.withUnsafeMutableBufferPointer { next in
+                _ = UnsafeMutableBufferPointer(rebasing: next[0..<dense.outputSize]).update(fromContentsOf: dense.bias)
+                dense.weight.storage.withUnsafeBufferPointer { weight in
+                    workspace.features.withUnsafeBufferPointer { current in
+                        BLAS.gemv(
+                            transpose: false, m: dense.outputSize, n: dense.inputSize, alpha: 1,
+                            a: weight.baseAddress!, lda: dense.inputSize, x: current.baseAddress!, beta: 1,
+                            y: next.baseAddress!)
+                    }
+                }
+                Activation.relu(UnsafeMutableBufferPointer(rebasing: next[0..<dense.outputSize]))
+            }
+            swap(&workspace.features, &workspace.featuresNext)
+        }
+        let kept = whitening.rows
+        let features = featureCount
+        whitening.storage.withUnsafeBufferPointer { matrix in
+            workspace.features.withUnsafeBufferPointer { current in
+                workspace.whitened.withUnsafeMutableBufferPointer { whitened in
+                    BLAS.gemv(
+                        transpose: false, m: kept, n: features, alpha: 1, a: matrix.baseAddress!, lda: features,
+                        x: current.baseAddress!, beta: 0, y: whitened.baseAddress!)
+                }
+            }
+        }
+        var nearest = Double.infinity
+        whitenedMeans.storage.withUnsafeBufferPointer { means in
+            for row in 0..<whitenedMeans.rows {
+                var sum: Double = 0
+                for column in 0..<kept {
+                    let difference = Double(workspace.whitened[column] - means[row * kept + column])
+                    sum += difference * difference
+                }
+                nearest = min(nearest, sum)
+            }
+        }
+        return nearest / Double(kept)
+    }
+}

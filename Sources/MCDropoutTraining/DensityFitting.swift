@@ -1,0 +1,147 @@
+public import MCDropout
+public import MCDropoutData
+
+/// Why density statistics could not be fitted.
+public enum DensityFittingError: Error, Sendable, Equatable, CustomStringConvertible {
+    /// The data or the requested shape cannot give the statistics.
+    case invalidRequest(String)
+    /// LAPACK's eigensolver did not converge.
+    case eigensolverFailed(size: Int)
+
+    public var description: String {
+        switch self {
+        case .invalidRequest(let reason): return "cannot fit density statistics: \(reason)"
+        case .eigensolverFailed(let size): return "the symmetric eigensolver did not converge on a \(size)×\(size) matrix"
+        }
+    }
+}
+
+/// Fits the training-set statistics behind the density scores (``DensityModel``). Call it on training data only —
+/// never on the validation split the uncertainty rule is fitted on, nor on any test, shifted or OOD set.
+public enum DensityFitting {
+    /// Rows processed at once; bounds the memory of a fit to a few megabytes per chunk.
+    static let chunkRows = 2048
+
+    /// The mean and the `rank` leading principal directions of the scaled training images.
+    public static func principalSubspace(
+        of data: LabeledImages, inputScale: Float, rank: Int
+    ) throws(DensityFittingError) -> PrincipalSubspace {
+        let width = data.pixelCount
+        guard rank >= 1, rank <= width else { throw .invalidRequest("rank \(rank) must be in 1 … \(width)") }
+        guard data.count > 1 else { throw .invalidRequest("need at least two training images") }
+        let (mean, covariance) = meanAndCovariance(count: data.count, width: width) { range, chunk in
+            for row in range {
+                for column in 0..<width {
+                    chunk[(row - range.lowerBound) * width + column] =
+                        Float(data.pixels[row * width + column]) / inputScale
+                }
+            }
+        } group: { _ in 0 }
+        var vectors = covariance
+        guard let values = BLAS.symmetricEigen(&vectors, size: width) else { throw .eigensolverFailed(size: width) }
+        var components = Matrix(rows: rank, columns: width)
+        for index in 0..<rank {
+            let source = width - 1 - index  // eigenvalues ascend: the largest come last
+            for column in 0..<width { components[index, column] = Float(vectors[source * width + column]) }
+        }
+        let total = values.reduce(0) { $0 + max($1, 0) }
+        let kept = values.suffix(rank).reduce(0) { $0 + max($1, 0) }
+        return PrincipalSubspace(
+            mean: mean[0].map { Float($0) }, components: components, explainedVariance: total > 0 ? kept / total : nil)
+    }
+
+    /// Class-conditional Gaussians with a shared covariance over the activations of hidden layer `layer` (dropout
+    /// off), grouped by the true labels; the covariance's eigenvalues get `ridgeFraction` × their mean added before
+    /// whitening, so directions the training data never uses (dead ReLU units) count strongly but finitely.
+    public static func classConditionalGaussian(
+        model: DropoutMLP, data: LabeledImages, inputScale: Float, layer: Int, ridgeFraction: Double
+    ) throws(DensityFittingError) -> ClassConditionalGaussian {
+        guard layer >= 1, layer < model.layers.count else {
+            throw .invalidRequest("layer \(layer) must be a hidden layer (1 … \(model.layers.count - 1))")
+        }
+        guard ridgeFraction > 0, ridgeFraction.isFinite else { throw .invalidRequest("the ridge must be positive") }
+        guard data.count > model.outputSize else { throw .invalidRequest("need more images than classes") }
+        let width = model.layers[layer - 1].outputSize
+        let classes = model.outputSize
+        let (means, covariance) = meanAndCovariance(
+            count: data.count, width: width, groups: classes
+        ) { range, chunk in
+            let input = Matrix(
+                rows: range.count, columns: data.pixelCount,
+                storage: data.pixels[(range.lowerBound * data.pixelCount)..<(range.upperBound * data.pixelCount)]
+                    .map { Float($0) / inputScale })
+            let features = hiddenFeatures(of: input, model: model, layer: layer)
+            for index in features.storage.indices { chunk[index] = features.storage[index] }
+        } group: { Int(data.labels[$0]) }
+        var vectors = covariance
+        guard let values = BLAS.symmetricEigen(&vectors, size: width) else { throw .eigensolverFailed(size: width) }
+        let ridge = ridgeFraction * values.reduce(0) { $0 + max($1, 0) } / Double(width)
+        var whitening = Matrix(rows: width, columns: width)
+        for row in 0..<width {
+            let scale = 1 / (max(values[row], 0) + ridge).squareRoot()
+            for column in 0..<width { whitening[row, column] = Float(vectors[row * width + column] * scale) }
+        }
+        var whitenedMeans = Matrix(rows: classes, columns: width)
+        for label in 0..<classes {
+            for row in 0..<width {
+                var sum: Double = 0
+                for column in 0..<width { sum += Double(whitening[row, column]) * means[label][column] }
+                whitenedMeans[label, row] = Float(sum)
+            }
+        }
+        return ClassConditionalGaussian(layer: layer, whitening: whitening, whitenedMeans: whitenedMeans, ridge: ridge)
+    }
+
+    /// The activations of hidden layer `layer` (after its ReLU) for a batch of scaled inputs, dropout off.
+    public static func hiddenFeatures(of input: Matrix, model: DropoutMLP, layer: Int) -> Matrix {
+        var current = input
+        var next = Matrix(rows: 0, columns: 0)
+        for index in 0..<layer {
+            model.layers[index](current, into: &next)
+            Activation.relu(&next)
+            swap(&current, &next)
+        }
+        return current
+    }
+
+    /// Per-group means and the pooled covariance (each row centred on its group's mean) of `count` rows of `width`
+    /// values that `fill` writes chunk by chunk (row-major, relative to the chunk); `group` gives a row's group.
+    static func meanAndCovariance(
+        count: Int, width: Int, groups: Int = 1,
+        fill: (Range<Int>, inout [Float]) -> Void, group: (Int) -> Int
+    ) -> (means: [[Double]], covariance: [Double]) {
+        var sums = [[Double]](repeating: [Double](repeating: 0, count: width), count: groups)
+        var counts = [Int](repeating: 0, count: groups)
+        var chunk = [Float](repeating: 0, count: chunkRows * width)
+        forEachChunk(count) { range in
+            fill(range, &chunk)
+            for row in range {
+                let label = group(row)
+                counts[label] += 1
+                for column in 0..<width { sums[label][column] += Double(chunk[(row - range.lowerBound) * width + column]) }
+            }
+        }
+        let means = sums.indices.map { label in sums[label].map { $0 / Double(max(counts[label], 1)) } }
+        var scatter = Matrix(rows: width, columns: width)
+        forEachChunk(count) { range in
+            fill(range, &chunk)
+            for row in range {
+                let mean = means[group(row)]
+                for column in 0..<width { chunk[(row - range.lowerBound) * width + column] -= Float(mean[column]) }
+            }
+            let centred = Matrix(rows: range.count, columns: width, storage: Array(chunk[0..<(range.count * width)]))
+            BLAS.multiply(centred, by: centred, transposingA: true, into: &scatter, beta: 1)
+        }
+        let divisor = Double(max(count - groups, 1))
+        return (means, scatter.storage.map { Double($0) / divisor })
+    }
+
+    private static func forEachChunk(_ count: Int, _ body: (Range<Int>) -> Void) {
+        var lower = 0
+        while lower < count {
+            let upper = min(lower + chunkRows, count)
+            body(lower..<upper)
+            lower = upper
+        }
+    }
+}

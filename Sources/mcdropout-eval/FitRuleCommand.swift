@@ -1,0 +1,106 @@
+import ArgumentParser
+import Foundation
+import MCDropout
+import MCDropoutEvaluation
+import MCDropoutData
+import MCDropoutTraining
+
+/// `mcdropout-eval fit-rule`: fit density statistics on the training split and a composite uncertainty rule on the
+/// validation split, and store both in a model file.
+struct FitRuleCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "fit-rule",
+        abstract: "Fit density scores (training split) and a composite uncertainty rule (validation split).",
+        discussion: """
+            The training images are split as mcdropout-train split them: the last --validation-count images are the
+            validation split, the rest the training split. The density statistics (principal subspace of the images,
+            class-conditional Gaussian of a hidden layer) are fitted on the training split only; the rule's
+            thresholds on the validation split only, so that at most --budget of it is flagged. No test, shifted or
+            out-of-distribution image is read. The network's tensors are copied unchanged.
+
+            Example:
+              mcdropout-eval fit-rule --model models/mnist.safetensors --output /tmp/mnist-fitted.safetensors
+            """)
+
+    @Option(help: "The model file to read.")
+    var model: String
+    @Option(help: "Where to write the model with density statistics and rule (may equal --model to update it).")
+    var output: String
+    @Option(help: "Training set directory (default data/<dataset from the model metadata>).")
+    var dataDir: String?
+    @Option(help: "Training images at the end of the training set used as the validation split.")
+    var validationCount = 5000
+    @Option(help: "Principal directions kept for reconstruction_error (0 = no such score).")
+    var rank = 100
+    @Option(help: "Hidden layer whose activations feature_distance models (1 = first; 0 = no such score).")
+    var featureLayer = 1
+    @Option(help: "Ridge added to the feature covariance's eigenvalues, as a share of their mean.")
+    var ridge = 0.01
+    @Option(help: "Share of the validation split the rule may flag.")
+    var budget = 0.04
+    @Option(help: "Part of the budget given to the density scores together (the rest to the summary score).")
+    var densityShare = 0.5
+    @Option(help: "Summary scores the rule may use (comma-separated); the one leaving the most accurate answers wins.")
+    var summaryScores = "max_probability,predictive_entropy,mutual_information"
+    @Option(help: "Monte-Carlo passes per validation image (the server's default is 100).")
+    var samples = 100
+    @Option(help: "First per-image seed for the validation passes.")
+    var seed: UInt64 = 2026
+
+    func validate() throws {
+        guard budget > 0, budget < 1 else { throw ValidationError("--budget must be in (0, 1)") }
+        guard densityShare >= 0, densityShare <= 1 else { throw ValidationError("--density-share must be in [0, 1]") }
+        guard samples >= 1, validationCount >= 100 else { throw ValidationError("--samples ≥ 1, --validation-count ≥ 100") }
+        guard rank >= 0, featureLayer >= 0, ridge > 0 else { throw ValidationError("--rank, --feature-layer ≥ 0; --ridge > 0") }
+        for name in summaryScores.split(separator: ",") where UncertaintyScore(rawValue: String(name)) == nil {
+            throw ValidationError("--summary-scores: '\(name)' is not a summary score")
+        }
+    }
+
+    func run() throws {
+        let original = try [UInt8](Data(contentsOf: URL(fileURLWithPath: model)))
+        var file = try ModelFile(decoding: original)
+        let directory = dataDir ?? "data/\(file.metadata.dataset)"
+        let all = try DatasetLoader.load(directory: directory, split: .train, classCount: file.model.outputSize)
+        guard validationCount < all.count else { throw ValidationError("--validation-count leaves no training images") }
+        let training = all.subset(0..<(all.count - validationCount))
+        let validation = all.subset((all.count - validationCount)..<all.count)
+        let scale = file.metadata.inputScale
+
+        var density = DensityModel(trainingCount: training.count)
+        if rank > 0 {
+            density.subspace = try DensityFitting.principalSubspace(of: training, inputScale: scale, rank: rank)
+            log(String(format: "principal subspace: rank %d explains %.2f%% of the training images' variance", rank,
+                100 * (density.subspace?.explainedVariance ?? 0)))
+        }
+        if featureLayer > 0 {
+            density.gaussian = try DensityFitting.classConditionalGaussian(
+                model: file.model, data: training, inputScale: scale, layer: featureLayer, ridgeFraction: ridge)
+            log("class-conditional Gaussian on hidden layer \(featureLayer) (\(density.gaussian!.featureCount) units)")
+        }
+        let predictions = ScoredPredictions.evaluate(
+            model: file.model, density: density.scores.isEmpty ? nil : density, pixels: validation.pixels,
+            inputScale: scale, sampleCount: samples, firstSeed: seed)
+        let isCorrect = predictions.isCorrect(labels: validation.labels.map(Int.init))
+        let fitted = RuleFitting.fit(
+            scores: predictions.scores, isCorrect: isCorrect, budget: budget, densityShare: densityShare,
+            summaryCandidates: summaryScores.split(separator: ",").compactMap { UncertaintyScore(rawValue: String($0)) })
+        var rule = fitted.rule
+        rule.sampleCount = samples
+        rule.fittedOn = "validation split: the last \(validationCount) training images, seeds from \(seed)"
+        for (condition, share) in zip(rule.conditions, fitted.conditionFlagged) {
+            log(String(format: "  %@ > %.6g flags %.2f%% of the validation split", condition.score.rawValue,
+                condition.threshold, 100 * share))
+        }
+        log(String(format: "rule flags %.2f%% of the validation split (budget %.2f%%); unflagged answers %.3f%% right",
+            100 * (rule.validationFlagged ?? 0), 100 * budget, 100 * (rule.validationUnflaggedAccuracy ?? 0)))
+        log(String(format: "density scores cost %.1f µs per image, %.1f%% of the N=%d passes (%.1f µs)",
+            1e6 * predictions.densitySeconds / Double(predictions.count),
+            100 * predictions.densitySeconds / predictions.monteCarloSeconds, samples,
+            1e6 * predictions.monteCarloSeconds / Double(predictions.count)))
+        file.density = density.scores.isEmpty ? nil : density
+        file.setUncertaintyRule(rule)
+        try Data(file.encoded()).write(to: URL(fileURLWithPath: output), options: .atomic)
+        log("wrote \(output)")
+    }
+}
