@@ -121,7 +121,7 @@ struct HalfCloseAndDrainTests {
     @Test("the in-flight count and gauge return to 0 when a client abandons a body by closing or by going silent")
     func inFlightAfterAbandonedBody() throws {
         let path = try writeSyntheticModel(name: "m")
-        let server = try startServer(paths: [path]) { $0.connectionTimeoutSeconds = 1 }
+        let server = try startServer(paths: [path]) { $0.transport.connectionTimeoutSeconds = 1 }
         defer { server.daemon.stop(drainTimeout: .zero) }
         #expect(try inFlightGauge(port: server.port) == 0, "a scrape must not count itself")
 
