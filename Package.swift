@@ -135,6 +135,12 @@ let package = Package(
             dependencies: ["MCDropoutTraining", "MCDropoutData", "MCDropoutEvaluation", "MCDropout", "TestSupport"],
             swiftSettings: strictSettings
         ),
+        // mcdropout-serve's option table (flags, defaults, MCDROPOUT_* variables), tested in process.
+        .testTarget(
+            name: "ServeCommandTests",
+            dependencies: ["mcdropout-serve", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+            swiftSettings: strictSettings
+        ),
         .testTarget(
             name: "InferenceServerTests",
             dependencies: [

@@ -5,7 +5,7 @@ import MCDropout
 ///
 /// (`mcdropout-bench --threads` is a comma-separated list of counts to compare, so it keeps its own option.)
 public struct ThreadOptions: ParsableArguments {
-    @Option(help: "OpenBLAS threads.")
+    @Option(parsing: .unconditional, help: "OpenBLAS threads.")
     public var threads: Int = 1
 
     public init() {}
@@ -39,7 +39,7 @@ public protocol SeedDefault {
 
 /// `--seed`, with the command's own default and meaning; below 2^53 so that JSON keeps it exact.
 public struct SeedOptions<Default: SeedDefault>: ParsableArguments {
-    @Option(help: ArgumentHelp(Default.help))
+    @Option(parsing: .unconditional, help: ArgumentHelp(Default.help))
     public var seed: UInt64 = Default.seed
 
     public init() {}

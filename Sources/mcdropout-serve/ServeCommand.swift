@@ -42,37 +42,40 @@ struct ServeCommand: ParsableCommand {
             """,
         version: serverVersion)
 
+    /// The server's defaults: each option's default is the configuration's, declared there once.
+    private static let defaults = ServerConfiguration()
+
     @Option(help: "Address to bind (IPv4 or IPv6 numeric; 0.0.0.0 for every interface).")
-    var host = "127.0.0.1"
+    var host = defaults.transport.host
     @Option(help: "Port; 0 picks a free one and prints it.")
-    var port = 8080
+    var port = defaults.transport.port
     @Option(
         name: .customLong("model"),
         help: ArgumentHelp("Model file (repeatable); the model's name is the file stem.", valueName: "path"),
         completion: .file(extensions: ["safetensors"]))
-    var models: [String] = []
+    var models = defaults.modelPaths
     @Option(help: "HTTP worker threads; each computes one request at a time with a single BLAS thread.")
-    var threads = 2
+    var threads = defaults.transport.workerThreadCount
     @Option(help: "Inference requests that may wait for a busy worker; beyond that the server answers 503 + Retry-After.")
-    var maxQueued = 64
+    var maxQueued = defaults.transport.maxQueuedRequests
     @Option(help: "Monte-Carlo passes when a request does not give 'samples'.")
-    var defaultSamples = 100
+    var defaultSamples = defaults.defaultSamples
     @Option(help: "Largest 'samples' a request may ask for.")
-    var maxSamples = 10_000
+    var maxSamples = defaults.maxSamples
     @Option(help: "Most inputs in one batch request.")
-    var maxBatch = 256
+    var maxBatch = defaults.maxBatchSize
     @Option(help: "Most passes (inputs × samples) one request may cost.")
-    var maxTotalPasses = 1_000_000
+    var maxTotalPasses = defaults.maxTotalPasses
     @Option(help: "Largest request body in bytes.")
-    var maxBodyBytes = 1 << 20
+    var maxBodyBytes = defaults.transport.maxBodyBytes
     @Option(help: "Seconds before an idle connection is closed.")
-    var connectionTimeout = 30
+    var connectionTimeout = defaults.transport.connectionTimeoutSeconds
     @Option(help: "Most simultaneous connections.")
-    var maxConnections = 1024
+    var maxConnections = defaults.transport.connectionLimit
     @Option(help: "Most simultaneous connections from one IP address (0 = no limit, right behind a proxy).")
-    var maxConnectionsPerIp = 0
+    var maxConnectionsPerIp = defaults.transport.perIPConnectionLimit
     @Option(help: "Seconds a graceful stop waits for requests in flight.")
-    var drainTimeout = 30
+    var drainTimeout = defaults.drainTimeoutSeconds
     @Option(
         help: "File of API keys (one per line, '#' comments); when set, inference needs 'Authorization: Bearer <key>'.",
         completion: .file())
@@ -83,7 +86,7 @@ struct ServeCommand: ParsableCommand {
     var authScope = "inference"
     @Flag(
         help: "Let SIGHUP replace a model by a file with other labels or another dataset (refused by default).")
-    var reloadAllowChanges = false
+    var reloadAllowChanges = defaults.allowsModelContractChanges
     @Option(
         help: "Log level: trace, debug, info, notice, warning, error or critical.",
         completion: .list(["trace", "debug", "info", "notice", "warning", "error", "critical"]))
@@ -91,7 +94,8 @@ struct ServeCommand: ParsableCommand {
 
     static func main() {
         do {
-            var command = try parseAsRoot(EnvironmentDefaults.apply(to: Array(CommandLine.arguments.dropFirst())))
+            var command = try parseAsRoot(
+                EnvironmentOptions.apply(to: Array(CommandLine.arguments.dropFirst()), of: ServeCommand.self))
             try command.run()
         } catch {
             exit(withError: error)
@@ -121,7 +125,7 @@ struct ServeCommand: ParsableCommand {
         var configuration = ServerConfiguration()
         configuration.transport.host = host
         configuration.transport.port = port
-        configuration.modelPaths = models.isEmpty ? ["models/mnist.safetensors"] : models
+        configuration.modelPaths = models
         configuration.transport.workerThreadCount = threads
         configuration.transport.maxQueuedRequests = maxQueued
         configuration.defaultSamples = defaultSamples
@@ -202,34 +206,5 @@ struct BlockedSignals {
         var number: Int32 = 0
         while sigwait(&set, &number) != 0 {}
         return number
-    }
-}
-
-/// Turns `MCDROPOUT_*` environment variables into command-line options that the command line does not already set.
-enum EnvironmentDefaults {
-    /// The options that may come from the environment (every option of the command).
-    static let options: Set<String> = [
-        "host", "port", "model", "threads", "default-samples", "max-samples", "max-batch", "max-total-passes",
-        "max-body-bytes", "connection-timeout", "max-connections", "max-connections-per-ip", "drain-timeout", "log-level",
-        "api-key-file", "auth-scope", "max-queued", "reload-allow-changes",
-    ]
-    /// Options without a value: MCDROPOUT_X=1 (or true, yes) turns them on, 0 (false, no, empty) leaves them off.
-    static let flags: Set<String> = ["reload-allow-changes"]
-
-    static func apply(to arguments: [String], environment: [String: String] = ProcessInfo.processInfo.environment) -> [String] {
-        var result = arguments
-        let given = Set(arguments.filter { $0.hasPrefix("--") }.map { String($0.split(separator: "=")[0]) })
-        for (key, value) in environment.sorted(by: { $0.key < $1.key }) where key.hasPrefix("MCDROPOUT_") {
-            let option = "--" + key.dropFirst("MCDROPOUT_".count).lowercased().replacingOccurrences(of: "_", with: "-")
-            guard options.contains(String(option.dropFirst(2))), !given.contains(option) else { continue }
-            if flags.contains(String(option.dropFirst(2))) {
-                if ["1", "true", "yes", "on"].contains(value.lowercased()) { result.append(option) }
-            } else if option == "--model" {
-                for path in value.split(separator: ",") { result += [option, String(path)] }
-            } else {
-                result += [option, value]
-            }
-        }
-        return result
     }
 }

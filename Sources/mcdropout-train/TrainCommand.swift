@@ -46,44 +46,44 @@ struct TrainCommand: ParsableCommand {
     @OptionGroup var data: DataDirectoryOptions
     @Option(help: "Hidden layer widths, comma-separated.")
     var hidden: String = "512,512"
-    @Option(help: "Dropout probability per dense layer input, comma-separated; the first applies to the pixels. A single value applies to every hidden layer with input dropout 0.")
+    @Option(parsing: .unconditional, help: "Dropout probability per dense layer input, comma-separated; the first applies to the pixels. A single value applies to every hidden layer with input dropout 0.")
     var dropout: String = "0.5"
     @Option(help: "Weight initialisation: he or xavier.", completion: .list(["he", "xavier"]))
     var initialization: String = "he"
     @Option(
         help: "Optimizer: sgd, momentum, nesterov or adam.", completion: .list(["sgd", "momentum", "nesterov", "adam"]))
     var optimizer: String = "nesterov"
-    @Option(help: "Base learning rate.")
+    @Option(parsing: .unconditional, help: "Base learning rate.")
     var learningRate: Double = 0.05
-    @Option(help: "Momentum for momentum/nesterov.")
+    @Option(parsing: .unconditional, help: "Momentum for momentum/nesterov.")
     var momentum: Float = 0.9
-    @Option(help: "Adam β1.")
+    @Option(parsing: .unconditional, help: "Adam β1.")
     var beta1: Float = 0.9
-    @Option(help: "Adam β2.")
+    @Option(parsing: .unconditional, help: "Adam β2.")
     var beta2: Float = 0.999
-    @Option(help: "Adam ε.")
+    @Option(parsing: .unconditional, help: "Adam ε.")
     var epsilon: Float = 1e-8
-    @Option(help: "L2 weight decay coefficient.")
+    @Option(parsing: .unconditional, help: "L2 weight decay coefficient.")
     var weightDecay: Float = 0
-    @Option(help: "Max-norm constraint on each unit's incoming weights (0 = off).")
+    @Option(parsing: .unconditional, help: "Max-norm constraint on each unit's incoming weights (0 = off).")
     var maxNorm: Float = 0
     @Option(help: "Learning-rate schedule: constant, exponential:G, step:N:F or cosine:F.")
     var schedule: String = "constant"
-    @Option(help: "Epochs.")
+    @Option(parsing: .unconditional, help: "Epochs.")
     var epochs: Int = 10
-    @Option(help: "Mini-batch size.")
+    @Option(parsing: .unconditional, help: "Mini-batch size.")
     var batchSize: Int = 128
     @OptionGroup var seedOptions: SeedOptions<TrainingSeed>
     @OptionGroup var threadOptions: ThreadOptions
-    @Option(help: "Training images held out (from the end of the training set) for per-epoch validation.")
+    @Option(parsing: .unconditional, help: "Training images held out (from the end of the training set) for per-epoch validation.")
     var validationCount: Int = 5000
-    @Option(help: "Use only the first N training images (for quick runs; 0 = all).")
+    @Option(parsing: .unconditional, help: "Use only the first N training images (for quick runs; 0 = all).")
     var limit: Int = 0
-    @Option(help: "Random translation augmentation of up to this many pixels (0 = off).")
+    @Option(parsing: .unconditional, help: "Random translation augmentation of up to this many pixels (0 = off).")
     var shift: Int = 0
     @Flag(help: "Random left–right flips (clothing, not digits).")
     var flip = false
-    @Option(help: "Monte-Carlo passes for the final test-set evaluation stored in the metadata.")
+    @Option(parsing: .unconditional, help: "Monte-Carlo passes for the final test-set evaluation stored in the metadata.")
     var mcSamples: Int = 100
     @Option(help: "Output model path; <stem>.history.json goes beside it.", completion: .file(extensions: ["safetensors"]))
     var output: String
@@ -103,6 +103,24 @@ struct TrainCommand: ParsableCommand {
         }
         guard LearningRateSchedule(name: schedule) != nil else { throw ValidationError("--schedule '\(schedule)' is not understood") }
         guard WeightInitialization(rawValue: initialization) != nil else { throw ValidationError("--initialization must be he or xavier") }
+        // Numbers are checked here, before any data is read: a typo must not cost a training run.
+        let widths = try parseList(hidden, name: "--hidden", as: Int.self)
+        guard !widths.isEmpty, widths.allSatisfy({ $0 > 0 }) else { throw ValidationError("--hidden widths must be positive") }
+        let probabilities = try parseList(dropout, name: "--dropout", as: Float.self)
+        if let bad = probabilities.first(where: { !($0 >= 0 && $0 < 1) }) {
+            throw ValidationError("--dropout values must be in [0, 1), got \(bad)")
+        }
+        guard probabilities.count == 1 || probabilities.count == widths.count + 1 else {
+            throw ValidationError("--dropout needs one value, or one per dense layer (\(widths.count + 1))")
+        }
+        guard learningRate > 0, learningRate.isFinite else { throw ValidationError("--learning-rate must be > 0") }
+        guard weightDecay >= 0, maxNorm >= 0 else { throw ValidationError("--weight-decay and --max-norm must be ≥ 0") }
+        guard (0..<1).contains(momentum), (0..<1).contains(beta1), (0..<1).contains(beta2), epsilon > 0 else {
+            throw ValidationError("--momentum, --beta1 and --beta2 must be in [0, 1), --epsilon > 0")
+        }
+        guard validationCount >= 0, limit >= 0, shift >= 0 else {
+            throw ValidationError("--validation-count, --limit and --shift must be ≥ 0")
+        }
     }
 
     func run() throws {

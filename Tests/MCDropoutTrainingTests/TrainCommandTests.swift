@@ -100,4 +100,22 @@ struct TrainCommandTests {
         let accepted = try train(data, ["--dataset", "mnist", "--output", output])
         #expect(accepted.status == 0, "\(accepted.error)")
     }
+
+    @Test(
+        "negative numbers are read as values and refused by name, before any data is read",
+        arguments: [
+            (["--dropout", "-0.1"], "--dropout values must be in [0, 1), got -0.1"),
+            (["--dropout", "0,0.5,0.5"], "--dropout needs one value, or one per dense layer (2)"),
+            (["--weight-decay", "-1"], "--weight-decay and --max-norm must be ≥ 0"),
+            (["--learning-rate", "-0.5"], "--learning-rate must be > 0"),
+            (["--threads", "-2"], "--threads must be ≥ 1"),
+        ])
+    func negativeValues(arguments: [String], message: String) throws {
+        // No data directory at all: the numbers must be refused first.
+        let nowhere = FileManager.default.temporaryDirectory.appendingPathComponent("absent-\(UUID().uuidString)")
+        let result = try train(nowhere, arguments + ["--hidden", "8", "--output", nowhere.path + "/m.safetensors"])
+        #expect(result.status != 0)
+        #expect(result.error.contains(message), "\(result.error)")
+        #expect(!result.error.contains("Missing value"))
+    }
 }

@@ -4,7 +4,7 @@ import MCDropout
 import MCDropoutJSON
 import Synchronization
 
-/// The application: routes HTTP requests to the prediction, KServe V2, health and metrics endpoints.
+/// The application: routes HTTP requests (``Route/table``) to the prediction, KServe V2, health and metrics endpoints.
 ///
 /// It knows nothing of sockets; ``MicroHTTPDaemon`` calls ``handle(_:)`` on its worker threads, and tests call it
 /// directly. All failures become ``HTTPError`` responses here, in one place.
@@ -70,7 +70,7 @@ public final class InferenceService: HTTPHandler {
         let start = clock.now
         metrics.inFlight.add(1)
         defer { metrics.inFlight.add(-1) }
-        let requestID = Self.clientRequestID(request) ?? String(requestCounter.add(1, ordering: .relaxed).newValue)
+        let requestID = requestID(for: request)
         var route = Route.notFound
         var response: HTTPResponse
         do {
@@ -93,6 +93,11 @@ public final class InferenceService: HTTPHandler {
         return response
     }
 
+    /// The client's usable `X-Request-ID` (see ``clientRequestID(_:)``), else the next number of the server's own.
+    private func requestID(for request: HTTPRequest) -> String {
+        Self.clientRequestID(request) ?? String(requestCounter.add(1, ordering: .relaxed).newValue)
+    }
+
     /// The client's `X-Request-ID` when it is a usable token (1–128 visible ASCII characters), so a caller's trace id
     /// shows up in our logs and comes back on the response; otherwise the server numbers the request itself.
     static func clientRequestID(_ request: HTTPRequest) -> String? {
@@ -102,15 +107,22 @@ public final class InferenceService: HTTPHandler {
         return value
     }
 
+    /// Answers what the transport refused by itself, with an `X-Request-ID` like every other answer. A body over the
+    /// limit is counted under the route it was sent to; overload and shutdown refusals under "other".
     public func reject(_ rejection: RequestRejection, request: HTTPRequest) -> HTTPResponse {
         let error: HTTPError
+        var route = Route.notFound
         switch rejection {
-        case .bodyTooLarge(let limit): error = .payloadTooLarge(limit: limit)
+        case .bodyTooLarge(let limit):
+            error = .payloadTooLarge(limit: limit)
+            route = Route.match(request).route
         case .overloaded: error = .unavailable("the server is at capacity; retry shortly")
         case .shuttingDown: error = .unavailable("the server is shutting down")
         }
-        metrics.record(route: Route.notFound, status: error.status, seconds: 0)
-        return error.response
+        metrics.record(route: route, status: error.status, seconds: 0)
+        var response = error.response
+        response.headers.append((name: "X-Request-ID", value: requestID(for: request)))
+        return response
     }
 
     /// Inference (any POST) runs on the worker pool; health, metrics and metadata are answered on the I/O thread.
@@ -118,98 +130,25 @@ public final class InferenceService: HTTPHandler {
 
     // MARK: Routing
 
+    /// Finds the route (``Route/table``), checks the API key it needs and runs its handler; `route` is set to the
+    /// route the request is counted under, even when this throws.
     private func dispatch(_ request: HTTPRequest, route: inout Route) throws(HTTPError) -> HTTPResponse {
         if authenticator.coversAllRoutes { try authenticator.authenticate(request) }
-        let segments = try pathSegments(request.path)
-        let method = request.method == "HEAD" ? "GET" : request.method
-        func allow(_ allowed: String) throws(HTTPError) {
-            guard method == allowed else {
-                throw .methodNotAllowed(request.method, allowed: allowed == "GET" ? ["GET", "HEAD"] : [allowed])
-            }
-        }
-        switch segments.count {
-        case 0:
-            route = .index
-            try allow("GET")
-            if prefersJSON(request) { return index() }
-            return staticResponse(StaticContent.demoPage, type: "text/html; charset=utf-8")
-        case 1 where segments[0] == "openapi.json":
-            route = .openAPI
-            try allow("GET")
-            return staticResponse(StaticContent.openAPIDocument, type: "application/json")
-        case 1 where segments[0] == "health":
-            route = .health
-            try allow("GET")
-            return health()
-        case 1 where segments[0] == "metrics":
-            route = .metrics
-            try allow("GET")
-            // This scrape is itself counted in flight while it renders; the gauge reports the other requests.
-            let text = metrics.render(models: registry.snapshot, isReady: phase == .ready, uncountedInFlight: 1)
-            return HTTPResponse(
-                status: 200, headers: [("Content-Type", "text/plain; version=0.0.4; charset=utf-8")],
-                body: Array(text.utf8))
-        case 1 where segments[0] == "predict":
-            route = .predict
-            try allow("POST")
-            try authenticator.authenticate(request)
-            try requireStarted()
-            return try predict(request)
-        default:
-            break
-        }
-        guard segments[0] == "v2" else { throw .notFound("no route for \(request.method) \(request.path)") }
-        let rest = Array(segments.dropFirst())
-        switch rest.count {
-        case 0:
-            route = .v2Metadata
-            try allow("GET")
-            return serverMetadata()
-        case 2 where rest[0] == "health" && (rest[1] == "live" || rest[1] == "ready"):
-            route = .v2Health
-            try allow("GET")
-            if rest[1] == "live" { return jsonResponse { $0.key("live"); $0.bool(true) } }
-            let ready = phase == .ready
-            return jsonResponse(status: ready ? 200 : 503) { $0.key("ready"); $0.bool(ready) }
-        default:
-            break
-        }
-        // /v2/models/{model}[/versions/{version}][/ready|/infer]
-        guard rest.count >= 2, rest[0] == "models" else { throw .notFound("no route for \(request.method) \(request.path)") }
-        let name = rest[1]
-        var tail = Array(rest.dropFirst(2))
-        var requestedVersion: String?
-        if tail.count >= 2, tail[0] == "versions" {
-            requestedVersion = tail[1]
-            tail.removeFirst(2)
-        }
-        route = tail == ["infer"] ? .v2Infer : .v2Metadata
-        guard tail.count <= 1, [nil, "ready", "infer"].contains(tail.first) else {
-            throw .notFound("no route for \(request.method) \(request.path)")
-        }
-        // The route's shape decides the method before the model is looked up: a wrong method is 405 whatever the name.
-        try allow(tail.first == "infer" ? "POST" : "GET")
-        let model = try resolveModel(name, version: requestedVersion, in: workers.value.models(from: registry))
-        switch tail.first {
-        case nil:
-            return modelMetadata(model)
-        case "ready":
-            let ready = phase == .ready
-            return jsonResponse(status: ready ? 200 : 503) {
-                $0.key("name"); $0.string(model.name); $0.key("ready"); $0.bool(ready)
-            }
-        case "infer":
-            try authenticator.authenticate(request)
-            try requireStarted()
-            return try infer(request, model: model)
-        default:
-            throw .notFound("no route for \(request.method) \(request.path)")
-        }
+        let match = Route.match(request)
+        route = match.route
+        let parameters = try match.result.get()
+        if route.access == .keyRequired { try authenticator.authenticate(request) }
+        return try route.handler(self, request, parameters)
     }
 
     /// Inference waits for readiness, but continues while draining (see ``markDraining()``).
-    private func requireStarted() throws(HTTPError) {
+    func requireStarted() throws(HTTPError) {
         if phase == .starting { throw .unavailable("the server is starting") }
+    }
+
+    /// The model a V2 route names (its `{model}` and optional `{version}`), as this worker sees the registry.
+    func resolveModel(_ parameters: RouteParameters) throws(HTTPError) -> LoadedModel {
+        try resolveModel(parameters["model"], version: parameters["version"], in: workers.value.models(from: registry))
     }
 
     /// The model a request names, or the only one loaded.
@@ -234,18 +173,17 @@ public final class InferenceService: HTTPHandler {
 
     // MARK: Small endpoints
 
-    /// `GET /` for API clients: the server's name, version and routes.
-    private func index() -> HTTPResponse {
-        jsonResponse { writer in
+    /// `GET /`: the demo page, or for API clients the server's name, version and routes.
+    func index(_ request: HTTPRequest) -> HTTPResponse {
+        guard prefersJSON(request) else {
+            return staticResponse(StaticContent.demoPage, type: "text/html; charset=utf-8")
+        }
+        return jsonResponse { writer in
             writer.key("name"); writer.string("mcdropout")
             writer.key("version"); writer.string(serverVersion)
             writer.key("endpoints")
             writer.beginArray()
-            for endpoint in [
-                "GET /", "GET /openapi.json", "POST /predict", "GET /health", "GET /metrics", "GET /v2",
-                "GET /v2/health/live", "GET /v2/health/ready", "GET /v2/models/{model}", "GET /v2/models/{model}/ready",
-                "POST /v2/models/{model}/infer",
-            ] { writer.string(endpoint) }
+            for route in Route.table { writer.string("\(route.method) \(route.pattern.paths[0])") }
             writer.endArray()
         }
     }
@@ -258,11 +196,20 @@ public final class InferenceService: HTTPHandler {
     }
 
     /// A fixed document, cacheable for a short while (it changes only with the binary).
-    private func staticResponse(_ body: [UInt8], type: String) -> HTTPResponse {
+    func staticResponse(_ body: [UInt8], type: String) -> HTTPResponse {
         HTTPResponse(status: 200, headers: [("Content-Type", type), ("Cache-Control", "max-age=300")], body: body)
     }
 
-    private func health() -> HTTPResponse {
+    /// `GET /metrics`: the Prometheus text exposition.
+    func metricsResponse() -> HTTPResponse {
+        // This scrape is itself counted in flight while it renders; the gauge reports the other requests.
+        let text = metrics.render(models: registry.snapshot, isReady: phase == .ready, uncountedInFlight: 1)
+        return HTTPResponse(
+            status: 200, headers: [("Content-Type", "text/plain; version=0.0.4; charset=utf-8")],
+            body: Array(text.utf8))
+    }
+
+    func health() -> HTTPResponse {
         let snapshot = registry.snapshot
         let status: String
         switch phase {
@@ -301,41 +248,4 @@ public final class InferenceService: HTTPHandler {
 
     /// The worker state of the calling thread.
     var worker: WorkerState { workers.value }
-}
-
-/// Splits a raw path into percent-decoded segments, ignoring empty ones (`//`, trailing `/`).
-func pathSegments(_ path: String) throws(HTTPError) -> [String] {
-    var segments: [String] = []
-    for raw in path.utf8.split(separator: UInt8(ascii: "/")) {
-        var bytes: [UInt8] = []
-        var index = raw.startIndex
-        while index < raw.endIndex {
-            let byte = raw[index]
-            if byte == UInt8(ascii: "%") {
-                let first = raw.index(after: index)
-                guard first < raw.endIndex, raw.index(after: first) < raw.endIndex,
-                    let high = hexValue(raw[first]), let low = hexValue(raw[raw.index(after: first)])
-                else { throw .badRequest("malformed percent-encoding in the path") }
-                bytes.append(high << 4 | low)
-                index = raw.index(index, offsetBy: 3)
-            } else {
-                bytes.append(byte)
-                index = raw.index(after: index)
-            }
-        }
-        guard let segment = String(validating: bytes, as: UTF8.self) else {
-            throw .badRequest("the path is not valid UTF-8 after percent-decoding")
-        }
-        segments.append(segment)
-    }
-    return segments
-}
-
-private func hexValue(_ byte: UInt8) -> UInt8? {
-    switch byte {
-    case UInt8(ascii: "0")...UInt8(ascii: "9"): return byte - UInt8(ascii: "0")
-    case UInt8(ascii: "a")...UInt8(ascii: "f"): return byte - UInt8(ascii: "a") + 10
-    case UInt8(ascii: "A")...UInt8(ascii: "F"): return byte - UInt8(ascii: "A") + 10
-    default: return nil
-    }
 }

@@ -1,25 +1,6 @@
 import MCDropout
 import Synchronization
 
-/// The routes metrics are labelled with.
-enum Route: Int, CaseIterable, Sendable {
-    case predict, v2Infer, v2Metadata, v2Health, health, metrics, index, openAPI, notFound
-
-    var label: String {
-        switch self {
-        case .predict: return "/predict"
-        case .v2Infer: return "/v2/models/{model}/infer"
-        case .v2Metadata: return "/v2/models/{model}"
-        case .v2Health: return "/v2/health"
-        case .health: return "/health"
-        case .metrics: return "/metrics"
-        case .index: return "/"
-        case .openAPI: return "/openapi.json"
-        case .notFound: return "other"
-        }
-    }
-}
-
 /// A monotonically increasing or gauge value, updated with one atomic add.
 final class Counter: Sendable {
     private let storage = Atomic<Int>(0)
@@ -41,25 +22,36 @@ final class ServerMetrics: Sendable {
     let reloadSuccesses = Counter()
     let reloadFailures = Counter()
 
+    /// The `route` labels (``Route/labels``, from the route table) and their positions in the counter arrays.
+    private static let labels = Route.labels
+    private static let labelIndices = Dictionary(uniqueKeysWithValues: labels.enumerated().map { ($1, $0) })
+
     init() {
-        requests = (0..<(Route.allCases.count * (Self.statuses.count + 1))).map { _ in Counter() }
-        bucketCounts = (0..<(Route.allCases.count * (Self.buckets.count + 1))).map { _ in Counter() }
-        latencyMicroseconds = Route.allCases.map { _ in Counter() }
+        requests = (0..<(Self.labels.count * (Self.statuses.count + 1))).map { _ in Counter() }
+        bucketCounts = (0..<(Self.labels.count * (Self.buckets.count + 1))).map { _ in Counter() }
+        latencyMicroseconds = Self.labels.map { _ in Counter() }
+    }
+
+    /// The counter position of `route`'s label.
+    private func labelIndex(_ route: Route) -> Int {
+        guard let index = Self.labelIndices[route.label] else { preconditionFailure("\(route.label) is not a label") }
+        return index
     }
 
     /// Records a finished request.
     func record(route: Route, status: Int, seconds: Double) {
         let statusIndex = Self.statuses.firstIndex(of: status) ?? Self.statuses.count
-        requests[route.rawValue * (Self.statuses.count + 1) + statusIndex].add(1)
+        let label = labelIndex(route)
+        requests[label * (Self.statuses.count + 1) + statusIndex].add(1)
         let bucket = Self.buckets.firstIndex { seconds <= $0 } ?? Self.buckets.count
-        bucketCounts[route.rawValue * (Self.buckets.count + 1) + bucket].add(1)
-        latencyMicroseconds[route.rawValue].add(Int((seconds * 1e6).rounded()))
+        bucketCounts[label * (Self.buckets.count + 1) + bucket].add(1)
+        latencyMicroseconds[label].add(Int((seconds * 1e6).rounded()))
     }
 
     /// The number of requests recorded for `route` with `status`.
     func requestCount(route: Route, status: Int) -> Int {
         let statusIndex = Self.statuses.firstIndex(of: status) ?? Self.statuses.count
-        return requests[route.rawValue * (Self.statuses.count + 1) + statusIndex].value
+        return requests[labelIndex(route) * (Self.statuses.count + 1) + statusIndex].value
     }
 
     /// The Prometheus text exposition (version 0.0.4); `uncountedInFlight` requests (the scrape rendering it) are
@@ -68,25 +60,25 @@ final class ServerMetrics: Sendable {
         var out = ""
         out += "# HELP mcdropout_requests_total HTTP requests by route and status.\n"
         out += "# TYPE mcdropout_requests_total counter\n"
-        for route in Route.allCases {
+        for (label, route) in Self.labels.enumerated() {
             for (index, status) in (Self.statuses.map(String.init) + ["other"]).enumerated() {
-                let value = requests[route.rawValue * (Self.statuses.count + 1) + index].value
+                let value = requests[label * (Self.statuses.count + 1) + index].value
                 guard value > 0 else { continue }
-                out += "mcdropout_requests_total{route=\"\(route.label)\",status=\"\(status)\"} \(value)\n"
+                out += "mcdropout_requests_total{route=\"\(route)\",status=\"\(status)\"} \(value)\n"
             }
         }
         out += "# HELP mcdropout_request_duration_seconds Time from the complete request to the response, by route.\n"
         out += "# TYPE mcdropout_request_duration_seconds histogram\n"
-        for route in Route.allCases {
+        for (label, route) in Self.labels.enumerated() {
             var cumulative = 0
             for index in 0...Self.buckets.count {
-                cumulative += bucketCounts[route.rawValue * (Self.buckets.count + 1) + index].value
+                cumulative += bucketCounts[label * (Self.buckets.count + 1) + index].value
                 let bound = index < Self.buckets.count ? "\(Self.buckets[index])" : "+Inf"
-                out += "mcdropout_request_duration_seconds_bucket{route=\"\(route.label)\",le=\"\(bound)\"} \(cumulative)\n"
+                out += "mcdropout_request_duration_seconds_bucket{route=\"\(route)\",le=\"\(bound)\"} \(cumulative)\n"
             }
-            let sum = Double(latencyMicroseconds[route.rawValue].value) / 1e6
-            out += "mcdropout_request_duration_seconds_sum{route=\"\(route.label)\"} \(sum)\n"
-            out += "mcdropout_request_duration_seconds_count{route=\"\(route.label)\"} \(cumulative)\n"
+            let sum = Double(latencyMicroseconds[label].value) / 1e6
+            out += "mcdropout_request_duration_seconds_sum{route=\"\(route)\"} \(sum)\n"
+            out += "mcdropout_request_duration_seconds_count{route=\"\(route)\"} \(cumulative)\n"
         }
         out += "# HELP mcdropout_mc_passes_total Stochastic forward passes run.\n"
         out += "# TYPE mcdropout_mc_passes_total counter\n"
