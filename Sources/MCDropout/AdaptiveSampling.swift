@@ -1,5 +1,6 @@
 /// When to stop sampling: passes run in blocks until the standard error of every mean class probability is below a
-/// tolerance, within a minimum and a maximum pass count.
+/// tolerance — or, with a ``SettledDecision`` test, until the decision is settled — within a minimum and a maximum
+/// pass count.
 ///
 /// The standard error of class `c` after `n` passes is `√(s²_c / n)`, with `s²_c` the unbiased sample variance of the
 /// pass probabilities of class `c`. The rule is a pure function of the pass count and that maximum standard error,
@@ -13,12 +14,26 @@ public struct AdaptiveSampling: Sendable, Equatable {
     public var tolerance: Double
     /// Passes added between two checks of the rule.
     public var blockSize: Int
+    /// The sequential test that also stops sampling once the decision is settled; `nil`: precision alone decides.
+    public var decision: SettledDecision?
 
     /// The defaults: 16 to 1000 passes, standard error below 0.01, checked every 16 passes.
     public static let standard = AdaptiveSampling(minimumSamples: 16, maximumSamples: 1000, tolerance: 0.01)
 
+    /// Stops once the decision is settled at 3 standard errors (checked every 8 passes from 16 on), or the mean
+    /// probabilities are precise to 0.01, at the latest after 200 passes; the uncertainty rule's verdict counts when
+    /// one is given.
+    public static func decisive(uncertainty: UncertaintyThreshold?) -> AdaptiveSampling {
+        AdaptiveSampling(
+            minimumSamples: 16, maximumSamples: 200, tolerance: 0.01, blockSize: 8,
+            decision: SettledDecision(confidence: 3, uncertainty: uncertainty))
+    }
+
     /// Creates a rule; requires `2 ≤ minimumSamples ≤ maximumSamples`, `tolerance > 0` and `blockSize ≥ 1`.
-    public init(minimumSamples: Int, maximumSamples: Int, tolerance: Double, blockSize: Int = 16) {
+    public init(
+        minimumSamples: Int, maximumSamples: Int, tolerance: Double, blockSize: Int = 16,
+        decision: SettledDecision? = nil
+    ) {
         precondition(minimumSamples >= 2 && minimumSamples <= maximumSamples, "need 2 ≤ minimum ≤ maximum samples")
         precondition(tolerance > 0 && tolerance.isFinite, "tolerance must be positive")
         precondition(blockSize >= 1, "block size must be positive")
@@ -26,15 +41,18 @@ public struct AdaptiveSampling: Sendable, Equatable {
         self.maximumSamples = maximumSamples
         self.tolerance = tolerance
         self.blockSize = blockSize
+        self.decision = decision
     }
 
     /// How many passes to add after `passesDone`, or 0 to stop.
     ///
-    /// - Parameter maximumStandardError: the largest standard error of a mean class probability so far
+    /// - Parameters:
+    ///   - maximumStandardError: the largest standard error of a mean class probability so far
     ///   (ignored before `minimumSamples` passes).
-    public func nextBlock(passesDone: Int, maximumStandardError: Double) -> Int {
+    ///   - isDecisionSettled: whether the ``decision`` test (if any) holds for the passes so far.
+    public func nextBlock(passesDone: Int, maximumStandardError: Double, isDecisionSettled: Bool = false) -> Int {
         if passesDone < minimumSamples { return minimumSamples - passesDone }
-        if passesDone >= maximumSamples || maximumStandardError < tolerance { return 0 }
+        if passesDone >= maximumSamples || maximumStandardError < tolerance || isDecisionSettled { return 0 }
         return min(blockSize, maximumSamples - passesDone)
     }
 
@@ -69,6 +87,16 @@ extension MonteCarloWorkspace {
             AdaptiveSampling.maximumStandardError(
                 sums: UnsafeBufferPointer(start: row, count: classCount),
                 squares: UnsafeBufferPointer(start: row + classCount, count: classCount), count: Int(row[2 * classCount + 1]))
+        }
+    }
+
+    /// Whether `decision` holds for `instance`'s passes so far.
+    func isDecisionSettled(_ decision: SettledDecision, tolerance: Double, instance: Int, classCount: Int) -> Bool {
+        withStatistics(instance: instance, classCount: classCount) { row in
+            decision.isSettled(
+                sums: UnsafeBufferPointer(start: row, count: classCount),
+                squares: UnsafeBufferPointer(start: row + classCount, count: classCount),
+                count: Int(row[2 * classCount + 1]), tolerance: tolerance)
         }
     }
 

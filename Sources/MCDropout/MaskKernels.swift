@@ -73,6 +73,31 @@ enum MaskKernels {
         }
     }
 
+    /// `row[i] = source[units[i]] × keep(units[i])` for `i < count`: the masked values of the active units only,
+    /// compacted, reading only their bits of the mask row (the source is already multiplied by the keep scale).
+    @inline(__always)
+    static func selectActive(
+        _ source: UnsafePointer<Float>, units: UnsafePointer<Int32>, into row: UnsafeMutablePointer<Float>,
+        count: Int, mask: UnsafePointer<UInt64>, dropout: Dropout
+    ) {
+        if dropout.probability == 0.5 {
+            for index in 0..<count {
+                let unit = Int(units[index])
+                let bit = (mask[unit >> 6] >> UInt64(unit & 63)) & 1
+                row[index] = source[unit] * Float(bit)
+            }
+        } else {
+            // Unit `j`'s 32-bit uniform is the `j`-th `UInt32` of the row on a little-endian machine.
+            let uniforms = UnsafeRawPointer(mask)
+            let threshold = UInt32(truncatingIfNeeded: dropout.dropThreshold)
+            for index in 0..<count {
+                let unit = Int(units[index])
+                let uniform = uniforms.load(fromByteOffset: unit * 4, as: UInt32.self)
+                row[index] = source[unit] * (uniform >= threshold ? 1 : 0)
+            }
+        }
+    }
+
     /// `values[j] = max(values[j] + bias[j], 0)` (NaN becomes 0), for a layer whose output has no dropout after it.
     @inline(__always)
     static func biasReLU(_ values: UnsafeMutablePointer<Float>, bias: UnsafePointer<Float>, count: Int) {

@@ -1,0 +1,274 @@
+extension MonteCarloPredictor {
+    /// Computes each input's shared activations (the deterministic prefix) and clears the statistics.
+    ///
+    /// For a model without dropout the "shared activations" are the final logits.
+    func prepare(_ inputs: UnsafeBufferPointer<Float>, instanceCount: Int, workspace: inout MonteCarloWorkspace) {
+        let layers = model.layers
+        let last = layers.count - 1
+        let prefixEnd = min(firstStochasticLayer, layers.count)
+        let sharedWidth = prefixEnd == 0 ? model.inputSize : layers[prefixEnd - 1].outputSize
+        let scale = firstStochasticLayer < layers.count ? model.dropouts[firstStochasticLayer].keepScale : 1
+        var widest = model.inputSize
+        for index in 0..<prefixEnd { widest = max(widest, layers[index].outputSize) }
+        workspace.prefix.ensureCount(widest)
+        workspace.prefixNext.ensureCount(widest)
+        workspace.shared.ensureCount(instanceCount * sharedWidth)
+        workspace.deterministicEntropy.ensureCount(instanceCount)
+        workspace.activeUnits.ensureCount(instanceCount * sharedWidth)
+        workspace.activeCounts.ensureCount(instanceCount)
+        let statisticsWidth = 2 * model.outputSize + 2
+        workspace.statistics.ensureCount(instanceCount * statisticsWidth)
+        workspace.instanceCount = instanceCount
+        workspace.statistics.withUnsafeMutableBufferPointer { statistics in
+            for index in 0..<(instanceCount * statisticsWidth) { statistics[index] = 0 }
+        }
+
+        for instance in 0..<instanceCount {
+            workspace.prefix.withUnsafeMutableBufferPointer { current in
+                workspace.prefixNext.withUnsafeMutableBufferPointer { next in
+                    var x = current.baseAddress!
+                    var y = next.baseAddress!
+                    x.update(from: inputs.baseAddress! + instance * model.inputSize, count: model.inputSize)
+                    for index in 0..<prefixEnd {
+                        let layer = layers[index]
+                        layer.bias.withUnsafeBufferPointer { y.update(from: $0.baseAddress!, count: layer.outputSize) }
+                        if index == 0, sparseFirstLayer(UnsafePointer(x), into: y) {
+                            // Done from the non-zero inputs' weight rows alone.
+                        } else {
+                            layer.weight.storage.withUnsafeBufferPointer { w in
+                                BLAS.gemv(
+                                    transpose: false, m: layer.outputSize, n: layer.inputSize, alpha: 1,
+                                    a: w.baseAddress!, lda: layer.inputSize, x: x, beta: 1, y: y)
+                            }
+                        }
+                        if index < last { Activation.relu(UnsafeMutableBufferPointer(start: y, count: layer.outputSize)) }
+                        swap(&x, &y)
+                    }
+                    workspace.shared.withUnsafeMutableBufferPointer { shared in
+                        let destination = shared.baseAddress! + instance * sharedWidth
+                        for column in 0..<sharedWidth { destination[column] = x[column] * scale }
+                        if prefixEnd == layers.count {
+                            // No dropout: keep the probabilities and their entropy for `addPasses`.
+                            workspace.deterministicEntropy[instance] = Activation.softmax(
+                                UnsafeMutableBufferPointer(start: destination, count: sharedWidth))
+                        }
+                        workspace.activeCounts[instance] = -1
+                        if usesActiveUnits && prefixEnd < layers.count {
+                            workspace.activeUnits.withUnsafeMutableBufferPointer { units in
+                                let list = units.baseAddress! + instance * sharedWidth
+                                var count = 0
+                                for column in 0..<sharedWidth where destination[column] != 0 {
+                                    list[count] = Int32(truncatingIfNeeded: column)
+                                    count += 1
+                                }
+                                if Double(count) <= Self.activeFraction * Double(sharedWidth) {
+                                    workspace.activeCounts[instance] = count
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// Adds the first layer's weights times `input` to `output` (which holds the bias) using only the rows of the
+    /// non-zero inputs, when at most a quarter of the inputs are non-zero; returns `false` (and leaves `output`
+    /// alone) otherwise.
+    ///
+    /// Digits and other images are mostly background: an MNIST digit has 100–200 non-zero pixels of 784. `sgemv`
+    /// streams all `outputSize × inputSize` weights (1.6 MB for 784 × 512, more than L2 holds), which made the
+    /// deterministic first layer the largest cost of a request at small `N`; skipping zero inputs reads a fifth of
+    /// that. A zero input adds exactly zero, so the result is the same sum in another order (it differs from
+    /// `sgemv`'s only by float rounding). Each row is one `saxpy` (OpenBLAS's AVX2 kernel; a Swift `SIMD8` loop,
+    /// compiled for baseline x86-64, measured ~3 µs slower per request).
+    func sparseFirstLayer(_ input: UnsafePointer<Float>, into output: UnsafeMutablePointer<Float>) -> Bool {
+        guard firstStochasticLayer > 0 else { return false }
+        let inputSize = model.inputSize
+        let outputSize = model.layers[0].outputSize
+        var nonZero = 0
+        for index in 0..<inputSize where input[index] != 0 { nonZero += 1 }
+        guard nonZero * 4 <= inputSize else { return false }
+        weightsByInput[0].withUnsafeBufferPointer { rows in
+            for index in 0..<inputSize where input[index] != 0 {
+                BLAS.axpy(count: outputSize, alpha: input[index], x: rows.baseAddress! + index * outputSize, y: output)
+            }
+        }
+        return true
+    }
+
+    /// Adds `count` passes for every prepared instance, continuing `generator`'s stream.
+    func addPasses(_ count: Int, generator: inout RandomSource, workspace: inout MonteCarloWorkspace) {
+        let instances = workspace.instanceCount
+        let classes = model.outputSize
+        if firstStochasticLayer == model.layers.count {
+            // No dropout anywhere: every pass is the deterministic prediction `prepare` computed.
+            workspace.shared.withUnsafeBufferPointer { shared in
+                workspace.statistics.withUnsafeMutableBufferPointer { statistics in
+                    for instance in 0..<instances {
+                        let probabilities = shared.baseAddress! + instance * classes
+                        let entropy = workspace.deterministicEntropy[instance]
+                        let row = statistics.baseAddress! + instance * (2 * classes + 2)
+                        for _ in 0..<count { accumulate(probabilities, classes: classes, entropy: entropy, into: row) }
+                    }
+                }
+            }
+            return
+        }
+        let passesPerBlock = min(count, Self.blockRows)
+        workspace.passes.ensureCount(passesPerBlock * stochasticWidth)
+        workspace.passesNext.ensureCount(passesPerBlock * stochasticWidth)
+        workspace.maskWords.ensureCount(passesPerBlock * wordsPerPass)
+        if usesActiveUnits {
+            let layer = model.layers[firstStochasticLayer]
+            let mostActive = Int(Self.activeFraction * Double(layer.inputSize))
+            workspace.activeWeights.ensureCount(max(mostActive, 1) * layer.outputSize)
+        }
+        var done = 0
+        while done < count {
+            let block = min(passesPerBlock, count - done)
+            workspace.maskWords.withUnsafeMutableBufferPointer { words in
+                for index in 0..<(block * wordsPerPass) { words[index] = generator.next() }
+            }
+            for instance in 0..<instances { runBlock(instance: instance, passes: block, workspace: &workspace) }
+            done += block
+        }
+    }
+
+    /// Runs the stochastic layers on `passes` passes of one instance, whose mask words are in the workspace, and
+    /// accumulates their statistics.
+    private func runBlock(instance: Int, passes passCount: Int, workspace: inout MonteCarloWorkspace) {
+        let layers = model.layers
+        let rows = passCount
+        let first = firstStochasticLayer
+        let sharedWidth = layers[first].inputSize
+        let classes = model.outputSize
+        let wordsPerPass = self.wordsPerPass
+        workspace.maskWords.withUnsafeBufferPointer { wordBuffer in
+            let words = wordBuffer.baseAddress!
+            workspace.passes.withUnsafeMutableBufferPointer { passBuffer in
+                workspace.passesNext.withUnsafeMutableBufferPointer { nextBuffer in
+                    var input = passBuffer.baseAddress!
+                    var output = nextBuffer.baseAddress!
+                    let activeCount = workspace.activeCounts[instance]
+                    let dropout = model.dropouts[first]
+                    workspace.shared.withUnsafeBufferPointer { shared in
+                        let source = shared.baseAddress! + instance * sharedWidth
+                        if activeCount >= 0 {
+                            // The active units' masked values, compacted: an `N × k` pass matrix.
+                            workspace.activeUnits.withUnsafeBufferPointer { units in
+                                let list = units.baseAddress! + instance * sharedWidth
+                                for pass in 0..<passCount {
+                                    let mask = words + pass * wordsPerPass + maskWordOffsets[0]
+                                    MaskKernels.selectActive(
+                                        source, units: list, into: input + pass * activeCount, count: activeCount,
+                                        mask: mask, dropout: dropout)
+                                }
+                                gatherActiveWeights(list, count: activeCount, into: &workspace.activeWeights)
+                            }
+                        } else {
+                            // Masked broadcast of the (pre-scaled) shared activations straight into the pass matrix.
+                            for pass in 0..<passCount {
+                                let row = input + pass * sharedWidth
+                                let mask = words + pass * wordsPerPass + maskWordOffsets[0]
+                                MaskKernels.select(source, into: row, count: sharedWidth, mask: mask, dropout: dropout)
+                            }
+                        }
+                    }
+                    for index in first..<layers.count {
+                        let layer = layers[index]
+                        if index == first && activeCount >= 0 {
+                            workspace.activeWeights.withUnsafeBufferPointer { w in
+                                multiplyActive(
+                                    input, rows: rows, activeCount: activeCount, weights: w.baseAddress!,
+                                    outputSize: layer.outputSize, into: output)
+                            }
+                        } else {
+                            weightsByInput[index].withUnsafeBufferPointer { w in
+                                BLAS.gemm(
+                                    transposeA: false, transposeB: false, m: rows, n: layer.outputSize,
+                                    k: layer.inputSize, alpha: 1, a: input, lda: layer.inputSize, b: w.baseAddress!,
+                                    ldb: layer.outputSize, beta: 0, c: output, ldc: layer.outputSize)
+                            }
+                        }
+                        if index == layers.count - 1 { break }
+                        // Bias, ReLU and the next layer's dropout in one sweep, in place.
+                        let next = index + 1
+                        let nextDropout = model.dropouts[next]
+                        let offset = maskWordOffsets[next - first]
+                        layer.bias.withUnsafeBufferPointer { bias in
+                            for row in 0..<rows {
+                                let values = output + row * layer.outputSize
+                                if offset < 0 {
+                                    MaskKernels.biasReLU(values, bias: bias.baseAddress!, count: layer.outputSize)
+                                } else {
+                                    let mask = words + row * wordsPerPass + offset
+                                    MaskKernels.biasReLUSelect(
+                                        values, bias: bias.baseAddress!, count: layer.outputSize, mask: mask,
+                                        dropout: nextDropout)
+                                }
+                            }
+                        }
+                        swap(&input, &output)
+                    }
+                    // `output` holds the logits without bias: add it, softmax and accumulate, one sweep per row.
+                    let bias = layers[layers.count - 1].bias
+                    bias.withUnsafeBufferPointer { bias in
+                        workspace.statistics.withUnsafeMutableBufferPointer { statistics in
+                            let target = statistics.baseAddress! + instance * (2 * classes + 2)
+                            for pass in 0..<passCount {
+                                let logits = output + pass * classes
+                                for column in 0..<classes { logits[column] += bias[column] }
+                                let entropy = Activation.softmax(UnsafeMutableBufferPointer(start: logits, count: classes))
+                                accumulate(UnsafePointer(logits), classes: classes, entropy: entropy, into: target)
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// Copies the first stochastic layer's weight rows (input-major) of the `count` units in `units` one after
+    /// another into `destination`.
+    private func gatherActiveWeights(_ units: UnsafePointer<Int32>, count: Int, into destination: inout [Float]) {
+        let width = model.layers[firstStochasticLayer].outputSize
+        weightsByInput[firstStochasticLayer].withUnsafeBufferPointer { rows in
+            destination.withUnsafeMutableBufferPointer { target in
+                for index in 0..<count {
+                    (target.baseAddress! + index * width).update(
+                        from: rows.baseAddress! + Int(units[index]) * width, count: width)
+                }
+            }
+        }
+    }
+
+    /// `output = passes × weights` for the `rows × activeCount` compacted pass matrix and the gathered
+    /// `activeCount × outputSize` weight rows; all zero when no unit is active.
+    private func multiplyActive(
+        _ passes: UnsafePointer<Float>, rows: Int, activeCount: Int, weights: UnsafePointer<Float>, outputSize: Int,
+        into output: UnsafeMutablePointer<Float>
+    ) {
+        guard activeCount > 0 else {
+            output.update(repeating: 0, count: rows * outputSize)
+            return
+        }
+        BLAS.gemm(
+            transposeA: false, transposeB: false, m: rows, n: outputSize, k: activeCount, alpha: 1, a: passes,
+            lda: activeCount, b: weights, ldb: outputSize, beta: 0, c: output, ldc: outputSize)
+    }
+}
+
+/// Adds one pass's probabilities to a statistics row: `C` sums, `C` sums of squares, the entropy sum, the count.
+@inline(__always)
+func accumulate(
+    _ probabilities: UnsafePointer<Float>, classes: Int, entropy: Double, into row: UnsafeMutablePointer<Double>
+) {
+    for index in 0..<classes {
+        let p = Double(probabilities[index])
+        row[index] += p
+        row[classes + index] += p * p
+    }
+    row[2 * classes] += entropy
+    row[2 * classes + 1] += 1
+}

@@ -1,0 +1,40 @@
+/// Reusable buffers for ``MonteCarloPredictor``; keep one per thread so requests allocate nothing once it is warm.
+///
+/// Buffers only grow: after the first request of a given shape, later requests of that shape or smaller run without
+/// touching the heap. A block holds at most ``MonteCarloPredictor/blockRows`` passes of one input, so the workspace
+/// stays a few megabytes whatever `N` or the batch size is.
+public struct MonteCarloWorkspace: Sendable {
+    /// Deterministic prefix: two vectors of the widest prefix layer.
+    var prefix: [Float] = []
+    var prefixNext: [Float] = []
+    /// The input of the first stochastic layer for each instance, already multiplied by that layer's keep scale.
+    var shared: [Float] = []
+    /// Per instance, the indices of the non-zero entries of its row of `shared` (the active units), row after row
+    /// with the width of `shared`, and their count, or `-1` when the instance runs the dense path.
+    var activeUnits: [Int32] = []
+    var activeCounts: [Int] = []
+    /// The first stochastic layer's weight rows of the active units of the instance being run, one after another.
+    var activeWeights: [Float] = []
+    /// The pass matrix of the current block and the next layer's output.
+    var passes: [Float] = []
+    var passesNext: [Float] = []
+    /// The random words of the current block's masks, pass after pass (see ``MonteCarloPredictor``).
+    var maskWords: [UInt64] = []
+    /// Per instance: `C` sums of probabilities, `C` sums of squares, the entropy sum and the pass count.
+    var statistics: [Double] = []
+    /// Per instance, the entropy of the deterministic prediction of a model without dropout.
+    var deterministicEntropy: [Double] = []
+    /// The instances whose statistics are being accumulated.
+    var instanceCount = 0
+
+    /// Creates an empty workspace; buffers grow to the largest request seen and are then reused.
+    public init() {}
+}
+
+extension Array where Element: Numeric {
+    /// Grows the array to at least `count` elements (zero-filled); never shrinks, so its buffer is reused.
+    @inline(__always)
+    mutating func ensureCount(_ count: Int) {
+        if self.count < count { append(contentsOf: repeatElement(0, count: count - self.count)) }
+    }
+}

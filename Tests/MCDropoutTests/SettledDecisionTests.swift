@@ -1,0 +1,107 @@
+import Testing
+
+@testable import MCDropout
+
+/// Sums and sums of squares of the rows of `passes` (each row one pass's class probabilities).
+func statistics(_ passes: [[Double]]) -> (sums: [Double], squares: [Double]) {
+    let classes = passes[0].count
+    var sums = [Double](repeating: 0, count: classes)
+    var squares = sums
+    for pass in passes {
+        for c in 0..<classes {
+            sums[c] += pass[c]
+            squares[c] += pass[c] * pass[c]
+        }
+    }
+    return (sums, squares)
+}
+
+func settled(_ test: SettledDecision, _ passes: [[Double]], tolerance: Double = 1e-9) -> Bool {
+    let (sums, squares) = statistics(passes)
+    return sums.withUnsafeBufferPointer { s in
+        squares.withUnsafeBufferPointer { q in
+            test.isSettled(sums: s, squares: q, count: passes.count, tolerance: tolerance)
+        }
+    }
+}
+
+@Suite("Settled-decision sequential test")
+struct SettledDecisionTests {
+    @Test("unanimous confident passes settle; a lead within z standard errors does not")
+    func argMax() {
+        let test = SettledDecision(confidence: 3)
+        #expect(settled(test, Array(repeating: [0.9, 0.05, 0.05], count: 16)))
+        // Passes alternate between two classes: the means tie, nothing is settled.
+        let split = (0..<16).map { $0 % 2 == 0 ? [0.8, 0.2, 0.0] : [0.2, 0.8, 0.0] }
+        #expect(!settled(test, split))
+        // Class 0 leads by 0.1 with standard deviations 0.3 each: 3 × 0.6 / √n < 0.1 needs n > 324.
+        let noisy = (0..<100).map { $0 % 2 == 0 ? [0.85, 0.15, 0.0] : [0.25, 0.75, 0.0] }
+        let (sums, _) = statistics(noisy)
+        #expect(sums[0] > sums[1])
+        #expect(!settled(test, noisy))
+        #expect(settled(SettledDecision(confidence: 0.5), noisy))
+        #expect(!settled(test, [[1, 0, 0]]), "one pass settles nothing")
+    }
+
+    @Test("the max-probability verdict must clear its threshold by z standard errors")
+    func maxProbabilityVerdict() {
+        let rule = UncertaintyThreshold(score: .maxProbability, value: 0.4)
+        let test = SettledDecision(confidence: 3, uncertainty: rule)
+        // Mean max probability 0.62 (score 0.38), right at the threshold, with spread: not settled.
+        let close = (0..<32).map { $0 % 2 == 0 ? [0.72, 0.28] : [0.52, 0.48] }
+        #expect(settled(SettledDecision(confidence: 3), close))
+        #expect(!settled(test, close))
+        // The same spread far from the threshold (score 0.08): settled.
+        let far = (0..<32).map { $0 % 2 == 0 ? [0.97, 0.03] : [0.87, 0.13] }
+        #expect(settled(test, far))
+    }
+
+    @Test("the entropy verdict uses the delta-method bound; scores without a bound fall back to the tolerance")
+    func otherScores() {
+        let entropy = SettledDecision(
+            confidence: 3, uncertainty: UncertaintyThreshold(score: .predictiveEntropy, value: 0.5))
+        let confident = Array(repeating: [0.98, 0.01, 0.01], count: 16)
+        #expect(settled(entropy, confident))
+        let spread = (0..<16).map { $0 % 2 == 0 ? [0.95, 0.04, 0.01] : [0.55, 0.35, 0.1] }
+        // Entropy of the mean ≈ 0.69, near 0.5 compared with its bound: not settled.
+        #expect(!settled(entropy, spread))
+        let information = SettledDecision(
+            confidence: 3, uncertainty: UncertaintyThreshold(score: .mutualInformation, value: 0.1))
+        #expect(!settled(information, spread, tolerance: 0.01))
+        #expect(settled(information, spread, tolerance: 0.5))
+        #expect(settled(information, confident, tolerance: 0.01), "no spread: every standard error is 0")
+    }
+
+    @Test("the decisive rule stops confident inputs at the minimum and checks every block")
+    func decisiveRule() {
+        let rule = AdaptiveSampling.decisive(uncertainty: nil)
+        #expect(rule.nextBlock(passesDone: 0, maximumStandardError: .infinity) == rule.minimumSamples)
+        #expect(rule.nextBlock(passesDone: 16, maximumStandardError: 0.5, isDecisionSettled: true) == 0)
+        #expect(rule.nextBlock(passesDone: 16, maximumStandardError: 0.5, isDecisionSettled: false) == rule.blockSize)
+        #expect(rule.nextBlock(passesDone: rule.maximumSamples, maximumStandardError: 0.5) == 0)
+    }
+
+    @Test("adaptive prediction with the decision test: a confident input stops at the minimum, passes are a prefix")
+    func predictorStops() {
+        let predictor = MonteCarloPredictor(model: sparseWideModel(width: 512, dropout: 0.3, seed: 5))
+        let input = sparsePixels(seed: 9)
+        var workspace = MonteCarloWorkspace()
+        var summary = PredictiveSummary.empty
+        let loose = AdaptiveSampling(
+            minimumSamples: 16, maximumSamples: 200, tolerance: 1e-9, blockSize: 8,
+            decision: SettledDecision(confidence: 0.001))
+        let strict = AdaptiveSampling(
+            minimumSamples: 16, maximumSamples: 64, tolerance: 1e-9, blockSize: 8,
+            decision: SettledDecision(confidence: 1e6))
+        input.withUnsafeBufferPointer {
+            predictor.predictAdaptive($0, sampling: loose, seed: 2, workspace: &workspace, into: &summary)
+        }
+        #expect(summary.sampleCount == 16)
+        input.withUnsafeBufferPointer {
+            predictor.predictAdaptive($0, sampling: strict, seed: 2, workspace: &workspace, into: &summary)
+        }
+        #expect(summary.sampleCount == 64)
+        let fixed = predictor.predict(input, sampleCount: 64, seed: 2)
+        for column in 0..<10 { #expect(abs(summary.meanProbabilities[column] - fixed.meanProbabilities[column]) < 1e-5) }
+    }
+}
