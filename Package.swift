@@ -45,7 +45,7 @@ let package = Package(
         // Evaluation: the one prediction loop over a labelled set, the metrics (calibration, OOD detection, selective
         // prediction; pure functions), the Codable result files, the report and its figures. mcdropout-eval fronts it.
         .target(
-            name: "MCDropoutEvaluation", dependencies: ["MCDropout", "MCDropoutData", "MCDropoutJSON"],
+            name: "MCDropoutEvaluation", dependencies: ["MCDropout", "MCDropoutData"],
             swiftSettings: strictSettings
         ),
         // A general HTTP/1.1 server over libmicrohttpd: the daemon, request/response values, body limits, worker pool.

@@ -55,17 +55,19 @@ enum EvaluationJSON {
     }
 }
 
-extension EvaluationReport {
-    /// Reads a result written by ``write(to:)`` (or by an earlier `mcdropout-eval evaluate`).
+/// A result file: a Codable value written as sorted-key JSON and read back with errors that name the key.
+public protocol ResultFile: Codable {}
+
+extension ResultFile {
+    /// Reads a result written by ``encoded()`` (or by an earlier `mcdropout-eval`).
     public init(contentsOf path: String) throws(EvaluationFileError) {
-        self = try EvaluationJSON.decode(EvaluationReport.self, from: path)
+        self = try EvaluationJSON.decode(Self.self, from: path)
     }
 
     /// The JSON bytes of the result.
     public func encoded() throws -> [UInt8] { [UInt8](try EvaluationJSON.encode(self)) }
-
-    /// Writes the result as JSON (atomically).
-    public func write(to path: String) throws {
-        try Data(encoded()).write(to: URL(fileURLWithPath: path), options: .atomic)
-    }
 }
+
+extension EvaluationReport: ResultFile {}
+extension TrainingExperiment: ResultFile {}
+extension ScalingExperiment: ResultFile {}

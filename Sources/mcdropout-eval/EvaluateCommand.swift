@@ -52,14 +52,16 @@ struct EvaluateCommand: ParsableCommand {
     @OptionGroup var forceOptions: ForceOptions
     @Flag(help: "Write the recommended threshold into the model file's metadata (extension \"uncertainty\").")
     var writeThreshold = false
-    @Flag(help: "Also compare the server's adaptive sampling (samples: \"auto\") with fixed --main-samples, on the large-N image subset.")
+    @Flag(help: "Also compare adaptive sampling (samples: \"auto\") with fixed --main-samples, on the large-N subset.")
     var compareAdaptive = false
 
     func validate() throws {
         guard mainSamples >= 1, largeSamplesLimit >= 0, limit >= 0 else {
             throw ValidationError("--main-samples must be ≥ 1, limits ≥ 0")
         }
-        guard targetAccuracy > 0, targetAccuracy <= 1 else { throw ValidationError("--target-accuracy must be in (0, 1]") }
+        guard targetAccuracy > 0, targetAccuracy <= 1 else {
+            throw ValidationError("--target-accuracy must be in (0, 1]")
+        }
         _ = try parseCounts(sampleCounts)
     }
 
@@ -78,7 +80,8 @@ struct EvaluateCommand: ParsableCommand {
         let bytes = try readModelBytes(model)
         let file = try ModelFile(decoding: bytes)
         let dataset = file.metadata.dataset
-        let path = outputDir.map { "\($0)/\(name ?? dataset).json" }
+        let path =
+            outputDir.map { "\($0)/\(name ?? dataset).json" }
             ?? URL(fileURLWithPath: model).deletingPathExtension().appendingPathExtension("evaluation.json").path
         try OutputFile.check(path, force: forceOptions.force)
         let directory = data.directory(for: dataset)

@@ -40,6 +40,8 @@ struct FitRuleCommand: ParsableCommand {
     var budget = 0.04
     @Option(help: "Part of the budget given to the density scores together (the rest to the summary score).")
     var densityShare = 0.5
+    @Option(help: "Density scores the rule uses (comma-separated; both are stored and returned either way).")
+    var ruleDensityScores = "reconstruction_error"
     @Option(help: "Summary scores the rule may use (comma-separated); the one leaving the most accurate answers wins.")
     var summaryScores = "max_probability,predictive_entropy,mutual_information"
     @Option(help: "Monte-Carlo passes per validation image (the server's default is 100).")
@@ -50,10 +52,13 @@ struct FitRuleCommand: ParsableCommand {
     func validate() throws {
         guard budget > 0, budget < 1 else { throw ValidationError("--budget must be in (0, 1)") }
         guard densityShare >= 0, densityShare <= 1 else { throw ValidationError("--density-share must be in [0, 1]") }
-        guard samples >= 1, validationCount >= 100 else { throw ValidationError("--samples ≥ 1, --validation-count ≥ 100") }
+        guard samples >= 1, validationCount >= 10 else { throw ValidationError("--samples ≥ 1, --validation-count ≥ 10") }
         guard rank >= 0, featureLayer >= 0, ridge > 0 else { throw ValidationError("--rank, --feature-layer ≥ 0; --ridge > 0") }
         for name in summaryScores.split(separator: ",") where UncertaintyScore(rawValue: String(name)) == nil {
             throw ValidationError("--summary-scores: '\(name)' is not a summary score")
+        }
+        for name in ruleDensityScores.split(separator: ",") where DensityScore(rawValue: String(name)) == nil {
+            throw ValidationError("--rule-density-scores: '\(name)' is not a density score")
         }
     }
 
@@ -82,8 +87,13 @@ struct FitRuleCommand: ParsableCommand {
             model: file.model, density: density.scores.isEmpty ? nil : density, pixels: validation.pixels,
             inputScale: scale, sampleCount: samples, firstSeed: seed)
         let isCorrect = predictions.isCorrect(labels: validation.labels.map(Int.init))
+        let ruleDensity = Set(ruleDensityScores.split(separator: ",").compactMap { DensityScore(rawValue: String($0)) })
+        let candidates = predictions.scores.filter { score, _ in
+            if case .density(let kind) = score { return ruleDensity.contains(kind) }
+            return true
+        }
         let fitted = RuleFitting.fit(
-            scores: predictions.scores, isCorrect: isCorrect, budget: budget, densityShare: densityShare,
+            scores: candidates, isCorrect: isCorrect, budget: budget, densityShare: densityShare,
             summaryCandidates: summaryScores.split(separator: ",").compactMap { UncertaintyScore(rawValue: String($0)) })
         var rule = fitted.rule
         rule.sampleCount = samples

@@ -145,4 +145,36 @@ struct EvalCommandTests {
         #expect(json?["images"] as? Int == 60)
         #expect((json?["points"] as? [Any])?.count == 2)
     }
+
+    @Test("experiment overfitting trains its three runs for one epoch and writes a typed result; --force to replace")
+    func trainingExperiment() throws {
+        let fixture = try TinyEvaluationFixture()
+        defer { fixture.remove() }
+        // 28 × 28 images (the experiments' nets take 784 inputs), 300 for training and 50 for testing.
+        let data = fixture.directory.appendingPathComponent("data/mnist-like").path
+        try FileManager.default.createDirectory(atPath: data, withIntermediateDirectories: true)
+        var generator = RandomSource(seed: 3)
+        for (split, count) in [("train", 300), ("t10k", 50)] {
+            let labels = (0..<count).map { UInt8($0 % 10) }
+            let pixels = (0..<(count * 784)).map { _ in UInt8(truncatingIfNeeded: generator.next() >> 56) }
+            try Data(IDXArray(dimensions: [count, 28, 28], bytes: pixels).serialized())
+                .write(to: URL(fileURLWithPath: "\(data)/\(split)-images-idx3-ubyte"))
+            try Data(IDXArray(dimensions: [count], bytes: labels).serialized())
+                .write(to: URL(fileURLWithPath: "\(data)/\(split)-labels-idx1-ubyte"))
+        }
+        let output = fixture.directory.appendingPathComponent("results").path
+        let arguments = [
+            "experiment", "overfitting", "--data-dir", data, "--epochs", "1", "--evaluate-every", "1",
+            "--output-dir", output,
+        ]
+        let result = try eval(arguments)
+        #expect(result.status == 0, "\(result.error)")
+        let experiment = try TrainingExperiment(contentsOf: "\(output)/experiments/overfitting.json")
+        #expect(experiment.runs.map(\.label) == ["no dropout", "dropout 0.2", "L2 0.01, no dropout"])
+        #expect(experiment.runs.allSatisfy { $0.epochs.count == 1 && $0.epochs[0].trainAccuracy != nil })
+        #expect(experiment.runs[2].hyperparameters.weightDecay == 0.01)
+        let refused = try eval(arguments)
+        #expect(refused.status != 0)
+        #expect(refused.error.contains("exists; pass --force"))
+    }
 }

@@ -104,6 +104,18 @@ struct EvaluationLibraryTests {
         #expect(report.rows.allSatisfy { $0.accuracy > 0.5 && $0.accuracy <= 1 })
     }
 
+    @Test("the committed experiment results decode into their typed schema")
+    func committedExperiments() throws {
+        let base = Self.repository.appendingPathComponent("docs/evaluation/experiments").path
+        for name in ["overfitting", "small-net", "deep"] {
+            let experiment = try TrainingExperiment(contentsOf: "\(base)/\(name).json")
+            #expect(experiment.name == name && !experiment.runs.isEmpty)
+            #expect(experiment.runs.allSatisfy { !$0.epochs.isEmpty && $0.final.testAccuracy > 0.5 })
+        }
+        let scaling = try ScalingExperiment(contentsOf: "\(base)/mc-vs-scaling.json")
+        #expect(scaling.points.allSatisfy { $0.errors.count == scaling.repeats })
+    }
+
     @Test("a misspelt or missing key is an error naming it, not a zero")
     func misspeltKey() throws {
         let path = Self.repository.appendingPathComponent("docs/evaluation/mnist.json").path

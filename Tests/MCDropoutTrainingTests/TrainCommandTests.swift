@@ -62,8 +62,9 @@ struct TrainCommandTests {
         #expect(try Data(contentsOf: URL(fileURLWithPath: output)) == Data("keep me".utf8))
         let forced = try train(data, ["--output", output, "--force"])
         #expect(forced.status == 0, "\(forced.error)")
-        #expect(try ModelFile(decoding: [UInt8](Data(contentsOf: URL(fileURLWithPath: output)))).model.layerSizes
-            == [16, 8, 10])
+        #expect(
+            try ModelFile(decoding: [UInt8](Data(contentsOf: URL(fileURLWithPath: output)))).model.layerSizes
+                == [16, 8, 10])
     }
 
     @Test("a directory or an unwritable folder as --output fails in one line before the first epoch")
