@@ -20,13 +20,13 @@ public struct AdaptiveSampling: Sendable, Equatable {
     /// The defaults: 16 to 1000 passes, standard error below 0.01, checked every 16 passes.
     public static let standard = AdaptiveSampling(minimumSamples: 16, maximumSamples: 1000, tolerance: 0.01)
 
-    /// Stops once the decision is settled at 3 standard errors (checked every 8 passes from 16 on), or the mean
-    /// probabilities are precise to 0.01, at the latest after 200 passes; the uncertainty rule's verdict counts when
-    /// one is given.
+    /// Stops once the decision is settled at 3 standard errors with every mean probability's standard error below
+    /// 0.02 (checked every 8 passes from 16 on), or the mean probabilities are precise to 0.01, at the latest after
+    /// 200 passes; the uncertainty rule's verdict counts when one is given.
     public static func decisive(uncertainty: UncertaintyThreshold?) -> AdaptiveSampling {
         AdaptiveSampling(
             minimumSamples: 16, maximumSamples: 200, tolerance: 0.01, blockSize: 8,
-            decision: SettledDecision(confidence: 3, uncertainty: uncertainty))
+            decision: SettledDecision(confidence: 3, uncertainty: uncertainty, precision: 0.02))
     }
 
     /// Creates a rule; requires `2 ≤ minimumSamples ≤ maximumSamples`, `tolerance > 0` and `blockSize ≥ 1`.

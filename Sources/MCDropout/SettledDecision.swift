@@ -18,12 +18,20 @@ public struct SettledDecision: Sendable, Equatable {
     public var confidence: Double
     /// The uncertainty rule whose verdict must be settled too; `nil` when only the predicted class counts.
     public var uncertainty: UncertaintyThreshold?
+    /// A settled decision also needs every mean probability's standard error below this (infinite: no bound).
+    ///
+    /// The decision alone ignores how precise the *score* is, yet an OOD detector ranks inputs by it: a moderately
+    /// uncertain input far from the threshold would stop at the minimum with a noisy score. A loose bound (0.02)
+    /// leaves unanimous passes (standard error 0) stopping at the minimum.
+    public var precision: Double
 
-    /// Creates a test; `confidence` must be positive.
-    public init(confidence: Double, uncertainty: UncertaintyThreshold? = nil) {
+    /// Creates a test; `confidence` and `precision` must be positive.
+    public init(confidence: Double, uncertainty: UncertaintyThreshold? = nil, precision: Double = .infinity) {
         precondition(confidence > 0 && confidence.isFinite, "confidence must be positive")
+        precondition(precision > 0, "precision must be positive")
         self.confidence = confidence
         self.uncertainty = uncertainty
+        self.precision = precision
     }
 
     /// Whether the decision is settled, from per-class sums and sums of squares of `count` passes.
@@ -34,6 +42,11 @@ public struct SettledDecision: Sendable, Equatable {
         sums: UnsafeBufferPointer<Double>, squares: UnsafeBufferPointer<Double>, count: Int, tolerance: Double
     ) -> Bool {
         guard count >= 2 else { return false }
+        if precision.isFinite,
+            AdaptiveSampling.maximumStandardError(sums: sums, squares: squares, count: count) >= precision
+        {
+            return false
+        }
         guard sums.count >= 2 else { return true }
         let n = Double(count)
         let rootN = n.squareRoot()

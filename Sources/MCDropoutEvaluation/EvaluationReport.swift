@@ -229,12 +229,24 @@ public struct AdaptiveSummary: Codable, Sendable, Equatable {
         public var maxSamples: Int
         public var tolerance: Double
         public var blockSize: Int
+        /// The settled-decision test's `z`, when the rule has one.
+        public var decisionConfidence: Double?
+        /// The uncertainty score whose verdict the test settles, when there is one.
+        public var decisionScore: String?
+        /// That rule's threshold.
+        public var decisionThreshold: Double?
+        /// The standard error every mean probability must be below for the decision to count, when bounded.
+        public var decisionPrecision: Double?
 
         enum CodingKeys: String, CodingKey {
             case tolerance
             case minSamples = "min_samples"
             case maxSamples = "max_samples"
             case blockSize = "block_size"
+            case decisionConfidence = "decision_confidence"
+            case decisionScore = "decision_score"
+            case decisionThreshold = "decision_threshold"
+            case decisionPrecision = "decision_precision"
         }
 
         public init(_ rule: AdaptiveSampling) {
@@ -242,6 +254,10 @@ public struct AdaptiveSummary: Codable, Sendable, Equatable {
             maxSamples = rule.maximumSamples
             tolerance = rule.tolerance
             blockSize = rule.blockSize
+            decisionConfidence = rule.decision?.confidence
+            decisionScore = rule.decision?.uncertainty?.score.rawValue
+            decisionThreshold = rule.decision?.uncertainty?.value
+            decisionPrecision = rule.decision.flatMap { $0.precision.isFinite ? $0.precision : nil }
         }
     }
 }

@@ -19,6 +19,9 @@ public struct EvaluationOptions: Sendable, Equatable {
     public var blasThreads = 1
     /// Also compare adaptive sampling with fixed ``mainSamples``.
     public var compareAdaptive = false
+    /// With ``compareAdaptive``: stop when the decision is settled (``AdaptiveSampling/decisive(uncertainty:)``
+    /// with the model's uncertainty rule) instead of the server's precision rule ``AdaptiveSampling/standard``.
+    public var adaptiveDecisive = false
 
     public init() {}
 }
@@ -32,6 +35,8 @@ public struct ModelEvaluation {
     let test: LabeledImages
     let ood: LabeledImages?
     let labels: [Int]
+    /// The model's stored uncertainty rule, whose verdict the decisive adaptive rule must settle.
+    let uncertainty: UncertaintyThreshold?
     let log: (String) -> Void
 
     /// Evaluates `file` (named `modelPath` in the result) on `test` and, when given, the out-of-distribution set
@@ -42,7 +47,7 @@ public struct ModelEvaluation {
     ) -> EvaluationReport {
         let evaluation = ModelEvaluation(
             model: file.model, scale: file.metadata.inputScale, options: options, test: test, ood: ood?.images,
-            labels: test.labels.map(Int.init), log: log)
+            labels: test.labels.map(Int.init), uncertainty: try? file.metadata.uncertaintyThreshold(), log: log)
         let metadata = file.metadata
         log(
             "\(modelPath): \(metadata.dataset) test \(test.count) images, "
@@ -181,7 +186,7 @@ public struct ModelEvaluation {
         let limit = options.largeSamplesLimit
         let inCount = limit > 0 ? min(limit, test.count) : test.count
         let outCount = ood.map { limit > 0 ? min(limit, $0.count) : $0.count }
-        let rule = AdaptiveSampling.standard
+        let rule = options.adaptiveDecisive ? AdaptiveSampling.decisive(uncertainty: uncertainty) : .standard
         let adaptiveIn = AdaptiveComparison.predictions(
             model, on: test.subset(0..<inCount), inputScale: scale, sampling: rule, firstSeed: options.seed)
         let adaptiveOut = ood.map {

@@ -225,6 +225,17 @@ public struct ReportWriter {
                     + "mean class probability has a standard error below %g. Same images and per-image seeds as the "
                     + "fixed-N row.\n\n",
             rule.blockSize, rule.minSamples, rule.maxSamples, rule.tolerance)
+        if let confidence = rule.decisionConfidence {
+            let verdict = rule.decisionScore.map { score in
+                String(format: " and the verdict of the rule %@ ≤ %.4g", score, rule.decisionThreshold ?? 0)
+            } ?? ""
+            text += String(
+                format:
+                    "Also stopping once the decision is settled (`AdaptiveSampling.decisive`): the arg-max leads the "
+                        + "runner-up%@ clears its threshold by %g standard errors, every mean probability's "
+                        + "standard error below %g.\n\n",
+                verdict, confidence, rule.decisionPrecision ?? .infinity)
+        }
         text +=
             "| Sampling | Accuracy | NLL | ECE | OOD AUROC max-prob. | entropy | MI | variance | Mean passes in / "
                 + "out |\n"

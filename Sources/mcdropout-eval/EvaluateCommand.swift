@@ -54,6 +54,8 @@ struct EvaluateCommand: ParsableCommand {
     var writeThreshold = false
     @Flag(help: "Also compare adaptive sampling (samples: \"auto\") with fixed --main-samples, on the large-N subset.")
     var compareAdaptive = false
+    @Flag(help: "With --compare-adaptive: stop when the decision (arg-max and the model's uncertainty rule) is settled.")
+    var adaptiveDecisive = false
 
     func validate() throws {
         guard mainSamples >= 1, largeSamplesLimit >= 0, limit >= 0 else {
@@ -76,6 +78,7 @@ struct EvaluateCommand: ParsableCommand {
         options.targetAccuracy = targetAccuracy
         options.blasThreads = threadOptions.threads
         options.compareAdaptive = compareAdaptive
+        options.adaptiveDecisive = adaptiveDecisive
 
         let bytes = try readModelBytes(model)
         let file = try ModelFile(decoding: bytes)

@@ -53,7 +53,7 @@ struct ServeCommand: ParsableCommand {
         name: .customLong("model"),
         help: ArgumentHelp("Model file (repeatable); the model's name is the file stem.", valueName: "path"),
         completion: .file(extensions: ["safetensors"]))
-    var models = defaults.modelPaths
+    var models = DefaultModel.resolve(defaults.modelPaths)
     @Option(help: "HTTP worker threads; each computes one request at a time with a single BLAS thread.")
     var threads = defaults.transport.workerThreadCount
     @Option(help: "Inference requests that may wait for a busy worker; beyond that the server answers 503 + Retry-After.")

@@ -72,6 +72,16 @@ struct SettledDecisionTests {
         #expect(settled(information, confident, tolerance: 0.01), "no spread: every standard error is 0")
     }
 
+    @Test("a precision bound keeps a settled but noisy decision running; unanimous passes still stop")
+    func precisionBound() {
+        let bounded = SettledDecision(confidence: 3, precision: 0.02)
+        // Lead 0.4 with standard deviations 0.2: settled at z = 3, but each standard error is 0.2/√32 ≈ 0.035.
+        let noisy = (0..<32).map { $0 % 2 == 0 ? [0.9, 0.1] : [0.5, 0.5] }
+        #expect(settled(SettledDecision(confidence: 3), noisy))
+        #expect(!settled(bounded, noisy))
+        #expect(settled(bounded, Array(repeating: [0.9, 0.1], count: 16)))
+    }
+
     @Test("the decisive rule stops confident inputs at the minimum and checks every block")
     func decisiveRule() {
         let rule = AdaptiveSampling.decisive(uncertainty: nil)
