@@ -42,5 +42,13 @@ struct TritonClientTests {
             }
         }
         #expect(results["unknown_model_error"]?.stringValue?.contains("not loaded") == true)
+        // Statistics: three infer requests of two inputs each ran; the unknown model's request is not this model's.
+        let statistics = results["statistics"]
+        #expect(statistics?["inference_count"] == .number(6))
+        #expect(statistics?["execution_count"] == .number(3))
+        #expect(statistics?["inference_stats"]?["success"]?["count"] == .number(3))
+        #expect((statistics?["inference_stats"]?["success"]?["ns"]?.doubleValue ?? 0) > 0)
+        #expect((statistics?["last_inference"]?.doubleValue ?? 0) > 1.7e12)
+        #expect(results["load_error"]?.stringValue?.contains("explicit model control is not supported") == true)
     }
 }

@@ -4,7 +4,9 @@ Usage: tritonclient_check.py HOST:PORT MODEL INPUTS.json
 
 Checks health, readiness and metadata, then infers the inputs (a JSON list of 784-pixel lists) three ways:
 FP32 binary tensors (the client's default), FP32 JSON, and UINT8 binary, with an uncertainty threshold of 2 nats on
-predictive entropy (so the BOOL output 'uncertain' is offered); prints the outputs as JSON.
+predictive entropy (so the BOOL output 'uncertain' is offered); then Triton's extensions beyond infer: model
+configuration, inference statistics (which must count the three requests of two inputs each), the read-only
+repository index, and a refused model load. Prints the outputs and what the extensions returned as JSON.
 """
 import json
 import sys
@@ -42,4 +44,22 @@ try:
     raise AssertionError("unknown model accepted")
 except httpclient.InferenceServerException as error:
     results["unknown_model_error"] = str(error)
+
+# Triton's extensions beyond infer.
+config = client.get_model_config(model)
+assert config["name"] == model and config["max_batch_size"] >= 1, config
+assert config["input"][0] == {"name": "pixels", "data_type": "TYPE_FP32", "format": "FORMAT_NONE", "dims": [784]}, config
+outputs = {output["name"]: output for output in config["output"]}
+assert outputs["probabilities"]["dims"] == [10] and outputs["prediction"]["data_type"] == "TYPE_INT64", outputs
+statistics = client.get_inference_statistics(model)["model_stats"]
+assert [entry["name"] for entry in statistics] == [model], statistics
+results["statistics"] = statistics[0]
+assert [entry["name"] for entry in client.get_inference_statistics()["model_stats"]] == [model]
+index = client.get_model_repository_index()
+assert index == [{"name": model, "version": "1", "state": "READY"}], index
+try:
+    client.load_model(model)
+    raise AssertionError("load_model accepted")
+except httpclient.InferenceServerException as error:
+    results["load_error"] = str(error)
 print(json.dumps(results))

@@ -40,7 +40,7 @@ extension InferenceService {
             writer.key("version"); writer.string(serverVersion)
             writer.key("extensions")
             writer.beginArray()
-            writer.string("binary_tensor_data")
+            for name in Self.protocolExtensions { writer.string(name) }
             writer.endArray()
         }
     }

@@ -23,6 +23,8 @@ public final class InferenceService: HTTPHandler {
     private let workers: ThreadLocal<WorkerState>
     let limits: RequestLimits
     let authenticator: Authenticator
+    /// Triton's per-model statistics (``TritonExtensions``).
+    let statistics: InferenceStatistics
 
     /// Creates the service over loaded models; it starts in ``Phase/starting`` until ``markReady()``.
     public init(configuration: ServerConfiguration, registry: ModelRegistry, logger: Logger) {
@@ -34,6 +36,7 @@ public final class InferenceService: HTTPHandler {
             maxTotalPasses: configuration.maxTotalPasses)
         authenticator = Authenticator(keys: configuration.apiKeys, coversAllRoutes: configuration.requiresKeyForAllRoutes)
         workers = ThreadLocal { [registry] in WorkerState(snapshot: registry.snapshot) }
+        statistics = InferenceStatistics(names: registry.snapshot.names)
     }
 
     /// The current phase.

@@ -79,8 +79,44 @@ extension Route {
     ) { service, request, parameters throws(HTTPError) in
         let model = try service.resolveModel(parameters)
         try service.requireStarted()
-        return try service.infer(request, model: model)
+        let started = ContinuousClock.now
+        do throws(HTTPError) {
+            return try service.infer(request, model: model)
+        } catch {
+            service.statistics.models[model.name]?.recordFailure(since: started)
+            throw error
+        }
     }
+    // Triton's extensions (TritonExtensions.swift). The all-models statistics route comes before the model routes in
+    // ``table``, so "/v2/models/stats" is never read as a model named "stats" (as in Triton).
+    static let v2AllStatistics = Route("GET", "/v2/models/stats", label: "/v2/models/{model}") { service, _, _ in
+        service.statisticsResponse(for: nil)
+    }
+    static let v2ModelStatistics = Route(
+        "GET", "/v2/models/{model}[/versions/{version}]/stats", label: "/v2/models/{model}"
+    ) { service, _, parameters throws(HTTPError) in
+        service.statisticsResponse(for: try service.resolveModel(parameters))
+    }
+    static let v2ModelConfiguration = Route(
+        "GET", "/v2/models/{model}[/versions/{version}]/config", label: "/v2/models/{model}"
+    ) { service, _, parameters throws(HTTPError) in
+        service.modelConfiguration(try service.resolveModel(parameters))
+    }
+    static let v2RepositoryIndex = Route("POST", "/v2/repository/index", label: "/v2/repository") {
+        service, request, _ throws(HTTPError) in
+        try service.repositoryIndex(request)
+    }
+    static let v2RepositoryLoad = Route("POST", "/v2/repository/models/{model}/load", label: "/v2/repository") {
+        _, _, _ throws(HTTPError) in
+        throw .badRequest(Route.modelControlRefusal)
+    }
+    static let v2RepositoryUnload = Route("POST", "/v2/repository/models/{model}/unload", label: "/v2/repository") {
+        _, _, _ throws(HTTPError) in
+        throw .badRequest(Route.modelControlRefusal)
+    }
+    static let modelControlRefusal =
+        "explicit model control is not supported: the server serves the model files given at start-up (--model); "
+        + "replace a file and send SIGHUP to reload it"
     /// What no route matches: 404, counted under "other".
     static let notFound = Route("GET", "/*", label: "other") { _, request, _ throws(HTTPError) in
         throw .notFound("no route for \(request.method) \(request.path)")
@@ -88,7 +124,8 @@ extension Route {
 
     /// Every route, in the order `GET /` lists them.
     static let table: [Route] = [
-        index, openAPI, predict, health, metrics, v2Server, v2Live, v2Ready, v2Model, v2ModelReady, v2Infer,
+        index, openAPI, predict, health, metrics, v2Server, v2Live, v2Ready, v2AllStatistics, v2Model, v2ModelReady,
+        v2Infer, v2ModelStatistics, v2ModelConfiguration, v2RepositoryIndex, v2RepositoryLoad, v2RepositoryUnload,
     ]
 
     /// The metrics labels: those of ``table`` in order, then "other".
