@@ -60,6 +60,16 @@ if [ -f "${MODEL_DIR:-models}/mnist.safetensors" ]; then
     run_experiment mc-vs-scaling --model "${MODEL_DIR:-models}/mnist.safetensors"
 fi
 
+# The shift and OOD benchmark (issue 12): rotated test images, the other data set, uniform noise.
+for dataset in mnist fashion-mnist; do
+    model="${MODEL_DIR:-models}/$dataset.safetensors"
+    [ -f "$model" ] || continue
+    shift_limit=2000
+    [ "$dataset" = fashion-mnist ] && shift_limit=1000  # 4× the per-pass cost of the MNIST model
+    [ "$quick" = 1 ] && shift_limit=200
+    "$eval_command" shift --model "$model" --limit "$shift_limit" --threads "$threads" --output-dir "$out"
+done
+
 cpu="$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ *//')"
 machine="$cpu, $(nproc) cores, $(uname -sr), $(swift --version 2>/dev/null | head -1 | sed 's/ (.*//'), $threads BLAS thread(s)"
 notes=()

@@ -62,6 +62,10 @@ public struct ReportWriter {
         markdown += targetsSection(Dictionary(results, uniquingKeysWith: { first, _ in first }))
         for (name, report) in results { markdown += try datasetSection(name, report) }
         markdown += try experimentsSection()
+        // The shift benchmark's sections (`mcdropout-eval shift` writes shift-NAME.md beside its JSON and figure).
+        let shiftSections = names.compactMap { FileManager.default.contents(atPath: "\(directory)/shift-\($0).md") }
+        if !shiftSections.isEmpty { markdown += "\n## Dataset shift and out-of-distribution inputs (issue 12)\n\n" }
+        for text in shiftSections { markdown += String(decoding: text, as: UTF8.self) + "\n" }
         if let notes, let text = FileManager.default.contents(atPath: notes) {
             markdown += "\n" + String(decoding: text, as: UTF8.self)
         }

@@ -55,20 +55,25 @@ struct UncertaintyFlagTests {
         return service.handle(HTTPRequest(method: "POST", path: "/predict", body: jsonBody(body)))
     }
 
-    @Test("which threshold applies: request value and score, else the model's, else none")
+    @Test("which rule applies: request value and score, else the model's, else none")
     func resolution() throws {
-        let stored = UncertaintyThreshold(score: .mutualInformation, value: 0.1, coverage: 0.9)
+        let stored = UncertaintyRule(UncertaintyThreshold(score: .mutualInformation, value: 0.1, coverage: 0.9))
         #expect(UncertaintyOverride().resolved(stored: nil) == nil)
         #expect(UncertaintyOverride().resolved(stored: stored) == stored)
+        func single(_ score: UncertaintyScore, _ value: Double) -> UncertaintyRule {
+            UncertaintyRule(conditions: [.init(score: .uncertainty(score), threshold: value)])
+        }
         var value = UncertaintyOverride()
         value.value = 0.3
-        #expect(value.resolved(stored: nil) == UncertaintyThreshold(score: .predictiveEntropy, value: 0.3))
-        #expect(value.resolved(stored: stored) == UncertaintyThreshold(score: .mutualInformation, value: 0.3))
-        value.score = .totalVariance
-        #expect(value.resolved(stored: stored) == UncertaintyThreshold(score: .totalVariance, value: 0.3))
-        value.score = .mutualInformation
+        #expect(value.resolved(stored: nil) == single(.predictiveEntropy, 0.3))
+        #expect(value.resolved(stored: stored) == single(.mutualInformation, 0.3))
+        value.score = .uncertainty(.totalVariance)
+        #expect(value.resolved(stored: stored) == single(.totalVariance, 0.3))
+        value.score = .uncertainty(.mutualInformation)
         value.value = 0.1
         #expect(value.resolved(stored: stored) == stored)  // the same rule keeps its provenance
+        value.score = .density(.reconstructionError)
+        #expect(value.resolved(stored: stored)?.conditions == [.init(score: .density(.reconstructionError), threshold: 0.1)])
     }
 
     @Test("no threshold anywhere → no uncertainty fields, and the rest of the response is unchanged by one")

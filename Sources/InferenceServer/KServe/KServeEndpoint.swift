@@ -12,6 +12,9 @@ enum InferenceOutput: String, CaseIterable {
     /// Whether the prediction's uncertainty score exceeds the threshold; offered only when a threshold applies (the
     /// model's stored one, or `parameters.uncertainty_threshold`).
     case uncertain
+    /// The density scores, offered for a model whose file holds their statistics.
+    case reconstructionError = "reconstruction_error"
+    case featureDistance = "feature_distance"
 
     var datatype: String {
         switch self {
@@ -23,9 +26,17 @@ enum InferenceOutput: String, CaseIterable {
     /// Values per input: one per class, or one.
     func width(classes: Int) -> Int { self == .probabilities || self == .variance ? classes : 1 }
 
-    /// The outputs available when `threshold` applies (all) or not (all but `uncertain`).
-    static func available(threshold: UncertaintyThreshold?) -> [InferenceOutput] {
-        threshold == nil ? allCases.filter { $0 != .uncertain } : allCases
+    /// The outputs available: `uncertain` only when a rule applies, each density score only when the model has it.
+    static func available(rule: UncertaintyRule?, density: DensityModel?) -> [InferenceOutput] {
+        let scores = density?.scores ?? []
+        return allCases.filter { output in
+            switch output {
+            case .uncertain: return rule != nil
+            case .reconstructionError: return scores.contains(.reconstructionError)
+            case .featureDistance: return scores.contains(.featureDistance)
+            default: return true
+            }
+        }
     }
 }
 
@@ -62,7 +73,7 @@ extension InferenceService {
             writer.endArray()
             writer.key("outputs")
             writer.beginArray()
-            for output in InferenceOutput.available(threshold: model.uncertaintyThreshold) {
+            for output in InferenceOutput.available(rule: model.uncertaintyRule, density: model.file.density) {
                 writer.beginObject()
                 writer.key("name"); writer.string(output.rawValue)
                 writer.key("datatype"); writer.string(output.datatype)
@@ -82,7 +93,7 @@ extension InferenceService {
             writer.key("input_scale"); writer.number(model.inputScale)
             writer.key("default_samples"); writer.integer(configuration.defaultSamples)
             writer.key("max_samples"); writer.integer(configuration.maxSamples)
-            if let threshold = model.uncertaintyThreshold { writer.key("uncertainty"); writer.value(threshold.jsonValue) }
+            if let rule = model.uncertaintyRule { writer.key("uncertainty"); writer.value(rule.jsonValue) }
             writer.endObject()
         }
     }
@@ -142,7 +153,8 @@ extension InferenceService {
             throw .badRequest("batch of \(batch) inputs exceeds the limit of \(configuration.maxBatchSize)")
         }
         try checkTotalPasses(instances: batch, samples: samples.maximumSamples)
-        let threshold = uncertainty.resolved(stored: model.uncertaintyThreshold)
+        try uncertainty.check(against: model, prefix: "parameters.")
+        let rule = uncertainty.resolved(stored: model.uncertaintyRule)
 
         var requested: [(output: InferenceOutput, binary: Bool)] = []
         if let value = object["outputs"] {
@@ -151,7 +163,7 @@ extension InferenceService {
                 guard case .object(let spec) = output, case .string(let name)? = spec["name"] else {
                     throw .badRequest("each entry of 'outputs' must be an object with a 'name'")
                 }
-                let available = InferenceOutput.available(threshold: threshold)
+                let available = InferenceOutput.available(rule: rule, density: model.file.density)
                 guard let kind = InferenceOutput(rawValue: name), available.contains(kind) else {
                     var message = "unknown output '\(name)'; available: \(available.map(\.rawValue).joined(separator: ", "))"
                     if name == InferenceOutput.uncertain.rawValue {
@@ -168,7 +180,7 @@ extension InferenceService {
                 requested.append((kind, isBinary))
             }
         } else {
-            requested = InferenceOutput.available(threshold: threshold).map { ($0, binaryOutputByDefault) }
+            requested = InferenceOutput.available(rule: rule, density: model.file.density).map { ($0, binaryOutputByDefault) }
         }
 
         let seedValue = seed ?? worker.drawSeed()
@@ -179,12 +191,13 @@ extension InferenceService {
         let passes = run(model, samples: samples, seed: seedValue, worker: worker)
         metrics.passes.add(passes)
         let summaries = Array(worker.summaries.prefix(batch))
+        let density = Array(worker.densityValues.prefix(batch))
         // "samples" reports the passes used: N when fixed; with "auto", the most any input used (exact for one
         // input), and "samples_total" the passes over the whole batch.
         let reported = summaries.map(\.sampleCount).max() ?? 0
         return encodeInferResponse(
             model: model, id: identifier, samples: reported, totalSamples: passes, isAutomatic: samples != .fixed(reported),
-            seed: seedValue, threshold: threshold, summaries: summaries, outputs: requested)
+            seed: seedValue, rule: rule, summaries: summaries, density: density, outputs: requested)
     }
 
     /// Reads the one input tensor: `[B, inputSize]` (or `[B, rows, columns]`), FP32 0–255 or UINT8.
@@ -281,7 +294,7 @@ extension InferenceService {
 
     private func encodeInferResponse(
         model: LoadedModel, id: String?, samples: Int, totalSamples: Int, isAutomatic: Bool, seed: UInt64,
-        threshold: UncertaintyThreshold?, summaries: [PredictiveSummary],
+        rule: UncertaintyRule?, summaries: [PredictiveSummary], density: [DensityValues],
         outputs: [(output: InferenceOutput, binary: Bool)]
     ) -> HTTPResponse {
         let classes = model.file.model.outputSize
@@ -296,9 +309,19 @@ extension InferenceService {
         writer.key("samples"); writer.integer(samples)
         if isAutomatic { writer.key("samples_total"); writer.integer(totalSamples) }
         writer.key("seed"); writer.integer(seed)
-        if let threshold {
-            writer.key("uncertainty_score"); writer.string(threshold.score.rawValue)
-            writer.key("uncertainty_threshold"); writer.number(threshold.value)
+        if let rule, rule.conditions.count == 1 {
+            writer.key("uncertainty_score"); writer.string(rule.conditions[0].score.rawValue)
+            writer.key("uncertainty_threshold"); writer.number(rule.conditions[0].threshold)
+        } else if let rule {
+            writer.key("uncertainty_rules")
+            writer.beginArray()
+            for condition in rule.conditions {
+                writer.beginObject()
+                writer.key("score"); writer.string(condition.score.rawValue)
+                writer.key("threshold"); writer.number(condition.threshold)
+                writer.endObject()
+            }
+            writer.endArray()
         }
         writer.endObject()
         writer.key("outputs")
@@ -315,12 +338,13 @@ extension InferenceService {
             writer.endArray()
             if isBinary {
                 let start = binary.count
-                for summary in summaries {
+                for (index, summary) in summaries.enumerated() {
                     switch output {
                     case .prediction: appendLittleEndian(UInt64(summary.prediction), to: &binary)
-                    case .uncertain: binary.append(threshold?.isUncertain(summary) == true ? 1 : 0)  // BOOL: one byte.
+                    case .uncertain:  // BOOL: one byte.
+                        binary.append(rule?.isUncertain(summary, density: density[index]) == true ? 1 : 0)
                     default:
-                        for value in values(of: output, summary) { appendLittleEndian(UInt64(value.bitPattern), bytes: 4, to: &binary) }
+                        for value in values(of: output, summary, density[index]) { appendLittleEndian(UInt64(value.bitPattern), bytes: 4, to: &binary) }
                     }
                 }
                 writer.key("parameters")
@@ -330,11 +354,11 @@ extension InferenceService {
             } else {
                 writer.key("data")
                 writer.beginArray()
-                for summary in summaries {
+                for (index, summary) in summaries.enumerated() {
                     switch output {
                     case .prediction: writer.integer(summary.prediction)
-                    case .uncertain: writer.bool(threshold?.isUncertain(summary) == true)
-                    default: for value in values(of: output, summary) { writer.number(value) }
+                    case .uncertain: writer.bool(rule?.isUncertain(summary, density: density[index]) == true)
+                    default: for value in values(of: output, summary, density[index]) { writer.number(value) }
                     }
                 }
                 writer.endArray()
@@ -356,13 +380,15 @@ extension InferenceService {
     }
 
     /// The values of an FP32 output.
-    private func values(of output: InferenceOutput, _ summary: PredictiveSummary) -> [Float] {
+    private func values(of output: InferenceOutput, _ summary: PredictiveSummary, _ density: DensityValues) -> [Float] {
         switch output {
         case .probabilities: return summary.meanProbabilities
         case .variance: return summary.variance
         case .predictiveEntropy: return [summary.predictiveEntropy]
         case .expectedEntropy: return [summary.expectedEntropy]
         case .mutualInformation: return [summary.mutualInformation]
+        case .reconstructionError: return [Float(density.reconstructionError ?? .nan)]
+        case .featureDistance: return [Float(density.featureDistance ?? .nan)]
         case .prediction, .uncertain: preconditionFailure("'\(output.rawValue)' is not an FP32 output")
         }
     }

@@ -14,10 +14,9 @@ public final class LoadedModel: Sendable {
     public let predictor: MonteCarloPredictor
     /// Starts at 1 and grows by one with every successful reload of this name.
     public let version: Int
-    /// The recommended threshold stored in the metadata (`mcdropout-eval evaluate --write-threshold`), which sets
-    /// `"uncertain"` in responses; `nil` when the file has none (the registry refuses a file whose threshold is
-    /// invalid).
-    public let uncertaintyThreshold: UncertaintyThreshold?
+    /// The rule stored in the metadata (`mcdropout-eval fit-rule`, or an older single threshold), which sets
+    /// `"uncertain"` in responses; `nil` when the file has none (the registry refuses a file whose rule is invalid).
+    public let uncertaintyRule: UncertaintyRule?
 
     init(name: String, path: String, file: ModelFile, version: Int) {
         self.name = name
@@ -25,7 +24,7 @@ public final class LoadedModel: Sendable {
         self.file = file
         self.predictor = MonteCarloPredictor(model: file.model)
         self.version = version
-        self.uncertaintyThreshold = (try? file.metadata.uncertaintyThreshold()) ?? nil
+        self.uncertaintyRule = (try? file.uncertaintyRule()) ?? nil
     }
 
     /// Pixels are divided by this before the first layer.
@@ -178,7 +177,7 @@ public final class ModelRegistry: Sendable {
         }
         do {
             let file = try ModelFile(decoding: [UInt8](data))
-            _ = try file.metadata.uncertaintyThreshold()  // An unusable threshold fails the load, not each request.
+            _ = try file.uncertaintyRule()  // An unusable rule fails the load, not each request.
             return file
         } catch {
             throw ModelLoadError(path: path, reason: error.description)

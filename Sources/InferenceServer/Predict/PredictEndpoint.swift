@@ -15,7 +15,8 @@ extension InferenceService {
         try checkInputs(worker.request.counts, field: decoded.isBatch ? "instances" : "pixels", model: model)
         try checkTotalPasses(instances: instanceCount, samples: setting.maximumSamples)
         let seed = decoded.seed ?? worker.drawSeed()
-        let threshold = decoded.uncertainty.resolved(stored: model.uncertaintyThreshold)
+        try decoded.uncertainty.check(against: model, prefix: "")
+        let rule = decoded.uncertainty.resolved(stored: model.uncertaintyRule)
         let passes = run(model, samples: setting, seed: seed, worker: worker)
 
         var writer = worker.writer
@@ -41,7 +42,8 @@ extension InferenceService {
                 if case .automatic = setting { writer.key("samples"); writer.integer(summary.sampleCount) }
             }
             encode(summary, labels: model.labels, into: &writer)
-            if let threshold { writer.uncertainty(summary, threshold: threshold) }
+            writer.densityScores(worker.densityValues[index])
+            if let rule { writer.uncertainty(summary, density: worker.densityValues[index], rule: rule) }
             if decoded.isBatch { writer.endObject() }
         }
         if decoded.isBatch { writer.endArray() }
@@ -56,9 +58,36 @@ extension InferenceService {
     /// (one batch call for a fixed `N`, one adaptive run per input otherwise), leaving the summaries in
     /// `worker.summaries`.
     ///
+    /// The density scores of every input follow in `worker.densityValues` (all `.none` without statistics).
+    ///
     /// - Returns: the passes run, over all inputs.
     @discardableResult
     func run(_ model: LoadedModel, samples: SampleSetting, seed: UInt64, worker: WorkerState) -> Int {
+        let passes = runPasses(model, samples: samples, seed: seed, worker: worker)
+        scoreDensity(model, worker: worker)
+        return passes
+    }
+
+    /// Fills `worker.densityValues` from the scaled inputs in `worker.pixels`.
+    func scoreDensity(_ model: LoadedModel, worker: WorkerState) {
+        let instanceCount = worker.request.counts.count
+        let width = model.inputSize
+        worker.densityValues.removeAll(keepingCapacity: true)
+        guard let density = model.file.density else {
+            for _ in 0..<instanceCount { worker.densityValues.append(.none) }
+            return
+        }
+        worker.pixels.withUnsafeBufferPointer { pixels in
+            for index in 0..<instanceCount {
+                worker.densityValues.append(
+                    density.values(
+                        for: UnsafeBufferPointer(rebasing: pixels[(index * width)..<((index + 1) * width)]),
+                        model: model.file.model, workspace: &worker.densityWorkspace))
+            }
+        }
+    }
+
+    private func runPasses(_ model: LoadedModel, samples: SampleSetting, seed: UInt64, worker: WorkerState) -> Int {
         let scale = 1 / model.inputScale
         let instanceCount = worker.request.counts.count
         let started = ContinuousClock.now

@@ -7,16 +7,25 @@ struct UncertaintyOverride: Equatable {
     /// The threshold to compare the score with, replacing the model's.
     var value: Double?
     /// The score to compare; only together with ``value``.
-    var score: UncertaintyScore?
+    var score: FlagScore?
 
-    /// The threshold a prediction is flagged with: the request's value, compared with the request's score, else the
-    /// model's score, else predictive entropy; without a requested value, the model's stored threshold; `nil` (no
-    /// flag in the response) when neither exists.
-    func resolved(stored: UncertaintyThreshold?) -> UncertaintyThreshold? {
+    /// The rule a prediction is flagged with: the request's value compared with the request's score, else the
+    /// model's first score, else predictive entropy (a one-condition rule that replaces the stored one); without a
+    /// requested value, the model's stored rule; `nil` (no flag in the response) when neither exists.
+    func resolved(stored: UncertaintyRule?) -> UncertaintyRule? {
         guard let value else { return stored }
-        let score = score ?? stored?.score ?? .predictiveEntropy
-        if let stored, stored.score == score, stored.value == value { return stored }
-        return UncertaintyThreshold(score: score, value: value)
+        let score = score ?? stored?.conditions.first?.score ?? .uncertainty(.predictiveEntropy)
+        let condition = UncertaintyRule.Condition(score: score, threshold: value)
+        if let stored, stored.conditions == [condition] { return stored }
+        return UncertaintyRule(conditions: [condition])
+    }
+
+    /// A requested density score must be one the model has statistics for.
+    func check(against model: LoadedModel, prefix: String) throws(HTTPError) {
+        guard case .density(let kind)? = score, !(model.file.density?.scores.contains(kind) ?? false) else { return }
+        throw .badRequest(
+            "'\(prefix)uncertainty_score' \(kind.rawValue) needs density statistics; model '\(model.name)' has none "
+                + "for it (mcdropout-eval fit-rule stores them)")
     }
 
     /// Validates the two members.
@@ -31,8 +40,8 @@ struct UncertaintyOverride: Equatable {
             value = number
         }
         if let score {
-            let names = UncertaintyScore.allCases.map(\.rawValue).joined(separator: ", ")
-            guard case .string(let name) = score, let known = UncertaintyScore(rawValue: name) else {
+            let names = FlagScore.allCases.map(\.rawValue).joined(separator: ", ")
+            guard case .string(let name) = score, let known = FlagScore(rawValue: name) else {
                 throw .badRequest("'\(prefix)uncertainty_score' must be one of \(names)")
             }
             guard value != nil else {
@@ -46,11 +55,37 @@ struct UncertaintyOverride: Equatable {
 }
 
 extension JSONWriter {
-    /// Writes `"uncertain"` (whether the prediction's score exceeds the threshold), `"uncertainty_score"` and
-    /// `"uncertainty_threshold"`.
-    mutating func uncertainty(_ summary: PredictiveSummary, threshold: UncertaintyThreshold) {
-        key("uncertain"); bool(threshold.isUncertain(summary))
-        key("uncertainty_score"); string(threshold.score.rawValue)
-        key("uncertainty_threshold"); number(threshold.value)
+    /// Writes `"uncertain"` (whether any condition of the rule holds), `"uncertainty_triggered"` (the scores whose
+    /// condition holds, in the rule's order), and the rule: `"uncertainty_score"` and `"uncertainty_threshold"` for a
+    /// one-condition rule, else `"uncertainty_rules"` (`[{"score", "threshold"}, …]`).
+    mutating func uncertainty(_ summary: PredictiveSummary, density: DensityValues, rule: UncertaintyRule) {
+        key("uncertain"); bool(rule.isUncertain(summary, density: density))
+        key("uncertainty_triggered")
+        beginArray()
+        for index in rule.conditions.indices where rule.isExceeded(index, summary: summary, density: density) {
+            string(rule.conditions[index].score.rawValue)
+        }
+        endArray()
+        if rule.conditions.count == 1 {
+            key("uncertainty_score"); string(rule.conditions[0].score.rawValue)
+            key("uncertainty_threshold"); number(rule.conditions[0].threshold)
+        } else {
+            key("uncertainty_rules")
+            beginArray()
+            for condition in rule.conditions {
+                beginObject()
+                key("score"); string(condition.score.rawValue)
+                key("threshold"); number(condition.threshold)
+                endObject()
+            }
+            endArray()
+        }
+    }
+
+    /// Writes each density score the model has, by name (`"reconstruction_error"`, `"feature_distance"`).
+    mutating func densityScores(_ values: DensityValues) {
+        for score in DensityScore.allCases {
+            if let value = values[score] { key(score.rawValue); number(value) }
+        }
     }
 }

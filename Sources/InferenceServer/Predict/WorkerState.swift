@@ -18,6 +18,9 @@ final class WorkerState {
     var pixels: [Float] = []
     /// The current request's summaries, one per input; their arrays are reused.
     var summaries: [PredictiveSummary] = []
+    /// The current request's density scores, one per input (all `.none` for a model without density statistics).
+    var densityValues: [DensityValues] = []
+    var densityWorkspace = DensityWorkspace()
     var writer = JSONWriter(capacity: 4096)
     /// Draws seeds for requests that bring none; seeded once per thread from the system's entropy.
     var seedSource: RandomSource
