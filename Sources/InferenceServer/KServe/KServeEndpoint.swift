@@ -257,7 +257,7 @@ extension InferenceService {
                         | UInt32(bytes[4 * index + 2]) << 16 | UInt32(bytes[4 * index + 3]) << 24
                     let value = Float(bitPattern: bits)
                     guard value >= 0, value <= 255 else {
-                        throw .badRequest("input '\(name)' element \(index) is \(value); pixel values must be from 0 to 255")
+                        throw .badRequest("input '\(name)' element \(index) is \(format(Double(value))); pixel values must be from 0 to 255")
                     }
                     pixels.append(value)
                 }

@@ -80,7 +80,7 @@ extension InferenceService {
             writer.endArray()
             writer.key("output")
             writer.beginArray()
-            for output in InferenceOutput.available(threshold: model.uncertaintyThreshold) {
+            for output in InferenceOutput.available(rule: model.uncertaintyRule, density: model.file.density) {
                 writer.beginObject()
                 writer.key("name"); writer.string(output.rawValue)
                 writer.key("data_type"); writer.string("TYPE_" + output.datatype)

@@ -266,6 +266,8 @@ func kind(of value: JSONValue) -> String {
 
 /// A number for an error message, short.
 func format(_ number: Double) -> String {
+    // Whole numbers as the client wrote them ("got 10001", not "got 10001.0").
+    if number == number.rounded(), abs(number) < 1e15 { return String(Int64(number)) }
     let text = "\(number)"
     return text.count > 24 ? String(text.prefix(24)) + "…" : text
 }
