@@ -102,7 +102,8 @@ let package = Package(
             ],
             swiftSettings: strictSettings
         ),
-        // libFuzzer harness over request decoding and validation; see scripts/fuzz.sh. A normal build replays files.
+        // libFuzzer harness over request decoding and validation; see scripts/reliability/fuzz.sh. A normal build
+        // replays files.
         .executableTarget(
             name: "mcdropout-fuzz",
             dependencies: [

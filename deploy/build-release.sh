@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Usage: deploy/build-release.sh STAGING_DIR [SCRATCH_PATH]
-# The release build that deploy/Dockerfile's build stage runs, and scripts/docker-steps.sh runs outside Docker:
+# The release build that deploy/Dockerfile's build stage runs, and scripts/checks/docker-steps.sh runs outside Docker:
 # builds mcdropout-serve with the Swift standard library and Foundation linked statically (so the runtime needs no
 # Swift toolchain libraries, only libopenblas0, libmicrohttpd12 and the C/C++ runtime that Debian's base image has),
 # strips it, and lays out STAGING_DIR as the image's /opt/mcdropout:

@@ -5,7 +5,7 @@ Usage: tritonclient_example.py [--url localhost:8080] [--model mnist] [--samples
 
 Start a server first (scripts/serve.sh, or deploy/ for Docker, Kubernetes, KServe, nginx), then:
 
-    pip install 'tritonclient[http]' numpy          # or: "$(scripts/python-env.sh)" (the project's venv has both)
+    pip install 'tritonclient[http]' numpy   # or use "$(scripts/python/python-env.sh)" (the project's venv has both)
     python examples/tritonclient_example.py examples/mnist-test-0000-label-7.json --noise
 
 Each IMAGE.json is one of the shipped test digits ({"pixels": [784 numbers 0-255]}); --noise adds

@@ -5,6 +5,6 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-scripts/install-deps.sh
+scripts/lib/install-deps.sh
 swift build -c release --product mcdropout-serve
 exec .build/release/mcdropout-serve "$@"

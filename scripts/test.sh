@@ -2,25 +2,26 @@
 # Usage: scripts/test.sh [swift test arguments...]
 # Runs every test: installs missing system libraries, prepares the Python test environment (.venv with numpy,
 # safetensors and tritonclient for the interoperability tests; openapi-spec-validator and schemathesis for the API
-# check), builds, runs a short fuzz smoke run when the toolchain can link libFuzzer binaries (scripts/fuzz.sh,
-# libFuzzer + ASan over request handling; FUZZ_SMOKE_SECONDS, default 25, 0 skips it), checks the API against its
-# OpenAPI document and the demo page in headless Chromium, and runs `swift test`. The extra checks are skipped when
-# arguments select tests. The long runs (fuzzing, sanitizers, slow clients, lifecycle, soak) are scripts of their own,
-# recorded in RELIABILITY.md.
+# check), builds, runs a short fuzz smoke run when the toolchain can link libFuzzer binaries
+# (scripts/reliability/fuzz.sh, libFuzzer + ASan over request handling; FUZZ_SMOKE_SECONDS, default 25, 0 skips it),
+# checks the API against its OpenAPI document and the demo page in headless Chromium, and runs `swift test`. The extra
+# checks are skipped when arguments select tests. The long runs (fuzzing, sanitizers, slow clients, lifecycle, soak) are
+# scripts of their own, recorded in RELIABILITY.md.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-scripts/install-deps.sh
-MCDROPOUT_PYTHON="$(scripts/python-env.sh scripts/requirements-test.txt scripts/requirements-api.txt)"
+scripts/lib/install-deps.sh
+MCDROPOUT_PYTHON="$(scripts/python/python-env.sh \
+    scripts/python/requirements-test.txt scripts/python/requirements-api.txt)"
 export MCDROPOUT_PYTHON
 swift build --build-tests
 
 smoke="${FUZZ_SMOKE_SECONDS:-25}"
 if [ "$smoke" -gt 0 ] && [ $# -eq 0 ]; then
-    if reason="$(scripts/fuzz.sh --check)"; then
+    if reason="$(scripts/reliability/fuzz.sh --check)"; then
         # A debug build: it compiles in a fraction of the release time, and a smoke run needs coverage, not speed.
         log=.build/fuzz-smoke.log
-        if FUZZ_CONFIGURATION=debug timeout --kill-after=30 900 scripts/fuzz.sh "$smoke" >"$log" 2>&1; then
+        if FUZZ_CONFIGURATION=debug timeout --kill-after=30 900 scripts/reliability/fuzz.sh "$smoke" >"$log" 2>&1; then
             echo "fuzz smoke run (${smoke} s): 0 crashes; $(grep -E '^#[0-9]+' "$log" | tail -1 | tr -s ' ')"
         else
             status=$?
@@ -36,8 +37,8 @@ fi
 # The HTTP API against its OpenAPI document (schemathesis, ~75 s) and the browser demo in headless Chromium (~30 s).
 # They run before `swift test` so that its summary stays the last line.
 if [ $# -eq 0 ]; then
-    scripts/api-check.sh
-    scripts/demo-check.sh
+    scripts/checks/api-check.sh
+    scripts/checks/demo-check.sh
 fi
 # A hung test must fail the run, not eat the CI budget: the whole suite takes a few minutes.
 timeout --kill-after=30 1500 swift test --skip-build "$@"

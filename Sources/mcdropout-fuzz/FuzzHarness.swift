@@ -2,9 +2,10 @@
 // decoding and validation, KServe V2 decoding (JSON and binary tensors), and the inference that follows.
 //
 // Built two ways:
-// - by scripts/fuzz.sh, with `swiftc -sanitize=fuzzer,address -DFUZZING` over the libraries SwiftPM built with the
-//   same sanitizers: libFuzzer's `main` calls `LLVMFuzzerTestOneInput` with mutated inputs. (Not through SwiftPM's
-//   executable link, which renames `main` with `--defsym main=<module>_main` and so collides with libFuzzer's.)
+// - by scripts/reliability/fuzz.sh, with `swiftc -sanitize=fuzzer,address -DFUZZING` over the libraries SwiftPM built
+//   with the same sanitizers: libFuzzer's `main` calls `LLVMFuzzerTestOneInput` with mutated inputs. (Not through
+//   SwiftPM's executable link, which renames `main` with `--defsym main=<module>_main` and so collides with
+//   libFuzzer's.)
 // - a normal build: `main` below replays corpus files (or a crash reproducer) through the same checks, so the corpus
 //   doubles as a regression test and a crash can be debugged without libFuzzer.
 //
@@ -110,7 +111,7 @@ enum ReplayCommand {
     static func main() throws {
         let paths = CommandLine.arguments.dropFirst()
         guard !paths.isEmpty else {
-            print("usage: mcdropout-fuzz FILE|DIRECTORY... (replays inputs; scripts/fuzz.sh fuzzes)")
+            print("usage: mcdropout-fuzz FILE|DIRECTORY... (replays inputs; scripts/reliability/fuzz.sh fuzzes)")
             exit(2)
         }
         var count = 0

@@ -340,8 +340,8 @@ let hostileServer: Result<Server, any Error> = Result {
 
 /// The port the hostile suite attacks: `MCDROPOUT_HOSTILE_PORT` when set, else the in-process ``hostileServer``.
 ///
-/// scripts/sanitize.sh points the suite at a sanitizer build of `mcdropout-serve` on 127.0.0.1 this way, started
-/// like the in-process one (a model named `m`, `--connection-timeout 3 --default-samples 5`).
+/// scripts/reliability/sanitize.sh points the suite at a sanitizer build of `mcdropout-serve` on 127.0.0.1 this way,
+/// started like the in-process one (a model named `m`, `--connection-timeout 3 --default-samples 5`).
 let hostilePort: Result<Int, any Error> = Result {
     if let text = ProcessInfo.processInfo.environment["MCDROPOUT_HOSTILE_PORT"], let port = Int(text) {
         return port

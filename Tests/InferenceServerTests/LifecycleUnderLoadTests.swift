@@ -1,5 +1,5 @@
-// Fast versions of scripts/lifecycle.sh: SIGHUP reloads and SIGTERM while clients keep requests in flight. The load
-// is a few keep-alive client threads for about a second; only outcomes are asserted, never timing.
+// Fast versions of scripts/reliability/lifecycle.sh: SIGHUP reloads and SIGTERM while clients keep requests in flight.
+// The load is a few keep-alive client threads for about a second; only outcomes are asserted, never timing.
 import Foundation
 import HTTPTransport
 import MCDropoutJSON
@@ -122,7 +122,7 @@ struct LifecycleUnderLoadTests {
         // Regression: OpenBLAS starts threads before main blocks the signals; a SIGHUP that arrived while the main
         // thread was reloading went to one of them and killed the process with the default action. (From a shell it
         // died within ~150 signals; whether it does here depends on the dispositions the test runner passes on, as
-        // an inherited SIG_IGN loses the signal instead. scripts/lifecycle.sh repeats the burst from bash.)
+        // an inherited SIG_IGN loses the signal instead. scripts/reliability/lifecycle.sh repeats the burst from bash.)
         let path = try writeSyntheticModel(name: "m", hidden: 1024)
         let server = try ServeProcess(arguments: ["--model", path])
         for _ in 0..<500 {

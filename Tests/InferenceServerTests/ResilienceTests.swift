@@ -1,5 +1,6 @@
 // Overload, slow and idle clients and connection caps (API keys: AuthenticationTests). Behaviour only: latency is
-// measured by scripts (scripts/slow-clients.sh, scripts/lifecycle.sh), never asserted here: the machine may be loaded.
+// measured by scripts (scripts/reliability/slow-clients.sh, scripts/reliability/lifecycle.sh), never asserted here:
+// the machine may be loaded.
 import Foundation
 import Glibc
 import MCDropoutJSON

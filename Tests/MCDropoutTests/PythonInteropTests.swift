@@ -50,7 +50,8 @@ struct PythonInteropTests {
         try Data("[\(inputs.map { "[\($0.map(String.init).joined(separator: ","))]" }.joined(separator: ","))]".utf8).write(to: inputsURL)
 
         let result = try runPython([
-            repositoryRoot.appendingPathComponent("scripts/check-model.py").path, modelURL.path, "--inputs", inputsURL.path,
+            repositoryRoot.appendingPathComponent("scripts/checks/check-model.py").path, modelURL.path,
+            "--inputs", inputsURL.path,
         ])
         #expect(result.status == 0, "\(result.error)")
         let summary = try JSONParser.parse(result.output)
@@ -95,5 +96,12 @@ struct PythonInteropTests {
         #expect(throws: ModelFileError.shapeMismatch(tensor: "layers.1.weight", expected: [2, 3], found: [3, 2])) {
             try ModelFile(decoding: [UInt8](try Data(contentsOf: directory.appendingPathComponent("bad.safetensors"))))
         }
+        // The model checker agrees: it passes the good file and refuses the bad one, naming the layer at fault.
+        let checker = repositoryRoot.appendingPathComponent("scripts/checks/check-model.py").path
+        let goodCheck = try runPython([checker, directory.appendingPathComponent("good.safetensors").path])
+        #expect(goodCheck.status == 0, "\(goodCheck.error)")
+        let badCheck = try runPython([checker, directory.appendingPathComponent("bad.safetensors").path])
+        #expect(badCheck.status == 1)
+        #expect(badCheck.error.contains("check-model:") && badCheck.error.contains("'layers.1."))
     }
 }

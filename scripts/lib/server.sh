@@ -3,13 +3,9 @@
 # installed with apt when missing (a fresh machine has neither).
 
 # SERVER_TOOLS (default "wrk curl") lists the load tools to install; the API and demo checks need none.
+. "$(dirname "${BASH_SOURCE[0]}")/apt.sh"
 for tool in ${SERVER_TOOLS-wrk curl}; do
-    if ! command -v "$tool" >/dev/null; then
-        echo "installing $tool" >&2
-        sudo=""
-        [ "$(id -u)" -ne 0 ] && sudo="sudo"
-        $sudo apt-get update -q >&2 && $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -q "$tool" >&2
-    fi
+    command -v "$tool" >/dev/null || apt_install "$tool"
 done
 
 # serve_start LOG [mcdropout-serve options...]: starts "$SERVE" (default .build/release/mcdropout-serve) with
@@ -63,7 +59,7 @@ serve_stop() {
 rss_kb() { awk '/^VmRSS:/ { print $2 }' "/proc/$1/status"; }
 fd_count() { find "/proc/$1/fd" -mindepth 1 -maxdepth 1 2>/dev/null | wc -l; }
 
-# result_field LINE NAME: the value of NAME=... in a wrk-predict.lua RESULT line (0 when absent).
+# result_field LINE NAME: the value of NAME=... in a wrk.lua RESULT line (0 when absent).
 result_field() { echo "$1" | tr ' ' '\n' | sed -n "s/^$2=//p" | grep . || echo 0; }
 
 # socket_errors LINE: connect + read + write + timeout errors of a RESULT line.

@@ -1,0 +1,129 @@
+#!/usr/bin/env bash
+# Usage: scripts/benchmarks/bench-http.sh [--samples N] [--connections 1,8,64] [--duration 10s] [--peer fastapi]
+#                              [--soak SECONDS] [--skip-build]
+# HTTP throughput of mcdropout-serve (release build, models/mnist.safetensors, 2 worker threads) on loopback:
+# wrk POSTs real MNIST test digits ({"pixels": [...], "samples": N}, default N = 100, no seed) at each connection
+# count and the script prints req/s, p50/p99 latency, non-2xx answers and the server's RSS before and after.
+# --peer fastapi also serves the same digits from FastAPI + uvicorn (2 workers, uvloop + httptools, numpy engine) and
+# drives it with the same wrk script and settings, in the same run. --soak S adds S seconds at 8 connections against
+# mcdropout-serve, sampling its RSS every 10 s (the issue's "RSS flat over a 5-minute load" is --soak 300).
+# The compute-bound limit is cores / single-request compute time, that time measured by mcdropout-bench (1 thread).
+# Needs wrk (installed with apt when missing); the peer needs the bench venv (scripts/python/python-env.sh).
+set -euo pipefail
+root="$(cd "$(dirname "$0")/../.." && pwd)"
+cd "$root"
+samples=100 connections=1,8,64 duration=10s peer="" soak=0 build=1
+while [ $# -gt 0 ]; do
+    case "$1" in
+        --samples) samples="$2"; shift 2 ;;
+        --connections) connections="$2"; shift 2 ;;
+        --duration) duration="$2"; shift 2 ;;
+        --peer) peer="$2"; shift 2 ;;
+        --soak) soak="$2"; shift 2 ;;
+        --skip-build) build=0; shift ;;
+        *) sed -n '2,/^[^#]/{/^#/p}' "$0" >&2; exit 2 ;;
+    esac
+done
+[ -z "$peer" ] || [ "$peer" = fastapi ] || { echo "bench-http.sh: unknown peer '$peer'" >&2; exit 2; }
+
+. scripts/lib/apt.sh
+command -v wrk >/dev/null || apt_install wrk
+if [ "$build" = 1 ]; then
+    swift build -c release --product mcdropout-serve >&2
+    swift build -c release --product mcdropout-bench >&2
+fi
+
+work="$(mktemp -d)"
+pids=()
+cleanup() {
+    for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
+    wait 2>/dev/null || true
+    rm -rf "$work"
+}
+trap cleanup EXIT
+# The one wrk script (scripts/lib/wrk.lua) sends these bodies round-robin; no per-response Lua, the lightest client.
+export WRK_BODIES WRK_RESULT=0
+WRK_BODIES="$(python3 scripts/benchmarks/make_bodies.py "$work/bodies" "$samples")"
+cores="$(nproc)"
+
+free_port() { python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
+wait_ready() {  # URL PID
+    for _ in $(seq 1 300); do
+        curl -fsS -o /dev/null "$1" 2>/dev/null && return 0
+        kill -0 "$2" 2>/dev/null || { echo "bench-http.sh: server exited" >&2; return 1; }
+        sleep 0.1
+    done
+    echo "bench-http.sh: $1 not ready after 30 s" >&2; return 1
+}
+rss_mb() {  # PID: resident set of the process and its children, MB
+    local total=0 pid
+    for pid in "$1" $(pgrep -P "$1" || true); do
+        total=$((total + $(awk '/^VmRSS/ { print $2 }' "/proc/$pid/status" 2>/dev/null || echo 0)))
+    done
+    awk -v kb="$total" 'BEGIN { printf "%.1f", kb / 1024 }'
+}
+to_ms() { awk -v v="$1" 'BEGIN { n = v + 0; if (v ~ /us$/) n /= 1000; else if (v ~ /ms$/) n += 0; else if (v ~ /s$/) n *= 1000; printf "%.2f", n }'; }
+
+# Single-request compute time at 1 BLAS thread, for the compute-bound limit.
+compute_us="$(.build/release/mcdropout-bench --model models/mnist.safetensors --samples "$samples" --threads 1 \
+    --input examples/mnist-test-0000-label-7.json \
+    --seconds 2 | awk '$1 == 1 && $2 == 1 { print $4 }')"
+echo "machine: $(lscpu | sed -n 's/^Model name: *//p'), $cores cores; load average: $(cut -d' ' -f1-3 /proc/loadavg)"
+echo "workload: POST /predict, real MNIST test digits, samples=$samples, wrk -t1 -d$duration, loopback"
+echo "compute: ${compute_us} µs per request on 1 thread -> compute-bound limit $(awk -v c="$cores" -v t="$compute_us" 'BEGIN { printf "%.0f", c * 1e6 / t }') req/s on $cores cores"
+printf '%-16s %5s %10s %9s %9s %7s %9s %9s %8s\n' server conns 'req/s' 'p50 ms' 'p99 ms' non2xx 'RSS0 MB' 'RSS1 MB' 'load1'
+
+run_wrk() {  # NAME URL PID
+    local name="$1" url="$2" pid="$3" c before out rate p50 p99 errors
+    for c in ${connections//,/ }; do
+        before="$(rss_mb "$pid")"
+        out="$(wrk -t1 -c"$c" -d"$duration" --latency -s scripts/lib/wrk.lua "$url")"
+        rate="$(awk '/^Requests\/sec/ { print $2 }' <<<"$out")"
+        p50="$(to_ms "$(awk '$1 == "50%" { print $2 }' <<<"$out")")"
+        p99="$(to_ms "$(awk '$1 == "99%" { print $2 }' <<<"$out")")"
+        errors="$(awk '/Non-2xx/ { n = $NF } /Socket errors/ { s = $0 } END { print n + 0 }' <<<"$out")"
+        printf '%-16s %5d %10.1f %9s %9s %7s %9s %9s %8s\n' "$name" "$c" "$rate" "$p50" "$p99" "$errors" "$before" \
+            "$(rss_mb "$pid")" "$(cut -d' ' -f1 /proc/loadavg)"
+        if grep -q 'Socket errors' <<<"$out"; then grep 'Socket errors' <<<"$out" | sed "s/^/  $name c=$c: /"; fi
+    done
+}
+
+port="$(free_port)"
+.build/release/mcdropout-serve --model models/mnist.safetensors --port "$port" --threads "$cores" \
+    --log-level warning >"$work/serve.log" 2>&1 &
+serve_pid=$!
+pids+=("$serve_pid")
+wait_ready "http://127.0.0.1:$port/health" "$serve_pid"
+# One checked request: the body is accepted and the answer is a summary with the requested passes.
+curl -fsS -H 'Content-Type: application/json' --data-binary "@${WRK_BODIES%%:*}" "http://127.0.0.1:$port/predict" \
+    | python3 -c "import json, sys; r = json.load(sys.stdin); assert r['samples'] == $samples and len(r['probabilities']) == 10, r"
+run_wrk mcdropout-serve "http://127.0.0.1:$port/predict" "$serve_pid"
+
+if [ "$soak" -gt 0 ]; then
+    wrk -t1 -c8 -d"${soak}s" -s scripts/lib/wrk.lua "http://127.0.0.1:$port/predict" >"$work/soak.txt" &
+    soak_pid=$!
+    samples_rss="$(rss_mb "$serve_pid")"
+    for _ in $(seq 1 $((soak / 10))); do
+        sleep 10
+        samples_rss="$samples_rss $(rss_mb "$serve_pid")"
+    done
+    wait "$soak_pid"
+    echo "soak ${soak}s at 8 connections: $(awk '/^Requests\/sec/ { print $2 }' "$work/soak.txt") req/s; RSS MB every 10 s: $samples_rss"
+fi
+kill "$serve_pid"; wait "$serve_pid" 2>/dev/null || true
+
+if [ "$peer" = fastapi ]; then
+    python="$(scripts/python/python-env.sh scripts/python/requirements-test.txt scripts/python/requirements-bench.txt)"
+    port="$(free_port)"
+    MCDROPOUT_MODEL="$root/models/mnist.safetensors" OPENBLAS_NUM_THREADS=1 OMP_NUM_THREADS=1 \
+        "$python" -m uvicorn fastapi_app:app --app-dir scripts/benchmarks/peers --workers 2 \
+        --host 127.0.0.1 --port "$port" --loop uvloop --http httptools --log-level warning --no-access-log \
+        >"$work/uvicorn.log" 2>&1 &
+    uvicorn_pid=$!
+    pids+=("$uvicorn_pid")
+    wait_ready "http://127.0.0.1:$port/health" "$uvicorn_pid"
+    sleep 2  # both workers up
+    curl -fsS -H 'Content-Type: application/json' --data-binary "@${WRK_BODIES%%:*}" "http://127.0.0.1:$port/predict" \
+        | python3 -c "import json, sys; r = json.load(sys.stdin); assert r['samples'] == $samples and len(r['probabilities']) == 10, r"
+    run_wrk fastapi-uvicorn2 "http://127.0.0.1:$port/predict" "$uvicorn_pid"
+fi
