@@ -32,6 +32,9 @@ public struct ServerConfiguration: Sendable {
     /// Whether a reload (SIGHUP) may replace a model by a file with other labels or another dataset under the same
     /// name (`--reload-allow-changes`); refused by default, since clients would get other answers' meanings.
     public var allowsModelContractChanges = false
+    /// Whether predictions feed the per-model drift metrics (score histograms, per-class and flag counters) on
+    /// `/metrics`; `--no-drift-metrics` stops the recording (the series stay, at zero). For measuring their cost.
+    public var recordsDriftMetrics = true
 
     /// Creates the default configuration.
     public init() {}

@@ -87,6 +87,9 @@ struct ServeCommand: ParsableCommand {
     @Flag(
         help: "Let SIGHUP replace a model by a file with other labels or another dataset (refused by default).")
     var reloadAllowChanges = defaults.allowsModelContractChanges
+    @Flag(
+        inversion: .prefixedNo, help: "Per-model drift metrics (uncertainty histograms, per-class and flag counters).")
+    var driftMetrics = defaults.recordsDriftMetrics
     @Option(
         help: "Log level: trace, debug, info, notice, warning, error or critical.",
         completion: .list(["trace", "debug", "info", "notice", "warning", "error", "critical"]))
@@ -138,6 +141,7 @@ struct ServeCommand: ParsableCommand {
         configuration.transport.perIPConnectionLimit = maxConnectionsPerIp
         configuration.drainTimeoutSeconds = drainTimeout
         configuration.allowsModelContractChanges = reloadAllowChanges
+        configuration.recordsDriftMetrics = driftMetrics
         if let apiKeyFile {
             do {
                 configuration.apiKeys = try Server.readAPIKeys(path: apiKeyFile)

@@ -190,6 +190,9 @@ extension InferenceService {
         for _ in 0..<batch { worker.request.counts.append(model.inputSize) }
         let passes = run(model, samples: samples, seed: seedValue, worker: worker)
         metrics.passes.add(passes)
+        if configuration.recordsDriftMetrics {
+            model.drift.record(worker.summaries, density: worker.densityValues, count: batch, rule: rule)
+        }
         let summaries = Array(worker.summaries.prefix(batch))
         let density = Array(worker.densityValues.prefix(batch))
         // "samples" reports the passes used: N when fixed; with "auto", the most any input used (exact for one

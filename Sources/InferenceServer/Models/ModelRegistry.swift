@@ -17,6 +17,8 @@ public final class LoadedModel: Sendable {
     /// The rule stored in the metadata (`mcdropout-eval fit-rule`, or an older single threshold), which sets
     /// `"uncertain"` in responses; `nil` when the file has none (the registry refuses a file whose rule is invalid).
     public let uncertaintyRule: UncertaintyRule?
+    /// Its drift metrics (score histograms, predictions per class, flags); new with every load and reload.
+    let drift: DriftMetrics
 
     init(name: String, path: String, file: ModelFile, version: Int) {
         self.name = name
@@ -25,6 +27,7 @@ public final class LoadedModel: Sendable {
         self.predictor = MonteCarloPredictor(model: file.model)
         self.version = version
         self.uncertaintyRule = (try? file.uncertaintyRule()) ?? nil
+        self.drift = DriftMetrics(classCount: file.model.outputSize)
     }
 
     /// Pixels are divided by this before the first layer.

@@ -96,6 +96,7 @@ final class ServerMetrics: Sendable {
             let sizes = model.file.model.layerSizes.map(String.init).joined(separator: "-")
             out += "mcdropout_model_info{model=\"\(escapeLabel(name))\",dataset=\"\(escapeLabel(model.file.metadata.dataset))\",architecture=\"\(sizes)\"} \(model.version)\n"
         }
+        out += renderDrift(models: models)
         out += "# HELP mcdropout_model_reloads_total Model file reloads by result.\n"
         out += "# TYPE mcdropout_model_reloads_total counter\n"
         out += "mcdropout_model_reloads_total{result=\"success\"} \(reloadSuccesses.value)\n"
@@ -106,7 +107,7 @@ final class ServerMetrics: Sendable {
         return out
     }
 
-    private func escapeLabel(_ value: String) -> String {
+    func escapeLabel(_ value: String) -> String {
         var out = ""
         for character in value {
             switch character {

@@ -18,6 +18,9 @@ extension InferenceService {
         try decoded.uncertainty.check(against: model, prefix: "")
         let rule = decoded.uncertainty.resolved(stored: model.uncertaintyRule)
         let passes = run(model, samples: setting, seed: seed, worker: worker)
+        if configuration.recordsDriftMetrics {
+            model.drift.record(worker.summaries, density: worker.densityValues, count: instanceCount, rule: rule)
+        }
 
         var writer = worker.writer
         worker.writer = JSONWriter(capacity: 0)

@@ -1,0 +1,169 @@
+import Foundation
+import MCDropout
+import Synchronization
+
+/// A per-prediction score that drift metrics keep a histogram of: every scalar score a response carries
+/// (`predictive_entropy`, `expected_entropy`, `mutual_information`) and the two the ``UncertaintyScore``s derive from
+/// its arrays (`max_probability` = 1 − max p̄ from `probabilities`, `total_variance` = Σ `variance`).
+enum DriftScore: Sendable, CaseIterable {
+    case predictiveEntropy, expectedEntropy, mutualInformation, maxProbability, totalVariance
+
+    /// The `score` label: the wire name of the response field or ``UncertaintyScore``.
+    var name: String {
+        switch self {
+        case .predictiveEntropy: return UncertaintyScore.predictiveEntropy.rawValue
+        case .expectedEntropy: return "expected_entropy"
+        case .mutualInformation: return UncertaintyScore.mutualInformation.rawValue
+        case .maxProbability: return UncertaintyScore.maxProbability.rawValue
+        case .totalVariance: return UncertaintyScore.totalVariance.rawValue
+        }
+    }
+
+    /// The score of one prediction.
+    @inline(__always)
+    func value(of summary: PredictiveSummary) -> Double {
+        switch self {
+        case .predictiveEntropy: return Double(summary.predictiveEntropy)
+        case .expectedEntropy: return Double(summary.expectedEntropy)
+        case .mutualInformation: return Double(summary.mutualInformation)
+        case .maxProbability: return UncertaintyScore.maxProbability.value(of: summary)
+        case .totalVariance: return UncertaintyScore.totalVariance.value(of: summary)
+        }
+    }
+
+    /// Where the score's range ends: `ln C` nats for the entropies (mutual information ≤ predictive entropy
+    /// ≤ ln C), 1 for `1 − max p̄` and for the total variance (Σ Var ≤ 1 − Σ p̄² < 1).
+    func upperBound(classCount: Int) -> Double {
+        switch self {
+        case .predictiveEntropy, .expectedEntropy, .mutualInformation: return log(Double(max(classCount, 2)))
+        case .maxProbability, .totalVariance: return 1
+        }
+    }
+
+    /// The fixed bucket upper bounds, as fractions of ``upperBound(classCount:)``: fine near 0, where confident
+    /// predictions of in-distribution inputs sit, then tenths up to the end of the range.
+    static let bucketFractions: [Double] =
+        [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1]
+}
+
+/// A Prometheus histogram kept in atomics: recording is a bucket search, two atomic adds and a compare-and-swap loop
+/// for the sum, with no lock and no allocation.
+final class AtomicHistogram: Sendable {
+    /// Bucket upper bounds, ascending; a value above the last (or NaN) counts in `+Inf` only.
+    let bounds: [Double]
+    private let counts: [Counter]  // bounds.count + 1, not cumulative
+    private let sumBits = Atomic<UInt64>(0.0.bitPattern)
+
+    init(bounds: [Double]) {
+        self.bounds = bounds
+        counts = (0...bounds.count).map { _ in Counter() }
+    }
+
+    @inline(__always)
+    func record(_ value: Double) {
+        var index = 0
+        while index < bounds.count, !(value <= bounds[index]) { index += 1 }
+        counts[index].add(1)
+        guard value.isFinite else { return }
+        var old = sumBits.load(ordering: .relaxed)
+        while true {
+            let (exchanged, current) = sumBits.compareExchange(
+                expected: old, desired: (Double(bitPattern: old) + value).bitPattern, ordering: .relaxed)
+            if exchanged { return }
+            old = current
+        }
+    }
+
+    /// Cumulative counts per bound plus `+Inf` last, and the sum of finite values.
+    var snapshot: (cumulative: [Int], sum: Double) {
+        var total = 0
+        let cumulative = counts.map { counter in
+            total += counter.value
+            return total
+        }
+        return (cumulative, Double(bitPattern: sumBits.load(ordering: .relaxed)))
+    }
+}
+
+/// One model's drift metrics: a histogram per ``DriftScore``, predictions per predicted class, and how many were
+/// judged against a threshold and flagged `uncertain`. Created with the model at load and reload, so the request path
+/// only adds to preallocated atomics.
+final class DriftMetrics: Sendable {
+    let histograms: [AtomicHistogram]  // indexed like DriftScore.allCases
+    let predictionsByClass: [Counter]
+    /// Predictions a threshold applied to (the model's stored one or the request's).
+    let judged = Counter()
+    /// Predictions whose score exceeded that threshold: the `"uncertain": true` answers.
+    let flagged = Counter()
+
+    init(classCount: Int) {
+        histograms = DriftScore.allCases.map { score in
+            let end = score.upperBound(classCount: classCount)
+            return AtomicHistogram(bounds: DriftScore.bucketFractions.map { $0 * end })
+        }
+        predictionsByClass = (0..<classCount).map { _ in Counter() }
+    }
+
+    /// Records one prediction and whether `rule` (the one its response was flagged with, if any) flags it.
+    @inline(__always)
+    func record(_ summary: PredictiveSummary, density: DensityValues, rule: UncertaintyRule?) {
+        for (index, score) in DriftScore.allCases.enumerated() { histograms[index].record(score.value(of: summary)) }
+        if predictionsByClass.indices.contains(summary.prediction) { predictionsByClass[summary.prediction].add(1) }
+        guard let rule else { return }
+        judged.add(1)
+        if rule.isUncertain(summary, density: density) { flagged.add(1) }
+    }
+
+    /// Records the first `count` summaries.
+    func record(_ summaries: [PredictiveSummary], density: [DensityValues], count: Int, rule: UncertaintyRule?) {
+        for index in 0..<min(count, summaries.count) {
+            record(summaries[index], density: index < density.count ? density[index] : .none, rule: rule)
+        }
+    }
+}
+
+extension ServerMetrics {
+    /// The drift families of the Prometheus text, one series set per loaded model.
+    func renderDrift(models: ModelSnapshot) -> String {
+        var out = ""
+        let loaded = models.names.compactMap { models.models[$0] }
+        out += "# HELP mcdropout_prediction_score Per-prediction uncertainty scores by model and score (entropies in "
+        out += "nats over [0, ln C]; max_probability is 1 - max p over [0, 1]; total_variance over [0, 1]).\n"
+        out += "# TYPE mcdropout_prediction_score histogram\n"
+        for model in loaded {
+            let name = escapeLabel(model.name)
+            for (score, histogram) in zip(DriftScore.allCases, model.drift.histograms) {
+                let labels = "model=\"\(name)\",score=\"\(score.name)\""
+                let (cumulative, sum) = histogram.snapshot
+                for (index, count) in cumulative.enumerated() {
+                    let bound = index < histogram.bounds.count ? "\(histogram.bounds[index])" : "+Inf"
+                    out += "mcdropout_prediction_score_bucket{\(labels),le=\"\(bound)\"} \(count)\n"
+                }
+                out += "mcdropout_prediction_score_sum{\(labels)} \(sum)\n"
+                out += "mcdropout_prediction_score_count{\(labels)} \(cumulative.last ?? 0)\n"
+            }
+        }
+        out += "# HELP mcdropout_predictions_total Predictions by model and predicted class.\n"
+        out += "# TYPE mcdropout_predictions_total counter\n"
+        for model in loaded {
+            for (index, counter) in model.drift.predictionsByClass.enumerated() {
+                let label = index < model.labels.count ? model.labels[index] : "\(index)"
+                let labels = "model=\"\(escapeLabel(model.name))\",class=\"\(escapeLabel(label))\""
+                out += "mcdropout_predictions_total{\(labels)} \(counter.value)\n"
+            }
+        }
+        out += "# HELP mcdropout_predictions_judged_total Predictions an uncertainty threshold applied to.\n"
+        out += "# TYPE mcdropout_predictions_judged_total counter\n"
+        for model in loaded {
+            let value = model.drift.judged.value
+            out += "mcdropout_predictions_judged_total{model=\"\(escapeLabel(model.name))\"} \(value)\n"
+        }
+        out += "# HELP mcdropout_predictions_flagged_total Predictions answered with \"uncertain\": true.\n"
+        out += "# TYPE mcdropout_predictions_flagged_total counter\n"
+        for model in loaded {
+            let value = model.drift.flagged.value
+            out += "mcdropout_predictions_flagged_total{model=\"\(escapeLabel(model.name))\"} \(value)\n"
+        }
+        return out
+    }
+}

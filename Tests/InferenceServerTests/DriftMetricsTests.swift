@@ -1,0 +1,161 @@
+import Foundation
+import HTTPTransport
+import MCDropoutJSON
+import Testing
+
+@testable import InferenceServer
+
+/// One prediction as a response reported it.
+private struct Answer {
+    var label: String
+    var scores: [String: Double]
+    var uncertain: Bool?
+
+    /// Reads a `/predict` prediction object.
+    init(predict object: JSONValue) {
+        label = object["label"]?.stringValue ?? ""
+        let probabilities = object["probabilities"]?.arrayValue?.compactMap(\.doubleValue) ?? []
+        let variance = object["variance"]?.arrayValue?.compactMap(\.doubleValue) ?? []
+        scores = [
+            "max_probability": 1 - (probabilities.max() ?? 0), "total_variance": variance.reduce(0, +),
+        ]
+        for name in ["predictive_entropy", "expected_entropy", "mutual_information"] {
+            scores[name] = object[name]?.doubleValue
+        }
+        if case .bool(let flag)? = object["uncertain"] { uncertain = flag }
+    }
+}
+
+/// The samples of one series in Prometheus text: `name{labels} value` lines whose labels include all of `labels`.
+private func samples(
+    _ text: String, _ name: String, _ labels: [String: String]
+) -> [(labels: [String: String], value: Double)] {
+    text.split(separator: "\n").compactMap { line in
+        guard line.hasPrefix(name + "{"), let close = line.lastIndex(of: "}") else { return nil }
+        var parsed: [String: String] = [:]
+        for pair in line[line.index(line.startIndex, offsetBy: name.count + 1)..<close].split(separator: ",") {
+            let parts = pair.split(separator: "=", maxSplits: 1)
+            guard parts.count == 2 else { continue }
+            parsed[String(parts[0])] = String(parts[1].dropFirst().dropLast())
+        }
+        guard labels.allSatisfy({ parsed[$0.key] == $0.value }),
+            let value = Double(line[line.index(after: close)...].trimmingCharacters(in: .whitespaces))
+        else { return nil }
+        return (parsed, value)
+    }
+}
+
+@Suite("Drift metrics")
+struct DriftMetricsTests {
+    @Test("after /predict (single and batch) and V2 infer, /metrics counts every prediction in the right buckets")
+    func countsAndBuckets() throws {
+        let server = try startServer(paths: [try writeSyntheticModel(name: "digits")])
+        defer { server.shutdown(drainTimeout: .seconds(5)) }
+        let connection = try RawHTTPConnection(port: server.port)
+        var answers: [Answer] = []
+
+        // One input with a threshold that flags only some of the batch answers below, one without any threshold.
+        let single = try connection.request(
+            method: "POST", target: "/predict",
+            body: Array(#"{"pixels": \#(pixelsJSON(testPixels(seed: 5))), "samples": 20, "seed": 1}"#.utf8))
+        #expect(single.status == 200)
+        answers.append(Answer(predict: try #require(single.json)))
+        let instances = (10..<16).map { pixelsJSON(testPixels(seed: UInt64($0))) }.joined(separator: ",")
+        let unthresholded = try connection.request(
+            method: "POST", target: "/predict",
+            body: Array(#"{"instances": [\#(instances)], "samples": 30, "seed": 2}"#.utf8))
+        let batchAnswers = try #require(unthresholded.json?["predictions"]?.arrayValue).map(Answer.init(predict:))
+        #expect(batchAnswers.count == 6)
+        answers += batchAnswers
+        let entropies = batchAnswers.compactMap { $0.scores["predictive_entropy"] }.sorted()
+        let threshold = (entropies[2] + entropies[3]) / 2
+        let flaggedBatch = try connection.request(
+            method: "POST", target: "/predict",
+            body: jsonBody(
+                #"{"instances": [\#(instances)], "samples": 30, "seed": 2, "#
+                    + #""uncertainty_threshold": \#(threshold)}"#))
+        let thresholdedAnswers = try #require(flaggedBatch.json?["predictions"]?.arrayValue).map(Answer.init(predict:))
+        #expect(thresholdedAnswers.filter { $0.uncertain == true }.count == 3)
+        answers += thresholdedAnswers
+
+        // V2: two inputs, scores read from the output tensors.
+        let v2 = try connection.request(
+            method: "POST", target: "/v2/models/digits/infer",
+            body: Array(
+                #"""
+                {"inputs": [{"name": "pixels", "shape": [2, 784], "datatype": "UINT8",
+                  "data": \#(pixelsJSON(testPixels(seed: 21) + testPixels(seed: 22)))}],
+                 "parameters": {"samples": 25, "seed": 4, "uncertainty_threshold": 0}}
+                """#.utf8))
+        #expect(v2.status == 200)
+        func output(_ name: String) -> [JSONValue] {
+            v2.json?["outputs"]?.arrayValue?.first { $0["name"] == .string(name) }?["data"]?.arrayValue ?? []
+        }
+        let labels = (0..<10).map { "class \($0)" }
+        for index in 0..<2 {
+            let probabilities = output("probabilities").compactMap(\.doubleValue)[(index * 10)..<(index * 10 + 10)]
+            let variance = output("variance").compactMap(\.doubleValue)[(index * 10)..<(index * 10 + 10)]
+            var answer = Answer(predict: .object(JSONObject([])))
+            answer.label = labels[try #require(output("prediction")[index].doubleValue.map { Int($0) })]
+            answer.scores = ["max_probability": 1 - (probabilities.max() ?? 0), "total_variance": variance.reduce(0, +)]
+            for name in ["predictive_entropy", "expected_entropy", "mutual_information"] {
+                answer.scores[name] = output(name)[index].doubleValue
+            }
+            if case .bool(let flag) = output("uncertain")[index] { answer.uncertain = flag }
+            answers.append(answer)
+        }
+        #expect(answers.count == 15)
+
+        let text = try connection.request(target: "/metrics").text
+        for name in DriftScore.allCases.map(\.name) {
+            let values = answers.compactMap { $0.scores[name] }
+            #expect(values.count == answers.count, "\(name) missing from a response")
+            let series = ["model": "digits", "score": name]
+            let buckets = samples(text, "mcdropout_prediction_score_bucket", series)
+            #expect(buckets.count == DriftScore.bucketFractions.count + 1, "\(name)")
+            for bucket in buckets {
+                let bound = bucket.labels["le"] == "+Inf" ? Double.infinity : Double(bucket.labels["le"] ?? "") ?? .nan
+                let expected = values.filter { $0 <= bound }.count
+                #expect(Int(bucket.value) == expected, "\(name) le=\(bound)")
+            }
+            #expect(samples(text, "mcdropout_prediction_score_count", series).first?.value == Double(answers.count))
+            let sum = try #require(samples(text, "mcdropout_prediction_score_sum", series).first?.value)
+            #expect(abs(sum - values.reduce(0, +)) < 1e-4, "\(name) sum")
+        }
+        // Entropies end at ln 10, the others at 1.
+        let entropyBounds = samples(text, "mcdropout_prediction_score_bucket", ["score": "predictive_entropy"])
+        #expect(entropyBounds.compactMap { Double($0.labels["le"] ?? "") }.filter(\.isFinite).max() == log(10.0))
+        let probabilityBounds = samples(text, "mcdropout_prediction_score_bucket", ["score": "max_probability"])
+        #expect(probabilityBounds.compactMap { Double($0.labels["le"] ?? "") }.filter(\.isFinite).max() == 1)
+
+        for label in labels {
+            let count = samples(text, "mcdropout_predictions_total", ["model": "digits", "class": label]).first?.value
+            #expect(count == Double(answers.filter { $0.label == label }.count), "\(label)")
+        }
+        let judged = answers.filter { $0.uncertain != nil }.count
+        let flagged = answers.filter { $0.uncertain == true }.count
+        #expect(judged == 8 && flagged == 5)
+        #expect(samples(text, "mcdropout_predictions_judged_total", ["model": "digits"]).first?.value == Double(judged))
+        let flaggedCount = samples(text, "mcdropout_predictions_flagged_total", ["model": "digits"]).first?.value
+        #expect(flaggedCount == Double(flagged))
+    }
+
+    @Test("a reload starts the reloaded model's drift metrics afresh; a failed request records nothing")
+    func reloadAndErrors() throws {
+        let path = try writeSyntheticModel(name: "digits")
+        let service = try makeService(paths: [path])
+        let body = jsonBody(#"{"pixels": \#(pixelsJSON(testPixels())), "samples": 10, "seed": 1}"#)
+        #expect(service.handle(HTTPRequest(method: "POST", path: "/predict", body: body)).status == 200)
+        let bad = jsonBody(#"{"pixels": [1, 2, 3], "samples": 10}"#)
+        #expect(service.handle(HTTPRequest(method: "POST", path: "/predict", body: bad)).status == 400)
+        func count() -> Double? {
+            let response = service.handle(HTTPRequest(method: "GET", path: "/metrics"))
+            let text = String(decoding: response.body, as: UTF8.self)
+            return samples(text, "mcdropout_prediction_score_count", ["model": "digits", "score": "mutual_information"])
+                .first?.value
+        }
+        #expect(count() == 1)
+        service.reloadModels()
+        #expect(count() == 0)
+    }
+}
