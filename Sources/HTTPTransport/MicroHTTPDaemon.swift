@@ -138,22 +138,7 @@ public final class MicroHTTPDaemon: Sendable {
             }
             core.isDraining.store(true, ordering: .releasing)
             Self.quiesce(&state)
-            // Drained means nothing in flight for a short unbroken interval, not for one instant: a keep-alive client
-            // may have sent its next request just before its previous response told it to close, and those bytes
-            // take a moment to be read and counted; stopping in that gap would drop a request the client did send.
-            let deadline = ContinuousClock.now.advanced(by: drainTimeout)
-            var quietSince: ContinuousClock.Instant?
-            while ContinuousClock.now < deadline {
-                if core.inFlightRequests.load(ordering: .acquiring) > 0 {
-                    quietSince = nil
-                } else if let since = quietSince {
-                    if ContinuousClock.now - since >= Self.drainSettleTime { break }
-                } else {
-                    quietSince = ContinuousClock.now
-                }
-                var pause = timespec(tv_sec: 0, tv_nsec: 5_000_000)
-                _ = nanosleep(&pause, nil)
-            }
+            core.waitUntilDrained(deadline: ContinuousClock.now.advanced(by: drainTimeout))
             if let pool = core.pool {
                 // Requests still waiting for a worker are answered 503 and resumed; running ones finish (their
                 // compute is bounded). Suspended connections must all be resumed before MHD_stop_daemon, and no
@@ -179,9 +164,6 @@ public final class MicroHTTPDaemon: Sendable {
             core.logger.info("HTTP daemon stopped", metadata: ["port": "\(port)"])
         }
     }
-
-    /// How long `stop()` must see no request in flight before it considers the daemon drained.
-    static let drainSettleTime = Duration.milliseconds(100)
 
     private static func quiesce(_ state: inout Lifecycle) {
         guard let daemon = state.daemon, state.listenSocket == nil else {
@@ -210,6 +192,11 @@ final class DaemonCore: Sendable {
     let pool: WorkerPool?
     /// Requests between their first access-handler call and their completion callback.
     let inFlightRequests = Atomic<Int>(0)
+    /// Those of `inFlightRequests` whose body is still being received.
+    let receivingRequests = Atomic<Int>(0)
+    /// Bumped whenever a request's head or a piece of body arrives, so a drain can tell a live upload from a stalled
+    /// one without a clock read on the hot path.
+    let uploadProgress = Atomic<Int>(0)
     /// Set once `stop()` begins, so responses ask keep-alive clients to go away.
     let isDraining = Atomic<Bool>(false)
     /// Messages libmicrohttpd logs while starting (they explain a failed start); `nil` once started.
@@ -220,6 +207,45 @@ final class DaemonCore: Sendable {
         self.logger = logger
         self.maxBodyBytes = maxBodyBytes
         self.pool = pool
+    }
+
+    /// How long the drain must see no complete request in flight before it considers the daemon drained.
+    static let drainSettleTime = Duration.milliseconds(100)
+    /// How long an upload may go without a byte before the drain stops waiting for it.
+    static let drainUploadStallTime = Duration.milliseconds(300)
+
+    /// Waits until nothing is left to drain, or until `deadline`.
+    ///
+    /// Drained means no complete request in flight for a short unbroken interval, not for one instant: a keep-alive
+    /// client may have sent its next request just before its previous response told it to close, and those bytes
+    /// take a moment to be read and counted; stopping in that gap would drop a request the client did send.
+    /// Uploads still arriving are waited for while they make progress; one that has sent nothing for
+    /// `drainUploadStallTime` (a client that went away without closing, or a slowloris) no longer holds the stop, which
+    /// otherwise lasted until the connection timeout closed it (30 s by default, a Kubernetes grace period).
+    func waitUntilDrained(deadline: ContinuousClock.Instant) {
+        var quietSince: ContinuousClock.Instant?
+        var lastProgress = uploadProgress.load(ordering: .relaxed)
+        var lastProgressAt = ContinuousClock.now
+        while true {
+            let now = ContinuousClock.now
+            guard now < deadline else { return }
+            let progress = uploadProgress.load(ordering: .relaxed)
+            if progress != lastProgress {
+                (lastProgress, lastProgressAt) = (progress, now)
+            }
+            let receiving = receivingRequests.load(ordering: .acquiring)
+            let complete = inFlightRequests.load(ordering: .acquiring) - receiving
+            let uploadsLive = receiving > 0 && now - lastProgressAt < Self.drainUploadStallTime
+            if complete > 0 || uploadsLive {
+                quietSince = nil
+            } else if let since = quietSince {
+                if now - since >= Self.drainSettleTime { return }
+            } else {
+                quietSince = now
+            }
+            var pause = timespec(tv_sec: 0, tv_nsec: 5_000_000)
+            _ = nanosleep(&pause, nil)
+        }
     }
 
     /// Ends startup-message capture and returns what was captured.
@@ -272,12 +298,15 @@ final class DaemonCore: Sendable {
             // Released exactly once, in `requestCompleted`, which MHD calls for every request it showed us.
             requestContext.pointee = Unmanaged.passRetained(exchange).toOpaque()
             core.inFlightRequests.wrappingAdd(1, ordering: .acquiringAndReleasing)
+            core.receivingRequests.wrappingAdd(1, ordering: .acquiringAndReleasing)
+            core.uploadProgress.wrappingAdd(1, ordering: .relaxed)
             return core.begin(exchange, on: connection)
         }
         let exchange = Unmanaged<RequestExchange>.fromOpaque(existing).takeUnretainedValue()
         let size = uploadDataSize.pointee
         if size > 0 {
             uploadDataSize.pointee = 0
+            core.uploadProgress.wrappingAdd(1, ordering: .relaxed)
             return core.receive(UnsafeRawBufferPointer(start: uploadData, count: size), for: exchange)
         }
         return core.complete(exchange, on: connection)
@@ -292,8 +321,13 @@ final class DaemonCore: Sendable {
             return
         }
         requestContext.pointee = nil
-        Unmanaged<RequestExchange>.fromOpaque(exchange).release()
-        core(context).inFlightRequests.wrappingSubtract(1, ordering: .acquiringAndReleasing)
+        let core = core(context)
+        let request = Unmanaged<RequestExchange>.fromOpaque(exchange)
+        if request.takeUnretainedValue().stage.isReceiving {
+            core.receivingRequests.wrappingSubtract(1, ordering: .acquiringAndReleasing)
+        }
+        request.release()
+        core.inFlightRequests.wrappingSubtract(1, ordering: .acquiringAndReleasing)
     }
 
     // MARK: Request handling
@@ -304,6 +338,8 @@ final class DaemonCore: Sendable {
         }
         if let rejection = exchange.bodyState.start(declaredLength: declaredLength) {
             // Queued before the body is read: MHD skips `100 Continue`, discards the body and closes afterwards.
+            exchange.stage = .complete
+            receivingRequests.wrappingSubtract(1, ordering: .acquiringAndReleasing)
             return queue(handler.reject(rejection, request: exchange.request), on: connection)
         }
         if let declaredLength, declaredLength > 0 {
@@ -332,35 +368,59 @@ final class DaemonCore: Sendable {
     }
 
     private func complete(_ exchange: RequestExchange, on connection: OpaquePointer) -> MHD_Result {
-        if let job = exchange.offloaded {
+        switch exchange.stage {
+        case .receiving:
+            exchange.stage = .complete
+            receivingRequests.wrappingSubtract(1, ordering: .acquiringAndReleasing)
+        case .complete:
+            break
+        case .deferred:
+            return offload(exchange, on: connection)
+        case .offloaded(let job):
             // Called again after the worker resumed the connection: send what it computed.
             guard let response = job.takeResponse() else {
                 return .YES
             }
-            exchange.offloaded = nil
+            exchange.stage = .complete
             return queue(response, on: connection)
         }
         switch exchange.bodyState.finish() {
         case .handle:
-            let request = exchange.request
-            exchange.request.body = []
-            guard let pool, handler.needsWorker(request) else {
+            guard pool != nil, handler.needsWorker(exchange.request) else {
+                let request = exchange.request
+                exchange.request.body = []
                 return queue(handler.handle(request), on: connection)
             }
-            guard pool.reserve() else {
-                return queue(handler.reject(.overloaded, request: request), on: connection)
-            }
-            let job = OffloadedRequest(connection: connection, request: request, handler: handler)
-            exchange.offloaded = job
-            // Suspended before the job is queued, so that its resume can never come first.
-            mcd_connection_suspend(connection)
-            pool.enqueue(WorkerPool.Job(run: { job.run() }, cancel: { job.cancel() }))
+            // Not suspended in this call: libmicrohttpd 0.9.75 suspends a connection without updating what its event
+            // loop waits for, which is still "read" after a body, and marks a resumed connection readable. Suspended
+            // here, the resumed connection would read once more before the response is queued; a client that
+            // half-closed after sending (shutdown(SHUT_WR): `nc -N`, proxies, health checkers) makes that read return
+            // end-of-file, and MHD then closes the connection with the computed answer unsent. Returning without a
+            // response lets MHD mark the connection "blocked" and call again at once (one more zero-timeout turn of
+            // its loop); suspended then, it reads nothing when resumed.
+            exchange.stage = .deferred
             return .YES
         case .reject(let rejection):
             return queue(handler.reject(rejection, request: exchange.request), on: connection)
         case .none:
             return .YES
         }
+    }
+
+    /// Admits a complete request to the worker pool, or answers 503 when the pool is full.
+    private func offload(_ exchange: RequestExchange, on connection: OpaquePointer) -> MHD_Result {
+        let request = exchange.request
+        exchange.request.body = []
+        guard let pool, pool.reserve() else {
+            exchange.stage = .complete
+            return queue(handler.reject(.overloaded, request: request), on: connection)
+        }
+        let job = OffloadedRequest(connection: connection, request: request, handler: handler)
+        exchange.stage = .offloaded(job)
+        // Suspended before the job is queued, so that its resume can never come first.
+        mcd_connection_suspend(connection)
+        pool.enqueue(WorkerPool.Job(run: { job.run() }, cancel: { job.refuse(.shuttingDown) }))
+        return .YES
     }
 
     /// Validates `response` and hands it to MHD; returns MHD_NO (close the connection) if MHD refuses it.
@@ -488,10 +548,25 @@ final class DaemonCore: Sendable {
 /// Not `Sendable` and needs no lock: MHD calls the access handler and the completion callback for a connection
 /// from the one worker thread that owns it, one call at a time.
 final class RequestExchange {
+    /// Where the request is between MHD's calls.
+    enum Stage {
+        /// Headers in, body still arriving.
+        case receiving
+        /// The body is complete (or was refused); answered on the I/O thread, or already answered.
+        case complete
+        /// Complete and bound for the worker pool, on MHD's next call (see `complete`).
+        case deferred
+        /// Computing on a worker (or done) while its connection is suspended.
+        case offloaded(OffloadedRequest)
+
+        var isReceiving: Bool {
+            if case .receiving = self { true } else { false }
+        }
+    }
+
     var request: HTTPRequest
     var bodyState: RequestBodyState
-    /// The request's trip through the worker pool, while its connection is suspended.
-    var offloaded: OffloadedRequest?
+    var stage = Stage.receiving
 
     init(head: HTTPRequest, bodyState: RequestBodyState) {
         self.request = head
@@ -504,7 +579,7 @@ final class RequestExchange {
 /// `@unchecked Sendable` because of `connection`, a C pointer: it is only dereferenced by MHD, and only inside
 /// `mcd_connection_resume`, which MHD documents as callable from any thread. The pointer stays valid until then
 /// because a suspended connection is neither timed out nor closed by MHD, and `MicroHTTPDaemon.stop` shuts the pool
-/// down (every job resumed) before `MHD_stop_daemon`. `run` or `cancel` is called exactly once, so the connection is
+/// down (every job resumed) before `MHD_stop_daemon`. `run` or `refuse` is called exactly once, so the connection is
 /// resumed exactly once; the response crosses threads under a `Mutex`, and MHD's resume lock orders it before the
 /// access-handler call that takes it.
 final class OffloadedRequest: @unchecked Sendable {
@@ -524,9 +599,9 @@ final class OffloadedRequest: @unchecked Sendable {
         finish(with: handler.handle(request))
     }
 
-    /// When the pool stops before the job starts: answers 503.
-    func cancel() {
-        finish(with: handler.reject(.shuttingDown, request: request))
+    /// Answers with the handler's refusal instead of computing: the pool stopped before the job started.
+    func refuse(_ rejection: RequestRejection) {
+        finish(with: handler.reject(rejection, request: request))
     }
 
     /// The computed response, once; `nil` before it is ready.

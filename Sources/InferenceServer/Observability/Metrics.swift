@@ -54,8 +54,9 @@ final class ServerMetrics: Sendable {
         return requests[labelIndex(route) * (Self.statuses.count + 1) + statusIndex].value
     }
 
-    /// The Prometheus text exposition (version 0.0.4).
-    func render(models: ModelSnapshot, isReady: Bool) -> String {
+    /// The Prometheus text exposition (version 0.0.4); `uncountedInFlight` requests (the scrape rendering it) are
+    /// left out of `mcdropout_requests_in_flight`.
+    func render(models: ModelSnapshot, isReady: Bool, uncountedInFlight: Int = 0) -> String {
         var out = ""
         out += "# HELP mcdropout_requests_total HTTP requests by route and status.\n"
         out += "# TYPE mcdropout_requests_total counter\n"
@@ -84,7 +85,7 @@ final class ServerMetrics: Sendable {
         out += "mcdropout_mc_passes_total \(passes.value)\n"
         out += "# HELP mcdropout_requests_in_flight Requests being processed now.\n"
         out += "# TYPE mcdropout_requests_in_flight gauge\n"
-        out += "mcdropout_requests_in_flight \(inFlight.value)\n"
+        out += "mcdropout_requests_in_flight \(max(inFlight.value - uncountedInFlight, 0))\n"
         out += "# HELP mcdropout_models_loaded Models being served.\n"
         out += "# TYPE mcdropout_models_loaded gauge\n"
         out += "mcdropout_models_loaded \(models.names.count)\n"

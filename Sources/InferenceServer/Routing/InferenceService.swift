@@ -205,7 +205,8 @@ public final class InferenceService: HTTPHandler {
 
     /// `GET /metrics`: the Prometheus text exposition.
     func metricsResponse() -> HTTPResponse {
-        let text = metrics.render(models: registry.snapshot, isReady: phase == .ready)
+        // This scrape is itself counted in flight while it renders; the gauge reports the other requests.
+        let text = metrics.render(models: registry.snapshot, isReady: phase == .ready, uncountedInFlight: 1)
         return HTTPResponse(
             status: 200, headers: [("Content-Type", "text/plain; version=0.0.4; charset=utf-8")],
             body: Array(text.utf8))

@@ -161,6 +161,12 @@ final class RawHTTPConnection {
         }
     }
 
+    /// Half-closes the connection (`shutdown(SHUT_WR)`, as `nc -N` and some proxies do): the server reads end-of-file,
+    /// and the response can still be read.
+    func finishSending() {
+        _ = shutdown(socket, Int32(SHUT_WR))
+    }
+
     /// Sends the UTF-8 bytes of `text`.
     func send(_ text: String) throws(RawHTTPClientError) {
         try send(Array(text.utf8))
