@@ -178,7 +178,10 @@ struct AnyNetworkTests {
         "bad architecture metadata is a typed error naming the field",
         arguments: [
             ("\"activation\":\"relu\"", "\"activation\":\"swish\"", "architecture.activation"),
-            ("\"activation\":\"relu\"", "\"activation\":\"relu\",\"negative_slope\":0.1", "architecture.negative_slope"),
+            (
+                "\"activation\":\"relu\"", "\"activation\":\"relu\",\"negative_slope\":0.1",
+                "architecture.negative_slope"
+            ),
             ("\"scale\":255", "\"scale\":255,\"mean\":[1,2]", "input.mean"),
             ("\"scale\":255", "\"scale\":255,\"mean\":[],\"std\":[]", "input.mean"),
             ("\"labels\"", "\"task\":\"regression\",\"labels\"", "labels"),
@@ -187,7 +190,8 @@ struct AnyNetworkTests {
         ])
     func rejections(find: String, replace: String, field: String) {
         let bytes = withHeader(sampleModelFile().encoded()) {
-            $0.replacingOccurrences(of: find.replacingOccurrences(of: "\"", with: "\\\""),
+            $0.replacingOccurrences(
+                of: find.replacingOccurrences(of: "\"", with: "\\\""),
                 with: replace.replacingOccurrences(of: "\"", with: "\\\""))
         }
         #expect(bytes != sampleModelFile().encoded())
