@@ -12,6 +12,7 @@ extension ModelFile {
         for member in members.dropFirst() {
             precondition(member.layerSizes == metadata.layerSizes, "every member must have the metadata's layer sizes")
             precondition(member.dropoutProbabilities == metadata.dropoutProbabilities, "every member: same dropout")
+            precondition(member.activation == metadata.activation, "every member: the metadata's activation")
         }
         additionalMembers = Array(members.dropFirst())
     }

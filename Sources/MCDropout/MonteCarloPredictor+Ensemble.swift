@@ -14,18 +14,19 @@
 /// **Workspace.** Each member keeps its own prepared inputs, statistics and generator in
 /// ``MonteCarloWorkspace/members``; the request's statistics are their sums, in member order.
 extension MonteCarloPredictor {
-    /// Creates a predictor over an ensemble of networks with equal layer sizes and dropout; one network is the
-    /// plain Monte-Carlo dropout predictor.
-    public init(members: [DropoutMLP]) {
+    /// Creates a predictor over an ensemble of networks with equal layer sizes, dropout and activation, whose
+    /// outputs `head` describes; one network is the plain Monte-Carlo dropout predictor.
+    public init(members: [DropoutMLP], head: OutputHead = .classification) {
         precondition(!members.isEmpty, "an ensemble needs at least one member")
         for member in members.dropFirst() {
             precondition(member.layerSizes == members[0].layerSizes, "ensemble members must have equal layer sizes")
             precondition(
-                member.dropoutProbabilities == members[0].dropoutProbabilities,
-                "ensemble members must have equal dropout")
+                member.dropoutProbabilities == members[0].dropoutProbabilities
+                    && member.activation == members[0].activation,
+                "ensemble members must have equal dropout and activation")
         }
-        self.init(model: members[0])
-        otherMembers = members.dropFirst().map { MonteCarloPredictor(model: $0) }
+        self.init(model: members[0], head: head)
+        otherMembers = members.dropFirst().map { MonteCarloPredictor(model: $0, head: head) }
     }
 
     /// The number of networks: 1 for a plain model.
