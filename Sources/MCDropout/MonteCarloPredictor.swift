@@ -135,6 +135,7 @@ public struct MonteCarloPredictor: Sendable {
         precondition(input.count == model.inputSize, "input width mismatch")
         runPasses(input, instanceCount: 1, sampleCount: sampleCount, seed: seed, workspace: &workspace)
         workspace.summarize(instance: 0, classCount: model.outputSize, into: &summary)
+        summary.head = head
     }
 
     /// Runs `sampleCount` passes on each of `instanceCount` scaled inputs laid out one after another, all with the
@@ -153,6 +154,7 @@ public struct MonteCarloPredictor: Sendable {
         while summaries.count < instanceCount { summaries.append(.empty) }
         for instance in 0..<instanceCount {
             workspace.summarize(instance: instance, classCount: model.outputSize, into: &summaries[instance])
+            summaries[instance].head = head
         }
     }
 
@@ -193,6 +195,7 @@ public struct MonteCarloPredictor: Sendable {
             done += block
         }
         workspace.summarize(instance: 0, classCount: classes, into: &summary)
+        summary.head = head
     }
 
     /// Runs `predict` on a fresh workspace; convenient for tests and one-off calls.
