@@ -150,6 +150,9 @@ extension InferenceService {
             writer.endArray()
             writer.key("input_scale")
             writer.number(model.inputScale)
+            // A deep ensemble's networks; a request's passes are spread over them (1 for a single network).
+            writer.key("members")
+            writer.integer(model.predictor.memberCount)
             writer.key("default_samples")
             writer.integer(configuration.defaultSamples)
             writer.key("max_samples")
