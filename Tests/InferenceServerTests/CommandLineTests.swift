@@ -37,7 +37,7 @@ struct CommandLineTests {
                 "0",
             ])
         #expect(result.status == 0)
-        let rows = result.output.split(separator: "\n").map { $0.split(separator: " ") }.filter { $0.count == 6 }
+        let rows = result.output.split(separator: "\n").map { $0.split(separator: " ") }.filter { $0.count == 8 }
         #expect(rows.map { $0[0] } == ["1", "3"])
         for row in rows {
             #expect(Int(row[1]) == 4, "four rounds when no time is asked for")
