@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Usage: scripts/test.sh [swift test arguments...]
-# Runs every test: installs missing system libraries, prepares the Python test environment (.venv with numpy,
+# Runs every test: checks formatting (swift format lint --strict with the committed .swift-format: 4 spaces, 120
+# columns; `swift format -i -r Sources Tests Package.swift` fixes what it finds), installs missing system libraries,
+# prepares the Python test environment (.venv with numpy,
 # safetensors and tritonclient for the interoperability tests; openapi-spec-validator and schemathesis for the API
 # check), builds, runs a short fuzz smoke run when the toolchain can link libFuzzer binaries
 # (scripts/reliability/fuzz.sh, libFuzzer + ASan over request handling; FUZZ_SMOKE_SECONDS, default 25, 0 skips it),
@@ -10,6 +12,11 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+if ! swift format lint --strict --recursive Sources Tests Package.swift; then
+    echo "formatting: run 'swift format -i -r Sources Tests Package.swift' and commit the result" >&2
+    exit 1
+fi
+echo "formatting: swift format lint --strict clean"
 scripts/lib/install-deps.sh
 MCDROPOUT_PYTHON="$(scripts/python/python-env.sh \
     scripts/python/requirements-test.txt scripts/python/requirements-api.txt)"

@@ -29,7 +29,9 @@ extension HTTPHandler {
         case .overloaded, .shuttingDown:
             HTTPResponse(
                 status: 503,
-                headers: [(name: "Content-Type", value: "text/plain; charset=utf-8"), (name: "Retry-After", value: "1")],
+                headers: [
+                    (name: "Content-Type", value: "text/plain; charset=utf-8"), (name: "Retry-After", value: "1"),
+                ],
                 body: Array("server busy, retry later\n".utf8)
             )
         }

@@ -86,7 +86,8 @@ extension MonteCarloWorkspace {
         withStatistics(instance: instance, classCount: classCount) { row in
             AdaptiveSampling.maximumStandardError(
                 sums: UnsafeBufferPointer(start: row, count: classCount),
-                squares: UnsafeBufferPointer(start: row + classCount, count: classCount), count: Int(row[2 * classCount + 1]))
+                squares: UnsafeBufferPointer(start: row + classCount, count: classCount),
+                count: Int(row[2 * classCount + 1]))
         }
     }
 

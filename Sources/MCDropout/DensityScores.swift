@@ -180,7 +180,9 @@ public struct ClassConditionalGaussian: Sendable, Equatable {
             workspace.features = [Float](repeating: 0, count: width)
             workspace.featuresNext = workspace.features
         }
-        if workspace.whitened.count < whitening.rows { workspace.whitened = [Float](repeating: 0, count: whitening.rows) }
+        if workspace.whitened.count < whitening.rows {
+            workspace.whitened = [Float](repeating: 0, count: whitening.rows)
+        }
         workspace.features.withUnsafeMutableBufferPointer { features in
             _ = UnsafeMutableBufferPointer(rebasing: features[0..<input.count]).update(fromContentsOf: input)
         }

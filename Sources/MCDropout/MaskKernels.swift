@@ -6,7 +6,7 @@
 /// value is multiplied by exactly 1 and a dropped one by exactly 0, so the results equal `value × mask` with the
 /// float masks of ``Dropout/fillMask(_:rows:columns:using:)``.
 #if _endian(big)
-#error("MaskKernels.keptLanes reads 32-bit uniforms in little-endian unit order")
+    #error("MaskKernels.keptLanes reads 32-bit uniforms in little-endian unit order")
 #endif
 
 enum MaskKernels {
@@ -103,9 +103,11 @@ enum MaskKernels {
     static func biasReLU(_ values: UnsafeMutablePointer<Float>, bias: UnsafePointer<Float>, count: Int) {
         var index = 0
         while index + 8 <= count {
-            let v = UnsafeRawPointer(values + index).loadUnaligned(as: SIMD8<Float>.self)
+            let v =
+                UnsafeRawPointer(values + index).loadUnaligned(as: SIMD8<Float>.self)
                 + UnsafeRawPointer(bias + index).loadUnaligned(as: SIMD8<Float>.self)
-            UnsafeMutableRawPointer(values + index).storeBytes(of: v.replacing(with: 0, where: .!(v .> 0)), as: SIMD8<Float>.self)
+            UnsafeMutableRawPointer(values + index).storeBytes(
+                of: v.replacing(with: 0, where: .!(v .> 0)), as: SIMD8<Float>.self)
             index += 8
         }
         while index < count {
@@ -128,7 +130,8 @@ enum MaskKernels {
             byteMasks.withUnsafeBufferPointer { table in
                 while index + 8 <= count {
                     let byte = Int(truncatingIfNeeded: mask[index >> 6] >> UInt64(index & 63)) & 0xFF
-                    let v = UnsafeRawPointer(values + index).loadUnaligned(as: SIMD8<Float>.self)
+                    let v =
+                        UnsafeRawPointer(values + index).loadUnaligned(as: SIMD8<Float>.self)
                         + UnsafeRawPointer(bias + index).loadUnaligned(as: SIMD8<Float>.self)
                     let kept = v.replacing(with: 0, where: .!(v .> 0)) * scale * table[byte]
                     UnsafeMutableRawPointer(values + index).storeBytes(of: kept, as: SIMD8<Float>.self)
@@ -138,9 +141,11 @@ enum MaskKernels {
         } else {
             let lanes = thresholdLanes(dropout)
             while index + 8 <= count {
-                let v = UnsafeRawPointer(values + index).loadUnaligned(as: SIMD8<Float>.self)
+                let v =
+                    UnsafeRawPointer(values + index).loadUnaligned(as: SIMD8<Float>.self)
                     + UnsafeRawPointer(bias + index).loadUnaligned(as: SIMD8<Float>.self)
-                let kept = v.replacing(with: 0, where: .!(v .> 0)) * scale * keptLanes(index, mask: mask, threshold: lanes)
+                let kept =
+                    v.replacing(with: 0, where: .!(v .> 0)) * scale * keptLanes(index, mask: mask, threshold: lanes)
                 UnsafeMutableRawPointer(values + index).storeBytes(of: kept, as: SIMD8<Float>.self)
                 index += 8
             }

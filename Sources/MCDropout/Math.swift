@@ -1,11 +1,11 @@
 // The few libm functions the core needs, reached without Foundation. Every other file calls these wrappers, so the
 // platform import lives in one place.
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #elseif canImport(Musl)
-import Musl
+    import Musl
 #elseif canImport(Darwin)
-import Darwin
+    import Darwin
 #endif
 
 @usableFromInline @inline(__always) func exponential(_ x: Float) -> Float { expf(x) }

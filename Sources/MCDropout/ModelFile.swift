@@ -34,7 +34,8 @@ public enum ModelFileError: Error, Sendable, Equatable, CustomStringConvertible 
             return "safetensors header length \(declared) does not fit a file of \(size) bytes"
         case .invalidHeader(let reason): return "invalid safetensors header: \(reason)"
         case .malformedTensorEntry(let tensor, let reason): return "tensor '\(tensor)': \(reason)"
-        case .unsupportedDataType(let tensor, let type): return "tensor '\(tensor)': dtype \(type) is not supported (F32 only)"
+        case .unsupportedDataType(let tensor, let type):
+            return "tensor '\(tensor)': dtype \(type) is not supported (F32 only)"
         case .invalidDataOffsets(let tensor, let reason): return "tensor '\(tensor)': invalid data_offsets: \(reason)"
         case .missingTensor(let name): return "tensor '\(name)' is missing"
         case .unexpectedTensor(let name): return "unexpected tensor '\(name)'"
@@ -155,7 +156,12 @@ extension ModelFile {
         var stored = metadata
         stored.extensions[DensityModel.metadataKey] = density?.jsonValue
         var entries: [JSONObject.Member] = [
-            ("__metadata__", .object(JSONObject([("mcdropout", .string(String(decoding: stored.jsonValue.serialized(), as: UTF8.self)))])))
+            (
+                "__metadata__",
+                .object(
+                    JSONObject([("mcdropout", .string(String(decoding: stored.jsonValue.serialized(), as: UTF8.self)))])
+                )
+            )
         ]
         var offset = 0
         var tensors: [(name: String, shape: [Int], values: [Float])] = []
@@ -220,7 +226,9 @@ extension ModelFile {
         } catch {
             throw .invalidHeader(reason: error.description)
         }
-        guard case .object(let entries) = header else { throw .invalidHeader(reason: "the header is not a JSON object") }
+        guard case .object(let entries) = header else {
+            throw .invalidHeader(reason: "the header is not a JSON object")
+        }
 
         guard case .object(let stringMetadata)? = entries["__metadata__"] else {
             throw .missingMetadata(field: "__metadata__")
@@ -253,14 +261,16 @@ extension ModelFile {
             guard let weight = tensors.removeValue(forKey: weightName) else { throw .missingTensor(weightName) }
             guard let bias = tensors.removeValue(forKey: biasName) else { throw .missingTensor(biasName) }
             guard weight.shape == [sizes[index + 1], sizes[index]] else {
-                throw .shapeMismatch(tensor: weightName, expected: [sizes[index + 1], sizes[index]], found: weight.shape)
+                throw .shapeMismatch(
+                    tensor: weightName, expected: [sizes[index + 1], sizes[index]], found: weight.shape)
             }
             guard bias.shape == [sizes[index + 1]] else {
                 throw .shapeMismatch(tensor: biasName, expected: [sizes[index + 1]], found: bias.shape)
             }
             let weights = try Self.floats(bytes, range: weight.range, offset: headerEnd, tensor: weightName)
             let biases = try Self.floats(bytes, range: bias.range, offset: headerEnd, tensor: biasName)
-            layers.append(Dense(weight: Matrix(rows: sizes[index + 1], columns: sizes[index], storage: weights), bias: biases))
+            layers.append(
+                Dense(weight: Matrix(rows: sizes[index + 1], columns: sizes[index], storage: weights), bias: biases))
         }
         let model = DropoutMLP(layers: layers, dropoutProbabilities: metadata.dropoutProbabilities)
         var metadataWithoutDensity = metadata
@@ -278,7 +288,9 @@ extension ModelFile {
     private static func tensorEntry(
         name: String, value: JSONValue, dataSize: Int
     ) throws(ModelFileError) -> (shape: [Int], range: Range<Int>) {
-        guard case .object(let entry) = value else { throw .malformedTensorEntry(tensor: name, reason: "not an object") }
+        guard case .object(let entry) = value else {
+            throw .malformedTensorEntry(tensor: name, reason: "not an object")
+        }
         guard case .string(let type)? = entry["dtype"] else {
             throw .malformedTensorEntry(tensor: name, reason: "missing dtype")
         }
@@ -286,10 +298,12 @@ extension ModelFile {
         guard case .array(let shapeValues)? = entry["shape"], let shape = integers(shapeValues, maximum: 1 << 28) else {
             throw .malformedTensorEntry(tensor: name, reason: "shape must be an array of non-negative integers")
         }
-        guard case .array(let offsetValues)? = entry["data_offsets"], let offsets = integers(offsetValues, maximum: dataSize),
+        guard case .array(let offsetValues)? = entry["data_offsets"],
+            let offsets = integers(offsetValues, maximum: dataSize),
             offsets.count == 2
         else {
-            throw .invalidDataOffsets(tensor: name, reason: "must be two integers within the \(dataSize)-byte data section")
+            throw .invalidDataOffsets(
+                tensor: name, reason: "must be two integers within the \(dataSize)-byte data section")
         }
         var count = 1
         for dimension in shape {
@@ -327,107 +341,4 @@ extension ModelFile {
 /// `0.30000001192092896`; converting it back to `Float` gives `value` again.
 public func shortestDecimal(_ value: Float) -> Double {
     Double(value.description) ?? Double(value)
-}
-
-/// Non-negative integers up to `maximum`, or nil if any element is not one.
-func integers(_ values: [JSONValue], maximum: Int) -> [Int]? {
-    var result: [Int] = []
-    for value in values {
-        guard case .number(let number) = value, number >= 0, number <= Double(maximum), number.rounded() == number else {
-            return nil
-        }
-        result.append(Int(number))
-    }
-    return result
-}
-
-extension ModelMetadata {
-    /// Validates and reads the `mcdropout` metadata object.
-    public init(decoding value: JSONValue) throws(ModelFileError) {
-        guard case .object(let object) = value else {
-            throw .invalidMetadata(field: "mcdropout", reason: "must be a JSON object")
-        }
-        func field(_ name: String) throws(ModelFileError) -> JSONValue {
-            guard let value = object[name] else { throw .missingMetadata(field: name) }
-            return value
-        }
-        guard case .number(let version) = try field("format_version"), version == Double(Self.currentFormatVersion) else {
-            throw .invalidMetadata(field: "format_version", reason: "only version \(Self.currentFormatVersion) is supported")
-        }
-        guard case .object(let architecture) = try field("architecture") else {
-            throw .invalidMetadata(field: "architecture", reason: "must be an object")
-        }
-        guard case .array(let sizeValues)? = architecture["layer_sizes"] else {
-            throw .missingMetadata(field: "architecture.layer_sizes")
-        }
-        guard let sizes = integers(sizeValues, maximum: 1 << 20), sizes.count >= 2, sizes.allSatisfy({ $0 > 0 }) else {
-            throw .invalidMetadata(field: "architecture.layer_sizes", reason: "must be at least two positive integers")
-        }
-        guard case .string(let activation)? = architecture["activation"] else {
-            throw .missingMetadata(field: "architecture.activation")
-        }
-        guard activation == "relu" else {
-            throw .invalidMetadata(field: "architecture.activation", reason: "'\(activation)' is not supported (relu only)")
-        }
-        guard case .array(let dropoutValues) = try field("dropout"), dropoutValues.count == sizes.count - 1 else {
-            throw .invalidMetadata(field: "dropout", reason: "must hold one probability per dense layer (\(sizes.count - 1))")
-        }
-        var dropout: [Float] = []
-        for value in dropoutValues {
-            guard case .number(let p) = value, p >= 0, p < 1 else {
-                throw .invalidMetadata(field: "dropout", reason: "probabilities must be in [0, 1)")
-            }
-            dropout.append(Float(p))
-        }
-        guard case .object(let input) = try field("input") else {
-            throw .invalidMetadata(field: "input", reason: "must be an object")
-        }
-        guard case .number(let scale)? = input["scale"], scale.isFinite, scale > 0 else {
-            throw .invalidMetadata(field: "input.scale", reason: "must be a positive number")
-        }
-        var shape: [Int]?
-        if let shapeValue = input["shape"] {
-            guard case .array(let values) = shapeValue, let dimensions = integers(values, maximum: 1 << 20),
-                dimensions.reduce(1, *) == sizes[0]
-            else {
-                throw .invalidMetadata(field: "input.shape", reason: "must be integers whose product is \(sizes[0])")
-            }
-            shape = dimensions
-        }
-        guard case .array(let labelValues) = try field("labels"), labelValues.count == sizes[sizes.count - 1] else {
-            throw .invalidMetadata(field: "labels", reason: "must hold one name per output (\(sizes[sizes.count - 1]))")
-        }
-        var labels: [String] = []
-        for value in labelValues {
-            guard case .string(let label) = value else {
-                throw .invalidMetadata(field: "labels", reason: "must be strings")
-            }
-            labels.append(label)
-        }
-        guard case .string(let dataset) = try field("dataset") else {
-            throw .invalidMetadata(field: "dataset", reason: "must be a string")
-        }
-        guard case .number(let seed) = try field("seed"), seed >= 0, seed.rounded() == seed, seed < 0x1p64 else {
-            throw .invalidMetadata(field: "seed", reason: "must be a non-negative integer")
-        }
-        var hyperparameters = JSONObject()
-        if let value = object["hyperparameters"] {
-            guard case .object(let inner) = value else {
-                throw .invalidMetadata(field: "hyperparameters", reason: "must be an object")
-            }
-            hyperparameters = inner
-        }
-        guard case .object(let metrics) = try field("metrics") else {
-            throw .invalidMetadata(field: "metrics", reason: "must be an object")
-        }
-        let known: Set<String> = [
-            "format_version", "architecture", "dropout", "input", "labels", "dataset", "seed", "hyperparameters",
-            "metrics",
-        ]
-        let extensions = JSONObject(object.members.filter { !known.contains($0.key) })
-        self.init(
-            layerSizes: sizes, dropoutProbabilities: dropout, labels: labels, dataset: dataset, seed: UInt64(seed),
-            inputScale: Float(scale), inputShape: shape, hyperparameters: hyperparameters, metrics: metrics,
-            extensions: extensions)
-    }
 }

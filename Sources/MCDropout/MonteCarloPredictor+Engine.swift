@@ -41,7 +41,9 @@ extension MonteCarloPredictor {
                                     a: w.baseAddress!, lda: layer.inputSize, x: x, beta: 1, y: y)
                             }
                         }
-                        if index < last { Activation.relu(UnsafeMutableBufferPointer(start: y, count: layer.outputSize)) }
+                        if index < last {
+                            Activation.relu(UnsafeMutableBufferPointer(start: y, count: layer.outputSize))
+                        }
                         swap(&x, &y)
                     }
                     workspace.shared.withUnsafeMutableBufferPointer { shared in
@@ -219,7 +221,8 @@ extension MonteCarloPredictor {
                             for pass in 0..<passCount {
                                 let logits = output + pass * classes
                                 for column in 0..<classes { logits[column] += bias[column] }
-                                let entropy = Activation.softmax(UnsafeMutableBufferPointer(start: logits, count: classes))
+                                let entropy = Activation.softmax(
+                                    UnsafeMutableBufferPointer(start: logits, count: classes))
                                 accumulate(UnsafePointer(logits), classes: classes, entropy: entropy, into: target)
                             }
                         }

@@ -165,10 +165,12 @@ public struct MonteCarloPredictor: Sendable {
         var done = 0
         while true {
             let error = done == 0 ? Double.infinity : workspace.maximumStandardError(instance: 0, classCount: classes)
-            let isSettled = sampling.decision.map {
-                done >= sampling.minimumSamples
-                    && workspace.isDecisionSettled($0, tolerance: sampling.tolerance, instance: 0, classCount: classes)
-            } ?? false
+            let isSettled =
+                sampling.decision.map {
+                    done >= sampling.minimumSamples
+                        && workspace.isDecisionSettled(
+                            $0, tolerance: sampling.tolerance, instance: 0, classCount: classes)
+                } ?? false
             let block = sampling.nextBlock(passesDone: done, maximumStandardError: error, isDecisionSettled: isSettled)
             if block == 0 { break }
             addPasses(block, generator: &generator, workspace: &workspace)
@@ -180,7 +182,9 @@ public struct MonteCarloPredictor: Sendable {
     /// Runs `predict` on a fresh workspace; convenient for tests and one-off calls.
     public func predict(_ input: [Float], sampleCount: Int, seed: UInt64) -> PredictiveSummary {
         var workspace = MonteCarloWorkspace()
-        return input.withUnsafeBufferPointer { predict($0, sampleCount: sampleCount, seed: seed, workspace: &workspace) }
+        return input.withUnsafeBufferPointer {
+            predict($0, sampleCount: sampleCount, seed: seed, workspace: &workspace)
+        }
     }
 
     /// The prediction with dropout off (weight scaling), as a one-pass summary with zero variance.

@@ -123,7 +123,8 @@ public struct UncertaintyRule: Sendable, Equatable {
     public var jsonValue: JSONValue {
         if let legacy { return legacy.jsonValue }
         let rules = conditions.map { condition -> JSONValue in
-            .object(JSONObject([("score", .string(condition.score.rawValue)), ("threshold", .number(condition.threshold))]))
+            .object(
+                JSONObject([("score", .string(condition.score.rawValue)), ("threshold", .number(condition.threshold))]))
         }
         var members: [JSONObject.Member] = [("rules", .array(rules))]
         if let cleanFlagBudget { members.append(("clean_flag_budget", .number(cleanFlagBudget))) }
@@ -139,7 +140,9 @@ public struct UncertaintyRule: Sendable, Equatable {
     /// Reads either stored form; unknown members are ignored.
     public init(decoding value: JSONValue) throws(ModelFileError) {
         let field = UncertaintyThreshold.metadataKey
-        guard case .object(let object) = value else { throw .invalidMetadata(field: field, reason: "must be an object") }
+        guard case .object(let object) = value else {
+            throw .invalidMetadata(field: field, reason: "must be an object")
+        }
         guard let rulesValue = object["rules"] else {
             self.init(try UncertaintyThreshold(decoding: value))
             return

@@ -67,7 +67,9 @@ public struct UncertaintyThreshold: Sendable, Equatable {
     /// Reads the object written by ``jsonValue``; other members are ignored.
     public init(decoding value: JSONValue) throws(ModelFileError) {
         let field = Self.metadataKey
-        guard case .object(let object) = value else { throw .invalidMetadata(field: field, reason: "must be an object") }
+        guard case .object(let object) = value else {
+            throw .invalidMetadata(field: field, reason: "must be an object")
+        }
         guard case .string(let name)? = object["score"], let score = UncertaintyScore(rawValue: name) else {
             let names = UncertaintyScore.allCases.map(\.rawValue).joined(separator: ", ")
             throw .invalidMetadata(field: "\(field).score", reason: "must be one of \(names)")

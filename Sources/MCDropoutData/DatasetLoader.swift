@@ -10,7 +10,8 @@ public enum DatasetLoader {
     }
 
     /// Loads `DIRECTORY/{train,t10k}-{images-idx3,labels-idx1}-ubyte[.gz]`.
-    public static func load(directory: String, split: Split, classCount: Int = 10) throws(DatasetError) -> LabeledImages {
+    public static func load(directory: String, split: Split, classCount: Int = 10) throws(DatasetError) -> LabeledImages
+    {
         let imagesPath = try locate(directory: directory, stem: "\(split.rawValue)-images-idx3-ubyte")
         let labelsPath = try locate(directory: directory, stem: "\(split.rawValue)-labels-idx1-ubyte")
         let images = try readIDX(path: imagesPath)

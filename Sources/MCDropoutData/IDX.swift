@@ -74,7 +74,8 @@ public struct IDXArray: Sendable, Equatable {
         var elementCount = 1
         for index in 0..<rank {
             let offset = 4 + 4 * index
-            let value = Int(data[offset]) << 24 | Int(data[offset + 1]) << 16 | Int(data[offset + 2]) << 8
+            let value =
+                Int(data[offset]) << 24 | Int(data[offset + 1]) << 16 | Int(data[offset + 2]) << 8
                 | Int(data[offset + 3])
             dimensions.append(value)
             let (product, overflow) = elementCount.multipliedReportingOverflow(by: value)
@@ -95,8 +96,10 @@ public struct IDXArray: Sendable, Equatable {
     public func serialized() -> [UInt8] {
         var out: [UInt8] = [0, 0, 0x08, UInt8(dimensions.count)]
         for dimension in dimensions {
-            out += [UInt8(truncatingIfNeeded: dimension >> 24), UInt8(truncatingIfNeeded: dimension >> 16),
-                    UInt8(truncatingIfNeeded: dimension >> 8), UInt8(truncatingIfNeeded: dimension)]
+            out += [
+                UInt8(truncatingIfNeeded: dimension >> 24), UInt8(truncatingIfNeeded: dimension >> 16),
+                UInt8(truncatingIfNeeded: dimension >> 8), UInt8(truncatingIfNeeded: dimension),
+            ]
         }
         return out + bytes
     }
@@ -114,7 +117,9 @@ public struct LabeledImages: Sendable, Equatable {
     public let labels: [UInt8]
 
     /// Pairs an image array `[N, rows, columns]` with a label array `[N]`.
-    public init(images: IDXArray, labels: IDXArray, classCount: Int = 10, file: String = "<memory>") throws(DatasetError) {
+    public init(images: IDXArray, labels: IDXArray, classCount: Int = 10, file: String = "<memory>")
+        throws(DatasetError)
+    {
         guard images.dimensions.count == 3 else { throw .unexpectedShape(file: file, dimensions: images.dimensions) }
         guard labels.dimensions.count == 1 else { throw .unexpectedShape(file: file, dimensions: labels.dimensions) }
         guard images.dimensions[0] == labels.dimensions[0] else {

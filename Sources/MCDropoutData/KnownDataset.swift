@@ -8,7 +8,10 @@ public enum KnownDataset: String, Sendable, CaseIterable {
         switch self {
         case .mnist: return (0..<10).map(String.init)
         case .fashionMNIST:
-            return ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot"]
+            return [
+                "T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag",
+                "Ankle boot",
+            ]
         }
     }
 
@@ -16,10 +19,16 @@ public enum KnownDataset: String, Sendable, CaseIterable {
     /// count, so the label order is what tells their files apart.
     var leadingLabels: (train: [UInt8], test: [UInt8]) {
         switch self {
-        case .mnist: return ([5, 0, 4, 1, 9, 2, 1, 3, 1, 4, 3, 5, 3, 6, 1, 7, 2, 8, 6, 9],
-                             [7, 2, 1, 0, 4, 1, 4, 9, 5, 9, 0, 6, 9, 0, 1, 5, 9, 7, 3, 4])
-        case .fashionMNIST: return ([9, 0, 0, 3, 0, 2, 7, 2, 5, 5, 0, 9, 5, 5, 7, 9, 1, 0, 6, 4],
-                                    [9, 2, 1, 1, 6, 1, 4, 6, 5, 7, 4, 5, 7, 3, 4, 1, 2, 4, 8, 0])
+        case .mnist:
+            return (
+                [5, 0, 4, 1, 9, 2, 1, 3, 1, 4, 3, 5, 3, 6, 1, 7, 2, 8, 6, 9],
+                [7, 2, 1, 0, 4, 1, 4, 9, 5, 9, 0, 6, 9, 0, 1, 5, 9, 7, 3, 4]
+            )
+        case .fashionMNIST:
+            return (
+                [9, 0, 0, 3, 0, 2, 7, 2, 5, 5, 0, 9, 5, 5, 7, 9, 1, 0, 6, 4],
+                [9, 2, 1, 1, 6, 1, 4, 6, 5, 7, 4, 5, 7, 3, 4, 1, 2, 4, 8, 0]
+            )
         }
     }
 

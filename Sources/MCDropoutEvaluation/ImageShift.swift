@@ -1,11 +1,11 @@
 import MCDropout
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #elseif canImport(Musl)
-import Musl
+    import Musl
 #elseif canImport(Darwin)
-import Darwin
+    import Darwin
 #endif
 
 /// Shifted and synthetic image sets for the shift benchmark: pure functions over raw 8-bit pixels.

@@ -13,10 +13,10 @@ extension ReportWriter {
         if let result = try load("overfitting", as: TrainingExperiment.self) {
             text +=
                 "### Overfitting on 300 images (seed 001)\n\n\(result.description), 301 epochs; train and test "
-                    + "accuracy both with dropout off. Command: `mcdropout-eval experiment overfitting`.\n\n"
+                + "accuracy both with dropout off. Command: `mcdropout-eval experiment overfitting`.\n\n"
             text +=
                 "| Run | Final train accuracy | Final test accuracy | Gap | Best test accuracy (epoch) "
-                    + "|\n|---|---:|---:|---:|---:|\n"
+                + "|\n|---|---:|---:|---:|---:|\n"
             var chart = Chart(
                 title: "Overfitting: 300 MNIST images, 784-100x6-10, SGD 0.01",
                 x: ChartAxis(label: "epoch", lower: 0, upper: 301),
@@ -40,14 +40,14 @@ extension ReportWriter {
                     charts: [chart], columns: 1, cellWidth: 760, cellHeight: 480,
                     caption:
                         "Dashed: training accuracy (dropout off) on the 300 images; solid: test accuracy on "
-                            + "10,000 images."
+                        + "10,000 images."
                 ), "experiments-overfitting.svg")
         }
         if let result = try load("small-net", as: TrainingExperiment.self) {
             text +=
                 "### The small net with and without dropout (seed 000)\n\n\(result.description). Command: "
-                    + "`mcdropout-eval experiment small-net`. The seed's Rust version measured 0.916 (dropout) vs "
-                    + "0.908 (none) test accuracy; its exact schedule is not known here.\n\n"
+                + "`mcdropout-eval experiment small-net`. The seed's Rust version measured 0.916 (dropout) vs "
+                + "0.908 (none) test accuracy; its exact schedule is not known here.\n\n"
             text +=
                 "| Run | Epochs | Test accuracy (dropout off) | MC N=100 | Train seconds |\n|---|---:|---:|---:|---:|\n"
             var chart = Chart(
@@ -75,12 +75,12 @@ extension ReportWriter {
             let final = run.final
             text +=
                 "### 784-512x4-10, dropout 0.3, Adam (seed 004)\n\n\(result.description). Command: "
-                    + "`mcdropout-eval experiment deep` (run once: about \(Int(run.trainSeconds)) s on one core "
-                    + "here).\n\n"
+                + "`mcdropout-eval experiment deep` (run once: about \(Int(run.trainSeconds)) s on one core "
+                + "here).\n\n"
             text += String(
                 format:
                     "Final test accuracy: %.2f %% with dropout off, %.2f %% with MC N=100 (the seed reported "
-                        + "97.98 %%).\n\n",
+                    + "97.98 %%).\n\n",
                 final.testAccuracy * 100, (final.mcTestAccuracy ?? 0) * 100)
             let epochs = run.epochs
             let train = epochs.map { (Double($0.epoch), $0.trainAccuracyRunning * 100) }
@@ -106,11 +106,11 @@ extension ReportWriter {
             text += "### MC averaging vs weight scaling as N grows (Srivastava et al. 2014, fig. 11)\n\n"
             text +=
                 "Model `\(result.model)`, first \(images) test images, \(repeats) mask seeds per N. Command: "
-                    + "`mcdropout-eval experiment mc-vs-scaling`.\n\n"
+                + "`mcdropout-eval experiment mc-vs-scaling`.\n\n"
             text += String(
                 format:
                     "| N | Test error (mean ± sd over seeds) | vs weight scaling (%.3f %%) | Mean NLL "
-                        + "|\n|---:|---:|---:|---:|\n",
+                    + "|\n|---:|---:|---:|---:|\n",
                 baseline)
             var mean: [(x: Double, y: Double)] = []
             var spread: [(x0: Double, x1: Double, y: Double)] = []

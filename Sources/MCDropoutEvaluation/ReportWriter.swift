@@ -138,14 +138,14 @@ public struct ReportWriter {
         text += String(
             format:
                 ". Per-image seeds from %d. Rows with N ≥ %d use only the first %d images of each set; the rows "
-                    + "marked *first %d* give dropout off and the smaller N on exactly those images (the same "
-                    + "per-image seeds), so compare N ≥ %d with them, not with the full-set rows.\n\n",
+                + "marked *first %d* give dropout off and the smaller N on exactly those images (the same "
+                + "per-image seeds), so compare N ≥ %d with them, not with the full-set rows.\n\n",
             Int(result.seed), result.largeSamplesFrom, result.largeSamplesLimit, result.largeSamplesLimit,
             result.largeSamplesFrom)
         text += "### Deterministic vs Monte-Carlo dropout\n\n"
         text +=
             "| Mode | Images | Accuracy | NLL | Brier | ECE | Mean entropy | Mean MI | OOD AUROC entropy | OOD "
-                + "AUROC MI | Seconds |\n"
+            + "AUROC MI | Seconds |\n"
         text += "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n"
         for row in result.rows {
             var mode = row.mode == .deterministic ? "deterministic" : "MC N=\(row.samples)"
@@ -183,7 +183,8 @@ public struct ReportWriter {
         text += String(
             format: "### Selective prediction: the threshold reaching %.1f %% accuracy (N = %d)\n\n",
             result.targetAccuracy * 100, main)
-        text += "| Score | Mode | Threshold (keep if ≤) | Coverage | Accuracy kept | "
+        text +=
+            "| Score | Mode | Threshold (keep if ≤) | Coverage | Accuracy kept | "
             + "Area under accuracy–coverage |\n"
         text += "|---|---|---:|---:|---:|---:|\n"
         for mode in [PredictionMode.deterministic, .monteCarlo] {
@@ -200,13 +201,13 @@ public struct ReportWriter {
             text += String(
                 format:
                     "\nRecommended (highest coverage among MC scores): **%@ ≤ %.6g**, keeping %.2f %% of the test "
-                        + "set. %@\n",
+                    + "set. %@\n",
                 recommended.score.title, recommended.value, (recommended.coverage ?? 0) * 100,
                 result.thresholdWritten
                     ? "Written into the model's metadata (`extensions.uncertainty`)."
                     : "Not written into the model; `mcdropout-eval set-threshold --model \(result.model) --from "
-                          + "\(directory)/\(name).json` stores it (the server then flags each prediction "
-                          + "`\"uncertain\"`)."
+                        + "\(directory)/\(name).json` stores it (the server then flags each prediction "
+                        + "`\"uncertain\"`)."
             )
         }
         text += "\n![accuracy vs coverage](coverage-\(name).svg)\n\n"
@@ -226,23 +227,24 @@ public struct ReportWriter {
         text += String(
             format:
                 "The server's default rule: blocks of %d passes, at least %d and at most %d, stopping once every "
-                    + "mean class probability has a standard error below %g. Same images and per-image seeds as the "
-                    + "fixed-N row.\n\n",
+                + "mean class probability has a standard error below %g. Same images and per-image seeds as the "
+                + "fixed-N row.\n\n",
             rule.blockSize, rule.minSamples, rule.maxSamples, rule.tolerance)
         if let confidence = rule.decisionConfidence {
-            let verdict = rule.decisionScore.map { score in
-                String(format: " and the verdict of the rule %@ ≤ %.4g", score, rule.decisionThreshold ?? 0)
-            } ?? ""
+            let verdict =
+                rule.decisionScore.map { score in
+                    String(format: " and the verdict of the rule %@ ≤ %.4g", score, rule.decisionThreshold ?? 0)
+                } ?? ""
             text += String(
                 format:
                     "Also stopping once the decision is settled (`AdaptiveSampling.decisive`): the arg-max leads the "
-                        + "runner-up%@ clears its threshold by %g standard errors, every mean probability's "
-                        + "standard error below %g.\n\n",
+                    + "runner-up%@ clears its threshold by %g standard errors, every mean probability's "
+                    + "standard error below %g.\n\n",
                 verdict, confidence, rule.decisionPrecision ?? .infinity)
         }
         text +=
             "| Sampling | Accuracy | NLL | ECE | OOD AUROC max-prob. | entropy | MI | variance | Mean passes in / "
-                + "out |\n"
+            + "out |\n"
         text += "|---|---:|---:|---:|---:|---:|---:|---:|---:|\n"
         for row in rows {
             let isAdaptive = row.mode == .adaptive
@@ -260,7 +262,7 @@ public struct ReportWriter {
             text += String(
                 format:
                     "\nThe number of passes the rule needed is itself an OOD score: AUROC %.4f. In-distribution "
-                        + "images hit the %d-pass cap %.1f %% of the time, out-of-distribution ones %.1f %%.\n",
+                    + "images hit the %d-pass cap %.1f %% of the time, out-of-distribution ones %.1f %%.\n",
                 auroc, rule.maxSamples, (rows[0].passesIn?.atMaximum ?? 0) * 100,
                 (rows[0].passesOut?.atMaximum ?? 0) * 100)
         }

@@ -26,7 +26,9 @@ struct ChartAxis {
 
     func position(_ value: Double) -> Double {
         if isLogarithmic {
-            let v = log10(max(value, lower)), a = log10(lower), b = log10(upper)
+            let v = log10(max(value, lower))
+            let a = log10(lower)
+            let b = log10(upper)
             return (v - a) / (b - a)
         }
         return (value - lower) / (upper - lower)
@@ -99,14 +101,17 @@ struct Chart {
 
     /// Draws the chart inside the rectangle `(left, top, width, height)` of the document.
     func render(left: Double, top: Double, width: Double, height: Double) -> String {
-        let plotLeft = left + 64, plotTop = top + 34
-        let plotWidth = width - 64 - 16, plotHeight = height - 34 - 52
+        let plotLeft = left + 64
+        let plotTop = top + 34
+        let plotWidth = width - 64 - 16
+        let plotHeight = height - 34 - 52
         func px(_ value: Double) -> Double { plotLeft + x.position(value) * plotWidth }
         func py(_ value: Double) -> Double { plotTop + (1 - y.position(value)) * plotHeight }
         func clampY(_ value: Double) -> Double { min(max(value, y.lower), y.upper) }
         var svg = ""
         svg += text(title, x: left + width / 2, y: top + 20, size: 15, anchor: "middle", weight: "600")
-        svg += "<rect x=\"\(f(plotLeft))\" y=\"\(f(plotTop))\" width=\"\(f(plotWidth))\" height=\"\(f(plotHeight))\" fill=\"#ffffff\" stroke=\"#888\" stroke-width=\"1\"/>\n"
+        svg +=
+            "<rect x=\"\(f(plotLeft))\" y=\"\(f(plotTop))\" width=\"\(f(plotWidth))\" height=\"\(f(plotHeight))\" fill=\"#ffffff\" stroke=\"#888\" stroke-width=\"1\"/>\n"
         for tick in x.tickValues() {
             let p = px(tick)
             svg += line(p, plotTop, p, plotTop + plotHeight, color: "#e5e5e5", width: 1)
@@ -120,23 +125,29 @@ struct Chart {
             svg += text(y.format(tick), x: plotLeft - 8, y: p + 4, size: 12, anchor: "end")
         }
         svg += text(x.label, x: plotLeft + plotWidth / 2, y: plotTop + plotHeight + 40, size: 13, anchor: "middle")
-        let yLabelX = left + 14, yLabelY = plotTop + plotHeight / 2
-        svg += "<text x=\"\(f(yLabelX))\" y=\"\(f(yLabelY))\" font-size=\"13\" text-anchor=\"middle\" transform=\"rotate(-90 \(f(yLabelX)) \(f(yLabelY)))\">\(escape(y.label))</text>\n"
+        let yLabelX = left + 14
+        let yLabelY = plotTop + plotHeight / 2
+        svg +=
+            "<text x=\"\(f(yLabelX))\" y=\"\(f(yLabelY))\" font-size=\"13\" text-anchor=\"middle\" transform=\"rotate(-90 \(f(yLabelX)) \(f(yLabelY)))\">\(escape(y.label))</text>\n"
         svg += "<g clip-path=\"url(#clip\(Int(left))_\(Int(top)))\">\n"
         for group in bars {
             for bar in group.bars where bar.y > (y.isLogarithmic ? 0 : -Double.infinity) {
-                let x0 = px(max(bar.x0, x.lower)), x1 = px(min(bar.x1, x.upper))
+                let x0 = px(max(bar.x0, x.lower))
+                let x1 = px(min(bar.x1, x.upper))
                 let base = y.isLogarithmic ? y.lower : max(y.lower, 0)
-                let top = py(clampY(bar.y)), bottom = py(base)
+                let top = py(clampY(bar.y))
+                let bottom = py(base)
                 let stroke = group.stroke.map { " stroke=\"\($0)\" stroke-width=\"1\"" } ?? ""
-                svg += "<rect x=\"\(f(x0))\" y=\"\(f(min(top, bottom)))\" width=\"\(f(max(x1 - x0, 0.5)))\" height=\"\(f(abs(bottom - top)))\" fill=\"\(group.fill)\" fill-opacity=\"\(group.opacity)\"\(stroke)/>\n"
+                svg +=
+                    "<rect x=\"\(f(x0))\" y=\"\(f(min(top, bottom)))\" width=\"\(f(max(x1 - x0, 0.5)))\" height=\"\(f(abs(bottom - top)))\" fill=\"\(group.fill)\" fill-opacity=\"\(group.opacity)\"\(stroke)/>\n"
             }
         }
         for item in series where !item.points.isEmpty {
             var path = ""
             var previous: (x: Double, y: Double)?
             for point in item.points where point.y.isFinite && point.x.isFinite {
-                let sx = px(point.x), sy = py(clampY(point.y))
+                let sx = px(point.x)
+                let sy = py(clampY(point.y))
                 if let previous, item.style == .step {
                     path += " L\(f(sx)),\(f(py(clampY(previous.y))))"
                 }
@@ -149,15 +160,19 @@ struct Chart {
             case .dotted: dash = " stroke-dasharray=\"2 3\""
             default: dash = ""
             }
-            svg += "<path d=\"\(path)\" fill=\"none\" stroke=\"\(item.color)\" stroke-width=\"\(item.width)\"\(dash) stroke-linejoin=\"round\"/>\n"
+            svg +=
+                "<path d=\"\(path)\" fill=\"none\" stroke=\"\(item.color)\" stroke-width=\"\(item.width)\"\(dash) stroke-linejoin=\"round\"/>\n"
             if item.showsMarkers {
                 for point in item.points where point.y.isFinite {
-                    svg += "<circle cx=\"\(f(px(point.x)))\" cy=\"\(f(py(clampY(point.y))))\" r=\"3.5\" fill=\"\(item.color)\"/>\n"
+                    svg +=
+                        "<circle cx=\"\(f(px(point.x)))\" cy=\"\(f(py(clampY(point.y))))\" r=\"3.5\" fill=\"\(item.color)\"/>\n"
                 }
             }
         }
         svg += "</g>\n"
-        svg = "<clipPath id=\"clip\(Int(left))_\(Int(top))\"><rect x=\"\(f(plotLeft))\" y=\"\(f(plotTop))\" width=\"\(f(plotWidth))\" height=\"\(f(plotHeight))\"/></clipPath>\n" + svg
+        svg =
+            "<clipPath id=\"clip\(Int(left))_\(Int(top))\"><rect x=\"\(f(plotLeft))\" y=\"\(f(plotTop))\" width=\"\(f(plotWidth))\" height=\"\(f(plotHeight))\"/></clipPath>\n"
+            + svg
         for note in notes {
             svg += text(
                 note.text, x: plotLeft + note.fractionX * plotWidth, y: plotTop + (1 - note.fractionY) * plotHeight,
@@ -179,19 +194,32 @@ struct Chart {
         let left: Double
         let top: Double
         switch legend {
-        case .topLeft: left = plotLeft + 8; top = plotTop + 8
-        case .topRight: left = plotLeft + plotWidth - boxWidth - 8; top = plotTop + 8
-        case .bottomLeft: left = plotLeft + 8; top = plotTop + plotHeight - boxHeight - 8
-        default: left = plotLeft + plotWidth - boxWidth - 8; top = plotTop + plotHeight - boxHeight - 8
+        case .topLeft:
+            left = plotLeft + 8
+            top = plotTop + 8
+        case .topRight:
+            left = plotLeft + plotWidth - boxWidth - 8
+            top = plotTop + 8
+        case .bottomLeft:
+            left = plotLeft + 8
+            top = plotTop + plotHeight - boxHeight - 8
+        default:
+            left = plotLeft + plotWidth - boxWidth - 8
+            top = plotTop + plotHeight - boxHeight - 8
         }
-        var svg = "<rect x=\"\(f(left))\" y=\"\(f(top))\" width=\"\(f(boxWidth))\" height=\"\(f(boxHeight))\" fill=\"#ffffff\" fill-opacity=\"0.88\" stroke=\"#bbb\"/>\n"
+        var svg =
+            "<rect x=\"\(f(left))\" y=\"\(f(top))\" width=\"\(f(boxWidth))\" height=\"\(f(boxHeight))\" fill=\"#ffffff\" fill-opacity=\"0.88\" stroke=\"#bbb\"/>\n"
         for (index, entry) in entries.enumerated() {
             let rowY = top + 4 + Double(index) * rowHeight + rowHeight / 2
             if let style = entry.style {
-                let dash = style == .dashed ? " stroke-dasharray=\"7 4\"" : (style == .dotted ? " stroke-dasharray=\"2 3\"" : "")
-                svg += "<line x1=\"\(f(left + 6))\" y1=\"\(f(rowY))\" x2=\"\(f(left + 28))\" y2=\"\(f(rowY))\" stroke=\"\(entry.color)\" stroke-width=\"2.5\"\(dash)/>\n"
+                let dash =
+                    style == .dashed
+                    ? " stroke-dasharray=\"7 4\"" : (style == .dotted ? " stroke-dasharray=\"2 3\"" : "")
+                svg +=
+                    "<line x1=\"\(f(left + 6))\" y1=\"\(f(rowY))\" x2=\"\(f(left + 28))\" y2=\"\(f(rowY))\" stroke=\"\(entry.color)\" stroke-width=\"2.5\"\(dash)/>\n"
             } else {
-                svg += "<rect x=\"\(f(left + 8))\" y=\"\(f(rowY - 5))\" width=\"18\" height=\"10\" fill=\"\(entry.color)\" fill-opacity=\"\(entry.opacity)\"/>\n"
+                svg +=
+                    "<rect x=\"\(f(left + 8))\" y=\"\(f(rowY - 5))\" width=\"18\" height=\"10\" fill=\"\(entry.color)\" fill-opacity=\"\(entry.opacity)\"/>\n"
             }
             svg += text(entry.name, x: left + 34, y: rowY + 4, size: 12, anchor: "start")
         }
@@ -212,7 +240,8 @@ struct Figure {
         let captionHeight: Double = caption == nil ? 0 : 26
         let width = Double(columns) * cellWidth
         let height = Double(rows) * cellHeight + captionHeight
-        var body = "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"\(f(width))\" height=\"\(f(height))\" viewBox=\"0 0 \(f(width)) \(f(height))\" font-family=\"DejaVu Sans, Helvetica, Arial, sans-serif\">\n"
+        var body =
+            "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"\(f(width))\" height=\"\(f(height))\" viewBox=\"0 0 \(f(width)) \(f(height))\" font-family=\"DejaVu Sans, Helvetica, Arial, sans-serif\">\n"
         body += "<rect width=\"100%\" height=\"100%\" fill=\"#fafafa\"/>\n"
         for (index, chart) in charts.enumerated() {
             let left = Double(index % columns) * cellWidth

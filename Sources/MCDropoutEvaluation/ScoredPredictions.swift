@@ -76,7 +76,9 @@ public struct ScoredPredictions: Sendable {
     /// Whether `rule` flags each image.
     public func flagged(by rule: UncertaintyRule) -> [Bool] {
         (0..<count).map { image in
-            rule.conditions.contains { condition in (scores[condition.score]?[image] ?? -.infinity) > condition.threshold }
+            rule.conditions.contains { condition in
+                (scores[condition.score]?[image] ?? -.infinity) > condition.threshold
+            }
         }
     }
 }

@@ -1,11 +1,11 @@
 public import MCDropout
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #elseif canImport(Musl)
-import Musl
+    import Musl
 #elseif canImport(Darwin)
-import Darwin
+    import Darwin
 #endif
 
 /// Proper scoring rules and accuracy for class probabilities.

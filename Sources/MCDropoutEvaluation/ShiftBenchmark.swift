@@ -106,7 +106,8 @@ public enum ShiftBenchmark {
                     else { continue }
                     let metrics = DetectionMetrics(
                         scores: inside + outside,
-                        isPositive: Array(repeating: false, count: inside.count) + Array(repeating: true, count: outside.count))
+                        isPositive: Array(repeating: false, count: inside.count)
+                            + Array(repeating: true, count: outside.count))
                     detection.append(
                         Detection(
                             outOfDistribution: set.name, score: score.rawValue, areaUnderROC: metrics.areaUnderROC,

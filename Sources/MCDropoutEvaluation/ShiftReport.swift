@@ -3,7 +3,9 @@ import Foundation
 /// The report section and figure of the shift benchmark, drawn from its JSON result only.
 public enum ShiftReport {
     /// The report section: tables of every set and score, the figure, the cost of the density scores.
-    public static func markdown(_ report: ShiftBenchmark.Report, model: String, figure: String, command: String) -> String {
+    public static func markdown(_ report: ShiftBenchmark.Report, model: String, figure: String, command: String)
+        -> String
+    {
         let deterministic = report.modes.first { $0.samples == 0 }!
         let monteCarlo = report.modes.first { $0.samples > 0 }!
         let n = monteCarlo.samples
@@ -15,30 +17,40 @@ public enum ShiftReport {
             "Command: `\(command)`. The first \(images) test images, rotated (bilinear, about the centre), the other "
                 + "data set's first \(images) test images and \(images) uniform-noise images; per-image seeds from "
                 + "\(report.firstSeed). *Flagged* is the model's stored rule as the server applies it at N = \(n): "
-                + (report.rule.isEmpty ? "the model has no stored rule." : report.rule.map { "`\($0)`" }.joined(separator: " or ")) + ".")
+                + (report.rule.isEmpty
+                    ? "the model has no stored rule." : report.rule.map { "`\($0)`" }.joined(separator: " or ")) + ".")
         lines.append("")
-        lines.append("| Set | Accuracy off | Accuracy MC | NLL MC | Brier MC | ECE MC | Flagged | Unflagged right | "
-            + report.rule.indices.map { "by rule \($0 + 1)" }.joined(separator: " | ") + (report.rule.isEmpty ? "–" : "") + " |")
+        lines.append(
+            "| Set | Accuracy off | Accuracy MC | NLL MC | Brier MC | ECE MC | Flagged | Unflagged right | "
+                + report.rule.indices.map { "by rule \($0 + 1)" }.joined(separator: " | ")
+                + (report.rule.isEmpty ? "–" : "") + " |")
         lines.append("|---|" + String(repeating: "---:|", count: 7 + max(report.rule.count, 1)))
         for (off, mc) in zip(deterministic.sets, monteCarlo.sets) {
-            var row = [mc.name, percent(off.accuracy), percent(mc.accuracy), fixed(mc.negativeLogLikelihood),
-                fixed(mc.brierScore), fixed(mc.expectedCalibrationError), percent(mc.flagged), percent(mc.unflaggedAccuracy)]
+            var row = [
+                mc.name, percent(off.accuracy), percent(mc.accuracy), fixed(mc.negativeLogLikelihood),
+                fixed(mc.brierScore), fixed(mc.expectedCalibrationError), percent(mc.flagged),
+                percent(mc.unflaggedAccuracy),
+            ]
             row += mc.flaggedByCondition.isEmpty ? ["–"] : mc.flaggedByCondition.map { percent($0) }
             lines.append("| " + row.joined(separator: " | ") + " |")
         }
         lines.append("")
         lines.append("![accuracy and flags under rotation](\(figure))")
         lines.append("")
-        lines.append("OOD detection (clean test images negative, the OOD set positive; density scores do not depend on dropout):")
+        lines.append(
+            "OOD detection (clean test images negative, the OOD set positive; density scores do not depend on dropout):"
+        )
         lines.append("")
         lines.append("| OOD set | Score | Mode | AUROC | AUPR | FPR at 95 % TPR |")
         lines.append("|---|---|---|---:|---:|---:|")
         for (mode, label) in [(deterministic, "dropout off"), (monteCarlo, "MC N=\(n)")] {
             for detection in mode.detection {
-                if mode.samples == 0, detection.score == "reconstruction_error" || detection.score == "feature_distance" {
+                if mode.samples == 0, detection.score == "reconstruction_error" || detection.score == "feature_distance"
+                {
                     continue
                 }
-                let shownMode = ["reconstruction_error", "feature_distance"].contains(detection.score) ? "input only" : label
+                let shownMode =
+                    ["reconstruction_error", "feature_distance"].contains(detection.score) ? "input only" : label
                 lines.append(
                     "| \(detection.outOfDistribution) | \(detection.score) | \(shownMode) | "
                         + "\(fixed(detection.areaUnderROC)) | \(fixed(detection.averagePrecision)) | "
@@ -48,7 +60,8 @@ public enum ShiftReport {
         lines.append("")
         lines.append(
             String(
-                format: "Cost per image on this run (one thread, shared machine): N = %d passes %.0f µs, density scores %.0f µs (%.1f %%).",
+                format:
+                    "Cost per image on this run (one thread, shared machine): N = %d passes %.0f µs, density scores %.0f µs (%.1f %%).",
                 n, monteCarlo.passMicroseconds, monteCarlo.densityMicroseconds,
                 100 * monteCarlo.densityMicroseconds / max(monteCarlo.passMicroseconds, 1e-9)))
         lines.append("")
@@ -72,19 +85,30 @@ public enum ShiftFigure {
     public static func svg(_ report: ShiftBenchmark.Report) -> String {
         let deterministic = report.modes.first { $0.samples == 0 }!
         let monteCarlo = report.modes.first { $0.samples > 0 }!
-        func points(_ sets: [ShiftBenchmark.SetResult], _ value: (ShiftBenchmark.SetResult) -> Double?) -> [(x: Double, y: Double)] {
+        func points(_ sets: [ShiftBenchmark.SetResult], _ value: (ShiftBenchmark.SetResult) -> Double?) -> [(
+            x: Double, y: Double
+        )] {
             sets.compactMap { set in set.rotation.flatMap { angle in value(set).map { (angle, $0) } } }
         }
         let palette = Chart.palette
         var accuracy = Chart(
             title: "Rotated test images: accuracy",
-            x: ChartAxis(label: "rotation (degrees)", lower: 0, upper: 180, ticks: stride(from: 0, through: 180, by: 30).map { $0 }),
+            x: ChartAxis(
+                label: "rotation (degrees)", lower: 0, upper: 180,
+                ticks: stride(from: 0, through: 180, by: 30).map { $0 }),
             y: ChartAxis(label: "share", lower: 0, upper: 1), legend: .topRight)
         accuracy.series = [
-            ChartSeries(name: "accuracy, dropout off", points: points(deterministic.sets) { $0.accuracy }, color: palette[0], style: .dashed),
-            ChartSeries(name: "accuracy, MC N=\(monteCarlo.samples)", points: points(monteCarlo.sets) { $0.accuracy }, color: palette[0], showsMarkers: true),
-            ChartSeries(name: "unflagged answers right", points: points(monteCarlo.sets) { $0.unflaggedAccuracy }, color: palette[2], showsMarkers: true),
-            ChartSeries(name: "flagged", points: points(monteCarlo.sets) { $0.flagged }, color: palette[1], showsMarkers: true),
+            ChartSeries(
+                name: "accuracy, dropout off", points: points(deterministic.sets) { $0.accuracy }, color: palette[0],
+                style: .dashed),
+            ChartSeries(
+                name: "accuracy, MC N=\(monteCarlo.samples)", points: points(monteCarlo.sets) { $0.accuracy },
+                color: palette[0], showsMarkers: true),
+            ChartSeries(
+                name: "unflagged answers right", points: points(monteCarlo.sets) { $0.unflaggedAccuracy },
+                color: palette[2], showsMarkers: true),
+            ChartSeries(
+                name: "flagged", points: points(monteCarlo.sets) { $0.flagged }, color: palette[1], showsMarkers: true),
         ]
         var conditions = Chart(
             title: "Share flagged by each condition of the rule",
@@ -96,6 +120,7 @@ public enum ShiftFigure {
         }
         return Figure(
             charts: [accuracy, conditions], columns: 2,
-            caption: "\(report.dataset): test images rotated 0–180°; the rule as stored in the model file").svg()
+            caption: "\(report.dataset): test images rotated 0–180°; the rule as stored in the model file"
+        ).svg()
     }
 }

@@ -46,7 +46,8 @@ extension DropoutMLP {
         let count = layers.count
         workspace.activations[0] = input
         for index in 0..<count {
-            dropouts[index](&workspace.activations[index], isActive: true, mask: &workspace.masks[index], using: &generator)
+            dropouts[index](
+                &workspace.activations[index], isActive: true, mask: &workspace.masks[index], using: &generator)
             layers[index](workspace.activations[index], into: &workspace.activations[index + 1])
             if index < count - 1 { Activation.relu(&workspace.activations[index + 1]) }
         }

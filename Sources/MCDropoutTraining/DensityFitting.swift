@@ -11,7 +11,8 @@ public enum DensityFittingError: Error, Sendable, Equatable, CustomStringConvert
     public var description: String {
         switch self {
         case .invalidRequest(let reason): return "cannot fit density statistics: \(reason)"
-        case .eigensolverFailed(let size): return "the symmetric eigensolver did not converge on a \(size)×\(size) matrix"
+        case .eigensolverFailed(let size):
+            return "the symmetric eigensolver did not converge on a \(size)×\(size) matrix"
         }
     }
 }
@@ -36,7 +37,9 @@ public enum DensityFitting {
                         Float(data.pixels[row * width + column]) / inputScale
                 }
             }
-        } group: { _ in 0 }
+        } group: { _ in
+            0
+        }
         var vectors = covariance
         guard let values = BLAS.symmetricEigen(&vectors, size: width) else { throw .eigensolverFailed(size: width) }
         var components = Matrix(rows: rank, columns: width)
@@ -72,7 +75,9 @@ public enum DensityFitting {
                     .map { Float($0) / inputScale })
             let features = hiddenFeatures(of: input, model: model, layer: layer)
             for index in features.storage.indices { chunk[index] = features.storage[index] }
-        } group: { Int(data.labels[$0]) }
+        } group: {
+            Int(data.labels[$0])
+        }
         var vectors = covariance
         guard let values = BLAS.symmetricEigen(&vectors, size: width) else { throw .eigensolverFailed(size: width) }
         let ridge = ridgeFraction * values.reduce(0) { $0 + max($1, 0) } / Double(width)
@@ -118,7 +123,9 @@ public enum DensityFitting {
             for row in range {
                 let label = group(row)
                 counts[label] += 1
-                for column in 0..<width { sums[label][column] += Double(chunk[(row - range.lowerBound) * width + column]) }
+                for column in 0..<width {
+                    sums[label][column] += Double(chunk[(row - range.lowerBound) * width + column])
+                }
             }
         }
         let means = sums.indices.map { label in sums[label].map { $0 / Double(max(counts[label], 1)) } }

@@ -1,9 +1,9 @@
 public import MCDropout
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #elseif canImport(Darwin)
-import Darwin
+    import Darwin
 #endif
 
 /// The update rule of an ``Optimizer``.

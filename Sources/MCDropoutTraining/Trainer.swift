@@ -75,7 +75,10 @@ public struct Trainer: Sendable {
     }
 
     /// Named sub-streams of the seed.
-    enum Stream: UInt64 { case initialization = 1, shuffling, augmentation, dropout }
+    enum Stream: UInt64 {
+        case initialization = 1
+        case shuffling, augmentation, dropout
+    }
 
     /// Trains a fresh network on `training`, evaluating on `validation` (dropout off) after each epoch.
     ///

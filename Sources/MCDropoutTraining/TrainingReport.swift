@@ -45,11 +45,15 @@ extension LearningRateSchedule {
         let parts = name.split(separator: ":").map(String.init)
         switch (parts.first, parts.count) {
         case ("constant", 1): self = .constant
-        case ("exponential", 2): guard let g = Double(parts[1]), g > 0 else { return nil }; self = .exponential(gamma: g)
+        case ("exponential", 2):
+            guard let g = Double(parts[1]), g > 0 else { return nil }
+            self = .exponential(gamma: g)
         case ("step", 3):
             guard let n = Int(parts[1]), n > 0, let f = Double(parts[2]), f > 0 else { return nil }
             self = .step(every: n, factor: f)
-        case ("cosine", 2): guard let f = Double(parts[1]), f >= 0 else { return nil }; self = .cosine(finalFraction: f)
+        case ("cosine", 2):
+            guard let f = Double(parts[1]), f >= 0 else { return nil }
+            self = .cosine(finalFraction: f)
         default: return nil
         }
     }

@@ -81,24 +81,31 @@ struct BenchCommand: ParsableCommand {
         let inputDescription = input.map { "\($0) (\(example!.filter { $0 != 0 }.count) non-zero pixels)" } ?? "random"
         let sizes = network.layerSizes.map(String.init).joined(separator: "-")
         print("model \(sizes) dropout \(network.dropoutProbabilities); input \(inputDescription)")
-        print("threads  batch      N   median µs      p10 µs      p90 µs   GFLOP/s  sgemm peak  of peak"
-            + "      CPU µs")
+        print(
+            "threads  batch      N   median µs      p10 µs      p90 µs   GFLOP/s  sgemm peak  of peak"
+                + "      CPU µs")
         for threadCount in threadCounts {
             BLAS.setThreadCount(threadCount)
             let peak = iterations == nil ? measureGemmPeak() : .nan
             for batchSize in batchSizes {
                 var generator = RandomSource(seed: 2)
-                let inputs = example.map { pixels in (0..<batchSize).flatMap { _ in pixels } }
+                let inputs =
+                    example.map { pixels in (0..<batchSize).flatMap { _ in pixels } }
                     ?? (0..<(batchSize * network.inputSize)).map { _ in generator.nextUnitFloat() }
                 for count in sampleCounts {
-                    let flops = Double(batchSize) * Double(
-                        network.monteCarloFlops(sampleCount: count, firstStochasticLayer: predictor.firstStochasticLayerIndex))
+                    let flops =
+                        Double(batchSize)
+                        * Double(
+                            network.monteCarloFlops(
+                                sampleCount: count, firstStochasticLayer: predictor.firstStochasticLayerIndex))
                     let (times, cpuTimes) = measure(predictor, inputs: inputs, batchSize: batchSize, sampleCount: count)
                     let median = times[times.count / 2]
                     let rate = flops / median / 1e3
-                    print(String(format: "%7d %6d %6d %11.1f %11.1f %11.1f %9.1f %11.1f %7.1f%% %11.1f", threadCount,
-                        batchSize, count, median, times[times.count / 10], times[times.count * 9 / 10], rate, peak,
-                        100 * rate / peak, cpuTimes[cpuTimes.count / 2]))
+                    print(
+                        String(
+                            format: "%7d %6d %6d %11.1f %11.1f %11.1f %9.1f %11.1f %7.1f%% %11.1f", threadCount,
+                            batchSize, count, median, times[times.count / 10], times[times.count * 9 / 10], rate, peak,
+                            100 * rate / peak, cpuTimes[cpuTimes.count / 2]))
                 }
             }
         }
@@ -191,7 +198,8 @@ struct BenchCommand: ParsableCommand {
                 var start = 0
                 while start + rowCount <= total, start < 3000 {
                     let part = product(rows: start..<(start + rowCount))
-                    for index in part.indices where part[index].bitPattern != reference[start * width + index].bitPattern {
+                    for index in part.indices
+                    where part[index].bitPattern != reference[start * width + index].bitPattern {
                         mismatches += 1
                     }
                     checked += part.count
@@ -199,8 +207,9 @@ struct BenchCommand: ParsableCommand {
                 }
                 if mismatches > before { print("  blocks of \(rowCount) rows: \(mismatches - before) elements differ") }
             }
-            print("threads \(threadCount): \(checked) elements in blocks of 1…1024 rows vs one \(total)-row sgemm: "
-                + (mismatches == 0 ? "bit-identical" : "\(mismatches) differ"))
+            print(
+                "threads \(threadCount): \(checked) elements in blocks of 1…1024 rows vs one \(total)-row sgemm: "
+                    + (mismatches == 0 ? "bit-identical" : "\(mismatches) differ"))
         }
     }
 
@@ -208,7 +217,9 @@ struct BenchCommand: ParsableCommand {
     func reportAdaptive(_ predictor: MonteCarloPredictor, directories: String, inputScale: Float) throws {
         BLAS.setThreadCount(1)
         let rule = AdaptiveSampling.standard
-        print("rule: min \(rule.minimumSamples), max \(rule.maximumSamples), tolerance \(rule.tolerance), block \(rule.blockSize)")
+        print(
+            "rule: min \(rule.minimumSamples), max \(rule.maximumSamples), tolerance \(rule.tolerance), block \(rule.blockSize)"
+        )
         print("data set                                  images  mean passes  median  p90   max  accuracy  mean MI")
         var workspace = MonteCarloWorkspace()
         var summary = PredictiveSummary.empty
@@ -233,9 +244,11 @@ struct BenchCommand: ParsableCommand {
             }
             let mean = Double(passes.reduce(0, +)) / Double(count)
             passes.sort()
-            print(String(format: "%-40@ %7d %12.1f %7d %4d %5d %9.4f %8.4f", directory as NSString, count, mean,
-                passes[count / 2], passes[count * 9 / 10], passes[count - 1], Double(correct) / Double(count),
-                information / Double(count)))
+            print(
+                String(
+                    format: "%-40@ %7d %12.1f %7d %4d %5d %9.4f %8.4f", directory as NSString, count, mean,
+                    passes[count / 2], passes[count * 9 / 10], passes[count - 1], Double(correct) / Double(count),
+                    information / Double(count)))
         }
     }
 

@@ -13,7 +13,8 @@ struct EvalCommand: ParsableCommand {
             """,
         version: mcdropoutVersion,
         subcommands: [
-            EvaluateCommand.self, ExperimentCommand.self, ReportCommand.self, SetThresholdCommand.self, FitRuleCommand.self,
+            EvaluateCommand.self, ExperimentCommand.self, ReportCommand.self, SetThresholdCommand.self,
+            FitRuleCommand.self,
             ShiftCommand.self, RefreshMetricsCommand.self,
         ],
         defaultSubcommand: EvaluateCommand.self)

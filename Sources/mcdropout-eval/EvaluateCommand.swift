@@ -54,7 +54,8 @@ struct EvaluateCommand: ParsableCommand {
     var writeThreshold = false
     @Flag(help: "Also compare adaptive sampling (samples: \"auto\") with fixed --main-samples, on the large-N subset.")
     var compareAdaptive = false
-    @Flag(help: "With --compare-adaptive: stop when the decision (arg-max and the model's uncertainty rule) is settled.")
+    @Flag(
+        help: "With --compare-adaptive: stop when the decision (arg-max and the model's uncertainty rule) is settled.")
     var adaptiveDecisive = false
 
     func validate() throws {

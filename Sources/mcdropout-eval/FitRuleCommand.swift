@@ -1,8 +1,8 @@
 import ArgumentParser
 import Foundation
 import MCDropout
-import MCDropoutEvaluation
 import MCDropoutData
+import MCDropoutEvaluation
 import MCDropoutTraining
 
 /// `mcdropout-eval fit-rule`: fit density statistics on the training split and a composite uncertainty rule on the
@@ -52,8 +52,12 @@ struct FitRuleCommand: ParsableCommand {
     func validate() throws {
         guard budget > 0, budget < 1 else { throw ValidationError("--budget must be in (0, 1)") }
         guard densityShare >= 0, densityShare <= 1 else { throw ValidationError("--density-share must be in [0, 1]") }
-        guard samples >= 1, validationCount >= 10 else { throw ValidationError("--samples ≥ 1, --validation-count ≥ 10") }
-        guard rank >= 0, featureLayer >= 0, ridge > 0 else { throw ValidationError("--rank, --feature-layer ≥ 0; --ridge > 0") }
+        guard samples >= 1, validationCount >= 10 else {
+            throw ValidationError("--samples ≥ 1, --validation-count ≥ 10")
+        }
+        guard rank >= 0, featureLayer >= 0, ridge > 0 else {
+            throw ValidationError("--rank, --feature-layer ≥ 0; --ridge > 0")
+        }
         for name in summaryScores.split(separator: ",") where UncertaintyScore(rawValue: String(name)) == nil {
             throw ValidationError("--summary-scores: '\(name)' is not a summary score")
         }
@@ -75,8 +79,10 @@ struct FitRuleCommand: ParsableCommand {
         var density = DensityModel(trainingCount: training.count)
         if rank > 0 {
             density.subspace = try DensityFitting.principalSubspace(of: training, inputScale: scale, rank: rank)
-            log(String(format: "principal subspace: rank %d explains %.2f%% of the training images' variance", rank,
-                100 * (density.subspace?.explainedVariance ?? 0)))
+            log(
+                String(
+                    format: "principal subspace: rank %d explains %.2f%% of the training images' variance", rank,
+                    100 * (density.subspace?.explainedVariance ?? 0)))
         }
         if featureLayer > 0 {
             density.gaussian = try DensityFitting.classConditionalGaussian(
@@ -94,20 +100,27 @@ struct FitRuleCommand: ParsableCommand {
         }
         let fitted = RuleFitting.fit(
             scores: candidates, isCorrect: isCorrect, budget: budget, densityShare: densityShare,
-            summaryCandidates: summaryScores.split(separator: ",").compactMap { UncertaintyScore(rawValue: String($0)) })
+            summaryCandidates: summaryScores.split(separator: ",").compactMap { UncertaintyScore(rawValue: String($0)) }
+        )
         var rule = fitted.rule
         rule.sampleCount = samples
         rule.fittedOn = "validation split: the last \(validationCount) training images, seeds from \(seed)"
         for (condition, share) in zip(rule.conditions, fitted.conditionFlagged) {
-            log(String(format: "  %@ > %.6g flags %.2f%% of the validation split", condition.score.rawValue,
-                condition.threshold, 100 * share))
+            log(
+                String(
+                    format: "  %@ > %.6g flags %.2f%% of the validation split", condition.score.rawValue,
+                    condition.threshold, 100 * share))
         }
-        log(String(format: "rule flags %.2f%% of the validation split (budget %.2f%%); unflagged answers %.3f%% right",
-            100 * (rule.validationFlagged ?? 0), 100 * budget, 100 * (rule.validationUnflaggedAccuracy ?? 0)))
-        log(String(format: "density scores cost %.1f µs per image, %.1f%% of the N=%d passes (%.1f µs)",
-            1e6 * predictions.densitySeconds / Double(predictions.count),
-            100 * predictions.densitySeconds / predictions.monteCarloSeconds, samples,
-            1e6 * predictions.monteCarloSeconds / Double(predictions.count)))
+        log(
+            String(
+                format: "rule flags %.2f%% of the validation split (budget %.2f%%); unflagged answers %.3f%% right",
+                100 * (rule.validationFlagged ?? 0), 100 * budget, 100 * (rule.validationUnflaggedAccuracy ?? 0)))
+        log(
+            String(
+                format: "density scores cost %.1f µs per image, %.1f%% of the N=%d passes (%.1f µs)",
+                1e6 * predictions.densitySeconds / Double(predictions.count),
+                100 * predictions.densitySeconds / predictions.monteCarloSeconds, samples,
+                1e6 * predictions.monteCarloSeconds / Double(predictions.count)))
         file.density = density.scores.isEmpty ? nil : density
         file.setUncertaintyRule(rule)
         try Data(file.encoded()).write(to: URL(fileURLWithPath: output), options: .atomic)

@@ -52,8 +52,10 @@ struct RefreshMetricsCommand: ParsableCommand {
         metrics["monte_carlo_check"] = .object(JSONObject(check.jsonObject.members + extra))
         file.metadata.metrics = metrics
         try Data(file.encoded()).write(to: URL(fileURLWithPath: output), options: .atomic)
-        log(String(format: "%@: dropout off %.2f%% (NLL %.4f), MC N=%d seed %llu %.2f%% (NLL %.4f); wrote %@",
-            model, 100 * deterministic.accuracy, deterministic.meanLoss, samples, seed, 100 * monteCarlo.accuracy,
-            monteCarlo.meanLoss, output))
+        log(
+            String(
+                format: "%@: dropout off %.2f%% (NLL %.4f), MC N=%d seed %llu %.2f%% (NLL %.4f); wrote %@",
+                model, 100 * deterministic.accuracy, deterministic.meanLoss, samples, seed, 100 * monteCarlo.accuracy,
+                monteCarlo.meanLoss, output))
     }
 }

@@ -41,7 +41,8 @@ struct SetThresholdCommand: ParsableCommand {
             from: report, reportPath: from, for: file, modelPath: model)
         if let warning { log("warning: \(warning)") }
         try ThresholdWriter.write(threshold, toModelAt: model, original: bytes)
-        log("wrote \(threshold.score.rawValue) ≤ \(threshold.value) (coverage \((threshold.coverage ?? 0) * 100) %, "
-            + "N=\(threshold.sampleCount ?? 0)) into \(model)")
+        log(
+            "wrote \(threshold.score.rawValue) ≤ \(threshold.value) (coverage \((threshold.coverage ?? 0) * 100) %, "
+                + "N=\(threshold.sampleCount ?? 0)) into \(model)")
     }
 }

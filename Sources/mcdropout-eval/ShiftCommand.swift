@@ -40,8 +40,12 @@ struct ShiftCommand: ParsableCommand {
     var name: String?
 
     func validate() throws {
-        guard limit >= 0, samples >= 1, threads >= 1 else { throw ValidationError("--limit ≥ 0, --samples, --threads ≥ 1") }
-        guard rotationStep > 0, rotationStep <= 180 else { throw ValidationError("--rotation-step must be in (0, 180]") }
+        guard limit >= 0, samples >= 1, threads >= 1 else {
+            throw ValidationError("--limit ≥ 0, --samples, --threads ≥ 1")
+        }
+        guard rotationStep > 0, rotationStep <= 180 else {
+            throw ValidationError("--rotation-step must be in (0, 180]")
+        }
     }
 
     func run() throws {
@@ -59,13 +63,16 @@ struct ShiftCommand: ParsableCommand {
         let labels = clean.labels.map(Int.init)
         var sets: [ShiftBenchmark.ImageSet] = []
         for angle in stride(from: 0.0, through: 180.0, by: rotationStep) {
-            let pixels = angle == 0
+            let pixels =
+                angle == 0
                 ? clean.pixels : ImageShift.rotated(clean.pixels, height: side, width: side, degrees: angle)
             sets.append(.init(name: "rotated \(Int(angle))°", pixels: pixels, labels: labels, rotation: angle))
         }
         sets.append(.init(name: oodName, pixels: ood.subset(0..<min(count, ood.count)).pixels, labels: nil))
         sets.append(
-            .init(name: "uniform noise", pixels: ImageShift.uniformNoise(count: count, pixelCount: test.pixelCount, seed: seed),
+            .init(
+                name: "uniform noise",
+                pixels: ImageShift.uniformNoise(count: count, pixelCount: test.pixelCount, seed: seed),
                 labels: nil))
         log("shift benchmark of \(model): \(sets.count) sets of \(count) images, dropout off and N=\(samples)")
         let report = try ShiftBenchmark.run(file: file, sets: sets, sampleCount: samples, firstSeed: seed)
@@ -75,7 +82,8 @@ struct ShiftCommand: ParsableCommand {
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
         try encoder.encode(report).write(to: URL(fileURLWithPath: "\(stem).json"))
         try ShiftFigure.svg(report).write(toFile: "\(stem).svg", atomically: true, encoding: .utf8)
-        let markdown = ShiftReport.markdown(report, model: model, figure: "shift-\(name ?? dataset).svg", command: command)
+        let markdown = ShiftReport.markdown(
+            report, model: model, figure: "shift-\(name ?? dataset).svg", command: command)
         try markdown.write(toFile: "\(stem).md", atomically: true, encoding: .utf8)
         log("wrote \(stem).json, .svg and .md")
     }

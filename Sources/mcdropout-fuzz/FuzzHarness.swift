@@ -72,7 +72,9 @@ func check(_ data: UnsafeRawBufferPointer) {
     let response = service.handle(request)
     // Client input must never produce a server error (503 only while not ready, which never happens here).
     guard (200..<500).contains(response.status) else {
-        fatalError("status \(response.status) for \(request.method) \(request.path): \(String(decoding: response.body, as: UTF8.self))")
+        fatalError(
+            "status \(response.status) for \(request.method) \(request.path): \(String(decoding: response.body, as: UTF8.self))"
+        )
     }
     // Every answer is JSON (or, for V2 binary outputs, a JSON header of the announced length), except the Prometheus
     // text of /metrics and the demo page's HTML, which are only ever 200s.
@@ -81,14 +83,17 @@ func check(_ data: UnsafeRawBufferPointer) {
         fatalError("a \(response.status) answered as text: \(String(decoding: response.body, as: UTF8.self))")
     }
     var json = response.body[...]
-    if let length = response.headers.first(where: { $0.name == "Inference-Header-Content-Length" }).flatMap({ Int($0.value) }) {
+    if let length = response.headers.first(where: { $0.name == "Inference-Header-Content-Length" }).flatMap({
+        Int($0.value)
+    }) {
         guard length <= response.body.count else { fatalError("Inference-Header-Content-Length past the body") }
         json = response.body[..<length]
     }
     if !isText, request.method != "HEAD" {
         do {
             let value = try JSONParser.parse(Array(json))
-            if response.status >= 400, case .string? = value["error"] {} else if response.status >= 400 {
+            if response.status >= 400, case .string? = value["error"] {
+            } else if response.status >= 400 {
                 fatalError("error response without an 'error' string: \(String(decoding: json, as: UTF8.self))")
             }
         } catch {
@@ -98,39 +103,40 @@ func check(_ data: UnsafeRawBufferPointer) {
 }
 
 #if FUZZING
-/// libFuzzer calls this with every input; its own `main` drives the run.
-@_cdecl("LLVMFuzzerTestOneInput")
-public func fuzzTestOneInput(_ start: UnsafeRawPointer?, _ count: Int) -> CInt {
-    check(UnsafeRawBufferPointer(start: start, count: count))
-    return 0
-}
+    /// libFuzzer calls this with every input; its own `main` drives the run.
+    @_cdecl("LLVMFuzzerTestOneInput")
+    public func fuzzTestOneInput(_ start: UnsafeRawPointer?, _ count: Int) -> CInt {
+        check(UnsafeRawBufferPointer(start: start, count: count))
+        return 0
+    }
 #else
-@main
-enum ReplayCommand {
-    /// `mcdropout-fuzz FILE|DIRECTORY...`: runs each file through the harness; exits non-zero on the first failure.
-    static func main() throws {
-        let paths = CommandLine.arguments.dropFirst()
-        guard !paths.isEmpty else {
-            print("usage: mcdropout-fuzz FILE|DIRECTORY... (replays inputs; scripts/reliability/fuzz.sh fuzzes)")
-            exit(2)
-        }
-        var count = 0
-        for path in paths {
-            var isDirectory: ObjCBool = false
-            guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) else {
-                print("no such file: \(path)")
+    @main
+    enum ReplayCommand {
+        /// `mcdropout-fuzz FILE|DIRECTORY...`: runs each file through the harness; exits non-zero on the first failure.
+        static func main() throws {
+            let paths = CommandLine.arguments.dropFirst()
+            guard !paths.isEmpty else {
+                print("usage: mcdropout-fuzz FILE|DIRECTORY... (replays inputs; scripts/reliability/fuzz.sh fuzzes)")
                 exit(2)
             }
-            let files =
-                isDirectory.boolValue
-                ? try FileManager.default.contentsOfDirectory(atPath: path).sorted().map { "\(path)/\($0)" } : [path]
-            for file in files {
-                let data = try Data(contentsOf: URL(fileURLWithPath: file))
-                data.withUnsafeBytes { check($0) }
-                count += 1
+            var count = 0
+            for path in paths {
+                var isDirectory: ObjCBool = false
+                guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) else {
+                    print("no such file: \(path)")
+                    exit(2)
+                }
+                let files =
+                    isDirectory.boolValue
+                    ? try FileManager.default.contentsOfDirectory(atPath: path).sorted().map { "\(path)/\($0)" }
+                    : [path]
+                for file in files {
+                    let data = try Data(contentsOf: URL(fileURLWithPath: file))
+                    data.withUnsafeBytes { check($0) }
+                    count += 1
+                }
             }
+            print("replayed \(count) inputs: no contract violations")
         }
-        print("replayed \(count) inputs: no contract violations")
     }
-}
 #endif

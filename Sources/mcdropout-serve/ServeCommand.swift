@@ -56,7 +56,8 @@ struct ServeCommand: ParsableCommand {
     var models = DefaultModel.resolve(defaults.modelPaths)
     @Option(help: "HTTP worker threads; each computes one request at a time with a single BLAS thread.")
     var threads = defaults.transport.workerThreadCount
-    @Option(help: "Inference requests that may wait for a busy worker; beyond that the server answers 503 + Retry-After.")
+    @Option(
+        help: "Inference requests that may wait for a busy worker; beyond that the server answers 503 + Retry-After.")
     var maxQueued = defaults.transport.maxQueuedRequests
     @Option(help: "Monte-Carlo passes when a request does not give 'samples'.")
     var defaultSamples = defaults.defaultSamples
@@ -106,12 +107,17 @@ struct ServeCommand: ParsableCommand {
     }
 
     func validate() throws {
-        guard Logger.Level(rawValue: logLevel) != nil else { throw ValidationError("--log-level '\(logLevel)' is unknown") }
+        guard Logger.Level(rawValue: logLevel) != nil else {
+            throw ValidationError("--log-level '\(logLevel)' is unknown")
+        }
         guard authScope == "inference" || authScope == "all" else {
             throw ValidationError("--auth-scope must be 'inference' or 'all', not '\(authScope)'")
         }
-        guard threads >= 1, maxQueued >= 0, defaultSamples >= 1, maxSamples >= defaultSamples, maxBatch >= 1, maxBodyBytes >= 1 else {
-            throw ValidationError("--threads, --max-batch and --max-body-bytes must be ≥ 1 and --default-samples ≤ --max-samples")
+        guard threads >= 1, maxQueued >= 0, defaultSamples >= 1, maxSamples >= defaultSamples, maxBatch >= 1,
+            maxBodyBytes >= 1
+        else {
+            throw ValidationError(
+                "--threads, --max-batch and --max-body-bytes must be ≥ 1 and --default-samples ≤ --max-samples")
         }
     }
 

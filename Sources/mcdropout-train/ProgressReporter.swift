@@ -25,12 +25,14 @@ final class ProgressReporter {
             let width = 24
             let filled = Int(Double(width) * Double(batch) / Double(batchCount))
             let bar = String(repeating: "█", count: filled) + String(repeating: "·", count: width - filled)
-            let line = String(format: "\r\u{1B}[2Kepoch %d/%d %@ loss %.4f acc %.2f%% %6.0f img/s ETA %@",
+            let line = String(
+                format: "\r\u{1B}[2Kepoch %d/%d %@ loss %.4f acc %.2f%% %6.0f img/s ETA %@",
                 epoch, epochs, bar, loss, accuracy * 100, rate, formatDuration(eta))
             FileHandle.standardOutput.write(Data(line.utf8))
         case .epoch(let record):
             if isTerminal { FileHandle.standardOutput.write(Data("\r\u{1B}[2K".utf8)) }
-            var line = String(format: "epoch %d/%d lr %.4g train loss %.4f acc %.2f%%", record.epoch, epochs,
+            var line = String(
+                format: "epoch %d/%d lr %.4g train loss %.4f acc %.2f%%", record.epoch, epochs,
                 record.learningRate, record.trainLoss, record.trainAccuracy * 100)
             if let loss = record.validationLoss, let accuracy = record.validationAccuracy {
                 line += String(format: " | validation loss %.4f acc %.2f%%", loss, accuracy * 100)

@@ -2,9 +2,9 @@ import ArgumentParser
 import Foundation
 import MCDropout
 import MCDropoutCommandLine
-import MCDropoutJSON
 import MCDropoutData
 import MCDropoutEvaluation
+import MCDropoutJSON
 import MCDropoutTraining
 
 /// `mcdropout-train`: trains a dropout MLP on MNIST or Fashion-MNIST and writes a safetensors model.
@@ -46,7 +46,11 @@ struct TrainCommand: ParsableCommand {
     @OptionGroup var data: DataDirectoryOptions
     @Option(help: "Hidden layer widths, comma-separated.")
     var hidden: String = "512,512"
-    @Option(parsing: .unconditional, help: "Dropout probability per dense layer input, comma-separated; the first applies to the pixels. A single value applies to every hidden layer with input dropout 0.")
+    @Option(
+        parsing: .unconditional,
+        help:
+            "Dropout probability per dense layer input, comma-separated; the first applies to the pixels. A single value applies to every hidden layer with input dropout 0."
+    )
     var dropout: String = "0.5"
     @Option(help: "Weight initialisation: he or xavier.", completion: .list(["he", "xavier"]))
     var initialization: String = "he"
@@ -75,7 +79,9 @@ struct TrainCommand: ParsableCommand {
     var batchSize: Int = 128
     @OptionGroup var seedOptions: SeedOptions<TrainingSeed>
     @OptionGroup var threadOptions: ThreadOptions
-    @Option(parsing: .unconditional, help: "Training images held out (from the end of the training set) for per-epoch validation.")
+    @Option(
+        parsing: .unconditional,
+        help: "Training images held out (from the end of the training set) for per-epoch validation.")
     var validationCount: Int = 5000
     @Option(parsing: .unconditional, help: "Use only the first N training images (for quick runs; 0 = all).")
     var limit: Int = 0
@@ -83,9 +89,11 @@ struct TrainCommand: ParsableCommand {
     var shift: Int = 0
     @Flag(help: "Random left–right flips (clothing, not digits).")
     var flip = false
-    @Option(parsing: .unconditional, help: "Monte-Carlo passes for the final test-set evaluation stored in the metadata.")
+    @Option(
+        parsing: .unconditional, help: "Monte-Carlo passes for the final test-set evaluation stored in the metadata.")
     var mcSamples: Int = 100
-    @Option(help: "Output model path; <stem>.history.json goes beside it.", completion: .file(extensions: ["safetensors"]))
+    @Option(
+        help: "Output model path; <stem>.history.json goes beside it.", completion: .file(extensions: ["safetensors"]))
     var output: String
     @OptionGroup var forceOptions: ForceOptions
 
@@ -97,15 +105,23 @@ struct TrainCommand: ParsableCommand {
     }
 
     func validate() throws {
-        guard KnownDataset(rawValue: dataset) != nil else { throw ValidationError("--dataset must be mnist or fashion-mnist") }
+        guard KnownDataset(rawValue: dataset) != nil else {
+            throw ValidationError("--dataset must be mnist or fashion-mnist")
+        }
         guard epochs >= 1, batchSize >= 1, mcSamples >= 1 else {
             throw ValidationError("--epochs, --batch-size and --mc-samples must be ≥ 1")
         }
-        guard LearningRateSchedule(name: schedule) != nil else { throw ValidationError("--schedule '\(schedule)' is not understood") }
-        guard WeightInitialization(rawValue: initialization) != nil else { throw ValidationError("--initialization must be he or xavier") }
+        guard LearningRateSchedule(name: schedule) != nil else {
+            throw ValidationError("--schedule '\(schedule)' is not understood")
+        }
+        guard WeightInitialization(rawValue: initialization) != nil else {
+            throw ValidationError("--initialization must be he or xavier")
+        }
         // Numbers are checked here, before any data is read: a typo must not cost a training run.
         let widths = try parseList(hidden, name: "--hidden", as: Int.self)
-        guard !widths.isEmpty, widths.allSatisfy({ $0 > 0 }) else { throw ValidationError("--hidden widths must be positive") }
+        guard !widths.isEmpty, widths.allSatisfy({ $0 > 0 }) else {
+            throw ValidationError("--hidden widths must be positive")
+        }
         let probabilities = try parseList(dropout, name: "--dropout", as: Float.self)
         if let bad = probabilities.first(where: { !($0 >= 0 && $0 < 1) }) {
             throw ValidationError("--dropout values must be in [0, 1), got \(bad)")
@@ -137,7 +153,9 @@ struct TrainCommand: ParsableCommand {
         if limit > 0 { training = training.subset(0..<min(limit, training.count)) }
         var validation: LabeledImages?
         if validationCount > 0 {
-            guard validationCount < training.count else { throw ValidationError("--validation-count leaves no training data") }
+            guard validationCount < training.count else {
+                throw ValidationError("--validation-count leaves no training data")
+            }
             validation = training.subset((training.count - validationCount)..<training.count)
             training = training.subset(0..<(training.count - validationCount))
         }
@@ -150,7 +168,9 @@ struct TrainCommand: ParsableCommand {
         guard probabilities.count == sizes.count - 1 else {
             throw ValidationError("--dropout needs one value, or one per dense layer (\(sizes.count - 1))")
         }
-        guard probabilities.allSatisfy({ $0 >= 0 && $0 < 1 }) else { throw ValidationError("dropout must be in [0, 1)") }
+        guard probabilities.allSatisfy({ $0 >= 0 && $0 < 1 }) else {
+            throw ValidationError("dropout must be in [0, 1)")
+        }
 
         var configuration = TrainingConfiguration(layerSizes: sizes, dropoutProbabilities: probabilities)
         configuration.initialization = WeightInitialization(rawValue: initialization)!
@@ -171,7 +191,9 @@ struct TrainCommand: ParsableCommand {
         configuration.maximumShift = shift
         configuration.horizontalFlip = flip
 
-        print("training \(sizes.map(String.init).joined(separator: "-")) dropout \(probabilities) on \(training.count) \(dataset) images (validation \(validation?.count ?? 0)), \(threads) BLAS thread(s)")
+        print(
+            "training \(sizes.map(String.init).joined(separator: "-")) dropout \(probabilities) on \(training.count) \(dataset) images (validation \(validation?.count ?? 0)), \(threads) BLAS thread(s)"
+        )
         let progress = ProgressReporter(epochs: epochs, isTerminal: isatty(STDOUT_FILENO) != 0)
         let clock = ContinuousClock()
         let start = clock.now
@@ -182,14 +204,23 @@ struct TrainCommand: ParsableCommand {
         let deterministic = Evaluator.deterministic(model, on: test, inputScale: configuration.inputScale)
         let monteCarlo = Evaluator.monteCarlo(
             model, on: test, inputScale: configuration.inputScale, sampleCount: mcSamples, seed: seed)
-        print(String(format: "test (%d images): dropout off %.2f%% (NLL %.4f), MC N=%d %.2f%% (NLL %.4f); trained in %.1f s",
-            test.count, deterministic.accuracy * 100, deterministic.meanLoss, mcSamples, monteCarlo.accuracy * 100,
-            monteCarlo.meanLoss, trainingSeconds))
+        print(
+            String(
+                format: "test (%d images): dropout off %.2f%% (NLL %.4f), MC N=%d %.2f%% (NLL %.4f); trained in %.1f s",
+                test.count, deterministic.accuracy * 100, deterministic.meanLoss, mcSamples, monteCarlo.accuracy * 100,
+                monteCarlo.meanLoss, trainingSeconds))
 
         let metrics = JSONObject([
             ("test_count", .number(Double(test.count))),
             ("deterministic", .object(deterministic.jsonObject)),
-            ("monte_carlo", .object(JSONObject(monteCarlo.jsonObject.members + [("samples", .number(Double(mcSamples))), ("seed", .number(Double(seed)))]))),
+            (
+                "monte_carlo",
+                .object(
+                    JSONObject(
+                        monteCarlo.jsonObject.members + [
+                            ("samples", .number(Double(mcSamples))), ("seed", .number(Double(seed))),
+                        ]))
+            ),
             ("validation_count", .number(Double(validation?.count ?? 0))),
             ("training_count", .number(Double(training.count))),
         ])
@@ -205,7 +236,9 @@ struct TrainCommand: ParsableCommand {
 
     private func parseList<T: LosslessStringConvertible>(_ text: String, name: String, as: T.Type) throws -> [T] {
         let values = text.split(separator: ",").map { T(String($0).trimmingCharacters(in: .whitespaces)) }
-        guard !values.isEmpty, values.allSatisfy({ $0 != nil }) else { throw ValidationError("\(name): cannot parse '\(text)'") }
+        guard !values.isEmpty, values.allSatisfy({ $0 != nil }) else {
+            throw ValidationError("\(name): cannot parse '\(text)'")
+        }
         return values.map { $0! }
     }
 }

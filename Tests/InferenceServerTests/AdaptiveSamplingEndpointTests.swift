@@ -23,12 +23,17 @@ struct AdaptiveSamplingEndpointTests {
         #expect(response.status == 200, "\(response.errorMessage ?? "")")
         let samples = try #require(response.json?["samples"]?.doubleValue).rounded()
         #expect(samples >= 16 && samples <= 1000 && Int(samples - 16) % 16 == 0)
-        #expect(abs((response.json?["probabilities"]?.arrayValue?.compactMap(\.doubleValue).reduce(0, +) ?? 0) - 1) < 1e-5)
+        #expect(
+            abs((response.json?["probabilities"]?.arrayValue?.compactMap(\.doubleValue).reduce(0, +) ?? 0) - 1) < 1e-5)
         // A loose tolerance stops at the minimum; min = max forces the count.
-        let loose = post("/predict", #"{"pixels": \#(pixelsJSON(testPixels())), "samples": "auto", "tolerance": 0.9, "min_samples": 24}"#)
+        let loose = post(
+            "/predict",
+            #"{"pixels": \#(pixelsJSON(testPixels())), "samples": "auto", "tolerance": 0.9, "min_samples": 24}"#)
         #expect(loose.json?["samples"] == .number(24))
         let forced = post(
-            "/predict", #"{"pixels": \#(pixelsJSON(testPixels())), "samples": "auto", "min_samples": 40, "max_samples": 40, "tolerance": 1e-9}"#)
+            "/predict",
+            #"{"pixels": \#(pixelsJSON(testPixels())), "samples": "auto", "min_samples": 40, "max_samples": 40, "tolerance": 1e-9}"#
+        )
         #expect(forced.json?["samples"] == .number(40))
         // A tolerance no run can meet stops at the maximum, even when it is not a whole number of blocks.
         let capped = post(
@@ -68,14 +73,17 @@ struct AdaptiveSamplingEndpointTests {
                 #expect(try maximumStandardError(earlier) >= tolerance * 0.9999)
             }
         }
-        if tolerance < 0.005 { #expect(passesUsed.contains { $0 > 16 }, "a tight tolerance needs more than the minimum") }
+        if tolerance < 0.005 {
+            #expect(passesUsed.contains { $0 > 16 }, "a tight tolerance needs more than the minimum")
+        }
     }
 
     @Test("a batch reports \"auto\" at the top and each input's passes, equal to single requests")
     func batch() throws {
         let a = testPixels(seed: 1)
         let b = testPixels(seed: 2)
-        let batch = post("/predict", #"{"instances": [\#(pixelsJSON(a)), \#(pixelsJSON(b))], "samples": "auto", "seed": 5}"#)
+        let batch = post(
+            "/predict", #"{"instances": [\#(pixelsJSON(a)), \#(pixelsJSON(b))], "samples": "auto", "seed": 5}"#)
         #expect(batch.json?["samples"] == .string("auto"))
         let predictions = batch.json?["predictions"]?.arrayValue ?? []
         #expect(predictions.count == 2)
@@ -86,11 +94,14 @@ struct AdaptiveSamplingEndpointTests {
         }
     }
 
-    @Test("bad adaptive settings are 400s with a message", arguments: [
-        #""tolerance": 0.01"#, #""samples": 100, "min_samples": 10"#, #""samples": "Auto""#,
-        #""samples": "auto", "min_samples": 1"#, #""samples": "auto", "min_samples": 50, "max_samples": 20"#,
-        #""samples": "auto", "tolerance": 0"#, #""samples": "auto", "tolerance": "x""#, #""samples": "auto", "max_samples": 20000"#,
-    ])
+    @Test(
+        "bad adaptive settings are 400s with a message",
+        arguments: [
+            #""tolerance": 0.01"#, #""samples": 100, "min_samples": 10"#, #""samples": "Auto""#,
+            #""samples": "auto", "min_samples": 1"#, #""samples": "auto", "min_samples": 50, "max_samples": 20"#,
+            #""samples": "auto", "tolerance": 0"#, #""samples": "auto", "tolerance": "x""#,
+            #""samples": "auto", "max_samples": 20000"#,
+        ])
     func badSettings(members: String) throws {
         let response = post("/predict", #"{"pixels": \#(pixelsJSON(testPixels())), \#(members)}"#)
         #expect(response.status == 400)

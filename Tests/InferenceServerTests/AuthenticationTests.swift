@@ -11,16 +11,22 @@ struct AuthenticationTests {
 
     @Test("inference needs the bearer key; health and metrics stay open by default")
     func inferenceRoutes() throws {
-        let service = try makeService(paths: [try writeSyntheticModel(name: "m")]) { $0.apiKeys = [Self.key, "second-key-000000000"] }
+        let service = try makeService(paths: [try writeSyntheticModel(name: "m")]) {
+            $0.apiKeys = [Self.key, "second-key-000000000"]
+        }
         let body = jsonBody(#"{"pixels": \#(pixelsJSON(testPixels())), "samples": 2}"#)
-        let v2 = jsonBody(#"{"inputs": [{"name": "pixels", "shape": [1, 784], "datatype": "UINT8", "data": \#(pixelsJSON(testPixels()))}]}"#)
+        let v2 = jsonBody(
+            #"{"inputs": [{"name": "pixels", "shape": [1, 784], "datatype": "UINT8", "data": \#(pixelsJSON(testPixels()))}]}"#
+        )
         for (headers, status) in [
-            ([], 401), ([("Authorization", "Bearer wrong-key-0000000000")], 401), ([("Authorization", "Basic \(Self.key)")], 401),
+            ([], 401), ([("Authorization", "Bearer wrong-key-0000000000")], 401),
+            ([("Authorization", "Basic \(Self.key)")], 401),
             ([("Authorization", "Bearer \(Self.key)x")], 401), ([("Authorization", "Bearer ")], 401),
             ([("Authorization", "Bearer \(Self.key)")], 200), ([("Authorization", "bearer second-key-000000000")], 200),
         ] as [([(name: String, value: String)], Int)] {
             let predict = service.handle(HTTPRequest(method: "POST", path: "/predict", headers: headers, body: body))
-            let infer = service.handle(HTTPRequest(method: "POST", path: "/v2/models/m/infer", headers: headers, body: v2))
+            let infer = service.handle(
+                HTTPRequest(method: "POST", path: "/v2/models/m/infer", headers: headers, body: v2))
             #expect(predict.status == status, "\(headers)")
             #expect(infer.status == status, "\(headers)")
             if status == 401 {
@@ -58,7 +64,8 @@ struct AuthenticationTests {
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("keys-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         let good = directory.appendingPathComponent("good").path
-        try "# ops team\n\n  \(Self.key)  \nsecond-key-000000000\n".write(toFile: good, atomically: true, encoding: .utf8)
+        try "# ops team\n\n  \(Self.key)  \nsecond-key-000000000\n".write(
+            toFile: good, atomically: true, encoding: .utf8)
         #expect(try Server.readAPIKeys(path: good) == [Self.key, "second-key-000000000"])
         let empty = directory.appendingPathComponent("empty").path
         try "# nothing\n".write(toFile: empty, atomically: true, encoding: .utf8)
@@ -66,7 +73,9 @@ struct AuthenticationTests {
         let short = directory.appendingPathComponent("short").path
         try "abc\n".write(toFile: short, atomically: true, encoding: .utf8)
         #expect(throws: (any Error).self) { try Server.readAPIKeys(path: short) }
-        #expect(throws: (any Error).self) { try Server.readAPIKeys(path: directory.appendingPathComponent("missing").path) }
+        #expect(throws: (any Error).self) {
+            try Server.readAPIKeys(path: directory.appendingPathComponent("missing").path)
+        }
     }
 
     @Test("constant-time comparison agrees with ==")

@@ -7,12 +7,15 @@ import Testing
 struct CommandLineTests {
     /// Runs a built executable (beside the test bundle) and returns its exit status and standard output.
     func run(_ name: String, _ arguments: [String]) throws -> (status: Int32, output: String) {
-        let child = try ChildProcess(serveExecutable.deletingLastPathComponent().appendingPathComponent(name), arguments)
+        let child = try ChildProcess(
+            serveExecutable.deletingLastPathComponent().appendingPathComponent(name), arguments)
         #expect(child.exits(within: .seconds(30)))
         return (child.status, String(decoding: child.standardOutput, as: UTF8.self))
     }
 
-    @Test("--version prints the server version", arguments: ["mcdropout-serve", "mcdropout-train", "mcdropout-bench", "mcdropout-eval"])
+    @Test(
+        "--version prints the server version",
+        arguments: ["mcdropout-serve", "mcdropout-train", "mcdropout-bench", "mcdropout-eval"])
     func version(executable: String) throws {
         let path = serveExecutable.deletingLastPathComponent().appendingPathComponent(executable).path
         // Built only with the full product set (scripts/test.sh builds it).

@@ -15,8 +15,10 @@ struct DefaultModelTests {
         let server = try startServer(paths: [model])
         defer { server.shutdown(drainTimeout: .seconds(5)) }
         let connection = try RawHTTPConnection(port: server.port)
-        let files = try FileManager.default.contentsOfDirectory(atPath: repositoryRoot.appendingPathComponent("examples").path)
-            .filter { $0.hasPrefix("mnist-test-") }
+        let files = try FileManager.default.contentsOfDirectory(
+            atPath: repositoryRoot.appendingPathComponent("examples").path
+        )
+        .filter { $0.hasPrefix("mnist-test-") }
         #expect(files.count >= 5)
         for file in files {
             let label = Int(file.split(separator: "-").last!.split(separator: ".").first!)!
@@ -34,7 +36,8 @@ struct DefaultModelTests {
         }
         let batch = try connection.request(
             method: "POST", target: "/predict",
-            body: [UInt8](Data(contentsOf: repositoryRoot.appendingPathComponent("examples/mnist-batch-test-0000-0007.json"))))
+            body: [UInt8](
+                Data(contentsOf: repositoryRoot.appendingPathComponent("examples/mnist-batch-test-0000-0007.json"))))
         let predictions = batch.json?["predictions"]?.arrayValue?.compactMap { $0["prediction"]?.doubleValue } ?? []
         #expect(predictions == [7, 2, 1, 0, 4, 1, 4, 9])
     }
@@ -44,13 +47,17 @@ struct DefaultModelTests {
         let server = try startServer(paths: [repositoryRoot.appendingPathComponent("models/mnist.safetensors").path])
         defer { server.shutdown(drainTimeout: .seconds(5)) }
         let connection = try RawHTTPConnection(port: server.port)
-        let digit = try [UInt8](Data(contentsOf: repositoryRoot.appendingPathComponent("examples/mnist-test-0000-label-7.json")))
+        let digit = try [UInt8](
+            Data(contentsOf: repositoryRoot.appendingPathComponent("examples/mnist-test-0000-label-7.json")))
         let clean = try connection.request(method: "POST", target: "/predict", body: digit)
         let noise = try connection.request(
-            method: "POST", target: "/predict", body: Array(#"{"pixels": \#(pixelsJSON(testPixels(seed: 9))), "seed": 42}"#.utf8))
+            method: "POST", target: "/predict",
+            body: Array(#"{"pixels": \#(pixelsJSON(testPixels(seed: 9))), "seed": 42}"#.utf8))
         let cleanInformation = clean.json?["mutual_information"]?.doubleValue ?? 1
         let noiseInformation = noise.json?["mutual_information"]?.doubleValue ?? 0
         #expect(noiseInformation > 5 * cleanInformation)
-        #expect((noise.json?["predictive_entropy"]?.doubleValue ?? 0) > (clean.json?["predictive_entropy"]?.doubleValue ?? 1))
+        #expect(
+            (noise.json?["predictive_entropy"]?.doubleValue ?? 0)
+                > (clean.json?["predictive_entropy"]?.doubleValue ?? 1))
     }
 }

@@ -20,14 +20,17 @@ struct DensityScoreEndpointTests {
         var direction = Matrix(rows: 1, columns: 784)
         direction[0, 0] = 1
         file.density = DensityModel(
-            subspace: PrincipalSubspace(mean: [Float](repeating: 0, count: 784), components: direction), trainingCount: 1)
+            subspace: PrincipalSubspace(mean: [Float](repeating: 0, count: 784), components: direction),
+            trainingCount: 1)
         file.setUncertaintyRule(
             UncertaintyRule(conditions: [
                 .init(score: .uncertainty(.maxProbability), threshold: 0.95),
                 .init(score: .density(.reconstructionError), threshold: 0.1),
             ]))
         try Data(file.encoded()).write(to: URL(fileURLWithPath: path))
-        service = try makeService(paths: [path, try writeConstantModel(name: "plain", outputBias: uniformBias, directory: folder)])
+        service = try makeService(paths: [
+            path, try writeConstantModel(name: "plain", outputBias: uniformBias, directory: folder),
+        ])
     }
 
     /// An image whose pixels other than pixel 0 are `value` (scaled `value / 255`), pixel 0 being 255.
@@ -50,28 +53,40 @@ struct DensityScoreEndpointTests {
         #expect(loud?["uncertainty_triggered"] == .array([.string("reconstruction_error")]))
         // A request override replaces the whole rule; density scores can be named in it.
         let overridden = service.handle(
-            HTTPRequest(method: "POST", path: "/predict", body: body(128, extra: #", "uncertainty_threshold": 0.5"#))).json
+            HTTPRequest(method: "POST", path: "/predict", body: body(128, extra: #", "uncertainty_threshold": 0.5"#))
+        ).json
         #expect(overridden?["uncertainty_triggered"] == .array([.string("max_probability")]))
         #expect(overridden?["uncertainty_score"] == .string("max_probability"))
-        let byDensity = service.handle(HTTPRequest(method: "POST", path: "/predict", body: body(
-            51, extra: #", "uncertainty_threshold": 0.01, "uncertainty_score": "reconstruction_error""#))).json
+        let byDensity = service.handle(
+            HTTPRequest(
+                method: "POST", path: "/predict",
+                body: body(
+                    51, extra: #", "uncertainty_threshold": 0.01, "uncertainty_score": "reconstruction_error""#))
+        ).json
         #expect(byDensity?["uncertainty_triggered"] == .array([.string("reconstruction_error")]))
         // A model without statistics has no density fields and refuses a density score by name.
         let plain = service.handle(HTTPRequest(method: "POST", path: "/predict", body: body(51, model: "plain")))
         #expect(plain.status == 200 && plain.json?["reconstruction_error"] == nil)
-        let refused = service.handle(HTTPRequest(method: "POST", path: "/predict", body: body(
-            51, model: "plain", extra: #", "uncertainty_threshold": 0.01, "uncertainty_score": "reconstruction_error""#)))
+        let refused = service.handle(
+            HTTPRequest(
+                method: "POST", path: "/predict",
+                body: body(
+                    51, model: "plain",
+                    extra: #", "uncertainty_threshold": 0.01, "uncertainty_score": "reconstruction_error""#)))
         #expect(refused.status == 400)
     }
 
     @Test("KServe V2 offers the density score as an FP32 output and flags with the composite rule")
     func kserve() throws {
         let pixels = ([255] + [Int](repeating: 128, count: 783)).map(String.init).joined(separator: ",")
-        let request = #"{"inputs": [{"name": "pixels", "datatype": "FP32", "shape": [1, 784], "data": [\#(pixels)]}], "parameters": {"samples": 4, "seed": 1}}"#
-        let response = service.handle(HTTPRequest(method: "POST", path: "/v2/models/dense/infer", body: jsonBody(request)))
+        let request =
+            #"{"inputs": [{"name": "pixels", "datatype": "FP32", "shape": [1, 784], "data": [\#(pixels)]}], "parameters": {"samples": 4, "seed": 1}}"#
+        let response = service.handle(
+            HTTPRequest(method: "POST", path: "/v2/models/dense/infer", body: jsonBody(request)))
         #expect(response.status == 200)
         let outputs = response.json?["outputs"]?.arrayValue ?? []
-        let named = Dictionary(uniqueKeysWithValues: outputs.compactMap { output in output["name"]?.stringValue.map { ($0, output) } })
+        let named = Dictionary(
+            uniqueKeysWithValues: outputs.compactMap { output in output["name"]?.stringValue.map { ($0, output) } })
         let error = named["reconstruction_error"]?["data"]?.arrayValue?.first?.doubleValue ?? 0
         #expect(abs(error - pow(128.0 / 255, 2) * 783 / 784) < 1e-5)
         #expect(named["uncertain"]?["data"] == .array([.bool(true)]))

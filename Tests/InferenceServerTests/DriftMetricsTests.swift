@@ -97,7 +97,9 @@ struct DriftMetricsTests {
             let variance = output("variance").compactMap(\.doubleValue)[(index * 10)..<(index * 10 + 10)]
             var answer = Answer(predict: .object(JSONObject([])))
             answer.label = labels[try #require(output("prediction")[index].doubleValue.map { Int($0) })]
-            answer.scores = ["max_probability": 1 - (probabilities.max() ?? 0), "total_variance": variance.reduce(0, +)]
+            answer.scores = [
+                "max_probability": 1 - (probabilities.max() ?? 0), "total_variance": variance.reduce(0, +),
+            ]
             for name in ["predictive_entropy", "expected_entropy", "mutual_information"] {
                 answer.scores[name] = output(name)[index].doubleValue
             }
@@ -151,8 +153,10 @@ struct DriftMetricsTests {
         func count() -> Double? {
             let response = service.handle(HTTPRequest(method: "GET", path: "/metrics"))
             let text = String(decoding: response.body, as: UTF8.self)
-            return samples(text, "mcdropout_prediction_score_count", ["model": "digits", "score": "mutual_information"])
-                .first?.value
+            return samples(
+                text, "mcdropout_prediction_score_count", ["model": "digits", "score": "mutual_information"]
+            )
+            .first?.value
         }
         #expect(count() == 1)
         service.reloadModels()

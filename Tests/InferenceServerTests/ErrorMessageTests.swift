@@ -13,7 +13,12 @@ struct ErrorMessageTests {
         var pixels = testPixels()
         let cases: [(target: String, body: String, message: String)] = [
             ("/predict", #"{"pixels": \#(pixelsJSON(pixels)), "samples": 10001}"#, "got 10001"),
-            ({ pixels[0] = 256; return "/predict" }(), #"{"pixels": \#(pixelsJSON(pixels))}"#, "'pixels[0]' is 256;"),
+            (
+                {
+                    pixels[0] = 256
+                    return "/predict"
+                }(), #"{"pixels": \#(pixelsJSON(pixels))}"#, "'pixels[0]' is 256;"
+            ),
             (
                 "/v2/models/m/infer",
                 #"{"inputs": [{"name": "pixels", "shape": [1, 784], "datatype": "FP32", "data": \#(pixelsJSON(pixels))}]}"#,

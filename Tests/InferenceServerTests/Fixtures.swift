@@ -12,7 +12,8 @@ func writeSyntheticModel(
     labels: [String] = (0..<10).map { "class \($0)" }, dataset: String = "synthetic"
 ) throws -> String {
     var generator = RandomSource(seed: seed)
-    let model = DropoutMLP(layerSizes: [784, hidden, 10], dropoutProbabilities: [0, 0.5], initialization: .he, using: &generator)
+    let model = DropoutMLP(
+        layerSizes: [784, hidden, 10], dropoutProbabilities: [0, 0.5], initialization: .he, using: &generator)
     let metadata = ModelMetadata(
         layerSizes: model.layerSizes, dropoutProbabilities: [0, 0.5], labels: labels,
         dataset: dataset, seed: seed, inputScale: 255, inputShape: [28, 28])
@@ -24,7 +25,8 @@ func writeSyntheticModel(
 }
 
 /// A ready service over the given model files, without sockets.
-func makeService(paths: [String], configure: (inout ServerConfiguration) -> Void = { _ in }) throws -> InferenceService {
+func makeService(paths: [String], configure: (inout ServerConfiguration) -> Void = { _ in }) throws -> InferenceService
+{
     var configuration = ServerConfiguration()
     configuration.modelPaths = paths
     configure(&configuration)

@@ -73,7 +73,8 @@ private func rows(_ widths: [Int]) -> String {
 private func predictBody(pixels value: String, extra: String = "") -> String {
     #"{"pixels": \#(value)\#(extra)}"#
 }
-private func v2Input(shape: String = "[1, 784]", datatype: String = "FP32", data: String = pixels(count: 784)) -> String {
+private func v2Input(shape: String = "[1, 784]", datatype: String = "FP32", data: String = pixels(count: 784)) -> String
+{
     #"{"inputs": [{"name": "pixels", "shape": \#(shape), "datatype": "\#(datatype)", "data": \#(data)}]}"#
 }
 
@@ -114,7 +115,10 @@ let hostileCases: [HostileCase] = {
             "100 000 nested brackets, closed",
             String(repeating: "[", count: 100_000) + String(repeating: "]", count: 100_000)))
     cases.append(.predict("100 000 nested objects", String(repeating: #"{"a":"#, count: 100_000)))
-    cases.append(.predict("pixels nested 100 deep", predictBody(pixels: String(repeating: "[", count: 100) + "1" + String(repeating: "]", count: 100))))
+    cases.append(
+        .predict(
+            "pixels nested 100 deep",
+            predictBody(pixels: String(repeating: "[", count: 100) + "1" + String(repeating: "]", count: 100))))
 
     // Numbers out of range or of the wrong kind.
     var outOfRange = testPixels().map(String.init)
@@ -125,7 +129,9 @@ let hostileCases: [HostileCase] = {
     outOfRange[17] = String(repeating: "9", count: 300)
     cases.append(.predict("pixel of 300 digits", predictBody(pixels: "[" + outOfRange.joined(separator: ",") + "]")))
     outOfRange[17] = "1e400"
-    cases.append(.predict("pixel 1e400 (overflows a double)", predictBody(pixels: "[" + outOfRange.joined(separator: ",") + "]")))
+    cases.append(
+        .predict("pixel 1e400 (overflows a double)", predictBody(pixels: "[" + outOfRange.joined(separator: ",") + "]"))
+    )
     outOfRange[17] = "255.0001"
     cases.append(.predict("pixel just above 255", predictBody(pixels: "[" + outOfRange.joined(separator: ",") + "]")))
     outOfRange[17] = "-1"
@@ -133,7 +139,8 @@ let hostileCases: [HostileCase] = {
     for (name, value) in [("string", #""7""#), ("boolean", "true"), ("null", "null"), ("object", "{}")] {
         var items = testPixels().map(String.init)
         items[3] = value
-        cases.append(.predict("a \(name) among the pixels", predictBody(pixels: "[" + items.joined(separator: ",") + "]")))
+        cases.append(
+            .predict("a \(name) among the pixels", predictBody(pixels: "[" + items.joined(separator: ",") + "]")))
     }
     cases.append(.predict("pixels is a string", predictBody(pixels: #""0,0,0""#)))
     cases.append(.predict("pixels is null", predictBody(pixels: "null")))
@@ -144,7 +151,8 @@ let hostileCases: [HostileCase] = {
     cases.append(.predict("783 pixels", predictBody(pixels: pixels(count: 783))))
     cases.append(.predict("785 pixels", predictBody(pixels: pixels(count: 785))))
     cases.append(.predict("784×2 pixels", predictBody(pixels: pixels(count: 1568))))
-    cases.append(.predict("ragged 28×28 (one row of 27)", predictBody(pixels: rows(Array(repeating: 28, count: 27) + [27]))))
+    cases.append(
+        .predict("ragged 28×28 (one row of 27)", predictBody(pixels: rows(Array(repeating: 28, count: 27) + [27]))))
     cases.append(.predict("27 rows of 28", predictBody(pixels: rows(Array(repeating: 28, count: 27)))))
     cases.append(.predict("28 rows of 29", predictBody(pixels: rows(Array(repeating: 29, count: 28)))))
     cases.append(.predict("rows mixed with numbers", predictBody(pixels: "[[1, 2], 3]")))
@@ -154,7 +162,8 @@ let hostileCases: [HostileCase] = {
     cases.append(.predict("empty object", "{}"))
     cases.append(.predict("unknown field", predictBody(pixels: pixels784, extra: #", "temperature": 1"#)))
     cases.append(.predict("duplicate key", #"{"pixels": \#(pixels784), "pixels": \#(pixels784)}"#))
-    cases.append(.predict("duplicate samples key", predictBody(pixels: pixels784, extra: #", "samples": 5, "samples": 6"#)))
+    cases.append(
+        .predict("duplicate samples key", predictBody(pixels: pixels784, extra: #", "samples": 5, "samples": 6"#)))
     cases.append(.predict("both pixels and instances", predictBody(pixels: pixels784, extra: #", "instances": []"#)))
     for (name, value) in [
         ("0", "0"), ("-1", "-1"), ("1.5", "1.5"), (#""100""#, #""100""#), ("10^12", "1000000000000"),
@@ -167,19 +176,28 @@ let hostileCases: [HostileCase] = {
     }
     cases.append(.predict("model is a number", predictBody(pixels: pixels784, extra: #", "model": 7"#)))
     cases.append(.predict("unknown model", predictBody(pixels: pixels784, extra: #", "model": "nope""#), status: 404))
-    cases.append(.predict("model named ../m", predictBody(pixels: pixels784, extra: #", "model": "../m""#), status: 404))
+    cases.append(
+        .predict("model named ../m", predictBody(pixels: pixels784, extra: #", "model": "../m""#), status: 404))
     cases.append(.predict("empty instances", #"{"instances": []}"#))
     cases.append(.predict("instances is an object", #"{"instances": {"pixels": \#(pixels784)}}"#))
     cases.append(.predict("instance with an unknown field", #"{"instances": [{"pixels": \#(pixels784), "x": 1}]}"#))
     cases.append(.predict("instance without pixels", #"{"instances": [{}]}"#))
     cases.append(.predict("instance is a number", #"{"instances": [7]}"#))
-    cases.append(.predict("257 instances (over the batch limit)", #"{"instances": [\#(Array(repeating: "[]", count: 257).joined(separator: ","))]}"#))
-    cases.append(.predict("101 inputs × 10 000 samples over the pass limit", #"{"instances": [\#(Array(repeating: pixels784, count: 101).joined(separator: ","))], "samples": 10000}"#))
+    cases.append(
+        .predict(
+            "257 instances (over the batch limit)",
+            #"{"instances": [\#(Array(repeating: "[]", count: 257).joined(separator: ","))]}"#))
+    cases.append(
+        .predict(
+            "101 inputs × 10 000 samples over the pass limit",
+            #"{"instances": [\#(Array(repeating: pixels784, count: 101).joined(separator: ","))], "samples": 10000}"#))
     cases.append(.predict("second instance of the wrong width", #"{"instances": [\#(pixels784), [1, 2]]}"#))
 
     // Bodies and framing.
     cases.append(HostileCase("empty body", body: [], status: 400))
-    cases.append(HostileCase("invalid UTF-8 in the body", body: Array(#"{"model": ""#.utf8) + [0xC3, 0x28, 0xFF] + Array(#""}"#.utf8)))
+    cases.append(
+        HostileCase(
+            "invalid UTF-8 in the body", body: Array(#"{"model": ""#.utf8) + [0xC3, 0x28, 0xFF] + Array(#""}"#.utf8)))
     cases.append(HostileCase("NUL bytes in the body", body: Array(#"{"pixels": [1"#.utf8) + [0, 0] + Array("]}".utf8)))
     cases.append(
         HostileCase(
@@ -203,16 +221,20 @@ let hostileCases: [HostileCase] = {
     cases.append(
         HostileCase(
             "chunked upload with an invalid chunk size",
-            raw: Array("POST /predict HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\nabc\r\n0\r\n\r\n".utf8),
+            raw: Array(
+                "POST /predict HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\nabc\r\n0\r\n\r\n".utf8),
             status: 400, answerer: .transport))
     cases.append(
         HostileCase(
-            "chunk size of 2^64", 
-            raw: Array("POST /predict HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n10000000000000000\r\nabc\r\n0\r\n\r\n".utf8),
+            "chunk size of 2^64",
+            raw: Array(
+                "POST /predict HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n10000000000000000\r\nabc\r\n0\r\n\r\n"
+                    .utf8),
             status: 413, answerer: .transport))
     cases.append(
         HostileCase(
-            "missing Content-Length: the body is not read", raw: Array("POST /predict HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n".utf8),
+            "missing Content-Length: the body is not read",
+            raw: Array("POST /predict HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n".utf8),
             status: 400))
     cases.append(
         HostileCase(
@@ -234,9 +256,12 @@ let hostileCases: [HostileCase] = {
     // Methods and paths.
     cases.append(HostileCase("GET /predict", method: "GET", status: 405, expect: [("Allow", "POST")]))
     cases.append(HostileCase("DELETE /predict", method: "DELETE", status: 405, expect: [("Allow", "POST")]))
-    cases.append(HostileCase("PUT /predict", method: "PUT", body: Array(predictBody(pixels: pixels784).utf8), status: 405))
+    cases.append(
+        HostileCase("PUT /predict", method: "PUT", body: Array(predictBody(pixels: pixels784).utf8), status: 405))
     cases.append(HostileCase("lowercase post", method: "post", status: 405))
-    cases.append(HostileCase("POST /health", target: "/health", body: Array("{}".utf8), status: 405, expect: [("Allow", "GET, HEAD")]))
+    cases.append(
+        HostileCase(
+            "POST /health", target: "/health", body: Array("{}".utf8), status: 405, expect: [("Allow", "GET, HEAD")]))
     cases.append(HostileCase("GET /v2/models/m/infer", method: "GET", target: "/v2/models/m/infer", status: 405))
     cases.append(HostileCase("POST /metrics", target: "/metrics", status: 405))
     cases.append(HostileCase("unknown path", method: "GET", target: "/nowhere", status: 404))
@@ -244,22 +269,33 @@ let hostileCases: [HostileCase] = {
     cases.append(HostileCase("encoded ../ traversal", method: "GET", target: "/%2e%2e/%2e%2e/etc/passwd", status: 404))
     cases.append(HostileCase("/v2/../health is not normalized", method: "GET", target: "/v2/../health", status: 404))
     cases.append(HostileCase("%00 after health", method: "GET", target: "/health%00", status: 404))
-    cases.append(HostileCase("%00 as the model name", target: "/v2/models/%00/infer", body: Array("{}".utf8), status: 404))
+    cases.append(
+        HostileCase("%00 as the model name", target: "/v2/models/%00/infer", body: Array("{}".utf8), status: 404))
     cases.append(HostileCase("truncated percent escape", method: "GET", target: "/health%4", status: 400))
     cases.append(HostileCase("invalid percent escape", method: "GET", target: "/%zz", status: 400))
     cases.append(HostileCase("percent-encoded invalid UTF-8", method: "GET", target: "/%C3%28", status: 400))
-    cases.append(HostileCase("8 KB URL", method: "GET", target: "/" + String(repeating: "a", count: 8 * 1024), status: 404))
-    cases.append(HostileCase("8 KB query", method: "GET", target: "/nowhere?q=" + String(repeating: "x", count: 8192), status: 404))
+    cases.append(
+        HostileCase("8 KB URL", method: "GET", target: "/" + String(repeating: "a", count: 8 * 1024), status: 404))
     cases.append(
         HostileCase(
-            "2 048 query arguments", method: "GET", target: "/health?" + String(repeating: "q=1&", count: 2048), status: 0,
+            "8 KB query", method: "GET", target: "/nowhere?q=" + String(repeating: "x", count: 8192), status: 404))
+    cases.append(
+        HostileCase(
+            "2 048 query arguments", method: "GET", target: "/health?" + String(repeating: "q=1&", count: 2048),
+            status: 0,
             answerer: .closes))
-    cases.append(HostileCase("8 KB model name", target: "/v2/models/\(String(repeating: "m", count: 8192))/infer", body: Array("{}".utf8), status: 404))
-    cases.append(
-        HostileCase("100 KB URL (over the connection memory)", method: "GET", target: "/" + String(repeating: "a", count: 100_000), status: 414, answerer: .transport))
     cases.append(
         HostileCase(
-            "a 100 KB header", method: "GET", target: "/health", headers: [("X-Big", String(repeating: "h", count: 100_000))],
+            "8 KB model name", target: "/v2/models/\(String(repeating: "m", count: 8192))/infer",
+            body: Array("{}".utf8), status: 404))
+    cases.append(
+        HostileCase(
+            "100 KB URL (over the connection memory)", method: "GET",
+            target: "/" + String(repeating: "a", count: 100_000), status: 414, answerer: .transport))
+    cases.append(
+        HostileCase(
+            "a 100 KB header", method: "GET", target: "/health",
+            headers: [("X-Big", String(repeating: "h", count: 100_000))],
             status: 431, answerer: .transport))
     cases.append(
         HostileCase(
@@ -269,13 +305,23 @@ let hostileCases: [HostileCase] = {
         HostileCase(
             "invalid UTF-8 in the request line",
             raw: Array("GET /he".utf8) + [0xFF, 0xFE] + Array("alth HTTP/1.1\r\nHost: t\r\n\r\n".utf8), status: 404))
-    cases.append(HostileCase("garbage request line", raw: Array("\u{01}\u{02}\u{03}\r\n\r\n".utf8), status: 0, answerer: .closes))
-    cases.append(HostileCase("unknown HTTP version", raw: Array("GET /health HTTP/9.9\r\nHost: t\r\n\r\n".utf8), status: 505, answerer: .transport))
-    cases.append(HostileCase("header without a colon", raw: Array("GET /health HTTP/1.1\r\nHost: t\r\nbroken header\r\n\r\n".utf8), status: 400, answerer: .transport))
+    cases.append(
+        HostileCase("garbage request line", raw: Array("\u{01}\u{02}\u{03}\r\n\r\n".utf8), status: 0, answerer: .closes)
+    )
+    cases.append(
+        HostileCase(
+            "unknown HTTP version", raw: Array("GET /health HTTP/9.9\r\nHost: t\r\n\r\n".utf8), status: 505,
+            answerer: .transport))
+    cases.append(
+        HostileCase(
+            "header without a colon", raw: Array("GET /health HTTP/1.1\r\nHost: t\r\nbroken header\r\n\r\n".utf8),
+            status: 400, answerer: .transport))
 
     // KServe V2.
     cases.append(.infer("V2 unknown model", v2Input(), status: 404, model: "nope"))
-    cases.append(HostileCase("V2 wrong version", target: "/v2/models/m/versions/99/infer", body: Array(v2Input().utf8), status: 404))
+    cases.append(
+        HostileCase(
+            "V2 wrong version", target: "/v2/models/m/versions/99/infer", body: Array(v2Input().utf8), status: 404))
     cases.append(.infer("V2 shape [1, 783]", v2Input(shape: "[1, 783]", data: pixels(count: 783))))
     cases.append(.infer("V2 shape [784]", v2Input(shape: "[784]")))
     cases.append(.infer("V2 shape [0, 784]", v2Input(shape: "[0, 784]", data: "[]")))
@@ -286,18 +332,29 @@ let hostileCases: [HostileCase] = {
     cases.append(.infer("V2 shape of strings", v2Input(shape: #"["1", "784"]"#)))
     cases.append(.infer("V2 datatype FP64", v2Input(datatype: "FP64")))
     cases.append(.infer("V2 datatype BYTES", v2Input(datatype: "BYTES")))
-    cases.append(.infer("V2 UINT8 with a fraction", v2Input(datatype: "UINT8", data: "[1.5" + String(repeating: ",1", count: 783) + "]")))
+    cases.append(
+        .infer(
+            "V2 UINT8 with a fraction",
+            v2Input(datatype: "UINT8", data: "[1.5" + String(repeating: ",1", count: 783) + "]")))
     cases.append(.infer("V2 data one short", v2Input(data: pixels(count: 783))))
     cases.append(.infer("V2 data one long", v2Input(data: pixels(count: 785))))
     cases.append(.infer("V2 data of strings", v2Input(data: pixels(count: 784, value: #""1""#))))
-    cases.append(.infer("V2 data nested 30 deep", v2Input(data: String(repeating: "[", count: 30) + "1" + String(repeating: "]", count: 30))))
+    cases.append(
+        .infer(
+            "V2 data nested 30 deep",
+            v2Input(data: String(repeating: "[", count: 30) + "1" + String(repeating: "]", count: 30))))
     cases.append(.infer("V2 pixel 1e39", v2Input(data: "[1e39" + String(repeating: ",1", count: 783) + "]")))
     cases.append(.infer("V2 missing inputs", #"{"id": "x"}"#))
     cases.append(.infer("V2 empty inputs", #"{"inputs": []}"#))
     cases.append(.infer("V2 two inputs", #"{"inputs": [\#(v2Input()), \#(v2Input())]}"#))
-    cases.append(.infer("V2 input without data", #"{"inputs": [{"name": "pixels", "shape": [1, 784], "datatype": "FP32"}]}"#))
-    cases.append(.infer("V2 unknown output", #"{"inputs": \#(v2Input().dropFirst(11).dropLast()), "outputs": [{"name": "logits"}]}"#))
-    cases.append(.infer("V2 samples 0", #"{"parameters": {"samples": 0}, "inputs": \#(v2Input().dropFirst(11).dropLast())}"#))
+    cases.append(
+        .infer("V2 input without data", #"{"inputs": [{"name": "pixels", "shape": [1, 784], "datatype": "FP32"}]}"#))
+    cases.append(
+        .infer(
+            "V2 unknown output", #"{"inputs": \#(v2Input().dropFirst(11).dropLast()), "outputs": [{"name": "logits"}]}"#
+        ))
+    cases.append(
+        .infer("V2 samples 0", #"{"parameters": {"samples": 0}, "inputs": \#(v2Input().dropFirst(11).dropLast())}"#))
     cases.append(.infer("V2 id is a number", #"{"id": 5, "inputs": \#(v2Input().dropFirst(11).dropLast())}"#))
     cases.append(
         HostileCase(
@@ -327,7 +384,9 @@ let hostileCases: [HostileCase] = {
 
 /// A V2 JSON header announcing one FP32 [1, 784] input of `size` binary bytes.
 private func binaryHeader(size: Int) -> [UInt8] {
-    Array(#"{"inputs": [{"name": "pixels", "shape": [1, 784], "datatype": "FP32", "parameters": {"binary_data_size": \#(size)}}]}"#.utf8)
+    Array(
+        #"{"inputs": [{"name": "pixels", "shape": [1, 784], "datatype": "FP32", "parameters": {"binary_data_size": \#(size)}}]}"#
+            .utf8)
 }
 
 /// The live server the hostile suite shares: one synthetic model `m`, default limits, a short idle timeout.
@@ -357,12 +416,16 @@ struct HostileInputTests {
         #expect(Set(hostileCases.map(\.name)).count == hostileCases.count, "case names must be unique")
     }
 
-    @Test("answers with the exact status, a JSON error (or libmicrohttpd's page), and stays healthy", arguments: hostileCases)
+    @Test(
+        "answers with the exact status, a JSON error (or libmicrohttpd's page), and stays healthy",
+        arguments: hostileCases)
     func hostile(_ item: HostileCase) throws {
         let port = try hostilePort.get()
         let connection = try RawHTTPConnection(port: port, timeout: .seconds(30))
         if let limit = item.sendLimit {
-            let head = item.bytes.firstRange(of: Array("\r\n\r\n".utf8)).map { item.bytes[..<$0.upperBound] } ?? item.bytes[...]
+            let head =
+                item.bytes.firstRange(of: Array("\r\n\r\n".utf8)).map { item.bytes[..<$0.upperBound] }
+                ?? item.bytes[...]
             try connection.send(Array(head) + Array(item.bytes[head.endIndex...].prefix(limit)))
         } else {
             // The server may answer and close before it has read everything (413): a failed send is fine then.

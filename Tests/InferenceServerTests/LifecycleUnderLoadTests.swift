@@ -89,7 +89,7 @@ struct LifecycleUnderLoadTests {
         }
         pause(.milliseconds(100))
         outcome.isStopped.store(true, ordering: .releasing)
-        clients.forEach { $0.join() }
+        for client in clients { client.join() }
 
         #expect(outcome.failures.entries.isEmpty, "\(outcome.failures.entries.prefix(5))")
         #expect(outcome.total > 0 && outcome.counts[200] == outcome.total)
@@ -109,7 +109,7 @@ struct LifecycleUnderLoadTests {
         server.signal(SIGTERM)
         let exited = server.exits(within: .seconds(60))
         outcome.isStopped.store(true, ordering: .releasing)
-        clients.forEach { $0.join() }
+        for client in clients { client.join() }
 
         #expect(exited)
         #expect(server.process.terminationReason == .exit && server.process.terminationStatus == 0)

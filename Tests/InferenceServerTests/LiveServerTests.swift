@@ -52,7 +52,8 @@ struct LiveServerTests {
         let connection = try RawHTTPConnection(port: server.port)
         let traced = try connection.request(target: "/health", headers: [("X-Request-ID", "trace-4bf92f35")])
         #expect(traced.header("X-Request-ID") == "trace-4bf92f35")
-        let error = try connection.request(method: "POST", target: "/predict", headers: [("X-Request-ID", "e-1")], body: Array("{}".utf8))
+        let error = try connection.request(
+            method: "POST", target: "/predict", headers: [("X-Request-ID", "e-1")], body: Array("{}".utf8))
         #expect(error.status == 400 && error.header("X-Request-ID") == "e-1")
         let spaced = try connection.request(target: "/health", headers: [("X-Request-ID", "has space")])
         let own = try connection.request(target: "/health")
@@ -96,27 +97,32 @@ struct LiveServerTests {
             {"id": "req-1", "parameters": {"samples": 30, "seed": 9},
              "inputs": [{"name": "pixels", "shape": [2, 784], "datatype": "UINT8", "data": [\#(pixelsJSON(a)), \#(pixelsJSON(b))]}]}
             """#
-        let response = try connection.request(method: "POST", target: "/v2/models/mnist/infer", body: Array(jsonRequest.utf8))
+        let response = try connection.request(
+            method: "POST", target: "/v2/models/mnist/infer", body: Array(jsonRequest.utf8))
         #expect(response.status == 200, "\(response.text)")
         let json = try #require(response.json)
         #expect(json["id"] == .string("req-1"))
         #expect(json["model_name"] == .string("mnist"))
         let outputs = json["outputs"]?.arrayValue ?? []
-        #expect(outputs.compactMap { $0["name"]?.stringValue } == [
-            "probabilities", "variance", "predictive_entropy", "expected_entropy", "mutual_information", "prediction",
-        ])
+        #expect(
+            outputs.compactMap { $0["name"]?.stringValue } == [
+                "probabilities", "variance", "predictive_entropy", "expected_entropy", "mutual_information",
+                "prediction",
+            ])
         #expect(outputs[0]["shape"] == .array([.number(2), .number(10)]))
         #expect(outputs[5]["datatype"] == .string("INT64"))
         #expect(outputs[2]["shape"] == .array([.number(2)]))
 
         // The same instance through /predict gives the same probabilities.
         let single = try connection.request(
-            method: "POST", target: "/predict", body: Array(#"{"pixels": \#(pixelsJSON(a)), "samples": 30, "seed": 9}"#.utf8))
+            method: "POST", target: "/predict",
+            body: Array(#"{"pixels": \#(pixelsJSON(a)), "samples": 30, "seed": 9}"#.utf8))
         let v2First = (outputs[0]["data"]?.arrayValue ?? []).prefix(10)
         #expect(Array(v2First) == single.json?["probabilities"]?.arrayValue)
 
         // Binary tensor extension: FP32 input in the binary section, one binary output requested.
-        var header = Array(#"""
+        var header = Array(
+            #"""
             {"parameters": {"samples": 30, "seed": 9},
              "inputs": [{"name": "pixels", "shape": [1, 784], "datatype": "FP32", "parameters": {"binary_data_size": 3136}}],
              "outputs": [{"name": "probabilities", "parameters": {"binary_data": true}}, {"name": "prediction"}]}
@@ -128,14 +134,19 @@ struct LiveServerTests {
         }
         let binary = try connection.request(
             method: "POST", target: "/v2/models/mnist/infer",
-            headers: [("Inference-Header-Content-Length", "\(headerLength)"), ("Content-Type", "application/octet-stream")],
+            headers: [
+                ("Inference-Header-Content-Length", "\(headerLength)"), ("Content-Type", "application/octet-stream"),
+            ],
             body: header)
         #expect(binary.status == 200, "\(binary.text)")
         let jsonLength = Int(binary.header("Inference-Header-Content-Length") ?? "") ?? 0
         let binaryHeader = try JSONParser.parse(Array(binary.body[0..<jsonLength]))
         #expect(binaryHeader["outputs"]?[0]?["parameters"]?["binary_data_size"] == .number(40))
         let floats = (0..<10).map { index in
-            Float(bitPattern: binary.body[(jsonLength + 4 * index)..<(jsonLength + 4 * index + 4)].reversed().reduce(UInt32(0)) { $0 << 8 | UInt32($1) })
+            Float(
+                bitPattern: binary.body[(jsonLength + 4 * index)..<(jsonLength + 4 * index + 4)].reversed().reduce(
+                    UInt32(0)
+                ) { $0 << 8 | UInt32($1) })
         }
         let expected = single.json?["probabilities"]?.arrayValue?.compactMap(\.doubleValue).map(Float.init) ?? []
         #expect(floats == expected)
@@ -147,7 +158,10 @@ struct LiveServerTests {
             (#"{"inputs": [{"name": "image", "shape": [1, 784], "datatype": "FP32", "data": [1]}]}"#, 400),
             (#"{"inputs": []}"#, 400),
             (#"{"id": "x"}"#, 400),
-            (#"{"inputs": [{"name": "pixels", "shape": [1, 784], "datatype": "FP32", "data": [0]}], "outputs": [{"name": "nope"}]}"#, 400),
+            (
+                #"{"inputs": [{"name": "pixels", "shape": [1, 784], "datatype": "FP32", "data": [0]}], "outputs": [{"name": "nope"}]}"#,
+                400
+            ),
         ] {
             let bad = try connection.request(method: "POST", target: "/v2/models/mnist/infer", body: Array(body.utf8))
             #expect(bad.status == status, "\(body)")
@@ -166,14 +180,20 @@ struct LiveServerTests {
         let before = try connection.request(method: "POST", target: "/predict", body: body)
         _ = try writeSyntheticModel(name: "m", seed: 2, directory: directory)
         let outcomes = server.reload()
-        guard case .reloaded(_, let version) = outcomes.first else { Issue.record("reload failed: \(outcomes)"); return }
+        guard case .reloaded(_, let version) = outcomes.first else {
+            Issue.record("reload failed: \(outcomes)")
+            return
+        }
         #expect(version == 2)
         let after = try connection.request(method: "POST", target: "/predict", body: body)
         #expect(after.json?["model_version"] == .number(2))
         #expect(after.json?["probabilities"] != before.json?["probabilities"])
 
         try Data([1, 2, 3, 4, 5, 6, 7, 8, 9]).write(to: URL(fileURLWithPath: path))
-        guard case .kept = server.reload().first else { Issue.record("corrupt file replaced the model"); return }
+        guard case .kept = server.reload().first else {
+            Issue.record("corrupt file replaced the model")
+            return
+        }
         let kept = try connection.request(method: "POST", target: "/predict", body: body)
         #expect(kept.status == 200 && kept.body == after.body)
     }

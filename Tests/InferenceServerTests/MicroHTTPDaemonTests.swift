@@ -148,7 +148,6 @@ struct MicroHTTPDaemonTests {
         }
     }
 
-
     @Test("HEAD gets the headers of the GET response but no body, and the connection stays in sync")
     func headHasNoBody() throws {
         let handler = RecordingHandler { request in

@@ -45,7 +45,8 @@ private struct BodyGenerator {
         return pick([
             "0", "255", "255.0", "255.00000000001", "256", "-0", "-0.0", "-1", "007", "00", "0.", ".5", "5.", "+1",
             "1e2", "1E2", "2.5e-1", "1e400", "0.0000000000000000000000001", "1.2345678901234567", "123456789012345678",
-            "0.1234567890123456", "12.50", "NaN", "-NaN", "Infinity", "-Infinity", "0x10", "1_0", "null", "true", "\"5\"",
+            "0.1234567890123456", "12.50", "NaN", "-NaN", "Infinity", "-Infinity", "0x10", "1_0", "null", "true",
+            "\"5\"",
             "[]", "{}", "1.5.2", "1-2", "１",
         ])
     }
@@ -59,9 +60,10 @@ private struct BodyGenerator {
         case 0...5: return "[" + numbers(chance(90) ? 784 : pick([0, 1, 783, 785])) + "]"
         case 6, 7:
             let rows = chance(85) ? 28 : pick([0, 27, 29])
-            return "[" + (0..<rows).map { row in
-                "[" + numbers(chance(97) ? 28 : pick([0, 27, 29])) + "]" + (row == 3 && chance(5) ? ",5" : "")
-            }.joined(separator: ",") + "]"
+            return "["
+                + (0..<rows).map { row in
+                    "[" + numbers(chance(97) ? 28 : pick([0, 27, 29])) + "]" + (row == 3 && chance(5) ? ",5" : "")
+                }.joined(separator: ",") + "]"
         case 8: return "[" + numbers(392) + ",[" + numbers(392) + "]]"
         default: return pick(["[]", "[[]]", "\"abc\"", "null", "{}", "[[[1]]]", "[1,2,3]"])
         }
@@ -69,7 +71,9 @@ private struct BodyGenerator {
 
     mutating func key(_ name: String) -> String {
         if chance(95) { return "\"\(name)\"" }
-        return pick(["\"pi\\u0078els\"", "\"pixel\"", "\"p\u{EF}xels\"", "\"\\u0070ixels\"", "\"\(name)\\\"\"", "'\(name)'"])
+        return pick([
+            "\"pi\\u0078els\"", "\"pixel\"", "\"p\u{EF}xels\"", "\"\\u0070ixels\"", "\"\(name)\\\"\"", "'\(name)'",
+        ])
     }
 
     mutating func instance() -> String {
@@ -90,27 +94,46 @@ private struct BodyGenerator {
             members.append(key("instances") + ":[" + (0..<count).map { _ in instance() }.joined(separator: ",") + "]")
         }
         if chance(50) {
-            members.append(key("samples") + ":" + pick(["100", "1", "\"auto\"", "\"Auto\"", "\"100\"", "1.5", "0", "1e2", "-1", "null", "10000", "10001"]))
+            members.append(
+                key("samples") + ":"
+                    + pick([
+                        "100", "1", "\"auto\"", "\"Auto\"", "\"100\"", "1.5", "0", "1e2", "-1", "null", "10000",
+                        "10001",
+                    ]))
         }
-        if chance(40) { members.append(key("seed") + ":" + pick(["42", "0", "-1", "1.5", "9007199254740991", "9007199254740992", "true"])) }
-        if chance(30) { members.append(key("model") + ":" + pick(["\"synthetic\"", "\"m\\u00e9\"", "\"m\u{E9}\"", "5", "\"\""])) }
+        if chance(40) {
+            members.append(
+                key("seed") + ":" + pick(["42", "0", "-1", "1.5", "9007199254740991", "9007199254740992", "true"]))
+        }
+        if chance(30) {
+            members.append(key("model") + ":" + pick(["\"synthetic\"", "\"m\\u00e9\"", "\"m\u{E9}\"", "5", "\"\""]))
+        }
         if chance(15) { members.append(key("min_samples") + ":" + pick(["16", "1", "2", "2000", "1.5"])) }
         if chance(15) { members.append(key("max_samples") + ":" + pick(["1000", "10", "20000", "3"])) }
-        if chance(15) { members.append(key("tolerance") + ":" + pick(["0.01", "0.001", "0", "1", "2", "1e-3", "\"x\""])) }
         if chance(15) {
-            members.append(key("uncertainty_threshold") + ":" + pick(["0.25", "0", "3", "-0.1", "1e-2", "null", "\"0.2\"", "true"]))
+            members.append(key("tolerance") + ":" + pick(["0.01", "0.001", "0", "1", "2", "1e-3", "\"x\""]))
+        }
+        if chance(15) {
+            members.append(
+                key("uncertainty_threshold") + ":"
+                    + pick(["0.25", "0", "3", "-0.1", "1e-2", "null", "\"0.2\"", "true"]))
         }
         if chance(10) {
-            members.append(key("uncertainty_score") + ":" + pick([
-                "\"mutual_information\"", "\"max_probability\"", "\"predictive_entropy\"", "\"total_variance\"",
-                "\"vibes\"", "\"mutual\\u005finformation\"", "1", "null",
-            ]))
+            members.append(
+                key("uncertainty_score") + ":"
+                    + pick([
+                        "\"mutual_information\"", "\"max_probability\"", "\"predictive_entropy\"", "\"total_variance\"",
+                        "\"vibes\"", "\"mutual\\u005finformation\"", "1", "null",
+                    ]))
         }
         if chance(5) { members.append(members[0]) }  // duplicate key
         if chance(5) { members.append("\"unknown\": 1") }
-        if chance(3) { members.append("\"nested\": " + String(repeating: "[", count: 70) + String(repeating: "]", count: 70)) }
+        if chance(3) {
+            members.append("\"nested\": " + String(repeating: "[", count: 70) + String(repeating: "]", count: 70))
+        }
         members.shuffle(using: &random)
-        var text = space() + "{" + space() + members.joined(separator: space() + "," + space()) + space() + "}" + space()
+        var text =
+            space() + "{" + space() + members.joined(separator: space() + "," + space()) + space() + "}" + space()
         if chance(3) { text += pick(["x", "{}", ",", "\u{0}"]) }
         if chance(2) { text = "[" + text + "]" }
         if chance(2) { text += "," }
@@ -146,41 +169,55 @@ struct PredictBodyScannerTests {
             #expect(fast == tree, "\(String(decoding: body.prefix(200), as: UTF8.self))")
             if case .decoded = tree { accepted += 1 }
             var scratch = PixelBuffer()
-            if PredictBodyScanner.scan(body, maxBatchSize: limits.maxBatchSize, into: &scratch) != nil { fastAccepted += 1 }
+            if PredictBodyScanner.scan(body, maxBatchSize: limits.maxBatchSize, into: &scratch) != nil {
+                fastAccepted += 1
+            }
         }
         // The generator must exercise both paths substantially.
         #expect(accepted > 150)
         #expect(fastAccepted > 300)
     }
 
-    @Test("hand-picked edges", arguments: [
-        #"{"pixels": [1e2, 0]}"#, #"{"pixels": [0.5, 255]}"#, #"{"pixels": [-0, 1]}"#, #"{"pixels": [01]}"#,
-        #"{"pi\u0078els": [1, 2]}"#, #"{"pixels": [1], "pixels": [2]}"#, #"{"pixels": [NaN]}"#, #"{"pixels": [Infinity]}"#,
-        #"{"pixels": [[1, 2], [3]]}"#, #"{"pixels": [[1, 2], 3]}"#, #"{"pixels": [1, [2]]}"#, #"{"pixels": [[[1]]]}"#,
-        #"{"pixels": [1,]}"#, #"{"pixels": [1]} x"#, "{\"pixels\":\u{0B}[1]}", #"{"pixels": [1], "samples": "auto"}"#,
-        #"{"pixels": [1], "samples": "auto", "min_samples": 8, "max_samples": 64, "tolerance": 0.005}"#,
-        #"{"pixels": [1], "tolerance": 0.01}"#, #"{"pixels": [1], "samples": "auto", "min_samples": 1}"#,
-        #"{"pixels": [1], "samples": "auto", "min_samples": 100, "max_samples": 10}"#,
-        #"{"instances": [[1], {"pixels": [2]}, [[3, 4]]], "seed": 3}"#, #"{"instances": [[1], [1], [1], [1]]}"#,
-        #"{"instances": [{"pixels": [1], "pixels": [2]}]}"#, #"{"pixels": [1.00000000000000001]}"#,
-        #"{"pixels": [0.1, 0.2, 0.30000000000000004, 254.99999999999997]}"#, #"{"model": "m\u00e9", "pixels": [1]}"#,
-        #"{"pixels": [1], "uncertainty_threshold": 0.125}"#, #"{"pixels": [1], "uncertainty_threshold": -1}"#,
-        #"{"pixels": [1], "uncertainty_threshold": 0.2, "uncertainty_score": "total_variance"}"#,
-        #"{"pixels": [1], "uncertainty_score": "total_variance"}"#, #"{"pixels": [1], "uncertainty_threshold": null}"#,
-        #"{"pixels": [1], "uncertainty_threshold": 0.2, "uncertainty_score": "vibes"}"#,
-        #"{"pixels": [1], "uncertainty_threshold": 1, "uncertainty_threshold": 2}"#,
-    ])
+    @Test(
+        "hand-picked edges",
+        arguments: [
+            #"{"pixels": [1e2, 0]}"#, #"{"pixels": [0.5, 255]}"#, #"{"pixels": [-0, 1]}"#, #"{"pixels": [01]}"#,
+            #"{"pi\u0078els": [1, 2]}"#, #"{"pixels": [1], "pixels": [2]}"#, #"{"pixels": [NaN]}"#,
+            #"{"pixels": [Infinity]}"#,
+            #"{"pixels": [[1, 2], [3]]}"#, #"{"pixels": [[1, 2], 3]}"#, #"{"pixels": [1, [2]]}"#,
+            #"{"pixels": [[[1]]]}"#,
+            #"{"pixels": [1,]}"#, #"{"pixels": [1]} x"#, "{\"pixels\":\u{0B}[1]}",
+            #"{"pixels": [1], "samples": "auto"}"#,
+            #"{"pixels": [1], "samples": "auto", "min_samples": 8, "max_samples": 64, "tolerance": 0.005}"#,
+            #"{"pixels": [1], "tolerance": 0.01}"#, #"{"pixels": [1], "samples": "auto", "min_samples": 1}"#,
+            #"{"pixels": [1], "samples": "auto", "min_samples": 100, "max_samples": 10}"#,
+            #"{"instances": [[1], {"pixels": [2]}, [[3, 4]]], "seed": 3}"#, #"{"instances": [[1], [1], [1], [1]]}"#,
+            #"{"instances": [{"pixels": [1], "pixels": [2]}]}"#, #"{"pixels": [1.00000000000000001]}"#,
+            #"{"pixels": [0.1, 0.2, 0.30000000000000004, 254.99999999999997]}"#,
+            #"{"model": "m\u00e9", "pixels": [1]}"#,
+            #"{"pixels": [1], "uncertainty_threshold": 0.125}"#, #"{"pixels": [1], "uncertainty_threshold": -1}"#,
+            #"{"pixels": [1], "uncertainty_threshold": 0.2, "uncertainty_score": "total_variance"}"#,
+            #"{"pixels": [1], "uncertainty_score": "total_variance"}"#,
+            #"{"pixels": [1], "uncertainty_threshold": null}"#,
+            #"{"pixels": [1], "uncertainty_threshold": 0.2, "uncertainty_score": "vibes"}"#,
+            #"{"pixels": [1], "uncertainty_threshold": 1, "uncertainty_threshold": 2}"#,
+        ])
     func edges(body: String) {
         #expect(decode(Array(body.utf8), fast: true) == decode(Array(body.utf8), fast: false))
     }
 
     @Test("the common body shapes take the fast path")
     func commonShapesAreScanned() {
-        let flat = "{\"pixels\": [" + (0..<784).map { String($0 % 256) }.joined(separator: ", ") + "], \"samples\": 100, \"seed\": 7}"
-        let rows = "{\"pixels\": [" + (0..<28).map { _ in "[" + Array(repeating: "0.5", count: 28).joined(separator: ",") + "]" }
+        let flat =
+            "{\"pixels\": [" + (0..<784).map { String($0 % 256) }.joined(separator: ", ")
+            + "], \"samples\": 100, \"seed\": 7}"
+        let rows =
+            "{\"pixels\": ["
+            + (0..<28).map { _ in "[" + Array(repeating: "0.5", count: 28).joined(separator: ",") + "]" }
             .joined(separator: ",\n") + "], \"model\": \"mnist\", \"samples\": \"auto\", \"tolerance\": 0.02}"
         let batch = "{\"instances\": [{\"pixels\": [1, 2]}, [3, 4]], \"seed\": 1}"
-        let flagged = "{\"pixels\": [1, 2], \"uncertainty_threshold\": 0.05, \"uncertainty_score\": \"mutual_information\"}"
+        let flagged =
+            "{\"pixels\": [1, 2], \"uncertainty_threshold\": 0.05, \"uncertainty_score\": \"mutual_information\"}"
         for body in [flat, rows, batch, flagged] {
             var pixels = PixelBuffer()
             #expect(PredictBodyScanner.scan(Array(body.utf8), maxBatchSize: 3, into: &pixels) != nil)

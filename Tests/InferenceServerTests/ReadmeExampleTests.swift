@@ -19,8 +19,10 @@ struct ReadmeExampleTests {
             let command = blocks[index]
             let answer = blocks[index + 2]
             guard command.hasPrefix("sh\n"), answer.hasPrefix("json\n") else { continue }
-            guard let range = command.range(of: #"curl -s localhost:8080/predict -d @(examples/[A-Za-z0-9._-]+)"#,
-                                            options: .regularExpression)
+            guard
+                let range = command.range(
+                    of: #"curl -s localhost:8080/predict -d @(examples/[A-Za-z0-9._-]+)"#,
+                    options: .regularExpression)
             else { continue }
             let file = String(command[range].split(separator: "@").last!)
             pairs.append((file, try JSONParser.parse(Array(answer.dropFirst(5).utf8))))

@@ -18,7 +18,9 @@ struct ReloadGuardTests {
         let directory = folder()
         let path = try writeSyntheticModel(name: "mnist", seed: 1, directory: directory)
         let registry = try ModelRegistry(paths: [path])
-        let fashion = ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag", "Boot"]
+        let fashion = [
+            "T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag", "Boot",
+        ]
         _ = try writeSyntheticModel(name: "mnist", seed: 2, directory: directory, labels: fashion)
         guard case .kept(let name, let error) = registry.reload().first else {
             Issue.record("a file with other labels replaced the model")
@@ -99,7 +101,10 @@ struct ReloadGuardTests {
             _ = try writeSyntheticModel(name: "m", seed: 2, directory: directory, labels: (0..<10).map { "kind \($0)" })
             server.signal(SIGHUP)
             if allowed {
-                #expect(eventually { (try? connection.request(target: "/health").json?["models"]?[0]?["version"]) == .number(2) })
+                #expect(
+                    eventually {
+                        (try? connection.request(target: "/health").json?["models"]?[0]?["version"]) == .number(2)
+                    })
             } else {
                 #expect(eventually { server.child.standardError.contains("labels differ") })
                 #expect(try connection.request(target: "/health").json?["models"]?[0]?["version"] == .number(1))

@@ -1,7 +1,7 @@
 import Testing
 
-@testable import InferenceServer
 @testable import HTTPTransport
+@testable import InferenceServer
 
 @Suite("RequestBodyState")
 struct RequestBodyStateTests {

@@ -7,8 +7,8 @@ import MCDropoutJSON
 import Synchronization
 import Testing
 
-@testable import InferenceServer
 @testable import HTTPTransport
+@testable import InferenceServer
 
 /// Blocks `POST /slow/...` requests until `gate` opens; everything else answers at once on the I/O thread.
 private final class GatedHandler: HTTPHandler {
@@ -58,7 +58,9 @@ private func postInBackground(port: Int, target: String, status: StatusCell) -> 
 
 @Suite("Worker pool and admission control")
 struct WorkerPoolTests {
-    @Test("beyond workers + queue, requests get 503 with Retry-After at once; inline routes answer while all workers are busy")
+    @Test(
+        "beyond workers + queue, requests get 503 with Retry-After at once; inline routes answer while all workers are busy"
+    )
     func admissionLimit() throws {
         let handler = GatedHandler()
         let daemon = try pooledDaemon(workers: 1, queue: 1, handler: handler)
@@ -137,7 +139,8 @@ struct LiveResilienceTests {
         #"{"instances": [\#((0..<100).map { pixelsJSON(testPixels(seed: UInt64($0))) }.joined(separator: ","))], "samples": 2000, "seed": 1}"#
             .utf8)
 
-    @Test("with the only worker busy and no queue, inference gets a JSON 503 with Retry-After and /health still answers")
+    @Test(
+        "with the only worker busy and no queue, inference gets a JSON 503 with Retry-After and /health still answers")
     func overloadIs503() throws {
         let server = try startServer(paths: [try writeSyntheticModel()]) {
             $0.transport.workerThreadCount = 1

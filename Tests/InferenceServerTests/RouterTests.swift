@@ -25,7 +25,10 @@ struct RouterTests {
     func predict() throws {
         let response = post("/predict", #"{"pixels": \#(pixelsJSON(testPixels())), "samples": 50, "seed": 7}"#)
         #expect(response.status == 200)
-        guard case .object(let object)? = response.json else { Issue.record("not JSON"); return }
+        guard case .object(let object)? = response.json else {
+            Issue.record("not JSON")
+            return
+        }
         #expect(object["model"] == .string("synthetic"))
         #expect(object["samples"] == .number(50))
         #expect(object["seed"] == .number(7))
@@ -61,7 +64,8 @@ struct RouterTests {
     func batch() throws {
         let a = testPixels(seed: 1)
         let b = testPixels(seed: 2)
-        let batch = post("/predict", #"{"instances": [{"pixels": \#(pixelsJSON(a))}, \#(pixelsJSON(b))], "samples": 20, "seed": 5}"#)
+        let batch = post(
+            "/predict", #"{"instances": [{"pixels": \#(pixelsJSON(a))}, \#(pixelsJSON(b))], "samples": 20, "seed": 5}"#)
         #expect(batch.status == 200)
         let predictions = batch.json?["predictions"]?.arrayValue ?? []
         #expect(predictions.count == 2)
@@ -75,22 +79,24 @@ struct RouterTests {
         #expect(nested.json?["probabilities"] == predictions[0]["probabilities"])
     }
 
-    @Test("bad input gets the right 4xx and a JSON error", arguments: [
-        ("{", 400), ("", 400), ("[1,2]", 400), (#"{"pixels": [1,2,3]}"#, 400), (#"{"pixels": "abc"}"#, 400),
-        (#"{"pixels": [256\#(String(repeating: ",0", count: 783))]}"#, 400),
-        (#"{"pixels": [-1\#(String(repeating: ",0", count: 783))]}"#, 400),
-        (#"{"pixels": [null\#(String(repeating: ",0", count: 783))]}"#, 400),
-        (#"{"pixels": [0\#(String(repeating: ",0", count: 784))]}"#, 400),
-        (#"{"pixels": [0\#(String(repeating: ",0", count: 783))], "samples": 0}"#, 400),
-        (#"{"pixels": [0\#(String(repeating: ",0", count: 783))], "samples": 1.5}"#, 400),
-        (#"{"pixels": [0\#(String(repeating: ",0", count: 783))], "samples": "100"}"#, 400),
-        (#"{"pixels": [0\#(String(repeating: ",0", count: 783))], "samples": 1e12}"#, 400),
-        (#"{"pixels": [0\#(String(repeating: ",0", count: 783))], "seed": -1}"#, 400),
-        (#"{"pixels": [0\#(String(repeating: ",0", count: 783))], "model": "nope"}"#, 404),
-        (#"{"pixels": [0\#(String(repeating: ",0", count: 783))], "sample": 3}"#, 400),
-        (#"{"instances": []}"#, 400),
-        (#"{"pixels": [NaN\#(String(repeating: ",0", count: 783))]}"#, 400),
-    ])
+    @Test(
+        "bad input gets the right 4xx and a JSON error",
+        arguments: [
+            ("{", 400), ("", 400), ("[1,2]", 400), (#"{"pixels": [1,2,3]}"#, 400), (#"{"pixels": "abc"}"#, 400),
+            (#"{"pixels": [256\#(String(repeating: ",0", count: 783))]}"#, 400),
+            (#"{"pixels": [-1\#(String(repeating: ",0", count: 783))]}"#, 400),
+            (#"{"pixels": [null\#(String(repeating: ",0", count: 783))]}"#, 400),
+            (#"{"pixels": [0\#(String(repeating: ",0", count: 784))]}"#, 400),
+            (#"{"pixels": [0\#(String(repeating: ",0", count: 783))], "samples": 0}"#, 400),
+            (#"{"pixels": [0\#(String(repeating: ",0", count: 783))], "samples": 1.5}"#, 400),
+            (#"{"pixels": [0\#(String(repeating: ",0", count: 783))], "samples": "100"}"#, 400),
+            (#"{"pixels": [0\#(String(repeating: ",0", count: 783))], "samples": 1e12}"#, 400),
+            (#"{"pixels": [0\#(String(repeating: ",0", count: 783))], "seed": -1}"#, 400),
+            (#"{"pixels": [0\#(String(repeating: ",0", count: 783))], "model": "nope"}"#, 404),
+            (#"{"pixels": [0\#(String(repeating: ",0", count: 783))], "sample": 3}"#, 400),
+            (#"{"instances": []}"#, 400),
+            (#"{"pixels": [NaN\#(String(repeating: ",0", count: 783))]}"#, 400),
+        ])
     func badInput(body: String, status: Int) {
         let response = post("/predict", body)
         #expect(response.status == status, "\(body.prefix(60)) → \(response.status) \(response.errorMessage ?? "")")

@@ -16,7 +16,8 @@ final class ServeProcess {
     init(arguments: [String]) throws {
         child = try ChildProcess(serveExecutable, ["--port", "0", "--log-level", "warning"] + arguments)
         let text = child.firstLine() ?? ""
-        guard let port = text.split(separator: ":").last.flatMap({ Int($0.trimmingCharacters(in: .whitespaces)) }) else {
+        guard let port = text.split(separator: ":").last.flatMap({ Int($0.trimmingCharacters(in: .whitespaces)) })
+        else {
             _ = child.exits(within: .zero)
             throw ServeProcessError.noPort(text + child.standardError)
         }
@@ -32,7 +33,9 @@ final class ServeProcess {
 
 enum ServeProcessError: Error { case noPort(String) }
 
-@Suite("mcdropout-serve process: signals", .enabled(if: FileManager.default.isExecutableFile(atPath: serveExecutable.path)))
+@Suite(
+    "mcdropout-serve process: signals", .enabled(if: FileManager.default.isExecutableFile(atPath: serveExecutable.path))
+)
 struct ServeProcessTests {
     @Test("SIGHUP reloads the model file; SIGTERM lets an in-flight request finish and exits 0")
     func signals() throws {
@@ -44,7 +47,8 @@ struct ServeProcessTests {
         #expect(try connection.request(target: "/health").json?["models"]?[0]?["version"] == .number(1))
         _ = try writeSyntheticModel(name: "m", seed: 2, directory: directory)
         server.signal(SIGHUP)
-        #expect(eventually { (try? connection.request(target: "/health").json?["models"]?[0]?["version"]) == .number(2) })
+        #expect(
+            eventually { (try? connection.request(target: "/health").json?["models"]?[0]?["version"]) == .number(2) })
 
         // A long batch request, then SIGTERM while it runs.
         let instances = (0..<100).map { pixelsJSON(testPixels(seed: UInt64($0))) }.joined(separator: ",")

@@ -56,7 +56,8 @@ struct StaticContentTests {
         let index = try connection.request(target: "/", headers: [("Accept", "application/json")])
         for endpoint in index.json?["endpoints"]?.arrayValue?.compactMap(\.stringValue) ?? [] {
             let parts = endpoint.split(separator: " ")
-            let method = parts[0].lowercased(), path = String(parts[1])
+            let method = parts[0].lowercased()
+            let path = String(parts[1])
             #expect(paths[path]?[method] != nil, "\(endpoint) is not documented")
         }
         for path in ["/v2/models/{model}/versions/{version}", "/v2/models/{model}/versions/{version}/infer"] {

@@ -7,14 +7,18 @@ import Testing
 /// The test environment's Python (scripts/test.sh sets MCDROPOUT_PYTHON to the venv with tritonclient installed).
 let testPython = ProcessInfo.processInfo.environment["MCDROPOUT_PYTHON"]
 
-@Suite("KServe V2 through the official tritonclient", .enabled(if: testPython != nil, "needs MCDROPOUT_PYTHON with tritonclient"))
+@Suite(
+    "KServe V2 through the official tritonclient",
+    .enabled(if: testPython != nil, "needs MCDROPOUT_PYTHON with tritonclient"))
 struct TritonClientTests {
-    @Test("tritonclient.http infers with binary and JSON tensors (and the BOOL 'uncertain' output) and matches /predict")
+    @Test(
+        "tritonclient.http infers with binary and JSON tensors (and the BOOL 'uncertain' output) and matches /predict")
     func tritonclient() throws {
         let server = try startServer(paths: [try writeSyntheticModel(name: "mnist")])
         defer { server.shutdown(drainTimeout: .seconds(5)) }
         let inputs = [testPixels(seed: 1), testPixels(seed: 2)]
-        let inputsURL = FileManager.default.temporaryDirectory.appendingPathComponent("triton-\(UUID().uuidString).json")
+        let inputsURL = FileManager.default.temporaryDirectory.appendingPathComponent(
+            "triton-\(UUID().uuidString).json")
         try Data("[\(inputs.map(pixelsJSON).joined(separator: ","))]".utf8).write(to: inputsURL)
         defer { try? FileManager.default.removeItem(at: inputsURL) }
 
@@ -31,13 +35,17 @@ struct TritonClientTests {
         for (index, pixels) in inputs.enumerated() {
             let single = try connection.request(
                 method: "POST", target: "/predict",
-                body: Array(#"{"pixels": \#(pixelsJSON(pixels)), "samples": 50, "seed": 3, "uncertainty_threshold": 2}"#.utf8))
+                body: Array(
+                    #"{"pixels": \#(pixelsJSON(pixels)), "samples": 50, "seed": 3, "uncertainty_threshold": 2}"#.utf8))
             #expect(single.json?["uncertain"]?.boolValue != nil)
             let expected = single.json?["probabilities"]?.arrayValue?.compactMap(\.doubleValue).map(Float.init) ?? []
             for mode in ["fp32_binary", "fp32_json", "uint8_binary"] {
-                let row = results[mode]?["probabilities"]?[index]?.arrayValue?.compactMap(\.doubleValue).map(Float.init) ?? []
+                let row =
+                    results[mode]?["probabilities"]?[index]?.arrayValue?.compactMap(\.doubleValue).map(Float.init) ?? []
                 #expect(row == expected, "\(mode) row \(index)")
-                #expect(results[mode]?["prediction"]?[index]?.doubleValue.map(Int.init) == single.json?["prediction"]?.doubleValue.map(Int.init))
+                #expect(
+                    results[mode]?["prediction"]?[index]?.doubleValue.map(Int.init)
+                        == single.json?["prediction"]?.doubleValue.map(Int.init))
                 #expect(results[mode]?["uncertain"]?[index] == single.json?["uncertain"], "\(mode) row \(index)")
             }
         }

@@ -20,7 +20,8 @@ struct TritonExtensionsTests {
         let batch = #"{"model": "a", "instances": [\#(pixels), \#(pixels)], "samples": 5, "seed": 1}"#
         #expect(try connection.request(method: "POST", target: "/predict", body: Array(batch.utf8)).status == 200)
         let infer = #"{"inputs": [{"name": "pixels", "shape": [1, 784], "datatype": "FP32", "data": \#(pixels)}]}"#
-        #expect(try connection.request(method: "POST", target: "/v2/models/a/infer", body: Array(infer.utf8)).status == 200)
+        #expect(
+            try connection.request(method: "POST", target: "/v2/models/a/infer", body: Array(infer.utf8)).status == 200)
         let wrongShape = #"{"inputs": [{"name": "pixels", "shape": [1, 3], "datatype": "FP32", "data": [1, 2, 3]}]}"#
         #expect(
             try connection.request(method: "POST", target: "/v2/models/a/infer", body: Array(wrongShape.utf8)).status

@@ -12,7 +12,9 @@ func writeConstantModel(
     name: String, outputBias: [Float], threshold: UncertaintyThreshold? = nil, directory: URL? = nil
 ) throws -> String {
     let layers = [
-        Dense(weight: Matrix(rows: 8, columns: 784, storage: [Float](repeating: 0, count: 8 * 784)), bias: [Float](repeating: 0, count: 8)),
+        Dense(
+            weight: Matrix(rows: 8, columns: 784, storage: [Float](repeating: 0, count: 8 * 784)),
+            bias: [Float](repeating: 0, count: 8)),
         Dense(weight: Matrix(rows: 10, columns: 8, storage: [Float](repeating: 0, count: 80)), bias: outputBias),
     ]
     let model = DropoutMLP(layers: layers, dropoutProbabilities: [0, 0.5])
@@ -40,13 +42,16 @@ struct UncertaintyFlagTests {
 
     init() throws {
         let folder = FileManager.default.temporaryDirectory.appendingPathComponent("mcd-\(UUID().uuidString)")
-        let stored = UncertaintyThreshold(score: .maxProbability, value: 0.5, targetAccuracy: 0.995, coverage: 0.97, sampleCount: 100)
+        let stored = UncertaintyThreshold(
+            score: .maxProbability, value: 0.5, targetAccuracy: 0.995, coverage: 0.97, sampleCount: 100)
         service = try makeService(paths: [
             try writeSyntheticModel(name: "plain", directory: folder),
             try writeConstantModel(name: "uniform", outputBias: uniformBias, directory: folder),
             try writeConstantModel(name: "confident", outputBias: confidentBias, directory: folder),
-            try writeConstantModel(name: "flagged-uniform", outputBias: uniformBias, threshold: stored, directory: folder),
-            try writeConstantModel(name: "flagged-confident", outputBias: confidentBias, threshold: stored, directory: folder),
+            try writeConstantModel(
+                name: "flagged-uniform", outputBias: uniformBias, threshold: stored, directory: folder),
+            try writeConstantModel(
+                name: "flagged-confident", outputBias: confidentBias, threshold: stored, directory: folder),
         ])
     }
 
@@ -73,7 +78,9 @@ struct UncertaintyFlagTests {
         value.value = 0.1
         #expect(value.resolved(stored: stored) == stored)  // the same rule keeps its provenance
         value.score = .density(.reconstructionError)
-        #expect(value.resolved(stored: stored)?.conditions == [.init(score: .density(.reconstructionError), threshold: 0.1)])
+        #expect(
+            value.resolved(stored: stored)?.conditions == [.init(score: .density(.reconstructionError), threshold: 0.1)]
+        )
     }
 
     @Test("no threshold anywhere → no uncertainty fields, and the rest of the response is unchanged by one")
@@ -90,13 +97,16 @@ struct UncertaintyFlagTests {
         #expect(flagged.json?["uncertainty_threshold"] == .number(1))
     }
 
-    @Test("hand-computed: uniform output has entropy ln 10 and max-probability score 0.9", arguments: [
-        ("predictive_entropy", 2.30, true), ("predictive_entropy", 2.31, false),
-        ("max_probability", 0.89, true), ("max_probability", 0.91, false),
-        ("mutual_information", 0.0001, false), ("total_variance", 0.0001, false),
-    ])
+    @Test(
+        "hand-computed: uniform output has entropy ln 10 and max-probability score 0.9",
+        arguments: [
+            ("predictive_entropy", 2.30, true), ("predictive_entropy", 2.31, false),
+            ("max_probability", 0.89, true), ("max_probability", 0.91, false),
+            ("mutual_information", 0.0001, false), ("total_variance", 0.0001, false),
+        ])
     func uniform(score: String, threshold: Double, isUncertain: Bool) {
-        let response = predict("uniform", #", "uncertainty_threshold": \#(threshold), "uncertainty_score": "\#(score)""#)
+        let response = predict(
+            "uniform", #", "uncertainty_threshold": \#(threshold), "uncertainty_score": "\#(score)""#)
         #expect(response.status == 200)
         #expect(response.json?["uncertain"] == .bool(isUncertain))
         #expect(response.json?["uncertainty_score"] == .string(score))
@@ -106,11 +116,14 @@ struct UncertaintyFlagTests {
     @Test("hand-computed: a confident model is certain under every score at 0.001")
     func confident() {
         for score in UncertaintyScore.allCases {
-            let response = predict("confident", #", "uncertainty_threshold": 0.001, "uncertainty_score": "\#(score.rawValue)""#)
+            let response = predict(
+                "confident", #", "uncertainty_threshold": 0.001, "uncertainty_score": "\#(score.rawValue)""#)
             #expect(response.json?["uncertain"] == .bool(false), "\(score)")
         }
         // Without a score the request's threshold compares predictive entropy: ln 10 is above 2.
-        #expect(predict("uniform", #", "uncertainty_threshold": 2"#).json?["uncertainty_score"] == .string("predictive_entropy"))
+        #expect(
+            predict("uniform", #", "uncertainty_threshold": 2"#).json?["uncertainty_score"]
+                == .string("predictive_entropy"))
         #expect(predict("uniform", #", "uncertainty_threshold": 2"#).json?["uncertain"] == .bool(true))
     }
 
@@ -125,7 +138,8 @@ struct UncertaintyFlagTests {
         #expect(overridden.json?["uncertain"] == .bool(false))  // 0.9 ≤ 0.95
         #expect(overridden.json?["uncertainty_score"] == .string("max_probability"))
         #expect(overridden.json?["uncertainty_threshold"] == .number(0.95))
-        let rescored = predict("flagged-uniform", #", "uncertainty_threshold": 2.31, "uncertainty_score": "predictive_entropy""#)
+        let rescored = predict(
+            "flagged-uniform", #", "uncertainty_threshold": 2.31, "uncertainty_score": "predictive_entropy""#)
         #expect(rescored.json?["uncertain"] == .bool(false))
         #expect(rescored.json?["uncertainty_score"] == .string("predictive_entropy"))
     }
@@ -133,7 +147,8 @@ struct UncertaintyFlagTests {
     @Test("every prediction of a batch carries its own flag, with fixed and adaptive sampling")
     func batch() {
         for samples in ["10", #""auto""#] {
-            let body = #"{"instances": [\#(pixelsJSON(testPixels(seed: 1))), \#(pixelsJSON(testPixels(seed: 2)))], "samples": \#(samples), "seed": 3, "model": "flagged-uniform"}"#
+            let body =
+                #"{"instances": [\#(pixelsJSON(testPixels(seed: 1))), \#(pixelsJSON(testPixels(seed: 2)))], "samples": \#(samples), "seed": 3, "model": "flagged-uniform"}"#
             let response = service.handle(HTTPRequest(method: "POST", path: "/predict", body: jsonBody(body)))
             let predictions = response.json?["predictions"]?.arrayValue ?? []
             #expect(predictions.count == 2)
@@ -144,14 +159,19 @@ struct UncertaintyFlagTests {
         }
     }
 
-    @Test("an invalid override is a 400 naming the field", arguments: [
-        (#", "uncertainty_threshold": "0.1""#, "uncertainty_threshold"), (#", "uncertainty_threshold": null"#, "uncertainty_threshold"),
-        (#", "uncertainty_threshold": [1]"#, "uncertainty_threshold"), (#", "uncertainty_threshold": -0.5"#, "uncertainty_threshold"),
-        (#", "uncertainty_threshold": true"#, "uncertainty_threshold"),
-        (#", "uncertainty_threshold": 1, "uncertainty_score": "vibes""#, "uncertainty_score"),
-        (#", "uncertainty_threshold": 1, "uncertainty_score": 3"#, "uncertainty_score"),
-        (#", "uncertainty_score": "mutual_information""#, "uncertainty_score"), (#", "threshold": 0.1"#, "unknown field 'threshold'"),
-    ])
+    @Test(
+        "an invalid override is a 400 naming the field",
+        arguments: [
+            (#", "uncertainty_threshold": "0.1""#, "uncertainty_threshold"),
+            (#", "uncertainty_threshold": null"#, "uncertainty_threshold"),
+            (#", "uncertainty_threshold": [1]"#, "uncertainty_threshold"),
+            (#", "uncertainty_threshold": -0.5"#, "uncertainty_threshold"),
+            (#", "uncertainty_threshold": true"#, "uncertainty_threshold"),
+            (#", "uncertainty_threshold": 1, "uncertainty_score": "vibes""#, "uncertainty_score"),
+            (#", "uncertainty_threshold": 1, "uncertainty_score": 3"#, "uncertainty_score"),
+            (#", "uncertainty_score": "mutual_information""#, "uncertainty_score"),
+            (#", "threshold": 0.1"#, "unknown field 'threshold'"),
+        ])
     func invalid(extra: String, mentions: String) {
         let response = predict("flagged-uniform", extra)
         #expect(response.status == 400)
@@ -161,7 +181,8 @@ struct UncertaintyFlagTests {
     @Test("KServe V2: an 'uncertain' BOOL output and the rule in the response parameters")
     func kserve() throws {
         func infer(_ model: String, _ parameters: String = "", outputs: String? = nil) -> HTTPResponse {
-            var body = #"{"inputs": [{"name": "pixels", "shape": [2, 784], "datatype": "UINT8", "data": \#(pixelsJSON(testPixels(seed: 1) + testPixels(seed: 2)))}], "parameters": {"samples": 10, "seed": 2\#(parameters)}"#
+            var body =
+                #"{"inputs": [{"name": "pixels", "shape": [2, 784], "datatype": "UINT8", "data": \#(pixelsJSON(testPixels(seed: 1) + testPixels(seed: 2)))}], "parameters": {"samples": 10, "seed": 2\#(parameters)}"#
             if let outputs { body += #", "outputs": \#(outputs)"# }
             body += "}"
             return service.handle(HTTPRequest(method: "POST", path: "/v2/models/\(model)/infer", body: jsonBody(body)))
@@ -206,7 +227,11 @@ struct UncertaintyFlagTests {
         let path = try writeSyntheticModel(name: "broken")
         var file = try ModelFile(decoding: [UInt8](Data(contentsOf: URL(fileURLWithPath: path))))
         var members = file.metadata.extensions.members
-        members.append((UncertaintyThreshold.metadataKey, .object(JSONObject([("score", .string("vibes")), ("threshold", .number(1))]))))
+        members.append(
+            (
+                UncertaintyThreshold.metadataKey,
+                .object(JSONObject([("score", .string("vibes")), ("threshold", .number(1))]))
+            ))
         file.metadata.extensions = JSONObject(members)
         try Data(file.encoded()).write(to: URL(fileURLWithPath: path))
         #expect(throws: ModelLoadError.self) { try ModelRegistry(paths: [path]) }
@@ -217,7 +242,8 @@ struct UncertaintyFlagTests {
 struct UncertaintyFlagLiveTests {
     @Test("a live server on port 0: stored threshold, request override, KServe binary BOOL output")
     func live() throws {
-        let stored = UncertaintyThreshold(score: .predictiveEntropy, value: 1, targetAccuracy: 0.995, coverage: 0.97, sampleCount: 100)
+        let stored = UncertaintyThreshold(
+            score: .predictiveEntropy, value: 1, targetAccuracy: 0.995, coverage: 0.97, sampleCount: 100)
         let folder = FileManager.default.temporaryDirectory.appendingPathComponent("mcd-\(UUID().uuidString)")
         let server = try startServer(paths: [
             try writeConstantModel(name: "uniform", outputBias: uniformBias, threshold: stored, directory: folder),
@@ -240,9 +266,11 @@ struct UncertaintyFlagLiveTests {
         #expect(try predict("uniform", #", "uncertainty_score": "max_probability""#).status == 400)
 
         // KServe V2 with binary outputs: the BOOL tensor is one byte per input.
-        let v2 = #"{"inputs": [{"name": "pixels", "shape": [1, 784], "datatype": "UINT8", "data": \#(pixelsJSON(testPixels()))}], "parameters": {"binary_data_output": true}, "outputs": [{"name": "uncertain"}, {"name": "prediction"}]}"#
+        let v2 =
+            #"{"inputs": [{"name": "pixels", "shape": [1, 784], "datatype": "UINT8", "data": \#(pixelsJSON(testPixels()))}], "parameters": {"binary_data_output": true}, "outputs": [{"name": "uncertain"}, {"name": "prediction"}]}"#
         for (model, byte) in [("uniform", UInt8(1)), ("confident", UInt8(0))] {
-            let response = try connection.request(method: "POST", target: "/v2/models/\(model)/infer", body: Array(v2.utf8))
+            let response = try connection.request(
+                method: "POST", target: "/v2/models/\(model)/infer", body: Array(v2.utf8))
             #expect(response.status == 200)
             let headerLength = try #require(response.header("Inference-Header-Content-Length").flatMap { Int($0) })
             let header = try JSONParser.parse(Array(response.body.prefix(headerLength)))

@@ -20,14 +20,24 @@ struct DatasetTests {
     func corrupt() {
         var bytes = images.serialized()
         bytes[0] = 0x1F
-        #expect(throws: DatasetError.badMagic(file: "x", found: [0x1F, 0, 8, 3])) { try IDXArray(parsing: bytes, file: "x") }
+        #expect(throws: DatasetError.badMagic(file: "x", found: [0x1F, 0, 8, 3])) {
+            try IDXArray(parsing: bytes, file: "x")
+        }
         bytes = images.serialized()
         bytes[2] = 0x0D
-        #expect(throws: DatasetError.unsupportedElementType(file: "x", type: 0x0D)) { try IDXArray(parsing: bytes, file: "x") }
+        #expect(throws: DatasetError.unsupportedElementType(file: "x", type: 0x0D)) {
+            try IDXArray(parsing: bytes, file: "x")
+        }
         bytes = images.serialized()
-        #expect(throws: DatasetError.truncated(file: "x", expectedBytes: 28, foundBytes: 27)) { try IDXArray(parsing: Array(bytes.dropLast()), file: "x") }
-        #expect(throws: DatasetError.trailingBytes(file: "x", count: 1)) { try IDXArray(parsing: bytes + [0], file: "x") }
-        #expect(throws: DatasetError.truncated(file: "x", expectedBytes: 16, foundBytes: 6)) { try IDXArray(parsing: Array(bytes.prefix(6)), file: "x") }
+        #expect(throws: DatasetError.truncated(file: "x", expectedBytes: 28, foundBytes: 27)) {
+            try IDXArray(parsing: Array(bytes.dropLast()), file: "x")
+        }
+        #expect(throws: DatasetError.trailingBytes(file: "x", count: 1)) {
+            try IDXArray(parsing: bytes + [0], file: "x")
+        }
+        #expect(throws: DatasetError.truncated(file: "x", expectedBytes: 16, foundBytes: 6)) {
+            try IDXArray(parsing: Array(bytes.prefix(6)), file: "x")
+        }
         #expect(throws: DatasetError.countMismatch(images: 2, labels: 3)) {
             try LabeledImages(images: images, labels: IDXArray(dimensions: [3], bytes: [1, 2, 3]))
         }

@@ -10,20 +10,23 @@ private let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().d
     .deletingLastPathComponent()
 
 /// The test sets are git-ignored (scripts/fetch-data.sh makes them); without them these tests are skipped, not passed.
-private let hasData = FileManager.default.fileExists(atPath: root.appendingPathComponent("data/mnist").path)
+private let hasData =
+    FileManager.default.fileExists(atPath: root.appendingPathComponent("data/mnist").path)
     && FileManager.default.fileExists(atPath: root.appendingPathComponent("data/fashion-mnist").path)
 
 /// The metrics stored in each committed model and quoted in models/README.md must be what the current engine gives:
 /// an engine change that alters the Monte-Carlo stream fails here until `mcdropout-eval refresh-metrics` is rerun.
 @Suite("Stored metrics of the committed models match the current engine", .enabled(if: hasData))
 struct DefaultModelMetricsTests {
-    @Test("dropout-off metrics on the whole test set, MC on the stored 500-image check, and the README's numbers",
+    @Test(
+        "dropout-off metrics on the whole test set, MC on the stored 500-image check, and the README's numbers",
         arguments: ["mnist", "fashion-mnist"])
     func metrics(name: String) throws {
         let file = try ModelFile(
             decoding: [UInt8](Data(contentsOf: root.appendingPathComponent("models/\(name).safetensors"))))
         let test = try DatasetLoader.load(
-            directory: root.appendingPathComponent("data/\(name)").path, split: .test, classCount: file.model.outputSize)
+            directory: root.appendingPathComponent("data/\(name)").path, split: .test, classCount: file.model.outputSize
+        )
         let metrics = file.metadata.metrics
         let scale = file.metadata.inputScale
         let deterministic = Evaluator.deterministic(file.model, on: test, inputScale: scale)
@@ -40,7 +43,10 @@ struct DefaultModelMetricsTests {
         #expect(abs((check["nll"]?.doubleValue ?? 0) - monteCarlo.meanLoss) < 1e-9)
         // models/README.md quotes the stored full-test-set numbers.
         let readme = try String(contentsOf: root.appendingPathComponent("models/README.md"), encoding: .utf8)
-        for (key, row) in [("deterministic", "dropout off (weight scaling)"), ("monte_carlo", "Monte-Carlo, N = \(samples) (seed \(seed))")] {
+        for (key, row) in [
+            ("deterministic", "dropout off (weight scaling)"),
+            ("monte_carlo", "Monte-Carlo, N = \(samples) (seed \(seed))"),
+        ] {
             let accuracy = String(format: "%.2f %%", 100 * (metrics[key]?["accuracy"]?.doubleValue ?? 0))
             let nll = String(format: "%.4f", metrics[key]?["nll"]?.doubleValue ?? 0)
             #expect(readme.contains("| \(row) | \(accuracy) | \(nll) |"), "models/README.md: \(name) \(row)")

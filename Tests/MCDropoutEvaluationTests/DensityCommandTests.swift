@@ -46,7 +46,8 @@ struct DensityCommandTests {
         let output = fixture.directory.appendingPathComponent("shift").path
         let shift = try eval([
             "shift", "--model", fitted, "--data-root", fixture.directory.appendingPathComponent("data").path,
-            "--ood-dataset", "noise", "--limit", "30", "--samples", "5", "--rotation-step", "90", "--output-dir", output,
+            "--ood-dataset", "noise", "--limit", "30", "--samples", "5", "--rotation-step", "90", "--output-dir",
+            output,
         ])
         #expect(shift.status == 0, "\(shift.error)")
         let report = try JSONDecoder().decode(
@@ -54,13 +55,17 @@ struct DensityCommandTests {
         let sets = try #require(report.modes.last?.sets)
         #expect(sets.map(\.name) == ["rotated 0°", "rotated 90°", "rotated 180°", "noise", "uniform noise"])
         #expect(sets.allSatisfy { $0.images == 30 && $0.flagged != nil })
-        let detection = report.modes.last!.detection.first { $0.outOfDistribution == "noise" && $0.score == "reconstruction_error" }
+        let detection = report.modes.last!.detection.first {
+            $0.outOfDistribution == "noise" && $0.score == "reconstruction_error"
+        }
         #expect((detection?.areaUnderROC ?? 0) > 0.9, "noise is far from the tiny images' 4-dimensional subspace")
         let markdown = try String(contentsOfFile: "\(output)/shift-tiny.md", encoding: .utf8)
         #expect(markdown.contains("| uniform noise |"))
         #expect(FileManager.default.fileExists(atPath: "\(output)/shift-tiny.svg"))
 
-        let refresh = try eval(["refresh-metrics", "--model", fitted, "--output", fitted, "--data-dir", fixture.dataDirectory])
+        let refresh = try eval([
+            "refresh-metrics", "--model", fitted, "--output", fitted, "--data-dir", fixture.dataDirectory,
+        ])
         #expect(refresh.status == 0, "\(refresh.error)")
         let refreshed = try ModelFile(decoding: [UInt8](Data(contentsOf: URL(fileURLWithPath: fitted))))
         #expect(refreshed.model == file.model && refreshed.density == file.density)

@@ -20,7 +20,8 @@ struct RuleFittingTests {
         #expect(RuleFitting.thresholdFlagging(atMost: 1, of: values, alreadyFlagged: flagged) == .infinity)
     }
 
-    @Test("the fitted rule stays within the budget, gives the density score its share and picks the better summary score")
+    @Test(
+        "the fitted rule stays within the budget, gives the density score its share and picks the better summary score")
     func budget() {
         var generator = RandomSource(seed: 21)
         let count = 1000
@@ -34,7 +35,8 @@ struct RuleFittingTests {
                 .density(.reconstructionError): density, .uncertainty(.maxProbability): noise,
                 .uncertainty(.mutualInformation): informative,
             ],
-            isCorrect: isCorrect, budget: 0.08, densityShare: 0.25, summaryCandidates: [.maxProbability, .mutualInformation])
+            isCorrect: isCorrect, budget: 0.08, densityShare: 0.25,
+            summaryCandidates: [.maxProbability, .mutualInformation])
         let rule = result.rule
         #expect(rule.conditions.map(\.score) == [.uncertainty(.mutualInformation), .density(.reconstructionError)])
         #expect(result.conditionFlagged[1] <= 0.02 && result.conditionFlagged[1] >= 0.019)

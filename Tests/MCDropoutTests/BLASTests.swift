@@ -28,12 +28,20 @@ func randomMatrix(rows: Int, columns: Int, using generator: inout RandomSource) 
 
 @Suite("BLAS wrappers")
 struct BLASTests {
-    @Test("sgemm matches a naive loop for every transpose combination", arguments: [(false, false), (true, false), (false, true), (true, true)])
+    @Test(
+        "sgemm matches a naive loop for every transpose combination",
+        arguments: [(false, false), (true, false), (false, true), (true, true)])
     func gemmMatchesNaive(transposeA: Bool, transposeB: Bool) {
         var generator = RandomSource(seed: 7)
         let (m, k, n) = (13, 37, 21)
-        let a = transposeA ? randomMatrix(rows: k, columns: m, using: &generator) : randomMatrix(rows: m, columns: k, using: &generator)
-        let b = transposeB ? randomMatrix(rows: n, columns: k, using: &generator) : randomMatrix(rows: k, columns: n, using: &generator)
+        let a =
+            transposeA
+            ? randomMatrix(rows: k, columns: m, using: &generator)
+            : randomMatrix(rows: m, columns: k, using: &generator)
+        let b =
+            transposeB
+            ? randomMatrix(rows: n, columns: k, using: &generator)
+            : randomMatrix(rows: k, columns: n, using: &generator)
         var c = Matrix(rows: m, columns: n, repeating: 0.5)
         BLAS.multiply(a, by: b, transposingA: transposeA, transposingB: transposeB, into: &c, alpha: 2, beta: 1)
         let expected = naiveProduct(a, b, transposeA: transposeA, transposeB: transposeB)
@@ -51,7 +59,9 @@ struct BLASTests {
         a.storage.withUnsafeBufferPointer { pa in
             x.withUnsafeBufferPointer { px in
                 y.withUnsafeMutableBufferPointer { py in
-                    BLAS.gemv(transpose: false, m: 9, n: 17, alpha: 1, a: pa.baseAddress!, lda: 17, x: px.baseAddress!, beta: 1, y: py.baseAddress!)
+                    BLAS.gemv(
+                        transpose: false, m: 9, n: 17, alpha: 1, a: pa.baseAddress!, lda: 17, x: px.baseAddress!,
+                        beta: 1, y: py.baseAddress!)
                 }
             }
         }

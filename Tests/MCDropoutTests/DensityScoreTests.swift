@@ -50,7 +50,8 @@ struct DensityScoreTests {
         #expect(zero < 1e-6)  // float rounding of ‖x − μ‖² − ‖U(x − μ)‖², against a residual of 0.01 above
     }
 
-    @Test("feature distance is the smallest whitened squared distance to a class mean of the hidden activations",
+    @Test(
+        "feature distance is the smallest whitened squared distance to a class mean of the hidden activations",
         arguments: [1, 2])
     func featureDistance(layer: Int) {
         let model = smallModel(dropout: [0, 0.5, 0.3])
@@ -72,9 +73,10 @@ struct DensityScoreTests {
         let whitened = (0..<6).map { row in
             (0..<features.count).reduce(0.0) { $0 + Double(gaussian.whitening[row, $1]) * features[$1] }
         }
-        let expected = (0..<5).map { label in
-            (0..<6).reduce(0.0) { $0 + pow2(whitened[$1] - Double(gaussian.whitenedMeans[label, $1])) }
-        }.min()! / 6
+        let expected =
+            (0..<5).map { label in
+                (0..<6).reduce(0.0) { $0 + pow2(whitened[$1] - Double(gaussian.whitenedMeans[label, $1])) }
+            }.min()! / 6
         #expect(abs(value - expected) < 1e-4 * expected)
     }
 
@@ -102,7 +104,10 @@ struct DensityScoreTests {
         let renamed = withHeader(bytes) { $0.replacingAll("density.subspace.mean", with: "density.subspace.meen") }
         #expect(throws: ModelFileError.missingTensor("density.subspace.mean")) { try ModelFile(decoding: renamed) }
         let wrongRank = withHeader(bytes) { $0.replacingAll(#"\"rank\":3"#, with: #"\"rank\":4"#) }
-        #expect(throws: ModelFileError.shapeMismatch(tensor: "density.subspace.components", expected: [4, 20], found: [3, 20])) {
+        #expect(
+            throws: ModelFileError.shapeMismatch(
+                tensor: "density.subspace.components", expected: [4, 20], found: [3, 20])
+        ) {
             try ModelFile(decoding: wrongRank)
         }
         let badLayer = withHeader(bytes) { $0.replacingAll(#"\"layer\":2"#, with: #"\"layer\":3"#) }

@@ -52,8 +52,14 @@ struct ModelFileTests {
         var length = 0
         for index in (0..<8).reversed() { length = length << 8 | Int(bytes[index]) }
         let header = try JSONParser.parse(Array(bytes[8..<(8 + length)]))
-        guard case .object(let entries) = header else { Issue.record("header is not an object"); return }
-        guard case .object(let weight)? = entries["layers.0.weight"] else { Issue.record("no layers.0.weight"); return }
+        guard case .object(let entries) = header else {
+            Issue.record("header is not an object")
+            return
+        }
+        guard case .object(let weight)? = entries["layers.0.weight"] else {
+            Issue.record("no layers.0.weight")
+            return
+        }
         #expect(weight["shape"] == .array([.number(33), .number(20)]))
         #expect(weight["dtype"] == .string("F32"))
         guard case .object(let meta)? = entries["__metadata__"], case .string(let text)? = meta["mcdropout"] else {
@@ -61,7 +67,10 @@ struct ModelFileTests {
             return
         }
         let metadata = try JSONParser.parse(Array(text.utf8))
-        guard case .object(let object) = metadata else { Issue.record("metadata is not an object"); return }
+        guard case .object(let object) = metadata else {
+            Issue.record("metadata is not an object")
+            return
+        }
         #expect(object["dropout"] == .array([.number(0), .number(0.5), .number(0.3)]))
     }
 
@@ -75,16 +84,24 @@ struct ModelFileTests {
         #expect(throws: ModelFileError.self) { try ModelFile(decoding: Array(bytes.dropLast(4))) }
         #expect(throws: ModelFileError.self) { try ModelFile(decoding: withHeader(bytes) { _ in "{not json" }) }
         #expect(throws: ModelFileError.shapeMismatch(tensor: "layers.1.weight", expected: [17, 33], found: [33, 17])) {
-            try ModelFile(decoding: withHeader(bytes) { $0.replacingFirst("\"shape\":[17,33]", with: "\"shape\":[33,17]") })
+            try ModelFile(
+                decoding: withHeader(bytes) { $0.replacingFirst("\"shape\":[17,33]", with: "\"shape\":[33,17]") })
         }
         #expect(throws: ModelFileError.unsupportedDataType(tensor: "layers.0.bias", dataType: "F16")) {
-            try ModelFile(decoding: withHeader(bytes) { $0.replacingFirst("\"layers.0.bias\":{\"dtype\":\"F32\"", with: "\"layers.0.bias\":{\"dtype\":\"F16\"") })
+            try ModelFile(
+                decoding: withHeader(bytes) {
+                    $0.replacingFirst(
+                        "\"layers.0.bias\":{\"dtype\":\"F32\"", with: "\"layers.0.bias\":{\"dtype\":\"F16\"")
+                })
         }
         #expect(throws: ModelFileError.missingTensor("layers.2.bias")) {
             try ModelFile(decoding: withHeader(bytes) { $0.replacingFirst("layers.2.bias", with: "layers.9.bias") })
         }
         #expect(throws: ModelFileError.invalidMetadata(field: "dropout", reason: "probabilities must be in [0, 1)")) {
-            try ModelFile(decoding: withHeader(bytes) { $0.replacingFirst("\\\"dropout\\\":[0,0.5,0.3]", with: "\\\"dropout\\\":[0,1.5,0.3]") })
+            try ModelFile(
+                decoding: withHeader(bytes) {
+                    $0.replacingFirst("\\\"dropout\\\":[0,0.5,0.3]", with: "\\\"dropout\\\":[0,1.5,0.3]")
+                })
         }
         #expect(throws: ModelFileError.missingMetadata(field: "mcdropout")) {
             try ModelFile(decoding: withHeader(bytes) { $0.replacingFirst("\"mcdropout\"", with: "\"other\"") })

@@ -41,7 +41,8 @@ func naivePassProbabilities(model: DropoutMLP, input: [Float], sampleCount: Int,
 
 func smallModel(dropout: [Float], seed: UInt64 = 3) -> DropoutMLP {
     var generator = RandomSource(seed: seed)
-    return DropoutMLP(layerSizes: [20, 33, 17, 5], dropoutProbabilities: dropout, initialization: .he, using: &generator)
+    return DropoutMLP(
+        layerSizes: [20, 33, 17, 5], dropoutProbabilities: dropout, initialization: .he, using: &generator)
 }
 
 @Suite("Predictive statistics")
@@ -78,7 +79,9 @@ struct PredictiveSummaryTests {
 
 @Suite("Monte-Carlo predictor")
 struct MonteCarloPredictorTests {
-    @Test("batched engine equals N naive passes with the same masks", arguments: [[Float(0), 0.5, 0.5], [0.2, 0.5, 0.3], [0, 0, 0.25]])
+    @Test(
+        "batched engine equals N naive passes with the same masks",
+        arguments: [[Float(0), 0.5, 0.5], [0.2, 0.5, 0.3], [0, 0, 0.25]])
     func equalsNaiveReference(dropout: [Float]) {
         let model = smallModel(dropout: dropout)
         var generator = RandomSource(seed: 11)
@@ -182,7 +185,8 @@ struct BatchAndAdaptiveTests {
         }
         #expect(summaries.count == 3)
         for instance in 0..<3 {
-            let single = predictor.predict(Array(inputs[(instance * 20)..<((instance + 1) * 20)]), sampleCount: sampleCount, seed: 8)
+            let single = predictor.predict(
+                Array(inputs[(instance * 20)..<((instance + 1) * 20)]), sampleCount: sampleCount, seed: 8)
             #expect(summaries[instance] == single)
         }
     }
@@ -193,7 +197,9 @@ struct BatchAndAdaptiveTests {
         let input = (0..<20).map { Float($0) / 9 }
         var workspace = MonteCarloWorkspace()
         var summary = predictor.predict(input, sampleCount: 7, seed: 1)
-        input.withUnsafeBufferPointer { predictor.predict($0, sampleCount: 40, seed: 2, workspace: &workspace, into: &summary) }
+        input.withUnsafeBufferPointer {
+            predictor.predict($0, sampleCount: 40, seed: 2, workspace: &workspace, into: &summary)
+        }
         #expect(summary == predictor.predict(input, sampleCount: 40, seed: 2))
     }
 
@@ -214,11 +220,13 @@ struct BatchAndAdaptiveTests {
         let sums: [Double] = [2, 2]
         let squares: [Double] = [2, 1]
         let error = sums.withUnsafeBufferPointer { s in
-            squares.withUnsafeBufferPointer { q in AdaptiveSampling.maximumStandardError(sums: s, squares: q, count: 4) }
+            squares.withUnsafeBufferPointer { q in AdaptiveSampling.maximumStandardError(sums: s, squares: q, count: 4)
+            }
         }
         #expect(abs(error - (1.0 / 12).squareRoot()) < 1e-12)
         let single = sums.withUnsafeBufferPointer { s in
-            squares.withUnsafeBufferPointer { q in AdaptiveSampling.maximumStandardError(sums: s, squares: q, count: 1) }
+            squares.withUnsafeBufferPointer { q in AdaptiveSampling.maximumStandardError(sums: s, squares: q, count: 1)
+            }
         }
         #expect(single == .infinity)
     }
@@ -238,7 +246,8 @@ struct BatchAndAdaptiveTests {
             let n = summary.sampleCount
             #expect(n >= 16 && n <= 2000 && (n - 16) % 16 == 0)
             // The reported variance is the population variance; the rule uses the unbiased one.
-            let largest = summary.variance.map { (Double($0) * Double(n) / Double(n - 1) / Double(n)).squareRoot() }.max()!
+            let largest = summary.variance.map { (Double($0) * Double(n) / Double(n - 1) / Double(n)).squareRoot() }
+                .max()!
             #expect(largest < tolerance * 1.001 || n == 2000)
             let fixed = predictor.predict(input, sampleCount: n, seed: 3)
             for column in 0..<5 {

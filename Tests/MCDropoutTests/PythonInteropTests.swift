@@ -34,7 +34,8 @@ struct PythonInteropTests {
     @Test("a file written by Swift reads in Python's safetensors with the same layout and the same outputs")
     func pythonReadsSwiftFile() throws {
         var generator = RandomSource(seed: 5)
-        let model = DropoutMLP(layerSizes: [784, 24, 10], dropoutProbabilities: [0, 0.5], initialization: .he, using: &generator)
+        let model = DropoutMLP(
+            layerSizes: [784, 24, 10], dropoutProbabilities: [0, 0.5], initialization: .he, using: &generator)
         let file = ModelFile(
             model: model,
             metadata: ModelMetadata(
@@ -47,7 +48,8 @@ struct PythonInteropTests {
         try Data(file.encoded()).write(to: modelURL)
         let inputs = (0..<3).map { _ in (0..<784).map { _ in Int(generator.next() % 256) } }
         let inputsURL = directory.appendingPathComponent("inputs.json")
-        try Data("[\(inputs.map { "[\($0.map(String.init).joined(separator: ","))]" }.joined(separator: ","))]".utf8).write(to: inputsURL)
+        try Data("[\(inputs.map { "[\($0.map(String.init).joined(separator: ","))]" }.joined(separator: ","))]".utf8)
+            .write(to: inputsURL)
 
         let result = try runPython([
             repositoryRoot.appendingPathComponent("scripts/checks/check-model.py").path, modelURL.path,
@@ -89,7 +91,8 @@ struct PythonInteropTests {
             """
         let result = try runPython(["-c", script, directory.path])
         #expect(result.status == 0, "\(result.error)")
-        let good = try ModelFile(decoding: [UInt8](try Data(contentsOf: directory.appendingPathComponent("good.safetensors"))))
+        let good = try ModelFile(
+            decoding: [UInt8](try Data(contentsOf: directory.appendingPathComponent("good.safetensors"))))
         #expect(good.model.layerSizes == [4, 3, 2])
         #expect(good.model.layers[0].bias == [0, 1, 2])
         #expect(good.metadata.labels == ["no", "yes"])

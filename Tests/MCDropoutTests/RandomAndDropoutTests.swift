@@ -8,10 +8,11 @@ struct RandomAndDropoutTests {
     func splitMixReference() {
         var generator = SplitMix64(seed: 1_234_567)
         let values = (0..<5).map { _ in generator.next() }
-        #expect(values == [
-            6_457_827_717_110_365_317, 3_203_168_211_198_807_973, 9_817_491_932_198_370_423,
-            4_593_380_528_125_082_431, 16_408_922_859_458_223_821,
-        ])
+        #expect(
+            values == [
+                6_457_827_717_110_365_317, 3_203_168_211_198_807_973, 9_817_491_932_198_370_423,
+                4_593_380_528_125_082_431, 16_408_922_859_458_223_821,
+            ])
     }
 
     @Test("same seed gives the same stream, different seeds and streams differ")
@@ -26,7 +27,9 @@ struct RandomAndDropoutTests {
         #expect(sa != (0..<8).map { _ in d.next() })
     }
 
-    @Test("dropout keeps about 1 − p, zeroes exactly the others and scales kept units by 1/(1 − p)", arguments: [Float(0.1), 0.3, 0.5, 0.8])
+    @Test(
+        "dropout keeps about 1 − p, zeroes exactly the others and scales kept units by 1/(1 − p)",
+        arguments: [Float(0.1), 0.3, 0.5, 0.8])
     func keepRate(probability: Float) {
         let dropout = Dropout(probability: probability)
         var generator = RandomSource(seed: 99)

@@ -112,6 +112,8 @@ struct SettledDecisionTests {
         }
         #expect(summary.sampleCount == 64)
         let fixed = predictor.predict(input, sampleCount: 64, seed: 2)
-        for column in 0..<10 { #expect(abs(summary.meanProbabilities[column] - fixed.meanProbabilities[column]) < 1e-5) }
+        for column in 0..<10 {
+            #expect(abs(summary.meanProbabilities[column] - fixed.meanProbabilities[column]) < 1e-5)
+        }
     }
 }

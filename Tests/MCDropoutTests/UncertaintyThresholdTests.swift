@@ -6,7 +6,8 @@ import Testing
 struct UncertaintyThresholdTests {
     func model() -> ModelFile {
         var generator = RandomSource(seed: 9)
-        let network = DropoutMLP(layerSizes: [4, 3, 2], dropoutProbabilities: [0, 0.5], initialization: .he, using: &generator)
+        let network = DropoutMLP(
+            layerSizes: [4, 3, 2], dropoutProbabilities: [0, 0.5], initialization: .he, using: &generator)
         let metadata = ModelMetadata(
             layerSizes: [4, 3, 2], dropoutProbabilities: [0, 0.5], labels: ["a", "b"], dataset: "toy", seed: 9,
             extensions: JSONObject([("notes", .string("kept"))]))
@@ -51,7 +52,8 @@ struct UncertaintyThresholdTests {
     @Test("a malformed threshold is a typed metadata error")
     func malformed() {
         #expect(throws: ModelFileError.self) {
-            try UncertaintyThreshold(decoding: .object(JSONObject([("score", .string("vibes")), ("threshold", .number(1))])))
+            try UncertaintyThreshold(
+                decoding: .object(JSONObject([("score", .string("vibes")), ("threshold", .number(1))])))
         }
         #expect(throws: ModelFileError.self) {
             try UncertaintyThreshold(decoding: .object(JSONObject([("score", .string("predictive_entropy"))])))

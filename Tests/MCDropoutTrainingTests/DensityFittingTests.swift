@@ -32,13 +32,16 @@ struct DensityFittingTests {
         // Variance along the line ≈ 80²/12 ≈ 533 against ≈ 8²/12 ≈ 5 (plus rounding to integers) across it.
         #expect(subspace.explainedVariance! > 0.97 && subspace.explainedVariance! < 0.999)
         #expect(abs(subspace.mean[2] - 49.5) < 0.5)
-        #expect(throws: DensityFittingError.self) { try DensityFitting.principalSubspace(of: data, inputScale: 1, rank: 4) }
+        #expect(throws: DensityFittingError.self) {
+            try DensityFitting.principalSubspace(of: data, inputScale: 1, rank: 4)
+        }
     }
 
     @Test("the feature Gaussian whitens with the inverse of the ridge-regularised pooled covariance")
     func whitening() throws {
         // An identity first layer: hidden layer 1 = ReLU(pixels), which are all positive.
-        let identity = Dense(weight: Matrix(rows: 3, columns: 3, storage: [1, 0, 0, 0, 1, 0, 0, 0, 1]), bias: [0, 0, 0])
+        let identity = Dense(
+            weight: Matrix(rows: 3, columns: 3, storage: [1, 0, 0, 0, 1, 0, 0, 0, 1]), bias: [0, 0, 0])
         let head = Dense(weight: Matrix(rows: 2, columns: 3, repeating: 0.1), bias: [0, 0])
         let model = DropoutMLP(layers: [identity, head], dropoutProbabilities: [0, 0])
         let data = lineImages(count: 2000)
@@ -63,7 +66,9 @@ struct DensityFittingTests {
             for j in 0..<3 {
                 var product: Double = 0
                 for k in 0..<3 {
-                    let gram = (0..<3).reduce(0.0) { $0 + Double(gaussian.whitening[$1, i] * gaussian.whitening[$1, k]) }
+                    let gram = (0..<3).reduce(0.0) {
+                        $0 + Double(gaussian.whitening[$1, i] * gaussian.whitening[$1, k])
+                    }
                     product += gram * covariance[k][j]
                 }
                 #expect(abs(product - (i == j ? 1 : 0)) < 1e-3)

@@ -17,10 +17,13 @@ func loss(_ model: DropoutMLP, input: Matrix, labels: [Int], seed: UInt64) -> Do
 
 @Suite("Backpropagation and optimisation")
 struct GradientTests {
-    @Test("analytic gradients match central finite differences with a fixed dropout mask", arguments: [[Float(0), 0.5, 0.5], [0.3, 0.5, 0.2]])
+    @Test(
+        "analytic gradients match central finite differences with a fixed dropout mask",
+        arguments: [[Float(0), 0.5, 0.5], [0.3, 0.5, 0.2]])
     func gradientCheck(dropout: [Float]) {
         var generator = RandomSource(seed: 21)
-        var model = DropoutMLP(layerSizes: [6, 8, 7, 4], dropoutProbabilities: dropout, initialization: .xavier, using: &generator)
+        var model = DropoutMLP(
+            layerSizes: [6, 8, 7, 4], dropoutProbabilities: dropout, initialization: .xavier, using: &generator)
         // Non-zero biases: with zero biases a row whose inputs are all dropped sits exactly on the ReLU kink, where
         // a central difference measures ½ instead of the derivative 0 that backpropagation (rightly) uses.
         for layer in model.layers.indices {
@@ -31,7 +34,8 @@ struct GradientTests {
         var workspace = TrainingWorkspace(for: model)
         var gradients = Gradients(like: model)
         var masks = RandomSource(seed: 77)
-        _ = model.trainingStep(input: input, labels: labels, workspace: &workspace, gradients: &gradients, using: &masks)
+        _ = model.trainingStep(
+            input: input, labels: labels, workspace: &workspace, gradients: &gradients, using: &masks)
 
         let epsilon: Float = 1e-3
         var checked = 0
@@ -41,9 +45,13 @@ struct GradientTests {
                 var minus = model
                 plus.layers[layer].weight.storage[index] += epsilon
                 minus.layers[layer].weight.storage[index] -= epsilon
-                let numeric = (loss(plus, input: input, labels: labels, seed: 77) - loss(minus, input: input, labels: labels, seed: 77)) / Double(2 * epsilon)
+                let numeric =
+                    (loss(plus, input: input, labels: labels, seed: 77)
+                        - loss(minus, input: input, labels: labels, seed: 77)) / Double(2 * epsilon)
                 let analytic = Double(gradients.weights[layer].storage[index])
-                #expect(abs(numeric - analytic) < 2e-3 + 2e-2 * abs(numeric), "layer \(layer) weight \(index): \(analytic) vs \(numeric)")
+                #expect(
+                    abs(numeric - analytic) < 2e-3 + 2e-2 * abs(numeric),
+                    "layer \(layer) weight \(index): \(analytic) vs \(numeric)")
                 checked += 1
             }
             for index in 0..<model.layers[layer].bias.count {
@@ -51,8 +59,12 @@ struct GradientTests {
                 var minus = model
                 plus.layers[layer].bias[index] += epsilon
                 minus.layers[layer].bias[index] -= epsilon
-                let numeric = (loss(plus, input: input, labels: labels, seed: 77) - loss(minus, input: input, labels: labels, seed: 77)) / Double(2 * epsilon)
-                #expect(abs(numeric - Double(gradients.biases[layer][index])) < 2e-3 + 2e-2 * abs(numeric), "layer \(layer) bias \(index): \(gradients.biases[layer][index]) vs \(numeric)")
+                let numeric =
+                    (loss(plus, input: input, labels: labels, seed: 77)
+                        - loss(minus, input: input, labels: labels, seed: 77)) / Double(2 * epsilon)
+                #expect(
+                    abs(numeric - Double(gradients.biases[layer][index])) < 2e-3 + 2e-2 * abs(numeric),
+                    "layer \(layer) bias \(index): \(gradients.biases[layer][index]) vs \(numeric)")
             }
         }
         #expect(checked > 20)
@@ -69,8 +81,12 @@ struct GradientTests {
     @Test("learning-rate schedules")
     func schedules() {
         #expect(LearningRateSchedule.constant.learningRate(base: 0.1, epoch: 7, epochCount: 10) == 0.1)
-        #expect(abs(LearningRateSchedule.exponential(gamma: 0.5).learningRate(base: 1, epoch: 3, epochCount: 10) - 0.25) < 1e-12)
-        #expect(abs(LearningRateSchedule.step(every: 2, factor: 0.1).learningRate(base: 1, epoch: 5, epochCount: 10) - 0.01) < 1e-12)
+        #expect(
+            abs(LearningRateSchedule.exponential(gamma: 0.5).learningRate(base: 1, epoch: 3, epochCount: 10) - 0.25)
+                < 1e-12)
+        #expect(
+            abs(LearningRateSchedule.step(every: 2, factor: 0.1).learningRate(base: 1, epoch: 5, epochCount: 10) - 0.01)
+                < 1e-12)
         let cosine = LearningRateSchedule.cosine(finalFraction: 0.1)
         #expect(abs(cosine.learningRate(base: 1, epoch: 1, epochCount: 11) - 1) < 1e-12)
         #expect(abs(cosine.learningRate(base: 1, epoch: 6, epochCount: 11) - 0.55) < 1e-12)
@@ -111,12 +127,16 @@ struct TrainerTests {
         return configuration
     }
 
-    @Test("loss falls and a tiny problem is learned", arguments: [OptimizerKind.sgd(momentum: 0.9, nesterov: true), .adam(beta1: 0.9, beta2: 0.999, epsilon: 1e-8)])
+    @Test(
+        "loss falls and a tiny problem is learned",
+        arguments: [OptimizerKind.sgd(momentum: 0.9, nesterov: true), .adam(beta1: 0.9, beta2: 0.999, epsilon: 1e-8)])
     func learns(optimizer: OptimizerKind) {
         let data = blobs(count: 300, seed: 1)
         let validation = blobs(count: 90, seed: 2)
         var batches = 0
-        let (model, history) = Trainer(configuration: configuration(optimizer: optimizer)).train(on: data, validation: validation) { event in
+        let (model, history) = Trainer(configuration: configuration(optimizer: optimizer)).train(
+            on: data, validation: validation
+        ) { event in
             if case .batch = event { batches += 1 }
         }
         #expect(history.count == 8)
@@ -135,8 +155,11 @@ struct TrainerTests {
         let trainer = Trainer(configuration: configuration(optimizer: .sgd(momentum: 0.9, nesterov: true)))
         let first = trainer.train(on: data, validation: nil) { _ in }.model
         let second = trainer.train(on: data, validation: nil) { _ in }.model
-        let other = Trainer(configuration: configuration(optimizer: .sgd(momentum: 0.9, nesterov: true), seed: 6)).train(on: data, validation: nil) { _ in }.model
-        #expect(first.layers.map(\.weight.storage).flatMap { $0 }.map(\.bitPattern) == second.layers.map(\.weight.storage).flatMap { $0 }.map(\.bitPattern))
+        let other = Trainer(configuration: configuration(optimizer: .sgd(momentum: 0.9, nesterov: true), seed: 6))
+            .train(on: data, validation: nil) { _ in }.model
+        #expect(
+            first.layers.map(\.weight.storage).flatMap { $0 }.map(\.bitPattern)
+                == second.layers.map(\.weight.storage).flatMap { $0 }.map(\.bitPattern))
         #expect(first != other)
     }
 }

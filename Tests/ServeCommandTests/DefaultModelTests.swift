@@ -34,8 +34,9 @@ struct DefaultModelTests {
         #expect(
             DefaultModel.resolve(["models/mnist.safetensors"], currentDirectory: elsewhere, executable: stranger)
                 == ["models/mnist.safetensors"])
-        #expect(DefaultModel.resolve(["/abs/m.safetensors"], currentDirectory: elsewhere, executable: executable)
-            == ["/abs/m.safetensors"])
+        #expect(
+            DefaultModel.resolve(["/abs/m.safetensors"], currentDirectory: elsewhere, executable: executable)
+                == ["/abs/m.safetensors"])
     }
 
     @Test("--help shows the resolved default")

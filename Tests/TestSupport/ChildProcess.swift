@@ -20,7 +20,9 @@ public final class ChildProcess {
         outputPath = base.path + ".out"
         errorPath = base.path + ".err"
         for path in [outputPath, errorPath] {
-            guard FileManager.default.createFile(atPath: path, contents: nil) else { throw CocoaError(.fileWriteUnknown) }
+            guard FileManager.default.createFile(atPath: path, contents: nil) else {
+                throw CocoaError(.fileWriteUnknown)
+            }
         }
         output = try FileHandle(forWritingTo: URL(fileURLWithPath: outputPath))
         error = try FileHandle(forWritingTo: URL(fileURLWithPath: errorPath))
@@ -82,7 +84,9 @@ public final class ChildProcess {
             // Sampled before reading: if the child had already exited, what we read is all it will ever write.
             let running = process.isRunning
             let bytes = standardOutput
-            if let end = bytes.firstIndex(of: UInt8(ascii: "\n")) { return String(decoding: bytes[..<end], as: UTF8.self) }
+            if let end = bytes.firstIndex(of: UInt8(ascii: "\n")) {
+                return String(decoding: bytes[..<end], as: UTF8.self)
+            }
             if !running { return nil }
             Self.sleep(milliseconds: 2)
         }

@@ -29,6 +29,28 @@ find "$context" -mindepth 1 -maxdepth 1 ! -name .build -exec rm -rf {} +
 rm -rf "$staging"
 mkdir -p "$staging"
 staging="$(cd "$staging" && pwd)"
+# The Dockerfile's instructions, one logical line each (continuations joined, comments dropped), as
+# "STAGE<tab>INSTRUCTION<tab>ARGUMENTS" with STAGE counting FROM lines (1 = build, 2 = runtime).
+dockerfile_instructions() {
+    python3 - "$dockerfile" <<'PY'
+import sys
+current, stage = "", 0
+for line in open(sys.argv[1]):
+    line = line.rstrip("\n")
+    if line.lstrip().startswith("#"):
+        continue
+    current += line[:-1] + " " if line.endswith("\\") else line
+    if line.endswith("\\"):
+        continue
+    words = current.split()
+    current = ""
+    if not words:
+        continue
+    if words[0] == "FROM":
+        stage += 1
+    print(f"{stage}\t{words[0]}\t{' '.join(words[1:])}")
+PY
+}
 while IFS=$'\t' read -r instruction arguments; do
     case "$instruction" in
         COPY)
@@ -44,25 +66,7 @@ while IFS=$'\t' read -r instruction arguments; do
             echo "RUN ${arguments//\/staging/$staging}" >&2
             (cd "$context" && nice bash -c "${arguments//\/staging/$staging}") >&2 ;;
     esac
-done < <(python3 - "$dockerfile" <<'PY'
-import sys
-lines, current = [], ""
-for line in open(sys.argv[1]):
-    line = line.rstrip("\n")
-    if line.lstrip().startswith("#"):
-        continue
-    current += line[:-1] + " " if line.endswith("\\") else line
-    if not line.endswith("\\"):
-        lines.append(" ".join(current.split()))
-        current = ""
-stage = 0
-for line in lines:
-    if line.startswith("FROM "):
-        stage += 1
-    elif stage == 1 and line.split(" ", 1)[0] in ("COPY", "RUN"):
-        print("\t".join(line.split(" ", 1)))
-PY
-)
+done < <(dockerfile_instructions | awk -F'\t' '$1 == 1 && ($2 == "COPY" || $2 == "RUN") {print $2 "\t" $3}')
 binary="$staging/bin/mcdropout-serve"
 ls -l "$binary" "$staging/models/mnist.safetensors" >&2
 
@@ -71,25 +75,8 @@ echo "== apt-get lines against the current archive" >&2
 # this machine sees (run `apt-get update` first): a pin or a package that cannot install today fails here, not in a
 # user's docker build.
 stage_packages() {  # $1: stage number (1 = build, 2 = runtime) -> the package names on its apt-get install line
-    python3 - "$dockerfile" "$1" <<'PY'
-import sys
-lines, current = [], ""
-for line in open(sys.argv[1]):
-    line = line.rstrip("\n")
-    if line.lstrip().startswith("#"):
-        continue
-    current += line[:-1] + " " if line.endswith("\\") else line
-    if not line.endswith("\\"):
-        lines.append(" ".join(current.split()))
-        current = ""
-stage = 0
-for line in lines:
-    if line.startswith("FROM "):
-        stage += 1
-    elif stage == int(sys.argv[2]) and line.startswith("RUN ") and "apt-get install" in line:
-        words = line.split("apt-get install", 1)[1].split("&&")[0].split()
-        print(" ".join(w for w in words if not w.startswith("-")))
-PY
+    dockerfile_instructions | awk -F'\t' -v stage="$1" '$1 == stage && $2 == "RUN" && /apt-get install/ {print $3}' |
+        sed -E 's/.*apt-get install//; s/&&.*//' | tr ' ' '\n' | grep -v '^-' | grep -v '^$' | tr '\n' ' ' | sed 's/ $//'
 }
 for stage in 1 2; do
     packages="$(stage_packages "$stage")"

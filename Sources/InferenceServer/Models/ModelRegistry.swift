@@ -81,7 +81,9 @@ public final class ModelRegistry: Sendable {
         var names: [String] = []
         for path in paths {
             let name = Self.name(of: path)
-            guard models[name] == nil else { throw ModelLoadError(path: path, reason: "another model is named '\(name)'") }
+            guard models[name] == nil else {
+                throw ModelLoadError(path: path, reason: "another model is named '\(name)'")
+            }
             models[name] = LoadedModel(name: name, path: path, file: try Self.read(path), version: 1)
             names.append(name)
         }
@@ -117,11 +119,14 @@ public final class ModelRegistry: Sendable {
             guard let previous = old.models[name] else { continue }
             do {
                 let file = try Self.read(path)
-                guard file.model.inputSize == previous.inputSize, file.model.outputSize == previous.file.model.outputSize
+                guard file.model.inputSize == previous.inputSize,
+                    file.model.outputSize == previous.file.model.outputSize
                 else {
                     throw ModelLoadError(
                         path: path,
-                        reason: "shape \(file.model.layerSizes) changes the input or output width of \(previous.file.model.layerSizes)")
+                        reason:
+                            "shape \(file.model.layerSizes) changes the input or output width of \(previous.file.model.layerSizes)"
+                    )
                 }
                 try Self.checkContract(of: file, at: path, replacing: previous, allowsChanges: allowsContractChanges)
                 let replacement = LoadedModel(name: name, path: path, file: file, version: previous.version + 1)
@@ -165,7 +170,7 @@ public final class ModelRegistry: Sendable {
 
     static func name(of path: String) -> String {
         let file = path.split(separator: "/").last.map(String.init) ?? path
-        if let dot = file.firstIndex(of: ".") , dot != file.startIndex { return String(file[..<dot]) }
+        if let dot = file.firstIndex(of: "."), dot != file.startIndex { return String(file[..<dot]) }
         return file
     }
 
@@ -174,7 +179,9 @@ public final class ModelRegistry: Sendable {
         guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) else {
             throw ModelLoadError(path: path, reason: "no such file")
         }
-        guard !isDirectory.boolValue else { throw ModelLoadError(path: path, reason: "is a directory, not a model file") }
+        guard !isDirectory.boolValue else {
+            throw ModelLoadError(path: path, reason: "is a directory, not a model file")
+        }
         guard let data = FileManager.default.contents(atPath: path) else {
             throw ModelLoadError(path: path, reason: "cannot read the file (permission denied?)")
         }

@@ -94,14 +94,16 @@ final class ServerMetrics: Sendable {
         for name in models.names {
             guard let model = models.models[name] else { continue }
             let sizes = model.file.model.layerSizes.map(String.init).joined(separator: "-")
-            out += "mcdropout_model_info{model=\"\(escapeLabel(name))\",dataset=\"\(escapeLabel(model.file.metadata.dataset))\",architecture=\"\(sizes)\"} \(model.version)\n"
+            out +=
+                "mcdropout_model_info{model=\"\(escapeLabel(name))\",dataset=\"\(escapeLabel(model.file.metadata.dataset))\",architecture=\"\(sizes)\"} \(model.version)\n"
         }
         out += renderDrift(models: models)
         out += "# HELP mcdropout_model_reloads_total Model file reloads by result.\n"
         out += "# TYPE mcdropout_model_reloads_total counter\n"
         out += "mcdropout_model_reloads_total{result=\"success\"} \(reloadSuccesses.value)\n"
         out += "mcdropout_model_reloads_total{result=\"failure\"} \(reloadFailures.value)\n"
-        out += "# HELP mcdropout_ready Whether the server accepts inference requests (0 while starting or draining; draining still serves open connections).\n"
+        out +=
+            "# HELP mcdropout_ready Whether the server accepts inference requests (0 while starting or draining; draining still serves open connections).\n"
         out += "# TYPE mcdropout_ready gauge\n"
         out += "mcdropout_ready \(isReady ? 1 : 0)\n"
         return out

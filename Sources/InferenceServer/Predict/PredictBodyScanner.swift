@@ -195,7 +195,8 @@ struct PredictBodyScanner {
             let byte = bytes[index]
             if byte == UInt8(ascii: "\"") {
                 index += 1
-                return String(decoding: UnsafeBufferPointer(start: bytes + start, count: index - 1 - start), as: UTF8.self)
+                return String(
+                    decoding: UnsafeBufferPointer(start: bytes + start, count: index - 1 - start), as: UTF8.self)
             }
             guard byte >= 0x20, byte < 0x7F, byte != UInt8(ascii: "\\") else { return nil }
             index += 1

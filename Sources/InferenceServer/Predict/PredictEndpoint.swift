@@ -26,14 +26,17 @@ extension InferenceService {
         worker.writer = JSONWriter(capacity: 0)
         writer.removeAll()
         writer.beginObject()
-        writer.key("model"); writer.string(model.name)
-        writer.key("model_version"); writer.integer(model.version)
+        writer.key("model")
+        writer.string(model.name)
+        writer.key("model_version")
+        writer.integer(model.version)
         writer.key("samples")
         switch setting {
         case .fixed(let count): writer.integer(count)
         case .automatic: if decoded.isBatch { writer.string("auto") } else { writer.integer(passes) }
         }
-        writer.key("seed"); writer.integer(seed)
+        writer.key("seed")
+        writer.integer(seed)
         if decoded.isBatch {
             writer.key("predictions")
             writer.beginArray()
@@ -42,7 +45,10 @@ extension InferenceService {
             let summary = worker.summaries[index]
             if decoded.isBatch {
                 writer.beginObject()
-                if case .automatic = setting { writer.key("samples"); writer.integer(summary.sampleCount) }
+                if case .automatic = setting {
+                    writer.key("samples")
+                    writer.integer(summary.sampleCount)
+                }
             }
             encode(summary, labels: model.labels, into: &writer)
             writer.densityScores(worker.densityValues[index])
@@ -107,7 +113,9 @@ extension InferenceService {
             }
             return count * instanceCount
         case .automatic(let rule):
-            if worker.summaries.count > instanceCount { worker.summaries.removeLast(worker.summaries.count - instanceCount) }
+            if worker.summaries.count > instanceCount {
+                worker.summaries.removeLast(worker.summaries.count - instanceCount)
+            }
             while worker.summaries.count < instanceCount { worker.summaries.append(.empty) }
             var total = 0
             worker.pixels.withUnsafeBufferPointer { pixels in
@@ -127,7 +135,9 @@ extension InferenceService {
         for (index, count) in counts.enumerated() where count != model.inputSize {
             let name = counts.count == 1 && field == "pixels" ? field : "\(field)[\(index)]"
             var expected = "\(model.inputSize)"
-            if let shape = model.file.metadata.inputShape { expected += " (\(shape.map(String.init).joined(separator: "×")))" }
+            if let shape = model.file.metadata.inputShape {
+                expected += " (\(shape.map(String.init).joined(separator: "×")))"
+            }
             throw .badRequest("'\(name)' has \(count) values; model '\(model.name)' expects \(expected)")
         }
     }
@@ -136,14 +146,17 @@ extension InferenceService {
     func checkTotalPasses(instances: Int, samples: Int) throws(HTTPError) {
         guard instances * samples <= configuration.maxTotalPasses else {
             throw .badRequest(
-                "\(instances) inputs × \(samples) samples exceeds the limit of \(configuration.maxTotalPasses) passes per request")
+                "\(instances) inputs × \(samples) samples exceeds the limit of \(configuration.maxTotalPasses) passes per request"
+            )
         }
     }
 
     /// Writes the per-input fields of a prediction.
     func encode(_ summary: PredictiveSummary, labels: [String], into writer: inout JSONWriter) {
-        writer.key("prediction"); writer.integer(summary.prediction)
-        writer.key("label"); writer.string(labels[summary.prediction])
+        writer.key("prediction")
+        writer.integer(summary.prediction)
+        writer.key("label")
+        writer.string(labels[summary.prediction])
         writer.key("probabilities")
         writer.beginArray()
         for value in summary.meanProbabilities { writer.number(value) }
@@ -152,8 +165,11 @@ extension InferenceService {
         writer.beginArray()
         for value in summary.variance { writer.number(value) }
         writer.endArray()
-        writer.key("predictive_entropy"); writer.number(summary.predictiveEntropy)
-        writer.key("expected_entropy"); writer.number(summary.expectedEntropy)
-        writer.key("mutual_information"); writer.number(summary.mutualInformation)
+        writer.key("predictive_entropy")
+        writer.number(summary.predictiveEntropy)
+        writer.key("expected_entropy")
+        writer.number(summary.expectedEntropy)
+        writer.key("mutual_information")
+        writer.number(summary.mutualInformation)
     }
 }

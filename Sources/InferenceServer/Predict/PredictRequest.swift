@@ -56,9 +56,11 @@ struct PredictRequest: Equatable {
     /// Parses and validates everything that does not depend on the model, writing the pixels into `pixels`.
     ///
     /// - Parameter allowsFastPath: `false` forces the tree-based path (tests compare the two).
-    init(body: [UInt8], limits: RequestLimits, pixels: inout PixelBuffer, allowsFastPath: Bool = true) throws(HTTPError) {
+    init(body: [UInt8], limits: RequestLimits, pixels: inout PixelBuffer, allowsFastPath: Bool = true) throws(HTTPError)
+    {
         pixels.removeAll()
-        if allowsFastPath, let scanned = PredictBodyScanner.scan(body, maxBatchSize: limits.maxBatchSize, into: &pixels) {
+        if allowsFastPath, let scanned = PredictBodyScanner.scan(body, maxBatchSize: limits.maxBatchSize, into: &pixels)
+        {
             isBatch = scanned.isBatch
             (modelName, samples, seed, uncertainty) = try scanned.scalars.validated(limits: limits)
             return
@@ -70,7 +72,8 @@ struct PredictRequest: Equatable {
         }
         let scalars = PredictScalars(
             model: object["model"], samples: object["samples"], seed: object["seed"],
-            minimumSamples: object["min_samples"], maximumSamples: object["max_samples"], tolerance: object["tolerance"],
+            minimumSamples: object["min_samples"], maximumSamples: object["max_samples"],
+            tolerance: object["tolerance"],
             uncertaintyThreshold: object["uncertainty_threshold"], uncertaintyScore: object["uncertainty_score"])
         (modelName, samples, seed, uncertainty) = try scalars.validated(limits: limits)
         switch (object["pixels"], object["instances"]) {
@@ -136,13 +139,16 @@ struct PredictScalars {
         let validSeed = try seed.map { (value: JSONValue) throws(HTTPError) -> UInt64 in
             try seedValue(value, field: prefix + "seed")
         }
-        let uncertainty = try UncertaintyOverride(threshold: uncertaintyThreshold, score: uncertaintyScore, prefix: prefix)
+        let uncertainty = try UncertaintyOverride(
+            threshold: uncertaintyThreshold, score: uncertaintyScore, prefix: prefix)
         return (name, setting, validSeed, uncertainty)
     }
 
     private func sampleSetting(limits: RequestLimits, prefix: String) throws(HTTPError) -> SampleSetting? {
         guard case .string(let text)? = samples else {
-            for (field, value) in [("min_samples", minimumSamples), ("max_samples", maximumSamples), ("tolerance", tolerance)]
+            for (field, value) in [
+                ("min_samples", minimumSamples), ("max_samples", maximumSamples), ("tolerance", tolerance),
+            ]
             where value != nil {
                 throw .badRequest("'\(prefix)\(field)' applies only with \"samples\": \"auto\"")
             }
@@ -154,12 +160,14 @@ struct PredictScalars {
             throw .badRequest("'\(prefix)samples' must be an integer from 1 to \(limits.maxSamples) or \"auto\"")
         }
         guard limits.maxSamples >= 2 else { throw .badRequest("\"samples\": \"auto\" needs max_samples of at least 2") }
-        let maximum = try maximumSamples.map { (value: JSONValue) throws(HTTPError) -> Int in
-            try sampleCount(value, field: prefix + "max_samples", limits: limits)
-        } ?? min(Self.defaultRule.maximumSamples, limits.maxSamples)
-        let minimum = try minimumSamples.map { (value: JSONValue) throws(HTTPError) -> Int in
-            try sampleCount(value, field: prefix + "min_samples", limits: limits)
-        } ?? min(Self.defaultRule.minimumSamples, maximum)
+        let maximum =
+            try maximumSamples.map { (value: JSONValue) throws(HTTPError) -> Int in
+                try sampleCount(value, field: prefix + "max_samples", limits: limits)
+            } ?? min(Self.defaultRule.maximumSamples, limits.maxSamples)
+        let minimum =
+            try minimumSamples.map { (value: JSONValue) throws(HTTPError) -> Int in
+                try sampleCount(value, field: prefix + "min_samples", limits: limits)
+            } ?? min(Self.defaultRule.minimumSamples, maximum)
         guard minimum >= 2, minimum <= maximum else {
             throw .badRequest("'\(prefix)min_samples' must be from 2 to max_samples (\(maximum)), got \(minimum)")
         }
@@ -234,7 +242,8 @@ func appendPixelValues(_ value: JSONValue, field: String, to buffer: inout Pixel
             rowWidth = row.count
             for (column, element) in row.enumerated() {
                 guard case .number(let number) = element else {
-                    throw .badRequest("'\(field)[\(index)][\(column)]' must be a number 0–255, got \(kind(of: element))")
+                    throw .badRequest(
+                        "'\(field)[\(index)][\(column)]' must be a number 0–255, got \(kind(of: element))")
                 }
                 buffer.values.append(try pixel(number, field: "\(field)[\(index)]", index: column))
             }

@@ -35,7 +35,8 @@ struct UncertaintyOverride: Equatable {
         if let threshold {
             guard case .number(let number) = threshold, number.isFinite, number >= 0 else {
                 throw .badRequest(
-                    "'\(prefix)uncertainty_threshold' must be a number ≥ 0; a prediction whose score exceeds it is uncertain")
+                    "'\(prefix)uncertainty_threshold' must be a number ≥ 0; a prediction whose score exceeds it is uncertain"
+                )
             }
             value = number
         }
@@ -45,7 +46,9 @@ struct UncertaintyOverride: Equatable {
                 throw .badRequest("'\(prefix)uncertainty_score' must be one of \(names)")
             }
             guard value != nil else {
-                throw .badRequest("'\(prefix)uncertainty_score' needs '\(prefix)uncertainty_threshold' (a threshold belongs to its score)")
+                throw .badRequest(
+                    "'\(prefix)uncertainty_score' needs '\(prefix)uncertainty_threshold' (a threshold belongs to its score)"
+                )
             }
             self.score = known
         }
@@ -59,7 +62,8 @@ extension JSONWriter {
     /// condition holds, in the rule's order), and the rule: `"uncertainty_score"` and `"uncertainty_threshold"` for a
     /// one-condition rule, else `"uncertainty_rules"` (`[{"score", "threshold"}, …]`).
     mutating func uncertainty(_ summary: PredictiveSummary, density: DensityValues, rule: UncertaintyRule) {
-        key("uncertain"); bool(rule.isUncertain(summary, density: density))
+        key("uncertain")
+        bool(rule.isUncertain(summary, density: density))
         key("uncertainty_triggered")
         beginArray()
         for index in rule.conditions.indices where rule.isExceeded(index, summary: summary, density: density) {
@@ -67,15 +71,19 @@ extension JSONWriter {
         }
         endArray()
         if rule.conditions.count == 1 {
-            key("uncertainty_score"); string(rule.conditions[0].score.rawValue)
-            key("uncertainty_threshold"); number(rule.conditions[0].threshold)
+            key("uncertainty_score")
+            string(rule.conditions[0].score.rawValue)
+            key("uncertainty_threshold")
+            number(rule.conditions[0].threshold)
         } else {
             key("uncertainty_rules")
             beginArray()
             for condition in rule.conditions {
                 beginObject()
-                key("score"); string(condition.score.rawValue)
-                key("threshold"); number(condition.threshold)
+                key("score")
+                string(condition.score.rawValue)
+                key("threshold")
+                number(condition.threshold)
                 endObject()
             }
             endArray()
@@ -85,7 +93,10 @@ extension JSONWriter {
     /// Writes each density score the model has, by name (`"reconstruction_error"`, `"feature_distance"`).
     mutating func densityScores(_ values: DensityValues) {
         for score in DensityScore.allCases {
-            if let value = values[score] { key(score.rawValue); number(value) }
+            if let value = values[score] {
+                key(score.rawValue)
+                number(value)
+            }
         }
     }
 }

@@ -48,7 +48,8 @@ public struct HTTPError: Error, Sendable, Equatable {
     public static func unsupportedMediaType(_ message: String) -> HTTPError { HTTPError(status: 415, message: message) }
     /// 503: the server is not ready, draining or overloaded; retry later.
     public static func unavailable(_ message: String, retryAfterSeconds: Int = 1) -> HTTPError {
-        HTTPError(status: 503, message: message, headers: [Header(name: "Retry-After", value: String(retryAfterSeconds))])
+        HTTPError(
+            status: 503, message: message, headers: [Header(name: "Retry-After", value: String(retryAfterSeconds))])
     }
 
     /// The JSON response for this error.

@@ -11,7 +11,8 @@ import Synchronization
 public final class InferenceService: HTTPHandler {
     /// The server's lifecycle as clients see it through the health routes.
     public enum Phase: Int, Sendable {
-        case starting = 0, ready, draining
+        case starting = 0
+        case ready, draining
     }
 
     let configuration: ServerConfiguration
@@ -34,7 +35,8 @@ public final class InferenceService: HTTPHandler {
         limits = RequestLimits(
             maxSamples: configuration.maxSamples, maxBatchSize: configuration.maxBatchSize,
             maxTotalPasses: configuration.maxTotalPasses)
-        authenticator = Authenticator(keys: configuration.apiKeys, coversAllRoutes: configuration.requiresKeyForAllRoutes)
+        authenticator = Authenticator(
+            keys: configuration.apiKeys, coversAllRoutes: configuration.requiresKeyForAllRoutes)
         workers = ThreadLocal { [registry] in WorkerState(snapshot: registry.snapshot) }
         statistics = InferenceStatistics(names: registry.snapshot.names)
     }
@@ -60,7 +62,8 @@ public final class InferenceService: HTTPHandler {
                 logger.info("reloaded model", metadata: ["model": "\(name)", "version": "\(version)"])
             case .kept(let name, let error):
                 metrics.reloadFailures.add(1)
-                logger.error("reload failed; keeping the loaded model", metadata: ["model": "\(name)", "reason": "\(error)"])
+                logger.error(
+                    "reload failed; keeping the loaded model", metadata: ["model": "\(name)", "reason": "\(error)"])
             }
         }
         return outcomes
@@ -155,7 +158,9 @@ public final class InferenceService: HTTPHandler {
     }
 
     /// The model a request names, or the only one loaded.
-    func resolveModel(_ name: String?, version: String? = nil, in snapshot: ModelSnapshot) throws(HTTPError) -> LoadedModel {
+    func resolveModel(_ name: String?, version: String? = nil, in snapshot: ModelSnapshot) throws(HTTPError)
+        -> LoadedModel
+    {
         let model: LoadedModel
         if let name {
             guard let found = snapshot.models[name] else {
@@ -164,7 +169,8 @@ public final class InferenceService: HTTPHandler {
             model = found
         } else {
             guard let sole = snapshot.soleModel else {
-                throw .badRequest("several models are loaded (\(snapshot.names.joined(separator: ", "))); name one with 'model'")
+                throw .badRequest(
+                    "several models are loaded (\(snapshot.names.joined(separator: ", "))); name one with 'model'")
             }
             model = sole
         }
@@ -182,8 +188,10 @@ public final class InferenceService: HTTPHandler {
             return staticResponse(StaticContent.demoPage, type: "text/html; charset=utf-8")
         }
         return jsonResponse { writer in
-            writer.key("name"); writer.string("mcdropout")
-            writer.key("version"); writer.string(serverVersion)
+            writer.key("name")
+            writer.string("mcdropout")
+            writer.key("version")
+            writer.string(serverVersion)
             writer.key("endpoints")
             writer.beginArray()
             for route in Route.table { writer.string("\(route.method) \(route.pattern.paths[0])") }
@@ -221,15 +229,19 @@ public final class InferenceService: HTTPHandler {
         case .draining: status = "draining"
         }
         return jsonResponse(status: phase == .ready ? 200 : 503) { writer in
-            writer.key("status"); writer.string(status)
+            writer.key("status")
+            writer.string(status)
             writer.key("models")
             writer.beginArray()
             for name in snapshot.names {
                 guard let model = snapshot.models[name] else { continue }
                 writer.beginObject()
-                writer.key("name"); writer.string(name)
-                writer.key("version"); writer.integer(model.version)
-                writer.key("dataset"); writer.string(model.file.metadata.dataset)
+                writer.key("name")
+                writer.string(name)
+                writer.key("version")
+                writer.integer(model.version)
+                writer.key("dataset")
+                writer.string(model.file.metadata.dataset)
                 writer.key("layer_sizes")
                 writer.beginArray()
                 for size in model.file.model.layerSizes { writer.integer(size) }

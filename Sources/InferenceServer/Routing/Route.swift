@@ -54,11 +54,17 @@ extension Route {
         service.serverMetadata()
     }
     static let v2Live = Route("GET", "/v2/health/live", label: "/v2/health") { service, _, _ in
-        service.jsonResponse { $0.key("live"); $0.bool(true) }
+        service.jsonResponse {
+            $0.key("live")
+            $0.bool(true)
+        }
     }
     static let v2Ready = Route("GET", "/v2/health/ready", label: "/v2/health") { service, _, _ in
         let ready = service.phase == .ready
-        return service.jsonResponse(status: ready ? 200 : 503) { $0.key("ready"); $0.bool(ready) }
+        return service.jsonResponse(status: ready ? 200 : 503) {
+            $0.key("ready")
+            $0.bool(ready)
+        }
     }
     static let v2Model = Route("GET", "/v2/models/{model}[/versions/{version}]", label: "/v2/models/{model}") {
         service, _, parameters throws(HTTPError) in
@@ -70,7 +76,10 @@ extension Route {
         let model = try service.resolveModel(parameters)
         let ready = service.phase == .ready
         return service.jsonResponse(status: ready ? 200 : 503) {
-            $0.key("name"); $0.string(model.name); $0.key("ready"); $0.bool(ready)
+            $0.key("name")
+            $0.string(model.name)
+            $0.key("ready")
+            $0.bool(ready)
         }
     }
     static let v2Infer = Route(

@@ -1,0 +1,146 @@
+import HTTPTransport
+import MCDropout
+import MCDropoutJSON
+
+/// Decoding the V2 infer request's input tensor (JSON data or the binary tensor extension).
+extension InferenceService {
+    /// Reads the one input tensor: `[B, inputSize]` (or `[B, rows, columns]`), FP32 0–255 or UINT8.
+    func decodeInput(
+        _ value: JSONValue, model: LoadedModel, binary: inout BinaryReader
+    ) throws(HTTPError) -> (batch: Int, pixels: [Float]) {
+        guard case .object(let input) = value else { throw .badRequest("each input must be an object") }
+        guard case .string(let name)? = input["name"] else { throw .badRequest("the input has no 'name'") }
+        guard name == Self.inputName else {
+            throw .badRequest("unknown input '\(name)'; this model takes '\(Self.inputName)'")
+        }
+        guard case .string(let datatype)? = input["datatype"] else {
+            throw .badRequest("input '\(name)' has no 'datatype'")
+        }
+        guard datatype == "FP32" || datatype == "UINT8" else {
+            throw .badRequest("input '\(name)' has datatype \(datatype); use FP32 (values 0–255) or UINT8")
+        }
+        guard case .array(let shapeValues)? = input["shape"] else {
+            throw .badRequest("input '\(name)' has no 'shape'")
+        }
+        var shape: [Int] = []
+        for dimension in shapeValues {
+            guard case .number(let number) = dimension, number >= 0, number <= 1e9,
+                number.rounded(.towardZero) == number
+            else {
+                throw .badRequest("input '\(name)' shape must hold non-negative integers")
+            }
+            shape.append(Int(number))
+        }
+        let width = model.inputSize
+        let validShape =
+            (shape.count == 2 && shape[1] == width)
+            || (shape.count == 3 && shape[1] * shape[2] == width
+                && model.file.metadata.inputShape.map { $0 == [shape[1], shape[2]] } ?? true)
+        guard validShape, shape[0] >= 1 else {
+            throw .badRequest("input '\(name)' has shape \(shape); expected [batch, \(width)] with batch ≥ 1")
+        }
+        let batch = shape[0]
+        guard batch <= configuration.maxBatchSize else {
+            throw .badRequest("batch of \(batch) inputs exceeds the limit of \(configuration.maxBatchSize)")
+        }
+        let count = batch * width
+        var pixels: [Float] = []
+        pixels.reserveCapacity(count)
+        var binarySize: Int?
+        if case .object(let parameters)? = input["parameters"], let size = parameters["binary_data_size"] {
+            guard case .number(let number) = size, number >= 0, number.rounded(.towardZero) == number, number <= 1e12
+            else {
+                throw .badRequest("input '\(name)' binary_data_size must be a non-negative integer")
+            }
+            binarySize = Int(number)
+        }
+        if let binarySize {
+            guard input["data"] == nil else {
+                throw .badRequest("input '\(name)' has both 'data' and binary_data_size")
+            }
+            let elementSize = datatype == "FP32" ? 4 : 1
+            guard binarySize == count * elementSize else {
+                throw .badRequest(
+                    "input '\(name)' binary_data_size is \(binarySize) bytes; shape \(shape) of \(datatype) needs \(count * elementSize)"
+                )
+            }
+            guard let bytes = binary.read(binarySize) else {
+                throw .badRequest(
+                    "input '\(name)' claims \(binarySize) bytes of binary data; only \(binary.remaining) remain")
+            }
+            if elementSize == 1 {
+                for byte in bytes { pixels.append(Float(byte)) }
+            } else {
+                for index in 0..<count {
+                    let bits =
+                        UInt32(bytes[4 * index]) | UInt32(bytes[4 * index + 1]) << 8
+                        | UInt32(bytes[4 * index + 2]) << 16 | UInt32(bytes[4 * index + 3]) << 24
+                    let value = Float(bitPattern: bits)
+                    guard value >= 0, value <= 255 else {
+                        throw .badRequest(
+                            "input '\(name)' element \(index) is \(format(Double(value))); pixel values must be from 0 to 255"
+                        )
+                    }
+                    pixels.append(value)
+                }
+            }
+        } else {
+            guard let data = input["data"] else { throw .badRequest("input '\(name)' has no 'data'") }
+            try flatten(data, into: &pixels, limit: count, datatype: datatype, name: name)
+            guard pixels.count == count else {
+                throw .badRequest("input '\(name)' has \(pixels.count) values; shape \(shape) needs \(count)")
+            }
+        }
+        return (batch, pixels)
+    }
+
+    func flatten(
+        _ value: JSONValue, into pixels: inout [Float], limit: Int, datatype: String, name: String, depth: Int = 0
+    ) throws(HTTPError) {
+        switch value {
+        case .number(let number):
+            guard pixels.count < limit else {
+                throw .badRequest("input '\(name)' has more values than its shape allows")
+            }
+            guard number >= 0, number <= 255 else {
+                throw .badRequest(
+                    "input '\(name)' element \(pixels.count) is \(format(number)); pixel values must be from 0 to 255")
+            }
+            if datatype == "UINT8", number.rounded(.towardZero) != number {
+                throw .badRequest(
+                    "input '\(name)' element \(pixels.count) is \(format(number)); UINT8 values must be integers")
+            }
+            pixels.append(Float(number))
+        case .array(let items) where depth < 3:
+            for item in items {
+                try flatten(item, into: &pixels, limit: limit, datatype: datatype, name: name, depth: depth + 1)
+            }
+        default:
+            throw .badRequest(
+                "input '\(name)' data must be numbers (flat, or nested as the shape), got \(kind(of: value))")
+        }
+    }
+}
+
+/// Reads consecutive slices of the binary section that follows the JSON header.
+struct BinaryReader {
+    let bytes: [UInt8]
+    var offset: Int
+
+    var remaining: Int { bytes.count - offset }
+    var isAtEnd: Bool { offset == bytes.count }
+
+    mutating func read(_ count: Int) -> [UInt8]? {
+        guard count <= remaining else { return nil }
+        defer { offset += count }
+        return Array(bytes[offset..<(offset + count)])
+    }
+}
+
+extension String {
+    /// The string without leading and trailing spaces and tabs.
+    var trimmingSpaces: Substring {
+        let trimmed = drop { $0 == " " || $0 == "\t" }
+        return trimmed.dropLast(trimmed.reversed().prefix { $0 == " " || $0 == "\t" }.count)
+    }
+}

@@ -1,0 +1,134 @@
+import HTTPTransport
+import MCDropout
+import MCDropoutJSON
+
+/// Encoding the V2 infer response: JSON outputs, or the binary tensor extension.
+extension InferenceService {
+    func encodeInferResponse(
+        model: LoadedModel, id: String?, samples: Int, totalSamples: Int, isAutomatic: Bool, seed: UInt64,
+        rule: UncertaintyRule?, summaries: [PredictiveSummary], density: [DensityValues],
+        outputs: [(output: InferenceOutput, binary: Bool)]
+    ) -> HTTPResponse {
+        let classes = model.file.model.outputSize
+        var writer = JSONWriter(capacity: 512 + summaries.count * 256)
+        var binary: [UInt8] = []
+        writer.beginObject()
+        writer.key("model_name")
+        writer.string(model.name)
+        writer.key("model_version")
+        writer.string(String(model.version))
+        if let id {
+            writer.key("id")
+            writer.string(id)
+        }
+        writer.key("parameters")
+        writer.beginObject()
+        writer.key("samples")
+        writer.integer(samples)
+        if isAutomatic {
+            writer.key("samples_total")
+            writer.integer(totalSamples)
+        }
+        writer.key("seed")
+        writer.integer(seed)
+        if let rule, rule.conditions.count == 1 {
+            writer.key("uncertainty_score")
+            writer.string(rule.conditions[0].score.rawValue)
+            writer.key("uncertainty_threshold")
+            writer.number(rule.conditions[0].threshold)
+        } else if let rule {
+            writer.key("uncertainty_rules")
+            writer.beginArray()
+            for condition in rule.conditions {
+                writer.beginObject()
+                writer.key("score")
+                writer.string(condition.score.rawValue)
+                writer.key("threshold")
+                writer.number(condition.threshold)
+                writer.endObject()
+            }
+            writer.endArray()
+        }
+        writer.endObject()
+        writer.key("outputs")
+        writer.beginArray()
+        for (output, isBinary) in outputs {
+            let width = output.width(classes: classes)
+            writer.beginObject()
+            writer.key("name")
+            writer.string(output.rawValue)
+            writer.key("datatype")
+            writer.string(output.datatype)
+            writer.key("shape")
+            writer.beginArray()
+            writer.integer(summaries.count)
+            if width > 1 { writer.integer(width) }
+            writer.endArray()
+            if isBinary {
+                let start = binary.count
+                for (index, summary) in summaries.enumerated() {
+                    switch output {
+                    case .prediction: appendLittleEndian(UInt64(summary.prediction), to: &binary)
+                    case .uncertain:  // BOOL: one byte.
+                        binary.append(rule?.isUncertain(summary, density: density[index]) == true ? 1 : 0)
+                    default:
+                        for value in values(of: output, summary, density[index]) {
+                            appendLittleEndian(UInt64(value.bitPattern), bytes: 4, to: &binary)
+                        }
+                    }
+                }
+                writer.key("parameters")
+                writer.beginObject()
+                writer.key("binary_data_size")
+                writer.integer(binary.count - start)
+                writer.endObject()
+            } else {
+                writer.key("data")
+                writer.beginArray()
+                for (index, summary) in summaries.enumerated() {
+                    switch output {
+                    case .prediction: writer.integer(summary.prediction)
+                    case .uncertain: writer.bool(rule?.isUncertain(summary, density: density[index]) == true)
+                    default: for value in values(of: output, summary, density[index]) { writer.number(value) }
+                    }
+                }
+                writer.endArray()
+            }
+            writer.endObject()
+        }
+        writer.endArray()
+        writer.endObject()
+        if binary.isEmpty {
+            return HTTPResponse(status: 200, headers: [("Content-Type", "application/json")], body: writer.bytes)
+        }
+        return HTTPResponse(
+            status: 200,
+            headers: [
+                ("Content-Type", "application/octet-stream"),
+                ("Inference-Header-Content-Length", String(writer.bytes.count)),
+            ],
+            body: writer.bytes + binary)
+    }
+
+    /// The values of an FP32 output.
+    func values(of output: InferenceOutput, _ summary: PredictiveSummary, _ density: DensityValues) -> [Float] {
+        switch output {
+        case .probabilities: return summary.meanProbabilities
+        case .variance: return summary.variance
+        case .predictiveEntropy: return [summary.predictiveEntropy]
+        case .expectedEntropy: return [summary.expectedEntropy]
+        case .mutualInformation: return [summary.mutualInformation]
+        case .reconstructionError: return [Float(density.reconstructionError ?? .nan)]
+        case .featureDistance: return [Float(density.featureDistance ?? .nan)]
+        case .prediction, .uncertain: preconditionFailure("'\(output.rawValue)' is not an FP32 output")
+        }
+    }
+}
+
+private func appendLittleEndian(_ value: UInt64, bytes count: Int = 8, to buffer: inout [UInt8]) {
+    var remaining = value
+    for _ in 0..<count {
+        buffer.append(UInt8(truncatingIfNeeded: remaining))
+        remaining >>= 8
+    }
+}
