@@ -1,4 +1,5 @@
 import Foundation
+import Glibc
 import Synchronization
 
 /// Holds the answers to requests refused for overload for a fixed time, so that clients which retry at once cannot
@@ -99,8 +100,7 @@ final class OverloadHold: Sendable {
                 // Capped so a shutdown during a long delay is noticed promptly.
                 let capped = min(duration, .milliseconds(20))
                 let (seconds, attoseconds) = capped.components
-                var pause = timespec(tv_sec: Int(seconds), tv_nsec: Int(attoseconds / 1_000_000_000))
-                _ = nanosleep(&pause, nil)
+                _ = usleep(UInt32(seconds) * 1_000_000 + UInt32(attoseconds / 1_000_000_000_000))
             case .wait:
                 wakeups.wait()
             case .exit:
