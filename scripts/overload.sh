@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Usage: scripts/overload.sh [--connections 8,128,512,2000] [--duration 10] [--skip-build]
-#                            [--variant NAME='serve options']... [-- serve options...]
+#                            [--variant NAME='serve options']... [--cpu-weight W] [-- serve options...]
 # Goodput under overload: mcdropout-serve (release build, default flags, models/mnist.safetensors, N = 100) under wrk
 # clients that send their next request the moment an answer arrives, a 503 included (scripts/lib/wrk-overload.lua).
 # For each connection count it prints successful requests per second (goodput), 503s per second, the p50/p99 latency
@@ -8,19 +8,22 @@
 # every count >= 90 % of the 8-connection goodput of the same server, p99 <= 50 ms at 128 connections. Each
 # --variant runs a fresh server with those options (compare strategies in one run, e.g.
 # --variant hold0='--overload-hold-ms 0'); without one, a single server with the options after "--". Exits 1 when a
-# variant misses a target. Traffic goes to 127.0.0.1 only.
+# variant misses a target. --cpu-weight (root, cgroup v1 cpu.shares or v2 cpu.weight) runs the server and wrk in a
+# cpu cgroup of that weight, so that other processes on a shared machine disturb the measurement less (the default
+# weight of a process is 1024 under v1, 100 under v2); report it with the results. Traffic goes to 127.0.0.1 only.
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$root"
-connections=8,128,512,2000 duration=10 build=1 serve_options=() variants=()
+connections=8,128,512,2000 duration=10 build=1 serve_options=() variants=() cpu_weight=""
 while [ $# -gt 0 ]; do
     case "$1" in
         --connections) connections="$2"; shift 2 ;;
         --duration) duration="$2"; shift 2 ;;
         --skip-build) build=0; shift ;;
         --variant) variants+=("$2"); shift 2 ;;
+        --cpu-weight) cpu_weight="$2"; shift 2 ;;
         --) shift; serve_options=("$@"); break ;;
-        *) sed -n '2,10p' "$0" >&2; exit 2 ;;
+        *) sed -n '2,12p' "$0" >&2; exit 2 ;;
     esac
 done
 [ "${#variants[@]}" -gt 0 ] || variants=("default=${serve_options[*]}")
@@ -28,8 +31,29 @@ done
 source scripts/lib/server.sh
 [ "$build" = 0 ] || swift build -c release --product mcdropout-serve >&2
 mkdir -p .build/reliability
-trap serve_stop EXIT
+cpu_cgroup=""
+cleanup() {
+    serve_stop
+    if [ -n "$cpu_cgroup" ]; then
+        echo $$ >"$(dirname "$cpu_cgroup")/cgroup.procs"
+        rmdir "$cpu_cgroup"
+    fi
+}
+trap cleanup EXIT
 ulimit -n 65536 2>/dev/null || true
+if [ -n "$cpu_weight" ]; then
+    # This shell moves into the cgroup; the server and wrk, started later, inherit it.
+    if [ -f /sys/fs/cgroup/cgroup.controllers ]; then
+        cpu_cgroup="/sys/fs/cgroup$(sed -n 's/^0:://p' /proc/self/cgroup)/mcdropout-overload-$$" weight_file=cpu.weight
+    else
+        cpu_cgroup="/sys/fs/cgroup/cpu$(awk -F: '$2 ~ /(^|,)cpu(,|$)/ { print $3 }' /proc/self/cgroup)"
+        cpu_cgroup="${cpu_cgroup%/}/mcdropout-overload-$$" weight_file=cpu.shares
+    fi
+    mkdir "$cpu_cgroup"
+    echo "$cpu_weight" >"$cpu_cgroup/$weight_file"
+    echo $$ >"$cpu_cgroup/cgroup.procs"
+    echo "server and wrk in $cpu_cgroup, $weight_file $cpu_weight" >&2
+fi
 
 failed=0
 printf '%-10s %-12s %10s %10s %9s %9s %14s %s\n' variant connections "goodput/s" "503/s" "p50 ms" "p99 ms" \

@@ -49,7 +49,10 @@ public final class MicroHTTPDaemon: Sendable {
                 name: "mcdropout-worker") : nil
         let hold =
             pool != nil && configuration.overloadedResponseDelay > .zero
-            ? OverloadHold(delay: configuration.overloadedResponseDelay, name: "mcdropout-overload-hold") : nil
+            ? OverloadHold(
+                delay: configuration.overloadedResponseDelay,
+                maxReleasesPerSecond: configuration.maxOverloadedResponsesPerSecond, name: "mcdropout-overload-hold")
+            : nil
         let core = DaemonCore(
             handler: handler, logger: logger, maxBodyBytes: configuration.maxBodyBytes, pool: pool, hold: hold)
         let callbackReference = Unmanaged.passRetained(core)
