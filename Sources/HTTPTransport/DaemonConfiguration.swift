@@ -81,7 +81,8 @@ public struct DaemonConfiguration: Sendable, Hashable {
         try Self.require(listenBacklog, in: 1...unsignedMax, setting: "listenBacklog")
         try Self.require(workerThreadCount, in: 0...1024, setting: "workerThreadCount")
         try Self.require(maxQueuedRequests, in: 0...1_000_000, setting: "maxQueuedRequests")
-        let delayMilliseconds = Int(overloadedResponseDelay.components.seconds) * 1000
+        let delayMilliseconds =
+            Int(overloadedResponseDelay.components.seconds) * 1000
             + Int(overloadedResponseDelay.components.attoseconds / 1_000_000_000_000_000)
         try Self.require(delayMilliseconds, in: 0...60_000, setting: "overloadedResponseDelay (milliseconds)")
         try Self.require(maxOverloadedResponsesPerSecond, in: 1...1_000_000, setting: "maxOverloadedResponsesPerSecond")

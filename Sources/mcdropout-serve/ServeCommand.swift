@@ -59,7 +59,8 @@ struct ServeCommand: ParsableCommand {
     @Option(
         help: "Inference requests that may wait for a busy worker; beyond that the server answers 503 + Retry-After.")
     var maxQueued = defaults.transport.maxQueuedRequests
-    @Option(help: "Milliseconds a 503 for overload is held (connection parked) so clients retrying at once cannot spin.")
+    @Option(
+        help: "Milliseconds a 503 for overload is held (connection parked) so clients retrying at once cannot spin.")
     var overloadHoldMs = Int(defaults.transport.overloadedResponseDelay / .milliseconds(1))
     @Option(help: "Most held 503s for overload sent per second; more retrying clients are held longer.")
     var overloadMaxRate = defaults.transport.maxOverloadedResponsesPerSecond
