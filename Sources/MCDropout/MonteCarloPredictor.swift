@@ -134,6 +134,7 @@ public struct MonteCarloPredictor: Sendable {
         prepare(input, instanceCount: 1, workspace: &workspace)
         addPasses(sampleCount, generator: &generator, workspace: &workspace)
         workspace.summarize(instance: 0, classCount: model.outputSize, into: &summary)
+        summary.head = head
     }
 
     /// Runs `sampleCount` passes on each of `instanceCount` scaled inputs laid out one after another, all with the
@@ -154,6 +155,7 @@ public struct MonteCarloPredictor: Sendable {
         while summaries.count < instanceCount { summaries.append(.empty) }
         for instance in 0..<instanceCount {
             workspace.summarize(instance: instance, classCount: model.outputSize, into: &summaries[instance])
+            summaries[instance].head = head
         }
     }
 
@@ -186,6 +188,7 @@ public struct MonteCarloPredictor: Sendable {
             done += block
         }
         workspace.summarize(instance: 0, classCount: classes, into: &summary)
+        summary.head = head
     }
 
     /// Runs `predict` on a fresh workspace; convenient for tests and one-off calls.

@@ -24,6 +24,9 @@ struct BenchCommand: ParsableCommand {
                                     split of each IDX directory
               --iterations K        runs exactly K requests per row (for
                                     heaptrack/valgrind allocation counts)
+              --drift-cost          CPU time of a whole in-process /predict
+                                    request with drift metrics off and on
+                                    (needs --model and --input)
 
             Examples:
               mcdropout-bench --model models/mnist.safetensors \\
@@ -56,8 +59,20 @@ struct BenchCommand: ParsableCommand {
     var adaptiveData: String?
     @Option(help: "Images per data set for --adaptive-data (0 = all).")
     var limit = 0
+    @Flag(help: "Measure what drift metrics add to a /predict request (with --model, --input, --samples, --seconds).")
+    var driftCost = false
 
     func run() throws {
+        if driftCost {
+            guard let model, let input else { throw ValidationError("--drift-cost needs --model and --input") }
+            let body = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: input)))
+            guard let pixels = (body as? [String: Any])?["pixels"] else {
+                throw ValidationError("\(input): expected a /predict body with \"pixels\"")
+            }
+            let pixelsJSON = String(decoding: try JSONSerialization.data(withJSONObject: pixels), as: UTF8.self)
+            return try DriftCostMeasurement(modelPath: model, pixelsJSON: pixelsJSON).run(
+                sampleCounts: samples.split(separator: ",").compactMap { Int($0) }, seconds: seconds)
+        }
         let network: DropoutMLP
         var inputScale: Float = 255
         if let model {

@@ -201,7 +201,7 @@ extension InferenceService {
         }
         try checkTotalPasses(instances: batch, samples: samples.maximumSamples)
         try uncertainty.check(against: model, prefix: "parameters.")
-        let rule = uncertainty.resolved(stored: model.uncertaintyRule)
+        let rule = uncertainty.resolved(stored: model.uncertaintyRule, head: model.file.metadata.head)
 
         var requested: [(output: InferenceOutput, binary: Bool)] = []
         if let value = object["outputs"] {

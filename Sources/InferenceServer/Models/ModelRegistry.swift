@@ -27,7 +27,7 @@ public final class LoadedModel: Sendable {
         self.predictor = MonteCarloPredictor(model: file.model, head: file.metadata.head)
         self.version = version
         self.uncertaintyRule = (try? file.uncertaintyRule()) ?? nil
-        self.drift = DriftMetrics(classCount: file.model.outputSize)
+        self.drift = DriftMetrics(classCount: file.model.outputSize, density: file.density)
     }
 
     /// Pixels are divided by this before the first layer.
