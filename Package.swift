@@ -98,7 +98,8 @@ let package = Package(
         .executableTarget(
             name: "mcdropout-bench",
             dependencies: [
-                "MCDropout", "MCDropoutData", .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                "MCDropout", "MCDropoutData", "InferenceServer",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: strictSettings
         ),

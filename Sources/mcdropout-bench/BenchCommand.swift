@@ -24,6 +24,9 @@ struct BenchCommand: ParsableCommand {
                                     split of each IDX directory
               --iterations K        runs exactly K requests per row (for
                                     heaptrack/valgrind allocation counts)
+              --decode FILES        µs to decode each /predict body (e.g.
+                                    examples/*.json) by the server's body
+                                    scanner and by its JSON parser
 
             Examples:
               mcdropout-bench --model models/mnist.safetensors \\
@@ -56,8 +59,13 @@ struct BenchCommand: ParsableCommand {
     var adaptiveData: String?
     @Option(help: "Images per data set for --adaptive-data (0 = all).")
     var limit = 0
+    @Option(help: "Comma-separated /predict bodies: time decoding them by the body scanner and by the JSON parser.")
+    var decode: String?
 
     func run() throws {
+        if let decode {
+            return try DecodeBenchmark.run(paths: decode.split(separator: ",").map(String.init), seconds: seconds)
+        }
         let network: DropoutMLP
         var inputScale: Float = 255
         if let model {
