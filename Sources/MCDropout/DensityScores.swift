@@ -198,7 +198,7 @@ public struct ClassConditionalGaussian: Sendable, Equatable {
                             y: next.baseAddress!)
                     }
                 }
-                Activation.relu(UnsafeMutableBufferPointer(rebasing: next[0..<dense.outputSize]))
+                model.activation.apply(UnsafeMutableBufferPointer(rebasing: next[0..<dense.outputSize]))
             }
             swap(&workspace.features, &workspace.featuresNext)
         }

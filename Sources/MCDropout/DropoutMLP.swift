@@ -1,4 +1,5 @@
-/// A multilayer perceptron of ``Dense`` layers with ReLU between them and inverted ``Dropout`` on each layer's input.
+/// A multilayer perceptron of ``Dense`` layers with a ``HiddenActivation`` (ReLU by default) between them and inverted
+/// ``Dropout`` on each layer's input.
 ///
 /// `dropouts[i]` applies to the input of `layers[i]`: the first to the input pixels (usually `p = 0`), the others to
 /// hidden activations. The last layer's output is the logits; softmax is applied by the caller's loss or predictor.
@@ -7,9 +8,11 @@ public struct DropoutMLP: Sendable, Equatable {
     public var layers: [Dense]
     /// One dropout per dense layer, applied to that layer's input.
     public let dropouts: [Dropout]
+    /// The nonlinearity after every layer but the last.
+    public var activation: HiddenActivation
 
     /// Creates a network from existing layers; shapes must chain and there must be one dropout per layer.
-    public init(layers: [Dense], dropoutProbabilities: [Float]) {
+    public init(layers: [Dense], dropoutProbabilities: [Float], activation: HiddenActivation = .relu) {
         precondition(!layers.isEmpty, "a network needs at least one layer")
         precondition(dropoutProbabilities.count == layers.count, "one dropout probability per dense layer")
         for index in 1..<layers.count {
@@ -17,12 +20,13 @@ public struct DropoutMLP: Sendable, Equatable {
         }
         self.layers = layers
         self.dropouts = dropoutProbabilities.map(Dropout.init(probability:))
+        self.activation = activation
     }
 
     /// Creates a freshly initialised network with the given widths, e.g. `[784, 512, 512, 10]`.
     public init(
         layerSizes: [Int], dropoutProbabilities: [Float], initialization: WeightInitialization,
-        using generator: inout RandomSource
+        activation: HiddenActivation = .relu, using generator: inout RandomSource
     ) {
         precondition(layerSizes.count >= 2, "a network needs an input and an output size")
         var layers: [Dense] = []
@@ -32,7 +36,7 @@ public struct DropoutMLP: Sendable, Equatable {
                     inputSize: layerSizes[index - 1], outputSize: layerSizes[index], initialization: initialization,
                     using: &generator))
         }
-        self.init(layers: layers, dropoutProbabilities: dropoutProbabilities)
+        self.init(layers: layers, dropoutProbabilities: dropoutProbabilities, activation: activation)
     }
 
     /// The widths of the input and of every layer's output, e.g. `[784, 512, 512, 10]`.
@@ -58,7 +62,7 @@ public struct DropoutMLP: Sendable, Equatable {
         for (index, layer) in layers.enumerated() {
             dropouts[index](&current, isActive: isDropoutActive, mask: &mask, using: &generator)
             layer(current, into: &next)
-            if index < layers.count - 1 { Activation.relu(&next) }
+            if index < layers.count - 1 { activation.apply(&next) }
             swap(&current, &next)
         }
         return current

@@ -158,4 +158,17 @@ enum MaskKernels {
             index += 1
         }
     }
+
+    /// `values[j] = f(values[j] + bias[j]) × scale × keepⱼ` for any activation `f`, or `f(values[j] + bias[j])` when
+    /// `mask` is nil (the next layer has no dropout). Scalar; ReLU models take the fused SIMD kernels above.
+    static func biasActivateSelect(
+        _ values: UnsafeMutablePointer<Float>, bias: UnsafePointer<Float>, count: Int, activation: HiddenActivation,
+        mask: UnsafePointer<UInt64>?, dropout: Dropout
+    ) {
+        for index in 0..<count { values[index] = activation(values[index] + bias[index]) }
+        guard let mask else { return }
+        let scale = dropout.keepScale
+        for index in 0..<count { values[index] *= scale }
+        select(values, into: values, count: count, mask: mask, dropout: dropout)
+    }
 }

@@ -13,3 +13,5 @@
 @usableFromInline @inline(__always) func naturalLog(_ x: Float) -> Float { logf(x) }
 @usableFromInline @inline(__always) func naturalLog(_ x: Double) -> Double { log(x) }
 @usableFromInline @inline(__always) func cosine(_ x: Double) -> Double { cos(x) }
+@usableFromInline @inline(__always) func errorFunction(_ x: Float) -> Float { erff(x) }
+@usableFromInline @inline(__always) func hyperbolicTangent(_ x: Float) -> Float { tanhf(x) }

@@ -55,15 +55,22 @@ public struct ModelMetadata: Sendable, Equatable {
 
     /// Widths of input and every layer output, e.g. `[784, 512, 512, 10]`.
     public var layerSizes: [Int]
-    /// The hidden activation; only `"relu"` is supported.
-    public var activation: String = "relu"
+    /// The hidden activation (`architecture.activation`, with `architecture.negative_slope` for leaky ReLU).
+    public var activation: HiddenActivation = .relu
+    /// What the outputs are: `task` `"classification"` (the default) or `"regression"`, the latter with
+    /// `"outputs": "mean_logvar"` for a heteroscedastic head.
+    public var head: OutputHead = .classification
+    /// Per-input means and standard deviations (`input.mean`, `input.std`): the network sees
+    /// `(x / inputScale − mean) / std`. Both or neither.
+    public var inputMean: [Float]?
+    public var inputStd: [Float]?
     /// Probability of dropping, one per dense layer input (the first applies to the input pixels).
     public var dropoutProbabilities: [Float]
     /// Pixels (0–255) are divided by this before the first layer.
     public var inputScale: Float = 255
     /// The input's image shape, e.g. `[28, 28]`, when it is an image.
     public var inputShape: [Int]?
-    /// One class name per output.
+    /// One class name per output; empty for regression.
     public var labels: [String]
     /// The training data set's name.
     public var dataset: String
@@ -113,6 +120,7 @@ public struct ModelFile: Sendable, Equatable {
     public init(model: DropoutMLP, metadata: ModelMetadata, density: DensityModel? = nil) {
         precondition(metadata.layerSizes == model.layerSizes, "metadata layer sizes must match the model")
         precondition(metadata.dropoutProbabilities == model.dropoutProbabilities, "metadata dropout must match")
+        precondition(metadata.activation == model.activation, "metadata activation must match")
         if let density { density.checkShapes(against: model) }
         self.model = model
         self.metadata = metadata
@@ -130,23 +138,42 @@ extension ModelMetadata {
             (
                 "architecture",
                 .object(
-                    JSONObject([
-                        ("layer_sizes", .array(layerSizes.map { .number(Double($0)) })),
-                        ("activation", .string(activation)),
-                    ]))
+                    JSONObject(architectureMembers))
             ),
             ("dropout", .array(dropoutProbabilities.map { .number(shortestDecimal($0)) })),
         ]
         var input: [JSONObject.Member] = [("scale", .number(shortestDecimal(inputScale)))]
         if let inputShape { input.append(("shape", .array(inputShape.map { .number(Double($0)) }))) }
+        if let inputMean { input.append(("mean", .array(inputMean.map { .number(shortestDecimal($0)) }))) }
+        if let inputStd { input.append(("std", .array(inputStd.map { .number(shortestDecimal($0)) }))) }
         members.append(("input", .object(JSONObject(input))))
-        members.append(("labels", .array(labels.map { .string($0) })))
+        switch head {
+        case .classification: members.append(("labels", .array(labels.map { .string($0) })))
+        case .regression: members.append(("task", .string("regression")))
+        case .meanLogVariance:
+            members.append(("task", .string("regression")))
+            members.append(("outputs", .string("mean_logvar")))
+        }
         members.append(("dataset", .string(dataset)))
         members.append(("seed", .number(Double(seed))))
         members.append(("hyperparameters", .object(hyperparameters)))
         members.append(("metrics", .object(metrics)))
         for (key, value) in extensions.members { members.append((key, value)) }
         return .object(JSONObject(members))
+    }
+}
+
+extension ModelMetadata {
+    /// `layer_sizes`, `activation` and, for leaky ReLU, `negative_slope`.
+    private var architectureMembers: [JSONObject.Member] {
+        var members: [JSONObject.Member] = [
+            ("layer_sizes", .array(layerSizes.map { .number(Double($0)) })),
+            ("activation", .string(activation.name)),
+        ]
+        if case .leakyReLU(let slope) = activation {
+            members.append(("negative_slope", .number(shortestDecimal(slope))))
+        }
+        return members
     }
 }
 
@@ -272,7 +299,8 @@ extension ModelFile {
             layers.append(
                 Dense(weight: Matrix(rows: sizes[index + 1], columns: sizes[index], storage: weights), bias: biases))
         }
-        let model = DropoutMLP(layers: layers, dropoutProbabilities: metadata.dropoutProbabilities)
+        let model = DropoutMLP(
+            layers: layers, dropoutProbabilities: metadata.dropoutProbabilities, activation: metadata.activation)
         var metadataWithoutDensity = metadata
         metadataWithoutDensity.extensions[DensityModel.metadataKey] = nil
         let density = try metadata.extensions[DensityModel.metadataKey].map { (value) throws(ModelFileError) in

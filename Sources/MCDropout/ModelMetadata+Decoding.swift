@@ -40,10 +40,20 @@ extension ModelMetadata {
         guard case .string(let activation)? = architecture["activation"] else {
             throw .missingMetadata(field: "architecture.activation")
         }
-        guard activation == "relu" else {
-            throw .invalidMetadata(
-                field: "architecture.activation", reason: "'\(activation)' is not supported (relu only)")
+        var slope: Float = 0.01
+        if let value = architecture["negative_slope"] {
+            guard case .number(let number) = value, number.isFinite, activation == "leaky_relu" else {
+                throw .invalidMetadata(
+                    field: "architecture.negative_slope", reason: "must be a finite number, for leaky_relu only")
+            }
+            slope = Float(number)
         }
+        guard let hiddenActivation = HiddenActivation(name: activation, negativeSlope: slope) else {
+            let known = HiddenActivation.names.joined(separator: ", ")
+            throw .invalidMetadata(
+                field: "architecture.activation", reason: "'\(activation)' is not supported (one of \(known))")
+        }
+        let head = try Self.head(object, outputSize: sizes[sizes.count - 1])
         guard case .array(let dropoutValues) = try field("dropout"), dropoutValues.count == sizes.count - 1 else {
             throw .invalidMetadata(
                 field: "dropout", reason: "must hold one probability per dense layer (\(sizes.count - 1))")
@@ -70,8 +80,20 @@ extension ModelMetadata {
             }
             shape = dimensions
         }
-        guard case .array(let labelValues) = try field("labels"), labelValues.count == sizes[sizes.count - 1] else {
-            throw .invalidMetadata(field: "labels", reason: "must hold one name per output (\(sizes[sizes.count - 1]))")
+        let inputMean = try Self.perInput(input["mean"], field: "input.mean", width: sizes[0], isPositive: false)
+        let inputStd = try Self.perInput(input["std"], field: "input.std", width: sizes[0], isPositive: true)
+        guard (inputMean == nil) == (inputStd == nil) else {
+            throw .invalidMetadata(field: inputMean == nil ? "input.mean" : "input.std", reason: "give both or neither")
+        }
+        var labelValues: [JSONValue] = []
+        if head.isClassification {
+            guard case .array(let values) = try field("labels"), values.count == sizes[sizes.count - 1] else {
+                throw .invalidMetadata(
+                    field: "labels", reason: "must hold one name per output (\(sizes[sizes.count - 1]))")
+            }
+            labelValues = values
+        } else if object["labels"] != nil {
+            throw .invalidMetadata(field: "labels", reason: "only classification models have labels")
         }
         var labels: [String] = []
         for value in labelValues {
@@ -98,12 +120,81 @@ extension ModelMetadata {
         }
         let known: Set<String> = [
             "format_version", "architecture", "dropout", "input", "labels", "dataset", "seed", "hyperparameters",
-            "metrics",
+            "metrics", "task", "outputs",
         ]
         let extensions = JSONObject(object.members.filter { !known.contains($0.key) })
         self.init(
             layerSizes: sizes, dropoutProbabilities: dropout, labels: labels, dataset: dataset, seed: UInt64(seed),
             inputScale: Float(scale), inputShape: shape, hyperparameters: hyperparameters, metrics: metrics,
             extensions: extensions)
+        self.activation = hiddenActivation
+        self.head = head
+        self.inputMean = inputMean
+        self.inputStd = inputStd
+    }
+
+    /// Reads `task` (`"classification"`, the default, or `"regression"`) and, for regression, `outputs` (`"mean"`,
+    /// the default, or `"mean_logvar"`, which needs an even number of outputs).
+    private static func head(_ object: JSONObject, outputSize: Int) throws(ModelFileError) -> OutputHead {
+        var task = "classification"
+        if let value = object["task"] {
+            guard case .string(let name) = value, name == "classification" || name == "regression" else {
+                throw .invalidMetadata(field: "task", reason: "must be \"classification\" or \"regression\"")
+            }
+            task = name
+        }
+        var outputs = "mean"
+        if let value = object["outputs"] {
+            guard case .string(let name) = value, name == "mean" || name == "mean_logvar", task == "regression" else {
+                throw .invalidMetadata(
+                    field: "outputs", reason: "must be \"mean\" or \"mean_logvar\", for regression only")
+            }
+            outputs = name
+        }
+        if task == "classification" { return .classification }
+        if outputs == "mean" { return .regression }
+        guard outputSize % 2 == 0 else {
+            throw .invalidMetadata(
+                field: "outputs", reason: "mean_logvar needs 2 outputs per target, got \(outputSize)")
+        }
+        return .meanLogVariance
+    }
+
+    /// An optional array of `width` finite numbers (positive ones when `isPositive`).
+    private static func perInput(
+        _ value: JSONValue?, field: String, width: Int, isPositive: Bool
+    ) throws(ModelFileError) -> [Float]? {
+        guard let value else { return nil }
+        let reason = "must be \(width) finite\(isPositive ? " positive" : "") numbers, one per input"
+        guard case .array(let values) = value, values.count == width else {
+            throw .invalidMetadata(field: field, reason: reason)
+        }
+        var result: [Float] = []
+        result.reserveCapacity(width)
+        for element in values {
+            guard case .number(let number) = element, Float(number).isFinite, !isPositive || number > 0 else {
+                throw .invalidMetadata(field: field, reason: reason)
+            }
+            result.append(Float(number))
+        }
+        return result
+    }
+}
+
+extension ModelMetadata {
+    /// Appends the network inputs for raw values (pixels or features, row after row, `layerSizes[0]` per row) to
+    /// `inputs`: `x / inputScale`, then `(· − mean) / std` per column when the file has normalisation constants.
+    public func appendNetworkInputs(_ raw: [Float], to inputs: inout [Float]) {
+        let scale = 1 / inputScale
+        guard let inputMean, let inputStd else {
+            for value in raw { inputs.append(value * scale) }
+            return
+        }
+        let width = layerSizes[0]
+        var column = 0
+        for value in raw {
+            inputs.append((value * scale - inputMean[column]) / inputStd[column])
+            column = column + 1 == width ? 0 : column + 1
+        }
     }
 }

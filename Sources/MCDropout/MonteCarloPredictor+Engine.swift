@@ -42,7 +42,7 @@ extension MonteCarloPredictor {
                             }
                         }
                         if index < last {
-                            Activation.relu(UnsafeMutableBufferPointer(start: y, count: layer.outputSize))
+                            model.activation.apply(UnsafeMutableBufferPointer(start: y, count: layer.outputSize))
                         }
                         swap(&x, &y)
                     }
@@ -50,8 +50,8 @@ extension MonteCarloPredictor {
                         let destination = shared.baseAddress! + instance * sharedWidth
                         for column in 0..<sharedWidth { destination[column] = x[column] * scale }
                         if prefixEnd == layers.count {
-                            // No dropout: keep the probabilities and their entropy for `addPasses`.
-                            workspace.deterministicEntropy[instance] = Activation.softmax(
+                            // No dropout: keep the probabilities (or outputs) and their entropy for `addPasses`.
+                            workspace.deterministicEntropy[instance] = head.finish(
                                 UnsafeMutableBufferPointer(start: destination, count: sharedWidth))
                         }
                         workspace.activeCounts[instance] = -1
@@ -198,10 +198,17 @@ extension MonteCarloPredictor {
                         let next = index + 1
                         let nextDropout = model.dropouts[next]
                         let offset = maskWordOffsets[next - first]
+                        let activation = model.activation
                         layer.bias.withUnsafeBufferPointer { bias in
                             for row in 0..<rows {
                                 let values = output + row * layer.outputSize
-                                if offset < 0 {
+                                if !activation.isReLU {
+                                    MaskKernels.biasActivateSelect(
+                                        values, bias: bias.baseAddress!, count: layer.outputSize,
+                                        activation: activation,
+                                        mask: offset < 0 ? nil : words + row * wordsPerPass + offset,
+                                        dropout: nextDropout)
+                                } else if offset < 0 {
                                     MaskKernels.biasReLU(values, bias: bias.baseAddress!, count: layer.outputSize)
                                 } else {
                                     let mask = words + row * wordsPerPass + offset
@@ -213,7 +220,7 @@ extension MonteCarloPredictor {
                         }
                         swap(&input, &output)
                     }
-                    // `output` holds the logits without bias: add it, softmax and accumulate, one sweep per row.
+                    // `output` holds the logits without bias: add it, finish (softmax) and accumulate, per row.
                     let bias = layers[layers.count - 1].bias
                     bias.withUnsafeBufferPointer { bias in
                         workspace.statistics.withUnsafeMutableBufferPointer { statistics in
@@ -221,8 +228,7 @@ extension MonteCarloPredictor {
                             for pass in 0..<passCount {
                                 let logits = output + pass * classes
                                 for column in 0..<classes { logits[column] += bias[column] }
-                                let entropy = Activation.softmax(
-                                    UnsafeMutableBufferPointer(start: logits, count: classes))
+                                let entropy = head.finish(UnsafeMutableBufferPointer(start: logits, count: classes))
                                 accumulate(UnsafePointer(logits), classes: classes, entropy: entropy, into: target)
                             }
                         }

@@ -29,6 +29,8 @@
 public struct MonteCarloPredictor: Sendable {
     /// The network whose dropout is sampled.
     public let model: DropoutMLP
+    /// What the outputs mean: class logits (softmax per pass) or regression values.
+    public let head: OutputHead
     /// Index of the first layer whose input dropout is non-zero; `layers.count` when the model has no dropout.
     let firstStochasticLayer: Int
     /// For each layer from `firstStochasticLayer` on: the offset of its mask words within one pass (`-1`: no dropout).
@@ -55,15 +57,22 @@ public struct MonteCarloPredictor: Sendable {
     /// The largest share of active units for which the first stochastic layer skips the inactive ones.
     static let activeFraction = 0.75
 
-    /// Creates a predictor over `model`.
-    public init(model: DropoutMLP) {
-        self.init(model: model, usesActiveUnits: true)
+    /// Creates a predictor over `model`, whose outputs `head` describes.
+    ///
+    /// For regression heads the summaries' ``PredictiveSummary/meanProbabilities`` hold the mean outputs (for
+    /// ``OutputHead/meanLogVariance``: the `T` means, then the `T` mean variances `σ²`) and
+    /// ``PredictiveSummary/variance`` their variance over the passes; the entropies are meaningless there.
+    public init(model: DropoutMLP, head: OutputHead = .classification) {
+        self.init(model: model, head: head, usesActiveUnits: true)
     }
 
-    /// Creates a predictor; `usesActiveUnits: false` forces the dense first stochastic layer (for tests).
-    init(model: DropoutMLP, usesActiveUnits: Bool) {
+    /// Creates a predictor; `usesActiveUnits: false` forces the dense first stochastic layer (for tests). Only ReLU
+    /// models skip inactive units: other activations are rarely exactly zero, so they always run the dense product.
+    init(model: DropoutMLP, head: OutputHead = .classification, usesActiveUnits: Bool) {
+        precondition(head != .meanLogVariance || model.outputSize % 2 == 0, "a mean_logvar head has 2T outputs")
         self.model = model
-        self.usesActiveUnits = usesActiveUnits
+        self.head = head
+        self.usesActiveUnits = usesActiveUnits && model.activation.isReLU
         let first = model.dropouts.firstIndex { !$0.isIdentity } ?? model.layers.count
         firstStochasticLayer = first
         var offsets: [Int] = []

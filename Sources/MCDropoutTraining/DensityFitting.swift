@@ -103,7 +103,7 @@ public enum DensityFitting {
         var next = Matrix(rows: 0, columns: 0)
         for index in 0..<layer {
             model.layers[index](current, into: &next)
-            Activation.relu(&next)
+            model.activation.apply(&next)
             swap(&current, &next)
         }
         return current

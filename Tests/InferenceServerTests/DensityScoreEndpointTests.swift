@@ -91,8 +91,43 @@ struct DensityScoreEndpointTests {
         #expect(abs(error - pow(128.0 / 255, 2) * 783 / 784) < 1e-5)
         #expect(named["uncertain"]?["data"] == .array([.bool(true)]))
         #expect(response.json?["parameters"]?["uncertainty_rules"]?.arrayValue?.count == 2)
+        // Which condition raised the flag: one BOOL column per condition, named in the output's parameters.
+        let triggered = named["uncertainty_triggered"]
+        #expect(triggered?["datatype"] == .string("BOOL"))
+        #expect(triggered?["shape"] == .array([.number(1), .number(2)]))
+        #expect(triggered?["data"] == .array([.bool(false), .bool(true)]))
+        #expect(
+            triggered?["parameters"]?["scores"]
+                == .array([.string("max_probability"), .string("reconstruction_error")]))
         let metadata = service.handle(HTTPRequest(method: "GET", path: "/v2/models/dense")).json
         let names = metadata?["outputs"]?.arrayValue?.compactMap { $0["name"]?.stringValue } ?? []
         #expect(names.contains("reconstruction_error") && !names.contains("feature_distance"))
+        let column = metadata?["outputs"]?.arrayValue?.first { $0["name"] == .string("uncertainty_triggered") }
+        #expect(column?["shape"] == .array([.number(-1), .number(2)]))
+    }
+
+    @Test("KServe V2 binary output says which condition fired, and a one-condition override gives one column")
+    func kserveTriggeredBinaryAndOverride() throws {
+        let pixels = ([255] + [Int](repeating: 51, count: 783)).map(String.init).joined(separator: ",")
+        let request =
+            #"{"inputs": [{"name": "pixels", "datatype": "FP32", "shape": [1, 784], "data": [\#(pixels)]}], "#
+            + #""parameters": {"samples": 4, "seed": 1, "uncertainty_threshold": 0.5}, "#
+            + #""outputs": [{"name": "uncertainty_triggered", "parameters": {"binary_data": true}}]}"#
+        let response = service.handle(
+            HTTPRequest(method: "POST", path: "/v2/models/dense/infer", body: jsonBody(request)))
+        #expect(response.status == 200)
+        let headerLength = Int(response.headers.first { $0.0 == "Inference-Header-Content-Length" }?.1 ?? "") ?? 0
+        let header = try JSONParser.parse(Array(response.body.prefix(headerLength)))
+        let output = header["outputs"]?.arrayValue?.first
+        #expect(output?["shape"] == .array([.number(1), .number(1)]))
+        #expect(output?["parameters"]?["scores"] == .array([.string("max_probability")]))
+        #expect(output?["parameters"]?["binary_data_size"] == .number(1))
+        // 1 − 0.1 = 0.9 > 0.5: the max-probability condition holds.
+        #expect(Array(response.body.dropFirst(headerLength)) == [1])
+        // Without any rule (no stored one, no override) the output does not exist.
+        let withoutRule = request.replacingOccurrences(of: #", "uncertainty_threshold": 0.5"#, with: "")
+        let plain = service.handle(
+            HTTPRequest(method: "POST", path: "/v2/models/plain/infer", body: jsonBody(withoutRule)))
+        #expect(plain.status == 400)
     }
 }

@@ -53,7 +53,7 @@ extension InferenceService {
         writer.key("outputs")
         writer.beginArray()
         for (output, isBinary) in outputs {
-            let width = output.width(classes: classes)
+            let width = output.width(classes: classes, conditions: rule?.conditions.count ?? 0)
             writer.beginObject()
             writer.key("name")
             writer.string(output.rawValue)
@@ -62,8 +62,9 @@ extension InferenceService {
             writer.key("shape")
             writer.beginArray()
             writer.integer(summaries.count)
-            if width > 1 { writer.integer(width) }
+            if output.isMatrix { writer.integer(width) }
             writer.endArray()
+            var binarySize: Int?
             if isBinary {
                 let start = binary.count
                 for (index, summary) in summaries.enumerated() {
@@ -71,17 +72,18 @@ extension InferenceService {
                     case .prediction: appendLittleEndian(UInt64(summary.prediction), to: &binary)
                     case .uncertain:  // BOOL: one byte.
                         binary.append(rule?.isUncertain(summary, density: density[index]) == true ? 1 : 0)
+                    case .uncertaintyTriggered:
+                        for condition in rule?.conditions.indices ?? 0..<0 {
+                            let holds = rule?.isExceeded(condition, summary: summary, density: density[index])
+                            binary.append(holds == true ? 1 : 0)
+                        }
                     default:
                         for value in values(of: output, summary, density[index]) {
                             appendLittleEndian(UInt64(value.bitPattern), bytes: 4, to: &binary)
                         }
                     }
                 }
-                writer.key("parameters")
-                writer.beginObject()
-                writer.key("binary_data_size")
-                writer.integer(binary.count - start)
-                writer.endObject()
+                binarySize = binary.count - start
             } else {
                 writer.key("data")
                 writer.beginArray()
@@ -89,10 +91,30 @@ extension InferenceService {
                     switch output {
                     case .prediction: writer.integer(summary.prediction)
                     case .uncertain: writer.bool(rule?.isUncertain(summary, density: density[index]) == true)
+                    case .uncertaintyTriggered:
+                        for condition in rule?.conditions.indices ?? 0..<0 {
+                            writer.bool(rule?.isExceeded(condition, summary: summary, density: density[index]) == true)
+                        }
                     default: for value in values(of: output, summary, density[index]) { writer.number(value) }
                     }
                 }
                 writer.endArray()
+            }
+            if binarySize != nil || output == .uncertaintyTriggered {
+                writer.key("parameters")
+                writer.beginObject()
+                if let binarySize {
+                    writer.key("binary_data_size")
+                    writer.integer(binarySize)
+                }
+                if output == .uncertaintyTriggered, let rule {
+                    // The columns' scores, in order.
+                    writer.key("scores")
+                    writer.beginArray()
+                    for condition in rule.conditions { writer.string(condition.score.rawValue) }
+                    writer.endArray()
+                }
+                writer.endObject()
             }
             writer.endObject()
         }
@@ -120,7 +142,8 @@ extension InferenceService {
         case .mutualInformation: return [summary.mutualInformation]
         case .reconstructionError: return [Float(density.reconstructionError ?? .nan)]
         case .featureDistance: return [Float(density.featureDistance ?? .nan)]
-        case .prediction, .uncertain: preconditionFailure("'\(output.rawValue)' is not an FP32 output")
+        case .prediction, .uncertain, .uncertaintyTriggered:
+            preconditionFailure("'\(output.rawValue)' is not an FP32 output")
         }
     }
 }

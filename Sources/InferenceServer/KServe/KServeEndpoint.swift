@@ -12,6 +12,10 @@ enum InferenceOutput: String, CaseIterable {
     /// Whether the prediction's uncertainty score exceeds the threshold; offered only when a threshold applies (the
     /// model's stored one, or `parameters.uncertainty_threshold`).
     case uncertain
+    /// Which conditions of the rule hold: BOOL `[B, K]`, one column per condition in the rule's order (the response's
+    /// `parameters.uncertainty_rules` or `uncertainty_score`, and the output's own `parameters.scores`); offered
+    /// with ``uncertain``.
+    case uncertaintyTriggered = "uncertainty_triggered"
     /// The density scores, offered for a model whose file holds their statistics.
     case reconstructionError = "reconstruction_error"
     case featureDistance = "feature_distance"
@@ -19,19 +23,27 @@ enum InferenceOutput: String, CaseIterable {
     var datatype: String {
         switch self {
         case .prediction: return "INT64"
-        case .uncertain: return "BOOL"
+        case .uncertain, .uncertaintyTriggered: return "BOOL"
         default: return "FP32"
         }
     }
-    /// Values per input: one per class, or one.
-    func width(classes: Int) -> Int { self == .probabilities || self == .variance ? classes : 1 }
+    /// Values per input: one per class, one per rule condition, or one.
+    func width(classes: Int, conditions: Int) -> Int {
+        switch self {
+        case .probabilities, .variance: return classes
+        case .uncertaintyTriggered: return conditions
+        default: return 1
+        }
+    }
+    /// Whether the tensor has a second dimension (`[B, width]`); the others are `[B]`.
+    var isMatrix: Bool { self == .probabilities || self == .variance || self == .uncertaintyTriggered }
 
     /// The outputs available: `uncertain` only when a rule applies, each density score only when the model has it.
     static func available(rule: UncertaintyRule?, density: DensityModel?) -> [InferenceOutput] {
         let scores = density?.scores ?? []
         return allCases.filter { output in
             switch output {
-            case .uncertain: return rule != nil
+            case .uncertain, .uncertaintyTriggered: return rule != nil
             case .reconstructionError: return scores.contains(.reconstructionError)
             case .featureDistance: return scores.contains(.featureDistance)
             default: return true
@@ -86,6 +98,7 @@ extension InferenceService {
             writer.endArray()
             writer.key("outputs")
             writer.beginArray()
+            let conditions = model.uncertaintyRule?.conditions.count ?? 0
             for output in InferenceOutput.available(rule: model.uncertaintyRule, density: model.file.density) {
                 writer.beginObject()
                 writer.key("name")
@@ -95,7 +108,7 @@ extension InferenceService {
                 writer.key("shape")
                 writer.beginArray()
                 writer.integer(-1)
-                if output.width(classes: classes) > 1 { writer.integer(classes) }
+                if output.isMatrix { writer.integer(output.width(classes: classes, conditions: conditions)) }
                 writer.endArray()
                 writer.endObject()
             }
@@ -155,9 +168,9 @@ extension InferenceService {
         let requested = try (inference.outputs ?? available.map { InferRequest.Output(name: $0.rawValue) }).map {
             (output: InferRequest.Output) throws(HTTPError) -> (output: InferenceOutput, binary: Bool) in
             guard let kind = InferenceOutput(rawValue: output.name), available.contains(kind) else {
-                if output.name == InferenceOutput.uncertain.rawValue {
+                if [InferenceOutput.uncertain, .uncertaintyTriggered].map(\.rawValue).contains(output.name) {
                     throw .badRequest(
-                        "output 'uncertain' needs a threshold: model '\(model.name)' stores none; "
+                        "output '\(output.name)' needs a threshold: model '\(model.name)' stores none; "
                             + "pass parameters.uncertainty_threshold")
                 }
                 throw .badRequest(

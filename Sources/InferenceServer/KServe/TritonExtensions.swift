@@ -102,7 +102,8 @@ extension InferenceService {
                 writer.string("TYPE_" + output.datatype)
                 writer.key("dims")
                 writer.beginArray()
-                writer.integer(output.width(classes: classes))
+                let conditions = model.uncertaintyRule?.conditions.count ?? 0
+                writer.integer(output.width(classes: classes, conditions: conditions))
                 writer.endArray()
                 writer.endObject()
             }

@@ -24,7 +24,7 @@ public final class LoadedModel: Sendable {
         self.name = name
         self.path = path
         self.file = file
-        self.predictor = MonteCarloPredictor(model: file.model)
+        self.predictor = MonteCarloPredictor(model: file.model, head: file.metadata.head)
         self.version = version
         self.uncertaintyRule = (try? file.uncertaintyRule()) ?? nil
         self.drift = DriftMetrics(classCount: file.model.outputSize)

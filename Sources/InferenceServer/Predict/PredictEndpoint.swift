@@ -97,13 +97,12 @@ extension InferenceService {
     }
 
     private func runPasses(_ model: LoadedModel, samples: SampleSetting, seed: UInt64, worker: WorkerState) -> Int {
-        let scale = 1 / model.inputScale
         let instanceCount = worker.request.counts.count
         let started = ContinuousClock.now
         defer { statistics.models[model.name]?.recordSuccess(inputs: instanceCount, since: started) }
         let width = model.inputSize
         worker.pixels.removeAll(keepingCapacity: true)
-        for value in worker.request.values { worker.pixels.append(value * scale) }
+        model.file.metadata.appendNetworkInputs(worker.request.values, to: &worker.pixels)
         switch samples {
         case .fixed(let count):
             worker.pixels.withUnsafeBufferPointer {
