@@ -98,8 +98,9 @@ let package = Package(
         .executableTarget(
             name: "mcdropout-bench",
             dependencies: [
-                "MCDropout", "MCDropoutData", "InferenceServer",
+                "MCDropout", "MCDropoutData", "InferenceServer", "HTTPTransport",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: strictSettings
         ),

@@ -6,9 +6,9 @@
 # safetensors and tritonclient for the interoperability tests; openapi-spec-validator and schemathesis for the API
 # check), builds, runs a short fuzz smoke run when the toolchain can link libFuzzer binaries
 # (scripts/reliability/fuzz.sh, libFuzzer + ASan over request handling; FUZZ_SMOKE_SECONDS, default 25, 0 skips it),
-# checks the API against its OpenAPI document and the demo page in headless Chromium, and runs `swift test`. The extra
-# checks are skipped when arguments select tests. The long runs (fuzzing, sanitizers, slow clients, lifecycle, soak) are
-# scripts of their own, recorded in RELIABILITY.md.
+# checks the API against its OpenAPI document, the demo page in headless Chromium and deploy/ (deploy-check.sh), and
+# runs `swift test`. The extra checks are skipped when arguments select tests. The long runs (fuzzing, sanitizers, slow
+# clients, lifecycle, soak) are scripts of their own, recorded in RELIABILITY.md.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -46,6 +46,9 @@ fi
 if [ $# -eq 0 ]; then
     scripts/checks/api-check.sh
     scripts/checks/demo-check.sh
+    # Everything in deploy/ (~10 s): linters, manifests, KServe runtime run for real, promtool on the alert rules, the
+    # Grafana dashboard's queries against a real /metrics scrape.
+    scripts/checks/deploy-check.sh --server .build/debug/mcdropout-serve
 fi
 # A hung test must fail the run, not eat the CI budget: the whole suite takes a few minutes.
 timeout --kill-after=30 1500 swift test --skip-build "$@"

@@ -113,6 +113,9 @@ public struct ModelFile: Sendable, Equatable {
     public var model: DropoutMLP
     /// What the network is.
     public var metadata: ModelMetadata
+    /// The other networks of a deep ensemble (``model`` is the first member); empty for one network. See
+    /// `ModelFile+Ensemble.swift` for the layout.
+    public var additionalMembers: [DropoutMLP] = []
     /// Training-set statistics for the density scores (tensors `density.*`, metadata extension `"density"`), if any.
     public var density: DensityModel?
 
@@ -192,10 +195,7 @@ extension ModelFile {
         ]
         var offset = 0
         var tensors: [(name: String, shape: [Int], values: [Float])] = []
-        for (index, layer) in model.layers.enumerated() {
-            tensors.append(("layers.\(index).weight", [layer.outputSize, layer.inputSize], layer.weight.storage))
-            tensors.append(("layers.\(index).bias", [layer.outputSize], layer.bias))
-        }
+        tensors += networkTensors
         tensors += density?.tensors ?? []
         for tensor in tensors {
             let count = tensor.values.count
@@ -280,27 +280,34 @@ extension ModelFile {
             throw .invalidDataOffsets(tensor: name, reason: "overlaps another tensor")
         }
 
-        var layers: [Dense] = []
+        var networks: [DropoutMLP] = []
         let sizes = metadata.layerSizes
-        for index in 0..<(sizes.count - 1) {
-            let weightName = "layers.\(index).weight"
-            let biasName = "layers.\(index).bias"
-            guard let weight = tensors.removeValue(forKey: weightName) else { throw .missingTensor(weightName) }
-            guard let bias = tensors.removeValue(forKey: biasName) else { throw .missingTensor(biasName) }
-            guard weight.shape == [sizes[index + 1], sizes[index]] else {
-                throw .shapeMismatch(
-                    tensor: weightName, expected: [sizes[index + 1], sizes[index]], found: weight.shape)
+        for prefix in Self.networkPrefixes(in: tensors.keys) {
+            var layers: [Dense] = []
+            for index in 0..<(sizes.count - 1) {
+                let weightName = "\(prefix)layers.\(index).weight"
+                let biasName = "\(prefix)layers.\(index).bias"
+                guard let weight = tensors.removeValue(forKey: weightName) else { throw .missingTensor(weightName) }
+                guard let bias = tensors.removeValue(forKey: biasName) else { throw .missingTensor(biasName) }
+                guard weight.shape == [sizes[index + 1], sizes[index]] else {
+                    throw .shapeMismatch(
+                        tensor: weightName, expected: [sizes[index + 1], sizes[index]], found: weight.shape)
+                }
+                guard bias.shape == [sizes[index + 1]] else {
+                    throw .shapeMismatch(tensor: biasName, expected: [sizes[index + 1]], found: bias.shape)
+                }
+                let weights = try Self.floats(bytes, range: weight.range, offset: headerEnd, tensor: weightName)
+                let biases = try Self.floats(bytes, range: bias.range, offset: headerEnd, tensor: biasName)
+                layers.append(
+                    Dense(weight: Matrix(rows: sizes[index + 1], columns: sizes[index], storage: weights), bias: biases)
+                )
             }
-            guard bias.shape == [sizes[index + 1]] else {
-                throw .shapeMismatch(tensor: biasName, expected: [sizes[index + 1]], found: bias.shape)
-            }
-            let weights = try Self.floats(bytes, range: weight.range, offset: headerEnd, tensor: weightName)
-            let biases = try Self.floats(bytes, range: bias.range, offset: headerEnd, tensor: biasName)
-            layers.append(
-                Dense(weight: Matrix(rows: sizes[index + 1], columns: sizes[index], storage: weights), bias: biases))
+            networks.append(
+                DropoutMLP(
+                    layers: layers, dropoutProbabilities: metadata.dropoutProbabilities,
+                    activation: metadata.activation))
         }
-        let model = DropoutMLP(
-            layers: layers, dropoutProbabilities: metadata.dropoutProbabilities, activation: metadata.activation)
+        let model = networks[0]
         var metadataWithoutDensity = metadata
         metadataWithoutDensity.extensions[DensityModel.metadataKey] = nil
         let density = try metadata.extensions[DensityModel.metadataKey].map { (value) throws(ModelFileError) in
@@ -310,7 +317,7 @@ extension ModelFile {
             }
         }
         if let extra = tensors.keys.sorted().first { throw .unexpectedTensor(extra) }
-        self.init(model: model, metadata: metadataWithoutDensity, density: density)
+        self.init(members: networks, metadata: metadataWithoutDensity, density: density)
     }
 
     private static func tensorEntry(

@@ -50,6 +50,9 @@ public struct MonteCarloPredictor: Sendable {
     /// Whether the first stochastic layer runs over the active units only (see the type's documentation); an input
     /// with more than ``activeFraction`` of its units active runs the dense product.
     let usesActiveUnits: Bool
+    /// The other networks of a deep ensemble, each with its own engine (see `MonteCarloPredictor+Ensemble.swift`);
+    /// empty for a single network.
+    var otherMembers: [MonteCarloPredictor] = []
 
     /// The most passes of one input that one block holds, bounding the workspace size.
     public static let blockRows = 1024
@@ -130,10 +133,9 @@ public struct MonteCarloPredictor: Sendable {
     ) {
         precondition(sampleCount >= 1, "at least one pass")
         precondition(input.count == model.inputSize, "input width mismatch")
-        var generator = RandomSource(seed: seed)
-        prepare(input, instanceCount: 1, workspace: &workspace)
-        addPasses(sampleCount, generator: &generator, workspace: &workspace)
+        runPasses(input, instanceCount: 1, sampleCount: sampleCount, seed: seed, workspace: &workspace)
         workspace.summarize(instance: 0, classCount: model.outputSize, into: &summary)
+        summary.head = head
     }
 
     /// Runs `sampleCount` passes on each of `instanceCount` scaled inputs laid out one after another, all with the
@@ -147,13 +149,12 @@ public struct MonteCarloPredictor: Sendable {
     ) {
         precondition(sampleCount >= 1, "at least one pass")
         precondition(instanceCount >= 1 && inputs.count == instanceCount * model.inputSize, "inputs width mismatch")
-        var generator = RandomSource(seed: seed)
-        prepare(inputs, instanceCount: instanceCount, workspace: &workspace)
-        addPasses(sampleCount, generator: &generator, workspace: &workspace)
+        runPasses(inputs, instanceCount: instanceCount, sampleCount: sampleCount, seed: seed, workspace: &workspace)
         if summaries.count > instanceCount { summaries.removeLast(summaries.count - instanceCount) }
         while summaries.count < instanceCount { summaries.append(.empty) }
         for instance in 0..<instanceCount {
             workspace.summarize(instance: instance, classCount: model.outputSize, into: &summaries[instance])
+            summaries[instance].head = head
         }
     }
 
@@ -169,7 +170,11 @@ public struct MonteCarloPredictor: Sendable {
     ) {
         precondition(input.count == model.inputSize, "input width mismatch")
         var generator = RandomSource(seed: seed)
-        prepare(input, instanceCount: 1, workspace: &workspace)
+        if otherMembers.isEmpty {
+            prepare(input, instanceCount: 1, workspace: &workspace)
+        } else {
+            prepareMembers(input, instanceCount: 1, seed: seed, workspace: &workspace)
+        }
         let classes = model.outputSize
         var done = 0
         while true {
@@ -182,10 +187,15 @@ public struct MonteCarloPredictor: Sendable {
                 } ?? false
             let block = sampling.nextBlock(passesDone: done, maximumStandardError: error, isDecisionSettled: isSettled)
             if block == 0 { break }
-            addPasses(block, generator: &generator, workspace: &workspace)
+            if otherMembers.isEmpty {
+                addPasses(block, generator: &generator, workspace: &workspace)
+            } else {
+                addMemberPasses(block, workspace: &workspace)
+            }
             done += block
         }
         workspace.summarize(instance: 0, classCount: classes, into: &summary)
+        summary.head = head
     }
 
     /// Runs `predict` on a fresh workspace; convenient for tests and one-off calls.
@@ -196,8 +206,10 @@ public struct MonteCarloPredictor: Sendable {
         }
     }
 
-    /// The prediction with dropout off (weight scaling), as a one-pass summary with zero variance.
+    /// The prediction with dropout off (weight scaling), as a one-pass summary with zero variance; for an ensemble,
+    /// one pass per member (see ``ensembleDeterministic(_:)``).
     public func predictDeterministic(_ input: [Float]) -> PredictiveSummary {
+        if !otherMembers.isEmpty { return ensembleDeterministic(input) }
         let probabilities = model.deterministicProbabilities(for: Matrix(rows: 1, columns: input.count, storage: input))
         return PredictiveSummary(passProbabilities: probabilities)
     }

@@ -26,6 +26,11 @@ public struct MonteCarloWorkspace: Sendable {
     var deterministicEntropy: [Double] = []
     /// The instances whose statistics are being accumulated.
     var instanceCount = 0
+    /// For a deep ensemble: one workspace per member (its prepared inputs, statistics and mask stream); this
+    /// workspace's `statistics` then hold their sums.
+    var members: [MonteCarloWorkspace] = []
+    /// A member's mask stream, continued from block to block.
+    var generator = RandomSource(seed: 0)
 
     /// Creates an empty workspace; buffers grow to the largest request seen and are then reused.
     public init() {}

@@ -30,3 +30,26 @@ public enum OutputHead: Sendable, Equatable {
         }
     }
 }
+
+/// A scalar uncertainty score of a regression prediction, summed over the targets; higher means more uncertain.
+public enum RegressionScore: String, Sendable, CaseIterable {
+    /// The variance of the pass means (epistemic), summed over targets.
+    case epistemicVariance = "epistemic_variance"
+    /// Epistemic plus aleatoric variance (the mean `σ²` of a `mean_logvar` head, else 0), summed over targets.
+    case predictiveVariance = "predictive_variance"
+
+    /// The score of one prediction; nil for a classification summary.
+    public func value(of summary: PredictiveSummary) -> Double? {
+        let head = summary.head
+        guard !head.isClassification else { return nil }
+        let targets = head.targetCount(outputSize: summary.meanProbabilities.count)
+        var total: Double = 0
+        for index in 0..<targets {
+            total += Double(summary.variance[index])
+            if self == .predictiveVariance, head == .meanLogVariance {
+                total += Double(summary.meanProbabilities[targets + index])
+            }
+        }
+        return total
+    }
+}

@@ -16,6 +16,9 @@ public struct PredictiveSummary: Sendable, Equatable {
     public var mutualInformation: Float
     /// The arg-max of ``meanProbabilities`` (the first class on ties).
     public var prediction: Int
+    /// What the values are: class probabilities, or regression outputs (see ``MonteCarloPredictor/init(model:head:)``
+    /// for their layout).
+    public var head: OutputHead = .classification
 
     /// Summarises an `N × C` matrix whose rows are the pass probabilities.
     ///
@@ -76,6 +79,22 @@ public struct PredictiveSummary: Sendable, Equatable {
         expectedEntropy = Float(entropySum / n)
         mutualInformation = max(predictiveEntropy - expectedEntropy, 0)
         prediction = argmax(meanProbabilities)
+    }
+
+    /// The mean of regression target `index`.
+    public func regressionMean(_ index: Int) -> Float { meanProbabilities[index] }
+
+    /// The variance over passes of regression target `index`'s mean (epistemic).
+    public func epistemicVariance(_ index: Int) -> Float { variance[index] }
+
+    /// The mean `σ²` of target `index` of a `mean_logvar` head (aleatoric); 0 for other heads.
+    public func aleatoricVariance(_ index: Int) -> Float {
+        head == .meanLogVariance ? meanProbabilities[meanProbabilities.count / 2 + index] : 0
+    }
+
+    /// The number of regression targets (0 for classification).
+    public var regressionTargetCount: Int {
+        head.isClassification ? 0 : head.targetCount(outputSize: meanProbabilities.count)
     }
 
     /// The sum of the per-class variances, a scalar spread score.

@@ -7,17 +7,25 @@ public enum FlagScore: Sendable, Hashable, CustomStringConvertible {
     case uncertainty(UncertaintyScore)
     /// A score of the input against the training statistics.
     case density(DensityScore)
+    /// A score of a regression prediction.
+    case regression(RegressionScore)
 
-    /// Every score, summary scores first.
+    /// Every classification score, summary scores first (the scores classifier evaluations compare).
     public static let allCases: [FlagScore] =
         UncertaintyScore.allCases.map(FlagScore.uncertainty) + DensityScore.allCases.map(FlagScore.density)
 
-    /// Reads a wire name such as `"max_probability"` or `"reconstruction_error"`.
+    /// Every score a request or a stored rule may name.
+    public static let allNames: [String] =
+        allCases.map(\.rawValue) + RegressionScore.allCases.map(\.rawValue)
+
+    /// Reads a wire name such as `"max_probability"`, `"reconstruction_error"` or `"predictive_variance"`.
     public init?(rawValue: String) {
         if let score = UncertaintyScore(rawValue: rawValue) {
             self = .uncertainty(score)
         } else if let score = DensityScore(rawValue: rawValue) {
             self = .density(score)
+        } else if let score = RegressionScore(rawValue: rawValue) {
+            self = .regression(score)
         } else {
             return nil
         }
@@ -28,6 +36,16 @@ public enum FlagScore: Sendable, Hashable, CustomStringConvertible {
         switch self {
         case .uncertainty(let score): return score.rawValue
         case .density(let score): return score.rawValue
+        case .regression(let score): return score.rawValue
+        }
+    }
+
+    /// Whether the score applies to predictions of a model with this head (density scores apply to all).
+    public func applies(to head: OutputHead) -> Bool {
+        switch self {
+        case .uncertainty: return head.isClassification
+        case .density: return true
+        case .regression: return !head.isClassification
         }
     }
 
@@ -39,6 +57,7 @@ public enum FlagScore: Sendable, Hashable, CustomStringConvertible {
         switch self {
         case .uncertainty(let score): return score.value(of: summary)
         case .density(let score): return density[score]
+        case .regression(let score): return score.value(of: summary)
         }
     }
 }
@@ -155,7 +174,7 @@ public struct UncertaintyRule: Sendable, Equatable {
             guard case .object(let member) = rule, case .string(let name)? = member["score"],
                 let score = FlagScore(rawValue: name)
             else {
-                let names = FlagScore.allCases.map(\.rawValue).joined(separator: ", ")
+                let names = FlagScore.allNames.joined(separator: ", ")
                 throw .invalidMetadata(field: "\(field).rules[\(index)].score", reason: "must be one of \(names)")
             }
             guard case .number(let threshold)? = member["threshold"], threshold.isFinite else {
@@ -183,6 +202,11 @@ extension ModelFile {
             throw .invalidMetadata(
                 field: UncertaintyThreshold.metadataKey,
                 reason: "a rule uses '\(missing.rawValue)', but the file holds no statistics for it")
+        }
+        if let wrong = rule.conditions.first(where: { !$0.score.applies(to: metadata.head) }) {
+            throw .invalidMetadata(
+                field: UncertaintyThreshold.metadataKey,
+                reason: "a rule uses '\(wrong.score.rawValue)', which does not apply to this model's task")
         }
         return rule
     }

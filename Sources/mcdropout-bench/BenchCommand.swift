@@ -27,6 +27,9 @@ struct BenchCommand: ParsableCommand {
               --decode FILES        µs to decode each /predict body (e.g.
                                     examples/*.json) by the server's body
                                     scanner and by its JSON parser
+              --drift-cost          CPU time of a whole in-process /predict
+                                    request with drift metrics off and on
+                                    (needs --model and --input)
 
             Examples:
               mcdropout-bench --model models/mnist.safetensors \\
@@ -61,10 +64,22 @@ struct BenchCommand: ParsableCommand {
     var limit = 0
     @Option(help: "Comma-separated /predict bodies: time decoding them by the body scanner and by the JSON parser.")
     var decode: String?
+    @Flag(help: "Measure what drift metrics add to a /predict request (with --model, --input, --samples, --seconds).")
+    var driftCost = false
 
     func run() throws {
         if let decode {
             return try DecodeBenchmark.run(paths: decode.split(separator: ",").map(String.init), seconds: seconds)
+        }
+        if driftCost {
+            guard let model, let input else { throw ValidationError("--drift-cost needs --model and --input") }
+            let body = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: input)))
+            guard let pixels = (body as? [String: Any])?["pixels"] else {
+                throw ValidationError("\(input): expected a /predict body with \"pixels\"")
+            }
+            let pixelsJSON = String(decoding: try JSONSerialization.data(withJSONObject: pixels), as: UTF8.self)
+            return try DriftCostMeasurement(modelPath: model, pixelsJSON: pixelsJSON).run(
+                sampleCounts: samples.split(separator: ",").compactMap { Int($0) }, seconds: seconds)
         }
         let network: DropoutMLP
         var inputScale: Float = 255

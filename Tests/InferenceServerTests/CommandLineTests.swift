@@ -25,6 +25,26 @@ struct CommandLineTests {
         #expect(result.output == serverVersion + "\n")
     }
 
+    @Test("mcdropout-bench --drift-cost prints a row per N with both services' medians")
+    func driftCost() throws {
+        let path = serveExecutable.deletingLastPathComponent().appendingPathComponent("mcdropout-bench").path
+        guard FileManager.default.isExecutableFile(atPath: path) else { return }
+        let input = repositoryRoot.appendingPathComponent("examples/mnist-test-0000-label-7.json").path
+        let result = try run(
+            "mcdropout-bench",
+            [
+                "--drift-cost", "--model", try writeSyntheticModel(), "--input", input, "--samples", "1,3", "--seconds",
+                "0",
+            ])
+        #expect(result.status == 0)
+        let rows = result.output.split(separator: "\n").map { $0.split(separator: " ") }.filter { $0.count == 6 }
+        #expect(rows.map { $0[0] } == ["1", "3"])
+        for row in rows {
+            #expect(Int(row[1]) == 4, "four rounds when no time is asked for")
+            #expect(Double(row[2]).map { $0 > 0 } == true && Double(row[3]).map { $0 > 0 } == true)
+        }
+    }
+
     @Test("--help has examples and names the completion flag")
     func help() throws {
         let result = try run("mcdropout-serve", ["--help"])

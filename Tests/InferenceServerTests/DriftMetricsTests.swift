@@ -1,5 +1,6 @@
 import Foundation
 import HTTPTransport
+import MCDropout
 import MCDropoutJSON
 import Testing
 
@@ -109,7 +110,11 @@ struct DriftMetricsTests {
         #expect(answers.count == 15)
 
         let text = try connection.request(target: "/metrics").text
-        for name in DriftScore.allCases.map(\.name) {
+        // The synthetic model has no density statistics: the five pass scores, no density series.
+        for name in ["reconstruction_error", "feature_distance"] {
+            #expect(samples(text, "mcdropout_prediction_score_count", ["score": name]).isEmpty, "\(name)")
+        }
+        for name in DriftScore.scores(density: nil).map(\.name) {
             let values = answers.compactMap { $0.scores[name] }
             #expect(values.count == answers.count, "\(name) missing from a response")
             let series = ["model": "digits", "score": name]
@@ -161,5 +166,90 @@ struct DriftMetricsTests {
         #expect(count() == 1)
         service.reloadModels()
         #expect(count() == 0)
+    }
+
+    @Test("density scores get histograms from /predict and V2 infer, only for the model that has them")
+    func densityScores() throws {
+        // The constant model's hidden features are all 0, so with one whitened direction and class means 2 … 11 the
+        // feature distance is min (0 − μ_c)² / 1 = 4 for every input; the one-direction subspace along pixel 0 makes
+        // the reconstruction error the mean squared scaled pixel except pixel 0.
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("mcd-\(UUID().uuidString)")
+        let path = try writeConstantModel(name: "dense", outputBias: uniformBias, directory: folder)
+        var file = try ModelFile(decoding: [UInt8](Data(contentsOf: URL(fileURLWithPath: path))))
+        var direction = Matrix(rows: 1, columns: 784)
+        direction[0, 0] = 1
+        file.density = DensityModel(
+            subspace: PrincipalSubspace(mean: [Float](repeating: 0, count: 784), components: direction),
+            gaussian: ClassConditionalGaussian(
+                layer: 1, whitening: Matrix(rows: 1, columns: 8, storage: [Float](repeating: 1, count: 8)),
+                whitenedMeans: Matrix(rows: 10, columns: 1, storage: (2...11).map(Float.init))),
+            trainingCount: 1)
+        file.setUncertaintyRule(
+            UncertaintyRule(
+                conditions: [.init(score: .density(.reconstructionError), threshold: 0.1)], validationFlagged: 0.04))
+        try Data(file.encoded()).write(to: URL(fileURLWithPath: path))
+        let plain = try writeConstantModel(name: "plain", outputBias: uniformBias, directory: folder)
+        let server = try startServer(paths: [path, plain])
+        defer { server.shutdown(drainTimeout: .seconds(5)) }
+        let connection = try RawHTTPConnection(port: server.port)
+
+        func pixels(_ value: Int) -> String { pixelsJSON([255] + [Int](repeating: value, count: 783)) }
+        var errors: [Double] = []
+        var distances: [Double] = []
+        let predicted = try connection.request(
+            method: "POST", target: "/predict",
+            body: jsonBody(#"{"pixels": \#(pixels(51)), "samples": 4, "seed": 1, "model": "dense"}"#))
+        errors += [try #require(predicted.json?["reconstruction_error"]?.doubleValue)]
+        distances += [try #require(predicted.json?["feature_distance"]?.doubleValue)]
+        let inferred = try connection.request(
+            method: "POST", target: "/v2/models/dense/infer",
+            body: jsonBody(
+                #"{"inputs": [{"name": "pixels", "datatype": "UINT8", "shape": [2, 784], "#
+                    + #""data": [\#(pixels(128)), \#(pixels(10))]}], "parameters": {"samples": 4, "seed": 1}}"#))
+        #expect(inferred.status == 200)
+        func output(_ name: String) -> [Double] {
+            let outputs = inferred.json?["outputs"]?.arrayValue ?? []
+            let data = outputs.first { $0["name"] == .string(name) }?["data"]?.arrayValue ?? []
+            return data.compactMap(\.doubleValue)
+        }
+        errors += output("reconstruction_error")
+        distances += output("feature_distance")
+        #expect(errors.count == 3 && distances == [4, 4, 4])
+        // (51/255)² = 0.04, (128/255)² ≈ 0.252, (10/255)² ≈ 0.0015, each × 783/784.
+        #expect(abs(errors[0] - 0.04 * 783 / 784) < 1e-6)
+        _ = try connection.request(
+            method: "POST", target: "/predict",
+            body: jsonBody(#"{"pixels": \#(pixels(51)), "samples": 4, "seed": 1, "model": "plain"}"#))
+
+        let text = try connection.request(target: "/metrics").text
+        for (name, values) in [("reconstruction_error", errors), ("feature_distance", distances)] {
+            let series = ["model": "dense", "score": name]
+            let buckets = samples(text, "mcdropout_prediction_score_bucket", series)
+            #expect(buckets.count == DriftScore.densityBuckets.count + 1, "\(name)")
+            for bucket in buckets {
+                let bound = bucket.labels["le"] == "+Inf" ? Double.infinity : Double(bucket.labels["le"] ?? "") ?? .nan
+                #expect(Int(bucket.value) == values.filter { $0 <= bound }.count, "\(name) le=\(bound)")
+            }
+            let sum = try #require(samples(text, "mcdropout_prediction_score_sum", series).first?.value)
+            #expect(abs(sum - values.reduce(0, +)) < 1e-6, "\(name) sum")
+            #expect(samples(text, "mcdropout_prediction_score_count", ["model": "plain", "score": name]).isEmpty)
+        }
+        // The buckets that separate the three errors: 0.0015 ≤ 0.002, 0.04 ≤ 0.05, 0.25 ≤ 0.5.
+        let errorSeries = ["model": "dense", "score": "reconstruction_error"]
+        let cumulative = Dictionary(
+            uniqueKeysWithValues: samples(text, "mcdropout_prediction_score_bucket", errorSeries).map {
+                ($0.labels["le"] ?? "", $0.value)
+            })
+        #expect(cumulative["0.001"] == 0 && cumulative["0.002"] == 1 && cumulative["0.05"] == 2)
+        #expect(cumulative["0.2"] == 2 && cumulative["0.5"] == 3)
+        let plainCount = samples(
+            text, "mcdropout_prediction_score_count", ["model": "plain", "score": "mutual_information"])
+        #expect(plainCount.first?.value == 1)
+        // The rule's validation flag rate is the expected flagged ratio; the plain model has no rule, so no series.
+        let expected = samples(text, "mcdropout_model_expected_flagged_ratio", [:])
+        #expect(expected.map(\.labels) == [["model": "dense"]] && expected.first?.value == 0.04)
+        // The rule (reconstruction error > 0.1) flagged the 0.25 error only.
+        #expect(samples(text, "mcdropout_predictions_flagged_total", ["model": "dense"]).first?.value == 1)
+        #expect(samples(text, "mcdropout_predictions_judged_total", ["model": "dense"]).first?.value == 3)
     }
 }

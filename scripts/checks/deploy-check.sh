@@ -5,9 +5,11 @@
 #   on the KServe ServingRuntime and InferenceService (consistency, options, embedded containers; CRD schemas with
 #   --crd-dir; with a built server — --server, default .build/release/mcdropout-serve when it exists — the runtime's
 #   args and env run for real); systemd-analyze verify and an offline security review of the systemd unit; nginx -t on
-#   the nginx config; body limits consistent between nginx and the server. Installs hadolint and kubernetes-validate
-#   into the project venv (scripts/python/requirements-deploy.txt) and nginx-light with apt when missing. Fast
-#   (seconds): it builds nothing.
+#   the nginx config; body limits consistent between nginx and the server; scripts/checks/monitoring-check.py on
+#   deploy/monitoring (promtool check rules + test rules on the PrometheusRule, the Grafana dashboard's structure and
+#   queries against a real /metrics scrape of the built server, release or else debug). Installs hadolint and
+#   kubernetes-validate into the project venv (scripts/python/requirements-deploy.txt), nginx-light and prometheus
+#   (for promtool) with apt when missing. Fast (seconds): it builds nothing.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 . scripts/lib/apt.sh
@@ -103,6 +105,16 @@ body_limits() {
     [ "$nginx_limit" = "$server_limit" ]
 }
 step "body size limit consistent (nginx, ConfigMap)" body_limits
+
+monitoring_check() {
+    # promtool comes with Debian's prometheus package; the scrape needs a built server (release, else debug).
+    command -v promtool >/dev/null || apt_install --no-install-recommends prometheus
+    local binary="$server" args=()
+    [ -x "$binary" ] || binary=.build/debug/mcdropout-serve
+    [ -x "$binary" ] && args+=(--server "$binary")
+    "$python" scripts/checks/monitoring-check.py "${args[@]}" >&2
+}
+step "deploy/monitoring: promtool check + test rules, Grafana dashboard against a /metrics scrape" monitoring_check
 
 echo "deploy-check: $passed passed, $failed failed"
 [ "$failed" -eq 0 ]

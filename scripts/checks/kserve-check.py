@@ -43,9 +43,17 @@ def check(condition: bool, message: str) -> None:
 
 
 def server_options() -> set:
+    """The long names of ServeCommand's @Option/@Flag properties (ArgumentParser's default: the property name in
+    kebab case, unless a customLong name is given; a .prefixedNo flag also has its --no- form)."""
     source = (ROOT / "Sources" / "mcdropout-serve" / "ServeCommand.swift").read_text()
-    literal = re.search(r"static let options: Set<String> = \[(.*?)\]", source, re.S).group(1)
-    return set(re.findall(r'"([a-z-]+)"', literal))
+    options = set()
+    for attributes, name in re.findall(r"@(?:Option|Flag)\((.*?)\)\s*var (\w+)", source, re.S):
+        custom = re.search(r'customLong\("([a-z-]+)"\)', attributes)
+        option = custom.group(1) if custom else re.sub(r"(?<!^)([A-Z])", r"-\1", name).lower()
+        options.add(option)
+        if ".prefixedNo" in attributes:
+            options.add("no-" + option)
+    return options
 
 
 def strict(schema):

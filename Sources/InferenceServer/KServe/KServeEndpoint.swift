@@ -127,6 +127,9 @@ extension InferenceService {
             writer.endArray()
             writer.key("input_scale")
             writer.number(model.inputScale)
+            // A deep ensemble's networks; a request's passes are spread over them (1 for a single network).
+            writer.key("members")
+            writer.integer(model.predictor.memberCount)
             writer.key("default_samples")
             writer.integer(configuration.defaultSamples)
             writer.key("max_samples")
@@ -163,7 +166,7 @@ extension InferenceService {
         }
         try checkTotalPasses(instances: batch, samples: samples.maximumSamples)
         try uncertainty.check(against: model, prefix: "parameters.")
-        let rule = uncertainty.resolved(stored: model.uncertaintyRule)
+        let rule = uncertainty.resolved(stored: model.uncertaintyRule, head: model.file.metadata.head)
         let available = InferenceOutput.available(rule: rule, density: model.file.density)
         let requested = try (inference.outputs ?? available.map { InferRequest.Output(name: $0.rawValue) }).map {
             (output: InferRequest.Output) throws(HTTPError) -> (output: InferenceOutput, binary: Bool) in

@@ -10,7 +10,7 @@ public final class LoadedModel: Sendable {
     public let path: String
     /// The network and metadata.
     public let file: ModelFile
-    /// The Monte-Carlo engine over the network.
+    /// The Monte-Carlo engine over the network, or over all members of a deep ensemble.
     public let predictor: MonteCarloPredictor
     /// Starts at 1 and grows by one with every successful reload of this name.
     public let version: Int
@@ -24,10 +24,10 @@ public final class LoadedModel: Sendable {
         self.name = name
         self.path = path
         self.file = file
-        self.predictor = MonteCarloPredictor(model: file.model, head: file.metadata.head)
+        self.predictor = MonteCarloPredictor(members: file.members, head: file.metadata.head)
         self.version = version
         self.uncertaintyRule = (try? file.uncertaintyRule()) ?? nil
-        self.drift = DriftMetrics(classCount: file.model.outputSize)
+        self.drift = DriftMetrics(classCount: file.model.outputSize, density: file.density)
     }
 
     /// Pixels are divided by this before the first layer.

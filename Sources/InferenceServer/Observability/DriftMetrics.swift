@@ -2,13 +2,16 @@ import Foundation
 import MCDropout
 import Synchronization
 
-/// A per-prediction score that drift metrics keep a histogram of: every scalar score a response carries
-/// (`predictive_entropy`, `expected_entropy`, `mutual_information`) and the two the ``UncertaintyScore``s derive from
-/// its arrays (`max_probability` = 1 − max p̄ from `probabilities`, `total_variance` = Σ `variance`).
+/// A per-prediction score that drift metrics keep a histogram of: every score a response carries
+/// (`predictive_entropy`, `expected_entropy`, `mutual_information` and, for a model whose file holds their
+/// statistics, the density scores `reconstruction_error` and `feature_distance`) and the two the
+/// ``UncertaintyScore``s derive from its arrays (`max_probability` = 1 − max p̄ from `probabilities`,
+/// `total_variance` = Σ `variance`).
 enum DriftScore: Sendable, CaseIterable {
     case predictiveEntropy, expectedEntropy, mutualInformation, maxProbability, totalVariance
+    case reconstructionError, featureDistance
 
-    /// The `score` label: the wire name of the response field or ``UncertaintyScore``.
+    /// The `score` label: the wire name of the response field, ``UncertaintyScore`` or ``DensityScore``.
     var name: String {
         switch self {
         case .predictiveEntropy: return UncertaintyScore.predictiveEntropy.rawValue
@@ -16,34 +19,62 @@ enum DriftScore: Sendable, CaseIterable {
         case .mutualInformation: return UncertaintyScore.mutualInformation.rawValue
         case .maxProbability: return UncertaintyScore.maxProbability.rawValue
         case .totalVariance: return UncertaintyScore.totalVariance.rawValue
+        case .reconstructionError: return DensityScore.reconstructionError.rawValue
+        case .featureDistance: return DensityScore.featureDistance.rawValue
         }
     }
 
-    /// The score of one prediction.
+    /// The scores a model's responses carry: the five from the passes, then each density score its file has.
+    static func scores(density: DensityModel?) -> [DriftScore] {
+        let available = density?.scores ?? []
+        return allCases.filter { score in
+            switch score {
+            case .reconstructionError: return available.contains(.reconstructionError)
+            case .featureDistance: return available.contains(.featureDistance)
+            default: return true
+            }
+        }
+    }
+
+    /// The score of one prediction; nil for a density score the model has no statistics for.
     @inline(__always)
-    func value(of summary: PredictiveSummary) -> Double {
+    func value(of summary: PredictiveSummary, density: DensityValues) -> Double? {
         switch self {
         case .predictiveEntropy: return Double(summary.predictiveEntropy)
         case .expectedEntropy: return Double(summary.expectedEntropy)
         case .mutualInformation: return Double(summary.mutualInformation)
         case .maxProbability: return UncertaintyScore.maxProbability.value(of: summary)
         case .totalVariance: return UncertaintyScore.totalVariance.value(of: summary)
+        case .reconstructionError: return density.reconstructionError
+        case .featureDistance: return density.featureDistance
         }
     }
 
-    /// Where the score's range ends: `ln C` nats for the entropies (mutual information ≤ predictive entropy
-    /// ≤ ln C), 1 for `1 − max p̄` and for the total variance (Σ Var ≤ 1 − Σ p̄² < 1).
-    func upperBound(classCount: Int) -> Double {
+    /// The fixed bucket upper bounds. The entropies end at `ln C` nats (mutual information ≤ predictive entropy
+    /// ≤ ln C), `1 − max p̄` and the total variance at 1 (Σ Var ≤ 1 − Σ p̄² < 1): ``bucketFractions`` of that end.
+    /// The density scores have no end (a mean squared pixel residual, a Mahalanobis distance ≈ 1 for training
+    /// inputs), so they get ``densityBuckets``, 1-2-5 steps over seven decades.
+    func bounds(classCount: Int) -> [Double] {
+        let end: Double
         switch self {
-        case .predictiveEntropy, .expectedEntropy, .mutualInformation: return log(Double(max(classCount, 2)))
-        case .maxProbability, .totalVariance: return 1
+        case .predictiveEntropy, .expectedEntropy, .mutualInformation: end = log(Double(max(classCount, 2)))
+        case .maxProbability, .totalVariance: end = 1
+        case .reconstructionError, .featureDistance: return Self.densityBuckets
         }
+        return Self.bucketFractions.map { $0 * end }
     }
 
-    /// The fixed bucket upper bounds, as fractions of ``upperBound(classCount:)``: fine near 0, where confident
+    /// The fixed bucket upper bounds, as fractions of the range's end: fine near 0, where confident
     /// predictions of in-distribution inputs sit, then tenths up to the end of the range.
     static let bucketFractions: [Double] =
         [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1]
+
+    /// The density scores' bucket upper bounds: 0.0001 to 1000 in 1-2-5 steps (written out, so that each prints
+    /// as it reads in the `le` label).
+    static let densityBuckets: [Double] = [
+        0.0001, 0.0002, 0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5,
+        1, 2, 5, 10, 20, 50, 100, 200, 500, 1000,
+    ]
 }
 
 /// A Prometheus histogram kept in atomics: recording is a bucket search, two atomic adds and a compare-and-swap loop
@@ -85,29 +116,31 @@ final class AtomicHistogram: Sendable {
     }
 }
 
-/// One model's drift metrics: a histogram per ``DriftScore``, predictions per predicted class, and how many were
-/// judged against a threshold and flagged `uncertain`. Created with the model at load and reload, so the request path
-/// only adds to preallocated atomics.
+/// One model's drift metrics: a histogram per ``DriftScore`` its responses carry, predictions per predicted class,
+/// and how many were judged against a threshold and flagged `uncertain`. Created with the model at load and reload,
+/// so the request path only adds to preallocated atomics.
 final class DriftMetrics: Sendable {
-    let histograms: [AtomicHistogram]  // indexed like DriftScore.allCases
+    /// The scores kept, ``DriftScore/scores(density:)`` of the model.
+    let scores: [DriftScore]
+    let histograms: [AtomicHistogram]  // indexed like scores
     let predictionsByClass: [Counter]
     /// Predictions a threshold applied to (the model's stored one or the request's).
     let judged = Counter()
     /// Predictions whose score exceeded that threshold: the `"uncertain": true` answers.
     let flagged = Counter()
 
-    init(classCount: Int) {
-        histograms = DriftScore.allCases.map { score in
-            let end = score.upperBound(classCount: classCount)
-            return AtomicHistogram(bounds: DriftScore.bucketFractions.map { $0 * end })
-        }
+    init(classCount: Int, density: DensityModel?) {
+        scores = DriftScore.scores(density: density)
+        histograms = scores.map { AtomicHistogram(bounds: $0.bounds(classCount: classCount)) }
         predictionsByClass = (0..<classCount).map { _ in Counter() }
     }
 
     /// Records one prediction and whether `rule` (the one its response was flagged with, if any) flags it.
     @inline(__always)
     func record(_ summary: PredictiveSummary, density: DensityValues, rule: UncertaintyRule?) {
-        for (index, score) in DriftScore.allCases.enumerated() { histograms[index].record(score.value(of: summary)) }
+        for index in scores.indices {
+            if let value = scores[index].value(of: summary, density: density) { histograms[index].record(value) }
+        }
         if predictionsByClass.indices.contains(summary.prediction) { predictionsByClass[summary.prediction].add(1) }
         guard let rule else { return }
         judged.add(1)
@@ -128,11 +161,12 @@ extension ServerMetrics {
         var out = ""
         let loaded = models.names.compactMap { models.models[$0] }
         out += "# HELP mcdropout_prediction_score Per-prediction uncertainty scores by model and score (entropies in "
-        out += "nats over [0, ln C]; max_probability is 1 - max p over [0, 1]; total_variance over [0, 1]).\n"
+        out += "nats over [0, ln C]; max_probability is 1 - max p over [0, 1]; total_variance over [0, 1]; the density "
+        out += "scores reconstruction_error and feature_distance, where the model has them, over 0.0001-1000).\n"
         out += "# TYPE mcdropout_prediction_score histogram\n"
         for model in loaded {
             let name = escapeLabel(model.name)
-            for (score, histogram) in zip(DriftScore.allCases, model.drift.histograms) {
+            for (score, histogram) in zip(model.drift.scores, model.drift.histograms) {
                 let labels = "model=\"\(name)\",score=\"\(score.name)\""
                 let (cumulative, sum) = histogram.snapshot
                 for (index, count) in cumulative.enumerated() {
@@ -163,6 +197,13 @@ extension ServerMetrics {
         for model in loaded {
             let value = model.drift.flagged.value
             out += "mcdropout_predictions_flagged_total{model=\"\(escapeLabel(model.name))\"} \(value)\n"
+        }
+        out += "# HELP mcdropout_model_expected_flagged_ratio The share of held-out validation inputs the model's "
+        out += "stored rule flagged when it was fitted: the flagged rate to expect on in-distribution traffic.\n"
+        out += "# TYPE mcdropout_model_expected_flagged_ratio gauge\n"
+        for model in loaded {
+            guard let expected = model.uncertaintyRule?.validationFlagged else { continue }
+            out += "mcdropout_model_expected_flagged_ratio{model=\"\(escapeLabel(model.name))\"} \(expected)\n"
         }
         return out
     }

@@ -12,13 +12,16 @@ extension InferenceService {
         let model = try resolveModel(decoded.modelName, in: worker.models(from: registry))
         let setting = decoded.samples ?? .fixed(configuration.defaultSamples)
         let instanceCount = worker.request.counts.count
-        try checkInputs(worker.request.counts, field: decoded.isBatch ? "instances" : "pixels", model: model)
+        let field = decoded.isBatch ? "instances" : worker.request.isFeatures ? "features" : "pixels"
+        try checkInputKind(isFeatures: worker.request.isFeatures, model: model)
+        try checkInputs(worker.request.counts, field: field, model: model)
         try checkTotalPasses(instances: instanceCount, samples: setting.maximumSamples)
         let seed = decoded.seed ?? worker.drawSeed()
         try decoded.uncertainty.check(against: model, prefix: "")
-        let rule = decoded.uncertainty.resolved(stored: model.uncertaintyRule)
+        let head = model.file.metadata.head
+        let rule = decoded.uncertainty.resolved(stored: model.uncertaintyRule, head: head)
         let passes = run(model, samples: setting, seed: seed, worker: worker)
-        if configuration.recordsDriftMetrics {
+        if configuration.recordsDriftMetrics && head.isClassification {
             model.drift.record(worker.summaries, density: worker.densityValues, count: instanceCount, rule: rule)
         }
 
@@ -50,7 +53,11 @@ extension InferenceService {
                     writer.integer(summary.sampleCount)
                 }
             }
-            encode(summary, labels: model.labels, into: &writer)
+            if head.isClassification {
+                encode(summary, labels: model.labels, into: &writer)
+            } else {
+                writer.regression(summary)
+            }
             writer.densityScores(worker.densityValues[index])
             if let rule { writer.uncertainty(summary, density: worker.densityValues[index], rule: rule) }
             if decoded.isBatch { writer.endObject() }
@@ -129,10 +136,17 @@ extension InferenceService {
         }
     }
 
+    /// Pixels (0–255) only for image models (those with `input.shape`); `features` for any model.
+    func checkInputKind(isFeatures: Bool, model: LoadedModel) throws(HTTPError) {
+        guard !isFeatures, model.file.metadata.inputShape == nil else { return }
+        throw .badRequest(
+            "model '\(model.name)' is not an image model; send 'features' (\(model.inputSize) numbers), not 'pixels'")
+    }
+
     /// Every input must have the model's width.
     func checkInputs(_ counts: [Int], field: String, model: LoadedModel) throws(HTTPError) {
         for (index, count) in counts.enumerated() where count != model.inputSize {
-            let name = counts.count == 1 && field == "pixels" ? field : "\(field)[\(index)]"
+            let name = counts.count == 1 && field != "instances" ? field : "\(field)[\(index)]"
             var expected = "\(model.inputSize)"
             if let shape = model.file.metadata.inputShape {
                 expected += " (\(shape.map(String.init).joined(separator: "×")))"
@@ -171,5 +185,30 @@ extension InferenceService {
         writer.number(summary.expectedEntropy)
         writer.key("mutual_information")
         writer.number(summary.mutualInformation)
+    }
+}
+
+extension JSONWriter {
+    /// Writes a regression prediction: `mean` and `variance` (over passes, epistemic) per target and, for a
+    /// `mean_logvar` head, `aleatoric_variance` (the mean σ²) and `predictive_variance` (their sum).
+    mutating func regression(_ summary: PredictiveSummary) {
+        let targets = summary.regressionTargetCount
+        key("mean")
+        beginArray()
+        for index in 0..<targets { number(summary.regressionMean(index)) }
+        endArray()
+        key("variance")
+        beginArray()
+        for index in 0..<targets { number(summary.epistemicVariance(index)) }
+        endArray()
+        guard summary.head == .meanLogVariance else { return }
+        key("aleatoric_variance")
+        beginArray()
+        for index in 0..<targets { number(summary.aleatoricVariance(index)) }
+        endArray()
+        key("predictive_variance")
+        beginArray()
+        for index in 0..<targets { number(summary.epistemicVariance(index) + summary.aleatoricVariance(index)) }
+        endArray()
     }
 }

@@ -23,10 +23,13 @@ struct PixelBuffer {
     var values: [Float] = []
     /// How many values each input has (validated against the model later).
     var counts: [Int] = []
+    /// Whether the inputs came as `features` (any finite numbers) rather than `pixels` (0–255).
+    var isFeatures = false
 
     mutating func removeAll() {
         values.removeAll(keepingCapacity: true)
         counts.removeAll(keepingCapacity: true)
+        isFeatures = false
     }
 }
 
@@ -49,7 +52,7 @@ struct PredictRequest: Equatable {
     var uncertainty = UncertaintyOverride()
 
     static let fields = [
-        "pixels", "instances", "samples", "seed", "model", "min_samples", "max_samples", "tolerance",
+        "pixels", "features", "instances", "samples", "seed", "model", "min_samples", "max_samples", "tolerance",
         "uncertainty_threshold", "uncertainty_score",
     ]
 
@@ -76,6 +79,14 @@ struct PredictRequest: Equatable {
             tolerance: object["tolerance"],
             uncertaintyThreshold: object["uncertainty_threshold"], uncertaintyScore: object["uncertainty_score"])
         (modelName, samples, seed, uncertainty) = try scalars.validated(limits: limits)
+        if let features = object["features"] {
+            guard object["pixels"] == nil, object["instances"] == nil else {
+                throw .badRequest("give one of 'pixels', 'features' or 'instances'")
+            }
+            try appendFeatureValues(features, field: "features", to: &pixels)
+            isBatch = false
+            return
+        }
         switch (object["pixels"], object["instances"]) {
         case (let value?, nil):
             try appendPixelValues(value, field: "pixels", to: &pixels)
@@ -89,15 +100,28 @@ struct PredictRequest: Equatable {
                 let field = "instances[\(index)]"
                 switch item {
                 case .object(let instance):
-                    for key in instance.keys where key != "pixels" {
-                        throw .badRequest("unknown field '\(key)' in \(field); an instance holds only 'pixels'")
+                    for key in instance.keys where key != "pixels" && key != "features" {
+                        throw .badRequest(
+                            "unknown field '\(key)' in \(field); an instance holds 'pixels' or 'features'")
                     }
-                    guard let value = instance["pixels"] else { throw .badRequest("\(field) has no 'pixels'") }
-                    try appendPixelValues(value, field: "\(field).pixels", to: &pixels)
+                    switch (instance["pixels"], instance["features"]) {
+                    case (let value?, nil):
+                        guard !pixels.isFeatures else { throw .badRequest("'instances' mix 'pixels' and 'features'") }
+                        try appendPixelValues(value, field: "\(field).pixels", to: &pixels)
+                    case (nil, let value?):
+                        guard index == 0 || pixels.isFeatures else {
+                            throw .badRequest("'instances' mix 'pixels' and 'features'")
+                        }
+                        try appendFeatureValues(value, field: "\(field).features", to: &pixels)
+                    case (_?, _?): throw .badRequest("\(field) holds both 'pixels' and 'features'")
+                    case (nil, nil): throw .badRequest("\(field) has no 'pixels' or 'features'")
+                    }
                 case .array:
+                    guard !pixels.isFeatures else { throw .badRequest("'instances' mix 'pixels' and 'features'") }
                     try appendPixelValues(item, field: field, to: &pixels)
                 default:
-                    throw .badRequest("\(field) must be an object with 'pixels' or an array of pixel values")
+                    throw .badRequest(
+                        "\(field) must be an object with 'pixels' or 'features', or an array of pixel values")
                 }
             }
             isBatch = true
@@ -252,6 +276,26 @@ func appendPixelValues(_ value: JSONValue, field: String, to buffer: inout Pixel
         }
     }
     buffer.counts.append(buffer.values.count - start)
+}
+
+/// Appends feature values (a flat, non-empty array of numbers that are finite as 32-bit floats), records their
+/// count and marks the buffer as features.
+func appendFeatureValues(_ value: JSONValue, field: String, to buffer: inout PixelBuffer) throws(HTTPError) {
+    guard case .array(let items) = value, !items.isEmpty else {
+        throw .badRequest("'\(field)' must be a non-empty array of numbers")
+    }
+    buffer.isFeatures = true
+    for (index, item) in items.enumerated() {
+        guard case .number(let number) = item else {
+            throw .badRequest("'\(field)[\(index)]' must be a number, got \(kind(of: item))")
+        }
+        let feature = Float(number)
+        guard feature.isFinite else {
+            throw .badRequest("'\(field)[\(index)]' is \(format(number)); features must be finite 32-bit numbers")
+        }
+        buffer.values.append(feature)
+    }
+    buffer.counts.append(items.count)
 }
 
 private func pixel(_ number: Double, field: String, index: Int) throws(HTTPError) -> Float {

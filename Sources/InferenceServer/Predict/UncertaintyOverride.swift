@@ -12,9 +12,12 @@ struct UncertaintyOverride: Equatable {
     /// The rule a prediction is flagged with: the request's value compared with the request's score, else the
     /// model's first score, else predictive entropy (a one-condition rule that replaces the stored one); without a
     /// requested value, the model's stored rule; `nil` (no flag in the response) when neither exists.
-    func resolved(stored: UncertaintyRule?) -> UncertaintyRule? {
+    /// A regression model's default score is predictive variance.
+    func resolved(stored: UncertaintyRule?, head: OutputHead = .classification) -> UncertaintyRule? {
         guard let value else { return stored }
-        let score = score ?? stored?.conditions.first?.score ?? .uncertainty(.predictiveEntropy)
+        let fallback: FlagScore =
+            head.isClassification ? .uncertainty(.predictiveEntropy) : .regression(.predictiveVariance)
+        let score = score ?? stored?.conditions.first?.score ?? fallback
         let condition = UncertaintyRule.Condition(score: score, threshold: value)
         if let stored, stored.conditions == [condition] { return stored }
         return UncertaintyRule(conditions: [condition])
@@ -22,6 +25,16 @@ struct UncertaintyOverride: Equatable {
 
     /// A requested density score must be one the model has statistics for.
     func check(against model: LoadedModel, prefix: String) throws(HTTPError) {
+        let head = model.file.metadata.head
+        if let score, !score.applies(to: head) {
+            let kind = head.isClassification ? "a classification" : "a regression"
+            let names =
+                (head.isClassification ? FlagScore.allCases.map(\.rawValue) : RegressionScore.allCases.map(\.rawValue))
+            throw .badRequest(
+                "'\(prefix)uncertainty_score' \(score.rawValue) does not apply to \(kind) model "
+                    + "('\(model.name)'); use one of "
+                    + names.joined(separator: ", "))
+        }
         guard case .density(let kind)? = score, !(model.file.density?.scores.contains(kind) ?? false) else { return }
         throw .badRequest(
             "'\(prefix)uncertainty_score' \(kind.rawValue) needs density statistics; model '\(model.name)' has none "
@@ -42,7 +55,7 @@ struct UncertaintyOverride: Equatable {
             value = number
         }
         if let score {
-            let names = FlagScore.allCases.map(\.rawValue).joined(separator: ", ")
+            let names = FlagScore.allNames.joined(separator: ", ")
             guard case .string(let name) = score, let known = FlagScore(rawValue: name) else {
                 throw .badRequest("'\(prefix)uncertainty_score' must be one of \(names)")
             }

@@ -246,6 +246,8 @@ public final class InferenceService: HTTPHandler {
                 writer.beginArray()
                 for size in model.file.model.layerSizes { writer.integer(size) }
                 writer.endArray()
+                writer.key("members")
+                writer.integer(model.predictor.memberCount)
                 writer.endObject()
             }
             writer.endArray()
