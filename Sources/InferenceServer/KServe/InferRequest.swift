@@ -17,7 +17,8 @@ struct InferRequest {
     /// One input tensor, its data not yet read.
     struct Input {
         var name: String
-        var datatype: TensorDatatype
+        /// The element type as sent; which ones a model takes is checked against the model.
+        var datatype: String
         var shape: [Int]
         /// The `data` member (numbers, flat or nested); `nil` when the tensor comes as binary data.
         var data: JSONValue?
@@ -83,10 +84,7 @@ extension InferRequest.Input {
         guard case .string(let datatype)? = input["datatype"] else {
             throw .badRequest("input '\(name)' has no 'datatype'")
         }
-        guard let known = TensorDatatype(rawValue: datatype) else {
-            throw .badRequest("input '\(name)' has datatype \(datatype); use FP32 (values 0–255) or UINT8")
-        }
-        self.datatype = known
+        self.datatype = datatype
         guard case .array(let shapeValues)? = input["shape"] else {
             throw .badRequest("input '\(name)' has no 'shape'")
         }
