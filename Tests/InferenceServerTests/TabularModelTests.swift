@@ -146,4 +146,60 @@ struct TabularModelTests {
         #expect(response.status == 400)
         #expect(response.errorMessage?.contains(message) == true, "\(response.errorMessage ?? "")")
     }
+
+    func v2(_ model: String, _ body: String) -> HTTPResponse {
+        service.handle(HTTPRequest(method: "POST", path: "/v2/models/\(model)/infer", body: jsonBody(body)))
+    }
+
+    @Test("V2: metadata names input 'features' and the regression outputs; infer returns mean and variances")
+    func kserveRegression() throws {
+        let metadata = service.handle(HTTPRequest(method: "GET", path: "/v2/models/het", body: []))
+        let inputs = metadata.json?["inputs"]?.arrayValue ?? []
+        #expect(inputs.first?["name"] == .string("features"))
+        let names = (metadata.json?["outputs"]?.arrayValue ?? []).compactMap { $0["name"]?.stringValue }
+        #expect(names == ["mean", "variance", "aleatoric_variance", "predictive_variance"])
+        #expect(metadata.json?["parameters"]?["task"] == .string("regression"))
+        let plain = service.handle(HTTPRequest(method: "GET", path: "/v2/models/reg", body: []))
+        #expect(
+            (plain.json?["outputs"]?.arrayValue ?? []).compactMap { $0["name"]?.stringValue } == ["mean", "variance"])
+
+        let infer = v2(
+            "het",
+            #"{"inputs": [{"name": "features", "shape": [2, 10], "datatype": "FP32", "data": [\#(features), \#(features)]}], "parameters": {"samples": 30, "seed": 2}}"#
+        )
+        #expect(infer.status == 200, "\(infer.errorMessage ?? "")")
+        let outputs = infer.json?["outputs"]?.arrayValue ?? []
+        let mean = try #require(outputs.first { $0["name"] == .string("mean") })
+        #expect(mean["shape"] == .array([.number(2), .number(2)]))
+        let single = post(#"{"model": "het", "features": \#(features), "samples": 30, "seed": 2}"#)
+        #expect(numbers(mean["data"]).prefix(2).elementsEqual(numbers(single.json?["mean"])))
+        let predictive = try #require(outputs.first { $0["name"] == .string("predictive_variance") })
+        #expect(numbers(predictive["data"]).prefix(2).elementsEqual(numbers(single.json?["predictive_variance"])))
+    }
+
+    @Test(
+        "V2 rejections: pixels to a tabular model, UINT8 features, non-finite features, classification outputs",
+        arguments: [
+            (
+                #"{"inputs": [{"name": "pixels", "shape": [1, 10], "datatype": "FP32", "data": [1,2,3,4,5,6,7,8,9,10]}]}"#,
+                "this model takes 'features'"
+            ),
+            (
+                #"{"inputs": [{"name": "features", "shape": [1, 10], "datatype": "UINT8", "data": [1,2,3,4,5,6,7,8,9,10]}]}"#,
+                "use FP32"
+            ),
+            (
+                #"{"inputs": [{"name": "features", "shape": [1, 10], "datatype": "FP32", "data": [1e39,2,3,4,5,6,7,8,9,10]}]}"#,
+                "features must be finite"
+            ),
+            (
+                #"{"inputs": [{"name": "features", "shape": [1, 10], "datatype": "FP32", "data": [1,2,3,4,5,6,7,8,9,10]}], "outputs": [{"name": "probabilities"}]}"#,
+                "unknown output 'probabilities'"
+            ),
+        ])
+    func kserveRejections(body: String, message: String) {
+        let response = v2("reg", body)
+        #expect(response.status == 400)
+        #expect(response.errorMessage?.contains(message) == true, "\(response.errorMessage ?? "")")
+    }
 }

@@ -4,19 +4,23 @@ import MCDropoutJSON
 
 /// Decoding the V2 infer request's input tensor (JSON data or the binary tensor extension).
 extension InferenceService {
-    /// Reads the one input tensor: `[B, inputSize]` (or `[B, rows, columns]`), FP32 0–255 or UINT8.
+    /// Reads the one input tensor: `[B, inputSize]` (or `[B, rows, columns]`), FP32 0–255 or UINT8 `pixels` for an
+    /// image model, FP32 `features` (any finite values) for the others.
     func decodeInput(
         _ value: JSONValue, model: LoadedModel, binary: inout BinaryReader
     ) throws(HTTPError) -> (batch: Int, pixels: [Float]) {
         guard case .object(let input) = value else { throw .badRequest("each input must be an object") }
         guard case .string(let name)? = input["name"] else { throw .badRequest("the input has no 'name'") }
-        guard name == Self.inputName else {
-            throw .badRequest("unknown input '\(name)'; this model takes '\(Self.inputName)'")
+        let expectedName = Self.inputName(model)
+        guard name == expectedName else {
+            throw .badRequest("unknown input '\(name)'; this model takes '\(expectedName)'")
         }
+        let isFeatures = expectedName == "features"
         guard case .string(let datatype)? = input["datatype"] else {
             throw .badRequest("input '\(name)' has no 'datatype'")
         }
-        guard datatype == "FP32" || datatype == "UINT8" else {
+        guard datatype == "FP32" || (datatype == "UINT8" && !isFeatures) else {
+            if isFeatures { throw .badRequest("input '\(name)' has datatype \(datatype); use FP32") }
             throw .badRequest("input '\(name)' has datatype \(datatype); use FP32 (values 0–255) or UINT8")
         }
         guard case .array(let shapeValues)? = input["shape"] else {
@@ -76,7 +80,10 @@ extension InferenceService {
                         UInt32(bytes[4 * index]) | UInt32(bytes[4 * index + 1]) << 8
                         | UInt32(bytes[4 * index + 2]) << 16 | UInt32(bytes[4 * index + 3]) << 24
                     let value = Float(bitPattern: bits)
-                    guard value >= 0, value <= 255 else {
+                    if isFeatures, !value.isFinite {
+                        throw .badRequest("input '\(name)' element \(index) is not finite")
+                    }
+                    guard isFeatures || (value >= 0 && value <= 255) else {
                         throw .badRequest(
                             "input '\(name)' element \(index) is \(format(Double(value))); pixel values must be from 0 to 255"
                         )
@@ -86,7 +93,7 @@ extension InferenceService {
             }
         } else {
             guard let data = input["data"] else { throw .badRequest("input '\(name)' has no 'data'") }
-            try flatten(data, into: &pixels, limit: count, datatype: datatype, name: name)
+            try flatten(data, into: &pixels, limit: count, datatype: datatype, name: name, isFeatures: isFeatures)
             guard pixels.count == count else {
                 throw .badRequest("input '\(name)' has \(pixels.count) values; shape \(shape) needs \(count)")
             }
@@ -95,14 +102,20 @@ extension InferenceService {
     }
 
     func flatten(
-        _ value: JSONValue, into pixels: inout [Float], limit: Int, datatype: String, name: String, depth: Int = 0
+        _ value: JSONValue, into pixels: inout [Float], limit: Int, datatype: String, name: String,
+        isFeatures: Bool = false, depth: Int = 0
     ) throws(HTTPError) {
         switch value {
         case .number(let number):
             guard pixels.count < limit else {
                 throw .badRequest("input '\(name)' has more values than its shape allows")
             }
-            guard number >= 0, number <= 255 else {
+            if isFeatures, !Float(number).isFinite {
+                throw .badRequest(
+                    "input '\(name)' element \(pixels.count) is \(format(number)); features must be finite 32-bit numbers"
+                )
+            }
+            guard isFeatures || (number >= 0 && number <= 255) else {
                 throw .badRequest(
                     "input '\(name)' element \(pixels.count) is \(format(number)); pixel values must be from 0 to 255")
             }
@@ -113,7 +126,9 @@ extension InferenceService {
             pixels.append(Float(number))
         case .array(let items) where depth < 3:
             for item in items {
-                try flatten(item, into: &pixels, limit: limit, datatype: datatype, name: name, depth: depth + 1)
+                try flatten(
+                    item, into: &pixels, limit: limit, datatype: datatype, name: name, isFeatures: isFeatures,
+                    depth: depth + 1)
             }
         default:
             throw .badRequest(

@@ -9,7 +9,7 @@ extension InferenceService {
         rule: UncertaintyRule?, summaries: [PredictiveSummary], density: [DensityValues],
         outputs: [(output: InferenceOutput, binary: Bool)]
     ) -> HTTPResponse {
-        let classes = model.file.model.outputSize
+        let classes = model.outputWidth
         var writer = JSONWriter(capacity: 512 + summaries.count * 256)
         var binary: [UInt8] = []
         writer.beginObject()
@@ -136,12 +136,20 @@ extension InferenceService {
     func values(of output: InferenceOutput, _ summary: PredictiveSummary, _ density: DensityValues) -> [Float] {
         switch output {
         case .probabilities: return summary.meanProbabilities
-        case .variance: return summary.variance
+        case .variance:
+            let targets = summary.regressionTargetCount
+            return targets == 0 ? summary.variance : Array(summary.variance[0..<targets])
         case .predictiveEntropy: return [summary.predictiveEntropy]
         case .expectedEntropy: return [summary.expectedEntropy]
         case .mutualInformation: return [summary.mutualInformation]
         case .reconstructionError: return [Float(density.reconstructionError ?? .nan)]
         case .featureDistance: return [Float(density.featureDistance ?? .nan)]
+        case .mean: return (0..<summary.regressionTargetCount).map { summary.regressionMean($0) }
+        case .aleatoricVariance: return (0..<summary.regressionTargetCount).map { summary.aleatoricVariance($0) }
+        case .predictiveVariance:
+            return (0..<summary.regressionTargetCount).map {
+                summary.epistemicVariance($0) + summary.aleatoricVariance($0)
+            }
         case .prediction, .uncertain, .uncertaintyTriggered:
             preconditionFailure("'\(output.rawValue)' is not an FP32 output")
         }

@@ -4,7 +4,10 @@ import MCDropoutJSON
 
 /// The outputs of `POST /v2/models/{model}/infer`, in the order they are returned by default.
 enum InferenceOutput: String, CaseIterable {
-    case probabilities, variance
+    /// Classification: the mean probabilities; regression: the mean per target (``mean``).
+    case probabilities
+    case mean
+    case variance
     case predictiveEntropy = "predictive_entropy"
     case expectedEntropy = "expected_entropy"
     case mutualInformation = "mutual_information"
@@ -19,6 +22,10 @@ enum InferenceOutput: String, CaseIterable {
     /// The density scores, offered for a model whose file holds their statistics.
     case reconstructionError = "reconstruction_error"
     case featureDistance = "feature_distance"
+    /// Regression outputs beside ``mean`` and ``variance`` (epistemic) for a `mean_logvar` head: the aleatoric and
+    /// predictive variance per target.
+    case aleatoricVariance = "aleatoric_variance"
+    case predictiveVariance = "predictive_variance"
 
     var datatype: String {
         switch self {
@@ -27,22 +34,31 @@ enum InferenceOutput: String, CaseIterable {
         default: return "FP32"
         }
     }
-    /// Values per input: one per class, one per rule condition, or one.
+    /// Values per input: one per class (or regression target), one per rule condition, or one.
     func width(classes: Int, conditions: Int) -> Int {
         switch self {
-        case .probabilities, .variance: return classes
+        case .probabilities, .variance, .mean, .aleatoricVariance, .predictiveVariance: return classes
         case .uncertaintyTriggered: return conditions
         default: return 1
         }
     }
     /// Whether the tensor has a second dimension (`[B, width]`); the others are `[B]`.
-    var isMatrix: Bool { self == .probabilities || self == .variance || self == .uncertaintyTriggered }
+    var isMatrix: Bool { self == .probabilities || self == .variance || self == .uncertaintyTriggered || isRegression }
+    /// Whether only regression models have it.
+    var isRegression: Bool { self == .mean || self == .aleatoricVariance || self == .predictiveVariance }
+    /// Whether only classification models have it.
+    var isClassification: Bool {
+        [.probabilities, .predictiveEntropy, .expectedEntropy, .mutualInformation, .prediction].contains(self)
+    }
 
-    /// The outputs available: `uncertain` only when a rule applies, each density score only when the model has it.
-    static func available(rule: UncertaintyRule?, density: DensityModel?) -> [InferenceOutput] {
+    /// The outputs available: those of the model's task (the two extra variances for a `mean_logvar` head only),
+    /// `uncertain` only when a rule applies, each density score only when the model has it.
+    static func available(rule: UncertaintyRule?, density: DensityModel?, head: OutputHead) -> [InferenceOutput] {
         let scores = density?.scores ?? []
         return allCases.filter { output in
+            if head.isClassification ? output.isRegression : output.isClassification { return false }
             switch output {
+            case .aleatoricVariance, .predictiveVariance: return head == .meanLogVariance
             case .uncertain, .uncertaintyTriggered: return rule != nil
             case .reconstructionError: return scores.contains(.reconstructionError)
             case .featureDistance: return scores.contains(.featureDistance)
@@ -54,7 +70,10 @@ enum InferenceOutput: String, CaseIterable {
 
 /// KServe V2 / Open Inference Protocol, with the binary tensor data extension that `tritonclient` uses by default.
 extension InferenceService {
-    static let inputName = "pixels"
+    /// The input tensor's name: `pixels` (0–255) for image models, `features` (any finite FP32) for the others.
+    static func inputName(_ model: LoadedModel) -> String {
+        model.file.metadata.inputShape == nil ? "features" : "pixels"
+    }
 
     /// `GET /v2`.
     func serverMetadata() -> HTTPResponse {
@@ -72,7 +91,7 @@ extension InferenceService {
 
     /// `GET /v2/models/{model}`.
     func modelMetadata(_ model: LoadedModel) -> HTTPResponse {
-        let classes = model.file.model.outputSize
+        let classes = model.outputWidth
         return jsonResponse { writer in
             writer.key("name")
             writer.string(model.name)
@@ -86,7 +105,7 @@ extension InferenceService {
             writer.beginArray()
             writer.beginObject()
             writer.key("name")
-            writer.string(Self.inputName)
+            writer.string(Self.inputName(model))
             writer.key("datatype")
             writer.string("FP32")
             writer.key("shape")
@@ -99,7 +118,9 @@ extension InferenceService {
             writer.key("outputs")
             writer.beginArray()
             let conditions = model.uncertaintyRule?.conditions.count ?? 0
-            for output in InferenceOutput.available(rule: model.uncertaintyRule, density: model.file.density) {
+            for output in InferenceOutput.available(
+                rule: model.uncertaintyRule, density: model.file.density, head: model.file.metadata.head)
+            {
                 writer.beginObject()
                 writer.key("name")
                 writer.string(output.rawValue)
@@ -117,6 +138,8 @@ extension InferenceService {
             writer.beginObject()
             writer.key("dataset")
             writer.string(model.file.metadata.dataset)
+            writer.key("task")
+            writer.string(model.file.metadata.head.isClassification ? "classification" : "regression")
             writer.key("labels")
             writer.beginArray()
             for label in model.labels { writer.string(label) }
@@ -193,7 +216,7 @@ extension InferenceService {
         }
         guard case .array(let inputs)? = object["inputs"] else { throw .badRequest("'inputs' must be an array") }
         guard inputs.count == 1 else {
-            throw .badRequest("expected exactly one input named '\(Self.inputName)', got \(inputs.count)")
+            throw .badRequest("expected exactly one input named '\(Self.inputName(model))', got \(inputs.count)")
         }
         let (batch, pixels) = try decodeInput(inputs[0], model: model, binary: &binary)
         guard binary.isAtEnd else {
@@ -213,7 +236,8 @@ extension InferenceService {
                 guard case .object(let spec) = output, case .string(let name)? = spec["name"] else {
                     throw .badRequest("each entry of 'outputs' must be an object with a 'name'")
                 }
-                let available = InferenceOutput.available(rule: rule, density: model.file.density)
+                let available = InferenceOutput.available(
+                    rule: rule, density: model.file.density, head: model.file.metadata.head)
                 guard let kind = InferenceOutput(rawValue: name), available.contains(kind) else {
                     var message =
                         "unknown output '\(name)'; available: \(available.map(\.rawValue).joined(separator: ", "))"
@@ -234,7 +258,9 @@ extension InferenceService {
                 requested.append((kind, isBinary))
             }
         } else {
-            requested = InferenceOutput.available(rule: rule, density: model.file.density).map {
+            requested = InferenceOutput.available(
+                rule: rule, density: model.file.density, head: model.file.metadata.head
+            ).map {
                 ($0, binaryOutputByDefault)
             }
         }
@@ -246,7 +272,7 @@ extension InferenceService {
         for _ in 0..<batch { worker.request.counts.append(model.inputSize) }
         let passes = run(model, samples: samples, seed: seedValue, worker: worker)
         metrics.passes.add(passes)
-        if configuration.recordsDriftMetrics {
+        if configuration.recordsDriftMetrics && model.file.metadata.head.isClassification {
             model.drift.record(worker.summaries, density: worker.densityValues, count: batch, rule: rule)
         }
         let summaries = Array(worker.summaries.prefix(batch))

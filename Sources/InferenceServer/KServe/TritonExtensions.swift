@@ -59,7 +59,7 @@ extension InferenceService {
     /// `GET /v2/models/{model}/config`: Triton's model configuration (its JSON form) for `tritonclient`'s
     /// `get_model_config`; dims leave out the batch dimension, as Triton's do when `max_batch_size` > 0.
     func modelConfiguration(_ model: LoadedModel) -> HTTPResponse {
-        let classes = model.file.model.outputSize
+        let classes = model.outputWidth
         return jsonResponse { writer in
             writer.key("name")
             writer.string(model.name)
@@ -81,7 +81,7 @@ extension InferenceService {
             writer.beginArray()
             writer.beginObject()
             writer.key("name")
-            writer.string(Self.inputName)
+            writer.string(Self.inputName(model))
             writer.key("data_type")
             writer.string("TYPE_FP32")
             writer.key("format")
@@ -94,7 +94,9 @@ extension InferenceService {
             writer.endArray()
             writer.key("output")
             writer.beginArray()
-            for output in InferenceOutput.available(rule: model.uncertaintyRule, density: model.file.density) {
+            for output in InferenceOutput.available(
+                rule: model.uncertaintyRule, density: model.file.density, head: model.file.metadata.head)
+            {
                 writer.beginObject()
                 writer.key("name")
                 writer.string(output.rawValue)

@@ -34,6 +34,8 @@ public final class LoadedModel: Sendable {
     public var inputScale: Float { file.metadata.inputScale }
     /// The number of input values.
     public var inputSize: Int { file.model.inputSize }
+    /// Values per input of the per-class (or per-target) outputs: classes, or regression targets.
+    public var outputWidth: Int { file.metadata.head.targetCount(outputSize: file.model.outputSize) }
     /// The class names.
     public var labels: [String] { file.metadata.labels }
 }
