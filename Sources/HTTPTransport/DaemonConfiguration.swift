@@ -33,6 +33,13 @@ public struct DaemonConfiguration: Sendable, Hashable {
     /// Requests that may wait for a worker beyond one running per worker thread; further ones are refused at once
     /// through `HTTPHandler.reject(_:request:)` with `.overloaded`. Ignored without workers.
     public var maxQueuedRequests: Int
+    /// How long a request refused for overload waits, its connection suspended, before its 503 is sent; zero sends it
+    /// at once. Clients that resend the moment they read a 503 can then refuse at most once per this interval each,
+    /// instead of spinning the I/O threads and starving the workers (see `OverloadHold`). Ignored without workers.
+    public var overloadedResponseDelay: Duration = .milliseconds(250)
+    /// Most refusals for overload sent per second while they are held (see `overloadedResponseDelay`): with many
+    /// clients retrying, holds last longer rather than refusals costing more CPU. Ignored without a delay.
+    public var maxOverloadedResponsesPerSecond = 500
 
     /// Creates a configuration; every argument has a production-minded default.
     public init(
@@ -74,6 +81,11 @@ public struct DaemonConfiguration: Sendable, Hashable {
         try Self.require(listenBacklog, in: 1...unsignedMax, setting: "listenBacklog")
         try Self.require(workerThreadCount, in: 0...1024, setting: "workerThreadCount")
         try Self.require(maxQueuedRequests, in: 0...1_000_000, setting: "maxQueuedRequests")
+        let delayMilliseconds =
+            Int(overloadedResponseDelay.components.seconds) * 1000
+            + Int(overloadedResponseDelay.components.attoseconds / 1_000_000_000_000_000)
+        try Self.require(delayMilliseconds, in: 0...60_000, setting: "overloadedResponseDelay (milliseconds)")
+        try Self.require(maxOverloadedResponsesPerSecond, in: 1...1_000_000, setting: "maxOverloadedResponsesPerSecond")
     }
 
     private static func require(_ value: Int, in range: ClosedRange<Int>, setting: String) throws(DaemonError) {

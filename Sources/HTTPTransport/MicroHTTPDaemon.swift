@@ -47,7 +47,14 @@ public final class MicroHTTPDaemon: Sendable {
             ? WorkerPool(
                 threadCount: configuration.workerThreadCount, queueLength: configuration.maxQueuedRequests,
                 name: "mcdropout-worker") : nil
-        let core = DaemonCore(handler: handler, logger: logger, maxBodyBytes: configuration.maxBodyBytes, pool: pool)
+        let hold =
+            pool != nil && configuration.overloadedResponseDelay > .zero
+            ? OverloadHold(
+                delay: configuration.overloadedResponseDelay,
+                maxReleasesPerSecond: configuration.maxOverloadedResponsesPerSecond, name: "mcdropout-overload-hold")
+            : nil
+        let core = DaemonCore(
+            handler: handler, logger: logger, maxBodyBytes: configuration.maxBodyBytes, pool: pool, hold: hold)
         let callbackReference = Unmanaged.passRetained(core)
         let context = callbackReference.toOpaque()
         var status = MCD_START_OK
@@ -84,6 +91,7 @@ public final class MicroHTTPDaemon: Sendable {
         let startupMessages = core.finishStartup()
         guard let daemon else {
             pool?.shutdown()
+            hold?.shutdown()
             callbackReference.release()
             if status == MCD_START_INVALID_ADDRESS {
                 throw .invalidAddress(configuration.host)
@@ -138,6 +146,8 @@ public final class MicroHTTPDaemon: Sendable {
             }
             core.isDraining.store(true, ordering: .releasing)
             Self.quiesce(&state)
+            // Refusals held back for overload are sent now; the stop need not wait out their delay.
+            core.hold?.shutdown()
             core.waitUntilDrained(deadline: ContinuousClock.now.advanced(by: drainTimeout))
             if let pool = core.pool {
                 // Requests still waiting for a worker are answered 503 and resumed; running ones finish (their
@@ -190,6 +200,8 @@ final class DaemonCore: Sendable {
     let maxBodyBytes: Int
     /// Runs handlers off the I/O threads with bounded admission; `nil` runs them inline.
     let pool: WorkerPool?
+    /// Delays the pool's refusals; `nil` refuses at once.
+    let hold: OverloadHold?
     /// Requests between their first access-handler call and their completion callback.
     let inFlightRequests = Atomic<Int>(0)
     /// Those of `inFlightRequests` whose body is still being received.
@@ -202,11 +214,12 @@ final class DaemonCore: Sendable {
     /// Messages libmicrohttpd logs while starting (they explain a failed start); `nil` once started.
     private let startupMessages = Mutex<[String]?>([])
 
-    init(handler: any HTTPHandler, logger: Logger, maxBodyBytes: Int, pool: WorkerPool?) {
+    init(handler: any HTTPHandler, logger: Logger, maxBodyBytes: Int, pool: WorkerPool?, hold: OverloadHold?) {
         self.handler = handler
         self.logger = logger
         self.maxBodyBytes = maxBodyBytes
         self.pool = pool
+        self.hold = hold
     }
 
     /// How long the drain must see no complete request in flight before it considers the daemon drained.
@@ -407,13 +420,25 @@ final class DaemonCore: Sendable {
         }
     }
 
-    /// Admits a complete request to the worker pool, or answers 503 when the pool is full.
+    /// Admits a complete request to the worker pool, or refuses it (503) when the pool is full: after the overload
+    /// delay, its connection suspended meanwhile, or at once without one.
     private func offload(_ exchange: RequestExchange, on connection: OpaquePointer) -> MHD_Result {
-        let request = exchange.request
+        var request = exchange.request
         exchange.request.body = []
         guard let pool, pool.reserve() else {
-            exchange.stage = .complete
-            return queue(handler.reject(.overloaded, request: request), on: connection)
+            request.body = []
+            guard let hold else {
+                exchange.stage = .complete
+                return queue(handler.reject(.overloaded, request: request), on: connection)
+            }
+            let job = OffloadedRequest(connection: connection, request: request, handler: handler)
+            exchange.stage = .offloaded(job)
+            // Suspended before it is held, so that its resume can never come first.
+            mcd_connection_suspend(connection)
+            if !hold.hold({ job.refuse(.overloaded) }) {
+                job.refuse(.overloaded)
+            }
+            return .YES
         }
         let job = OffloadedRequest(connection: connection, request: request, handler: handler)
         exchange.stage = .offloaded(job)
@@ -574,13 +599,13 @@ final class RequestExchange {
     }
 }
 
-/// A request computed on a pool worker while MHD keeps its connection suspended.
+/// A request computed on a pool worker, or a refusal held back for overload, while MHD keeps its connection suspended.
 ///
 /// `@unchecked Sendable` because of `connection`, a C pointer: it is only dereferenced by MHD, and only inside
 /// `mcd_connection_resume`, which MHD documents as callable from any thread. The pointer stays valid until then
-/// because a suspended connection is neither timed out nor closed by MHD, and `MicroHTTPDaemon.stop` shuts the pool
-/// down (every job resumed) before `MHD_stop_daemon`. `run` or `refuse` is called exactly once, so the connection is
-/// resumed exactly once; the response crosses threads under a `Mutex`, and MHD's resume lock orders it before the
+/// because a suspended connection is neither timed out nor closed by MHD, and `MicroHTTPDaemon.stop` shuts the
+/// overload hold and the pool down (every connection resumed) before `MHD_stop_daemon`. `run` or `refuse` is called
+/// exactly once, so the connection is resumed exactly once; the response crosses threads under a `Mutex`, and MHD's resume lock orders it before the
 /// access-handler call that takes it.
 final class OffloadedRequest: @unchecked Sendable {
     private let connection: OpaquePointer
@@ -599,7 +624,8 @@ final class OffloadedRequest: @unchecked Sendable {
         finish(with: handler.handle(request))
     }
 
-    /// Answers with the handler's refusal instead of computing: the pool stopped before the job started.
+    /// Answers with the handler's refusal instead of computing: the pool stopped before the job started, or the
+    /// request was held back for overload.
     func refuse(_ rejection: RequestRejection) {
         finish(with: handler.reject(rejection, request: request))
     }

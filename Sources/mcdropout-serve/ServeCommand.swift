@@ -59,6 +59,11 @@ struct ServeCommand: ParsableCommand {
     @Option(
         help: "Inference requests that may wait for a busy worker; beyond that the server answers 503 + Retry-After.")
     var maxQueued = defaults.transport.maxQueuedRequests
+    @Option(
+        help: "Milliseconds a 503 for overload is held (connection parked) so clients retrying at once cannot spin.")
+    var overloadHoldMs = Int(defaults.transport.overloadedResponseDelay / .milliseconds(1))
+    @Option(help: "Most held 503s for overload sent per second; more retrying clients are held longer.")
+    var overloadMaxRate = defaults.transport.maxOverloadedResponsesPerSecond
     @Option(help: "Monte-Carlo passes when a request does not give 'samples'.")
     var defaultSamples = defaults.defaultSamples
     @Option(help: "Largest 'samples' a request may ask for.")
@@ -137,6 +142,8 @@ struct ServeCommand: ParsableCommand {
         configuration.modelPaths = models
         configuration.transport.workerThreadCount = threads
         configuration.transport.maxQueuedRequests = maxQueued
+        configuration.transport.overloadedResponseDelay = .milliseconds(overloadHoldMs)
+        configuration.transport.maxOverloadedResponsesPerSecond = overloadMaxRate
         configuration.defaultSamples = defaultSamples
         configuration.maxSamples = maxSamples
         configuration.maxBatchSize = maxBatch

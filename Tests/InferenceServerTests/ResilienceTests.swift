@@ -34,10 +34,13 @@ private final class GatedHandler: HTTPHandler {
     func needsWorker(_ request: HTTPRequest) -> Bool { request.path.hasPrefix("/slow") }
 }
 
-private func pooledDaemon(workers: Int, queue: Int, handler: GatedHandler) throws -> MicroHTTPDaemon {
+private func pooledDaemon(
+    workers: Int, queue: Int, handler: GatedHandler, overloadHold: Duration = .zero
+) throws -> MicroHTTPDaemon {
     var configuration = DaemonConfiguration.testing()
     configuration.workerThreadCount = workers
     configuration.maxQueuedRequests = queue
+    configuration.overloadedResponseDelay = overloadHold
     return try MicroHTTPDaemon(configuration: configuration, handler: handler)
 }
 
@@ -89,6 +92,51 @@ struct WorkerPoolTests {
         #expect(second.value == 200)
         // Capacity is free again.
         #expect(try RawHTTPConnection(port: daemon.port).request(method: "POST", target: "/slow/4").status == 200)
+    }
+
+    @Test("a refusal for overload is held back for the overload delay; stop() sends held refusals at once")
+    func overloadHold() throws {
+        let handler = GatedHandler()
+        let daemon = try pooledDaemon(workers: 1, queue: 0, handler: handler, overloadHold: .milliseconds(400))
+        defer {
+            handler.gate.open()
+            daemon.stop()
+        }
+        let first = StatusCell()
+        let running = postInBackground(port: daemon.port, target: "/slow/1", status: first)
+        #expect(eventually { handler.started.load(ordering: .relaxed) == 1 })
+
+        // Held: the 503 comes no sooner than the delay, and the I/O threads still answer others meanwhile.
+        let clock = ContinuousClock()
+        let sent = clock.now
+        let heldStatus = StatusCell()
+        let held = postInBackground(port: daemon.port, target: "/slow/2", status: heldStatus)
+        #expect(eventually { daemon.inFlightRequestCount == 2 })
+        #expect(try RawHTTPConnection(port: daemon.port).request(target: "/health").status == 200)
+        held.join()
+        #expect(heldStatus.value == 503)
+        #expect(clock.now - sent >= .milliseconds(400))
+        #expect(handler.started.load(ordering: .relaxed) == 1, "a refused request must not run")
+
+        // A refusal held for a minute does not hold the stop: it is answered when the stop begins.
+        handler.gate.open()
+        running.join()
+        let blocker = GatedHandler()
+        let blocked = try pooledDaemon(workers: 1, queue: 0, handler: blocker, overloadHold: .seconds(60))
+        let blockerStatus = StatusCell()
+        let blockerThread = postInBackground(port: blocked.port, target: "/slow/1", status: blockerStatus)
+        #expect(eventually { blocker.started.load(ordering: .relaxed) == 1 })
+        let parkedStatus = StatusCell()
+        let parked = postInBackground(port: blocked.port, target: "/slow/2", status: parkedStatus)
+        #expect(eventually { blocked.inFlightRequestCount == 2 })
+        blocker.gate.open()
+        blockerThread.join()
+        let stopStarted = clock.now
+        blocked.stop(drainTimeout: .seconds(30))
+        parked.join()
+        #expect(clock.now - stopStarted < .seconds(20))
+        #expect(parkedStatus.value == 503)
+        #expect(blockerStatus.value == 200)
     }
 
     @Test("keep-alive connections carry pooled requests one after another")
@@ -166,7 +214,9 @@ struct LiveResilienceTests {
         #expect(refused.json?["error"]?.stringValue?.contains("capacity") == true)
         #expect(health.status == 200)
         #expect(slowStatus.value == 200)
-        #expect(server.service.metrics.requestCount(route: .notFound, status: 503) == 1)
+        // Counted under the route it was sent to, not "other".
+        #expect(server.service.metrics.requestCount(route: .predict, status: 503) == 1)
+        #expect(server.service.metrics.requestCount(route: .notFound, status: 503) == 0)
     }
 
     @Test("200 idle connections do not stop /health, and the idle timeout closes them all")

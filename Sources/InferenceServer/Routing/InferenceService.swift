@@ -114,18 +114,15 @@ public final class InferenceService: HTTPHandler {
     }
 
     /// Answers what the transport refused by itself, with an `X-Request-ID` like every other answer. A body over the
-    /// limit is counted under the route it was sent to; overload and shutdown refusals under "other".
+    /// limit, an overload or a shutdown refusal is counted under the route it was sent to ("other" when none matches).
     public func reject(_ rejection: RequestRejection, request: HTTPRequest) -> HTTPResponse {
         let error: HTTPError
-        var route = Route.notFound
         switch rejection {
-        case .bodyTooLarge(let limit):
-            error = .payloadTooLarge(limit: limit)
-            route = Route.match(request).route
+        case .bodyTooLarge(let limit): error = .payloadTooLarge(limit: limit)
         case .overloaded: error = .unavailable("the server is at capacity; retry shortly")
         case .shuttingDown: error = .unavailable("the server is shutting down")
         }
-        metrics.record(route: route, status: error.status, seconds: 0)
+        metrics.record(route: Route.match(request).route, status: error.status, seconds: 0)
         var response = error.response
         response.headers.append((name: "X-Request-ID", value: requestID(for: request)))
         return response
