@@ -19,7 +19,7 @@ fi
 echo "formatting: swift format lint --strict clean"
 scripts/lib/install-deps.sh
 MCDROPOUT_PYTHON="$(scripts/python/python-env.sh \
-    scripts/python/requirements-test.txt scripts/python/requirements-api.txt)"
+    scripts/python/requirements-test.txt scripts/python/requirements-api.txt scripts/python/requirements-torch.txt)"
 export MCDROPOUT_PYTHON
 swift build --build-tests
 
