@@ -10,8 +10,9 @@ import MCDropout
 ///
 /// The two run in alternating rounds of `roundSize` requests each (the order flips every round), so a change in the
 /// machine's load hits both alike; each request's time is this thread's CPU time (BLAS runs on one thread here), which
-/// leaves out time spent descheduled. Reports the medians and the median over rounds of the paired difference of the
-/// round means, as a percentage of the median request without recording.
+/// leaves out time spent descheduled. Reports the medians, the median over rounds of the paired difference of the
+/// round means (also as a percentage of the median request without recording), and the mean paired difference with
+/// its standard error, which says how small a difference the run could have seen.
 struct DriftCostMeasurement {
     var modelPath: String
     var pixelsJSON: String
@@ -30,7 +31,7 @@ struct DriftCostMeasurement {
             return service
         }
         print("drift metrics cost: \(modelPath), /predict with one input, CPU µs per request (1 BLAS thread)")
-        print("     N   rounds   off median   on median   paired Δ µs   paired Δ %")
+        print("     N   rounds   off median   on median   paired Δ µs   paired Δ %   mean Δ µs ± s.e.")
         for count in sampleCounts {
             let body = Array(#"{"pixels": \#(pixelsJSON), "samples": \#(count), "seed": 1}"#.utf8)
             let request = HTTPRequest(method: "POST", path: "/predict", body: body)
@@ -59,10 +60,12 @@ struct DriftCostMeasurement {
             let off = median(times[0])
             let on = median(times[1])
             let paired = median(differences)
+            let mean = differences.reduce(0, +) / Double(differences.count)
+            let variance = differences.reduce(0) { $0 + ($1 - mean) * ($1 - mean) } / Double(differences.count - 1)
             print(
                 String(
-                    format: "%6d %8d %12.1f %11.1f %13.2f %11.2f%%", count, round, off, on, paired,
-                    100 * paired / off))
+                    format: "%6d %8d %12.1f %11.1f %13.2f %11.2f%% %11.2f ± %.2f", count, round, off, on, paired,
+                    100 * paired / off, mean, (variance / Double(differences.count)).squareRoot()))
         }
     }
 

@@ -37,11 +37,12 @@ struct CommandLineTests {
                 "0",
             ])
         #expect(result.status == 0)
-        let rows = result.output.split(separator: "\n").map { $0.split(separator: " ") }.filter { $0.count == 6 }
+        let rows = result.output.split(separator: "\n").map { $0.split(separator: " ") }.filter { $0.count == 9 }
         #expect(rows.map { $0[0] } == ["1", "3"])
         for row in rows {
             #expect(Int(row[1]) == 4, "four rounds when no time is asked for")
             #expect(Double(row[2]).map { $0 > 0 } == true && Double(row[3]).map { $0 > 0 } == true)
+            #expect(row[7] == "±" && Double(row[8]).map { $0 >= 0 } == true, "mean Δ ± its standard error")
         }
     }
 

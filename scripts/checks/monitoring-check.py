@@ -1,4 +1,5 @@
-"""Check deploy/monitoring: the PrometheusRule with promtool, the Grafana dashboard against its structure and a real scrape.
+"""Check deploy/monitoring: the PrometheusRule with promtool, the Grafana dashboard's structure and its queries against
+a real /metrics scrape.
 
 Usage: monitoring-check.py [--server BINARY] [--promtool PATH] [--verbose]
   (scripts/checks/deploy-check.sh runs it with the project venv, which has PyYAML)
@@ -76,7 +77,8 @@ def check_rules(promtool: str, rule: dict) -> list:
 
 
 def overlaps(a: dict, b: dict) -> bool:
-    return a["x"] < b["x"] + b["w"] and b["x"] < a["x"] + a["w"] and a["y"] < b["y"] + b["h"] and b["y"] < a["y"] + a["h"]
+    return (a["x"] < b["x"] + b["w"] and b["x"] < a["x"] + a["w"]
+            and a["y"] < b["y"] + b["h"] and b["y"] < a["y"] + a["h"])
 
 
 def check_dashboard(dashboard: dict) -> tuple[list, dict]:
@@ -123,11 +125,13 @@ def check_dashboard(dashboard: dict) -> tuple[list, dict]:
     for text in texts:
         used |= set(re.findall(r"\$\{?(\w+)", text))
     undefined = used - set(variables) - GRAFANA_VARIABLES
-    check(not undefined, f"variables used are defined ({sorted(used)})" + (f"; not: {sorted(undefined)}" if undefined else ""))
+    check(not undefined,
+          f"variables used are defined ({sorted(used)})" + (f"; not: {sorted(undefined)}" if undefined else ""))
     joined = "\n".join(e for _, e in exprs)
     wanted = {
         "request rate": r"rate\(mcdropout_requests_total",
-        "latency percentiles": r"histogram_quantile\([^,]+, sum by \(le\) \(rate\(mcdropout_request_duration_seconds_bucket",
+        "latency percentiles":
+            r"histogram_quantile\([^,]+, sum by \(le\) \(rate\(mcdropout_request_duration_seconds_bucket",
         "passes": r"rate\(mcdropout_mc_passes_total",
         "score distributions": r"mcdropout_prediction_score_bucket\{[^}]*score=\"\$score\"",
         "flagged rate per model": r"sum by \(model\) \(rate\(mcdropout_predictions_flagged_total",
