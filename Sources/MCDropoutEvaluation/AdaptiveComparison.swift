@@ -8,7 +8,8 @@ public enum AdaptiveComparison {
     /// Adaptive-sampling predictions; image `i` uses seed `firstSeed &+ i`, like ``PredictionSet/monteCarlo``, so the
     /// first passes are the fixed-N run's passes.
     public static func predictions(
-        _ model: DropoutMLP, on data: LabeledImages, inputScale: Float, sampling: AdaptiveSampling, firstSeed: UInt64
+        _ model: [DropoutMLP], on data: LabeledImages, inputScale: Float, sampling: AdaptiveSampling,
+        firstSeed: UInt64
     ) -> PredictionSet {
         PredictionSet.perImage(model, on: data, inputScale: inputScale, firstSeed: firstSeed) {
             predictor, input, seed, workspace, summary in

@@ -29,7 +29,8 @@ public struct EvaluationOptions: Sendable, Equatable {
 /// One model's evaluation: dropout off and MC dropout at each N on a test set and an out-of-distribution set —
 /// accuracy, NLL, Brier, ECE, OOD detection, selective prediction — as an ``EvaluationReport``.
 public struct ModelEvaluation {
-    let model: DropoutMLP
+    /// The networks: one, or a deep ensemble's members.
+    let model: [DropoutMLP]
     let scale: Float
     let options: EvaluationOptions
     let test: LabeledImages
@@ -46,7 +47,7 @@ public struct ModelEvaluation {
         options: EvaluationOptions, log: @escaping (String) -> Void = { _ in }
     ) -> EvaluationReport {
         let evaluation = ModelEvaluation(
-            model: file.model, scale: file.metadata.inputScale, options: options, test: test, ood: ood?.images,
+            model: file.members, scale: file.metadata.inputScale, options: options, test: test, ood: ood?.images,
             labels: test.labels.map(Int.init), uncertainty: try? file.metadata.uncertaintyThreshold(), log: log)
         let metadata = file.metadata
         log(

@@ -18,6 +18,29 @@ public struct PredictionSet: Sendable {
     /// The number of images.
     public var count: Int { probabilities.rows }
 
+    /// Dropout off for each member of a deep ensemble: the mean of the members' weight-scaling probabilities, with
+    /// their disagreement as variance and mutual information (one network: ``deterministic(_:on:inputScale:batchSize:)``).
+    public static func deterministic(
+        _ members: [DropoutMLP], on data: LabeledImages, inputScale: Float, batchSize: Int = 1000
+    ) -> PredictionSet {
+        guard members.count > 1 else {
+            return deterministic(members[0], on: data, inputScale: inputScale, batchSize: batchSize)
+        }
+        let clock = ContinuousClock()
+        let start = clock.now
+        let parts = members.map { deterministic($0, on: data, inputScale: inputScale, batchSize: batchSize) }
+        let classes = members[0].outputSize
+        var summaries: [PredictiveSummary] = []
+        summaries.reserveCapacity(data.count)
+        for row in 0..<data.count {
+            summaries.append(
+                PredictiveSummary(
+                    passProbabilities: Matrix(
+                        rows: members.count, columns: classes, storage: parts.flatMap { $0.probabilities.row(row) })))
+        }
+        return PredictionSet(summaries: summaries, classCount: classes, seconds: elapsed(since: start, clock))
+    }
+
     /// Dropout off (weight scaling), in batches of 1000; variance and mutual information are zero by construction.
     public static func deterministic(
         _ model: DropoutMLP, on data: LabeledImages, inputScale: Float, batchSize: Int = 1000
@@ -51,6 +74,13 @@ public struct PredictionSet: Sendable {
     public static func monteCarlo(
         _ model: DropoutMLP, on data: LabeledImages, inputScale: Float, sampleCount: Int, firstSeed: UInt64
     ) -> PredictionSet {
+        monteCarlo([model], on: data, inputScale: inputScale, sampleCount: sampleCount, firstSeed: firstSeed)
+    }
+
+    /// Monte-Carlo dropout over a deep ensemble's members (the passes spread over them, as the server does).
+    public static func monteCarlo(
+        _ model: [DropoutMLP], on data: LabeledImages, inputScale: Float, sampleCount: Int, firstSeed: UInt64
+    ) -> PredictionSet {
         perImage(model, on: data, inputScale: inputScale, firstSeed: firstSeed) {
             predictor, input, seed, workspace, summary in
             summary = predictor.predict(input, sampleCount: sampleCount, seed: seed, workspace: &workspace)
@@ -59,14 +89,14 @@ public struct PredictionSet: Sendable {
 
     /// Runs `predict` on every image in turn with one predictor and workspace; image `i` gets seed `firstSeed &+ i`.
     public static func perImage(
-        _ model: DropoutMLP, on data: LabeledImages, inputScale: Float, firstSeed: UInt64,
+        _ model: [DropoutMLP], on data: LabeledImages, inputScale: Float, firstSeed: UInt64,
         _ predict: (
             MonteCarloPredictor, UnsafeBufferPointer<Float>, UInt64, inout MonteCarloWorkspace, inout PredictiveSummary
         ) -> Void
     ) -> PredictionSet {
         let clock = ContinuousClock()
         let start = clock.now
-        let predictor = MonteCarloPredictor(model: model)
+        let predictor = MonteCarloPredictor(members: model)
         var workspace = MonteCarloWorkspace()
         var input = [Float](repeating: 0, count: data.pixelCount)
         var summaries: [PredictiveSummary] = []
@@ -79,7 +109,8 @@ public struct PredictionSet: Sendable {
             input.withUnsafeBufferPointer { predict(predictor, $0, firstSeed &+ UInt64(index), &workspace, &summary) }
             summaries.append(summary)
         }
-        return PredictionSet(summaries: summaries, classCount: model.outputSize, seconds: elapsed(since: start, clock))
+        return PredictionSet(
+            summaries: summaries, classCount: predictor.model.outputSize, seconds: elapsed(since: start, clock))
     }
 
     /// Collects per-image summaries.

@@ -21,13 +21,13 @@ public struct ScoredPredictions: Sendable {
     ///
     /// - Parameter pixels: `count × model.inputSize` raw pixels (0–255), row after row.
     public static func evaluate(
-        model: DropoutMLP, density: DensityModel?, pixels: [UInt8], inputScale: Float, sampleCount: Int,
-        firstSeed: UInt64
+        model: DropoutMLP, members: [DropoutMLP]? = nil, density: DensityModel?, pixels: [UInt8], inputScale: Float,
+        sampleCount: Int, firstSeed: UInt64
     ) -> ScoredPredictions {
         let width = model.inputSize
         precondition(pixels.count % width == 0, "pixels must hold whole images")
         let count = pixels.count / width
-        let predictor = MonteCarloPredictor(model: model)
+        let predictor = MonteCarloPredictor(members: members ?? [model])
         var workspace = MonteCarloWorkspace()
         var densityWorkspace = DensityWorkspace()
         var input = [Float](repeating: 0, count: width)
@@ -48,8 +48,7 @@ public struct ScoredPredictions: Sendable {
             let start = clock.now
             input.withUnsafeBufferPointer { buffer in
                 if sampleCount == 0 {
-                    let row = model.deterministicProbabilities(for: Matrix(rows: 1, columns: width, storage: input))
-                    summary = PredictiveSummary(passProbabilities: row)
+                    summary = predictor.predictDeterministic(input)
                 } else {
                     predictor.predict(
                         buffer, sampleCount: sampleCount, seed: firstSeed &+ UInt64(image), workspace: &workspace,

@@ -88,7 +88,8 @@ public enum ShiftBenchmark {
             var predictions: [ScoredPredictions] = []
             for set in sets {
                 let scored = ScoredPredictions.evaluate(
-                    model: file.model, density: file.density, pixels: set.pixels, inputScale: file.metadata.inputScale,
+                    model: file.model, members: file.members, density: file.density, pixels: set.pixels,
+                    inputScale: file.metadata.inputScale,
                     sampleCount: samples, firstSeed: firstSeed)
                 predictions.append(scored)
                 results.append(result(of: set, scored, rule: samples == 0 ? nil : rule))

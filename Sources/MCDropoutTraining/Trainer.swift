@@ -2,6 +2,14 @@ public import MCDropout
 public import MCDropoutData
 import MCDropoutEvaluation
 
+#if canImport(Glibc)
+    import Glibc
+#elseif canImport(Musl)
+    import Musl
+#elseif canImport(Darwin)
+    import Darwin
+#endif
+
 /// Everything that defines a training run; with the same configuration and BLAS thread count the resulting weights
 /// are byte-identical.
 public struct TrainingConfiguration: Sendable, Equatable {
@@ -33,6 +41,9 @@ public struct TrainingConfiguration: Sendable, Equatable {
     public var maximumShift: Int = 0
     /// Mirror images left–right with probability ½ (for Fashion-MNIST, not digits).
     public var horizontalFlip: Bool = false
+    /// Random rotations about the image centre, uniform in ±this many degrees, with bilinear interpolation
+    /// (0 disables; then the augmentation stream and the batches are exactly those of earlier versions).
+    public var maximumRotation: Float = 0
     /// Image side length, for augmentation (28 for MNIST-style sets).
     public var imageSide: Int = 28
 
@@ -162,7 +173,8 @@ public struct Trainer: Sendable {
         labels.removeAll(keepingCapacity: true)
         let side = configuration.imageSide
         let shift = configuration.maximumShift
-        let augment = (shift > 0 || configuration.horizontalFlip) && side * side == width
+        let rotation = configuration.maximumRotation
+        let augment = (shift > 0 || configuration.horizontalFlip || rotation > 0) && side * side == width
         batch.storage.withUnsafeMutableBufferPointer { out in
             data.pixels.withUnsafeBufferPointer { pixels in
                 for (row, example) in indices.enumerated() {
@@ -176,6 +188,13 @@ public struct Trainer: Sendable {
                     let dx = shift > 0 ? Int(generator.next() % UInt64(2 * shift + 1)) - shift : 0
                     let dy = shift > 0 ? Int(generator.next() % UInt64(2 * shift + 1)) - shift : 0
                     let flip = configuration.horizontalFlip && generator.next() & 1 == 1
+                    if rotation > 0 {
+                        let degrees = (2 * generator.nextUnitFloat() - 1) * rotation
+                        Self.rotate(
+                            pixels.baseAddress! + source, side: side, degrees: degrees, shift: (dx, dy), flip: flip,
+                            scale: scale, into: out.baseAddress! + target)
+                        continue
+                    }
                     for y in 0..<side {
                         let sy = y - dy
                         for x in 0..<side {
@@ -186,6 +205,40 @@ public struct Trainer: Sendable {
                         }
                     }
                 }
+            }
+        }
+    }
+
+    /// Writes one `side × side` image rotated by `degrees` (counter-clockwise, about the centre, bilinear, zero
+    /// outside), then shifted by `shift` pixels and optionally mirrored, scaled by `scale` — the same geometry as the
+    /// shift benchmark's ``ImageShift/rotated(_:height:width:degrees:)`` for a pure rotation.
+    static func rotate(
+        _ image: UnsafePointer<UInt8>, side: Int, degrees: Float, shift: (x: Int, y: Int), flip: Bool, scale: Float,
+        into output: UnsafeMutablePointer<Float>
+    ) {
+        let radians = degrees * Float.pi / 180
+        let (cosine, sine) = (Float(cos(Double(radians))), Float(sin(Double(radians))))
+        let centre = Float(side - 1) / 2
+        func pixel(_ y: Int, _ x: Int) -> Float {
+            guard y >= 0, y < side, x >= 0, x < side else { return 0 }
+            return Float(image[y * side + x])
+        }
+        for y in 0..<side {
+            for x in 0..<side {
+                // Undo the mirror and the shift, then the rotation.
+                let unflipped = flip ? side - 1 - x : x
+                let dy = Float(y - shift.y) - centre
+                let dx = Float(unflipped - shift.x) - centre
+                let sourceY = centre + cosine * dy - sine * dx
+                let sourceX = centre + sine * dy + cosine * dx
+                let y0 = Int(sourceY.rounded(.down))
+                let x0 = Int(sourceX.rounded(.down))
+                let fy = sourceY - Float(y0)
+                let fx = sourceX - Float(x0)
+                let value =
+                    (1 - fy) * ((1 - fx) * pixel(y0, x0) + fx * pixel(y0, x0 + 1))
+                    + fy * ((1 - fx) * pixel(y0 + 1, x0) + fx * pixel(y0 + 1, x0 + 1))
+                output[y * side + x] = value * scale
             }
         }
     }

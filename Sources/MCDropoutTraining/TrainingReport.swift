@@ -25,6 +25,7 @@ extension TrainingConfiguration {
         members.append(("initialization", .string(initialization.rawValue)))
         members.append(("augmentation_shift", .number(Double(maximumShift))))
         members.append(("augmentation_flip", .bool(horizontalFlip)))
+        if maximumRotation > 0 { members.append(("augmentation_rotation", .number(shortestDecimal(maximumRotation)))) }
         return JSONObject(members)
     }
 }

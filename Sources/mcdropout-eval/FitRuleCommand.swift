@@ -90,7 +90,8 @@ struct FitRuleCommand: ParsableCommand {
             log("class-conditional Gaussian on hidden layer \(featureLayer) (\(density.gaussian!.featureCount) units)")
         }
         let predictions = ScoredPredictions.evaluate(
-            model: file.model, density: density.scores.isEmpty ? nil : density, pixels: validation.pixels,
+            model: file.model, members: file.members, density: density.scores.isEmpty ? nil : density,
+            pixels: validation.pixels,
             inputScale: scale, sampleCount: samples, firstSeed: seed)
         let isCorrect = predictions.isCorrect(labels: validation.labels.map(Int.init))
         let ruleDensity = Set(ruleDensityScores.split(separator: ",").compactMap { DensityScore(rawValue: String($0)) })

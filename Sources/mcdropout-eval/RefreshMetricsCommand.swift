@@ -40,10 +40,12 @@ struct RefreshMetricsCommand: ParsableCommand {
         let samples = stored?["samples"]?.intValue ?? 100
         let seed = UInt64(stored?["seed"]?.intValue ?? Int(file.metadata.seed))
         let scale = file.metadata.inputScale
-        let deterministic = Evaluator.deterministic(file.model, on: test, inputScale: scale)
-        let monteCarlo = Evaluator.monteCarlo(file.model, on: test, inputScale: scale, sampleCount: samples, seed: seed)
+        let deterministic = Evaluator.deterministic(file.members, on: test, inputScale: scale)
+        let monteCarlo = Evaluator.monteCarlo(
+            file.members, on: test, inputScale: scale, sampleCount: samples, seed: seed)
         let check = Evaluator.monteCarlo(
-            file.model, on: test.subset(0..<min(Self.checkCount, test.count)), inputScale: scale, sampleCount: samples,
+            file.members, on: test.subset(0..<min(Self.checkCount, test.count)), inputScale: scale,
+            sampleCount: samples,
             seed: seed)
         let extra: [JSONObject.Member] = [("samples", .number(Double(samples))), ("seed", .number(Double(seed)))]
         metrics["test_count"] = .number(Double(test.count))

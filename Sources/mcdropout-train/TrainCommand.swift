@@ -87,8 +87,19 @@ struct TrainCommand: ParsableCommand {
     var limit: Int = 0
     @Option(parsing: .unconditional, help: "Random translation augmentation of up to this many pixels (0 = off).")
     var shift: Int = 0
+    @Option(
+        parsing: .unconditional,
+        help: "Random rotation augmentation, uniform in ± this many degrees (0 = off; digits tolerate about 15).")
+    var rotate: Float = 0
     @Flag(help: "Random left–right flips (clothing, not digits).")
     var flip = false
+    @Option(
+        parsing: .unconditional,
+        help: """
+            Train a deep ensemble of this many networks, member k with seed SEED + k (member 0 is the network \
+            --ensemble 1 trains), into one file; the server spreads a request's passes over them.
+            """)
+    var ensemble: Int = 1
     @Option(
         parsing: .unconditional, help: "Monte-Carlo passes for the final test-set evaluation stored in the metadata.")
     var mcSamples: Int = 100
@@ -109,8 +120,8 @@ struct TrainCommand: ParsableCommand {
         guard KnownDataset(rawValue: dataset) != nil else {
             throw ValidationError("--dataset must be mnist or fashion-mnist")
         }
-        guard epochs >= 1, batchSize >= 1, mcSamples >= 1 else {
-            throw ValidationError("--epochs, --batch-size and --mc-samples must be ≥ 1")
+        guard epochs >= 1, batchSize >= 1, mcSamples >= 1, ensemble >= 1 else {
+            throw ValidationError("--epochs, --batch-size, --mc-samples and --ensemble must be ≥ 1")
         }
         guard LearningRateSchedule(name: schedule) != nil else {
             throw ValidationError("--schedule '\(schedule)' is not understood")
@@ -138,6 +149,7 @@ struct TrainCommand: ParsableCommand {
         guard validationCount >= 0, limit >= 0, shift >= 0 else {
             throw ValidationError("--validation-count, --limit and --shift must be ≥ 0")
         }
+        guard rotate >= 0, rotate <= 180 else { throw ValidationError("--rotate must be in [0, 180] degrees") }
     }
 
     func run() throws {
@@ -192,20 +204,31 @@ struct TrainCommand: ParsableCommand {
         configuration.seed = seed
         configuration.maximumShift = shift
         configuration.horizontalFlip = flip
+        configuration.maximumRotation = rotate
 
         print(
             "training \(sizes.map(String.init).joined(separator: "-")) dropout \(probabilities) on \(training.count) \(dataset) images (validation \(validation?.count ?? 0)), \(threads) BLAS thread(s)"
         )
-        let progress = ProgressReporter(epochs: epochs, isTerminal: isatty(STDOUT_FILENO) != 0)
         let clock = ContinuousClock()
         let start = clock.now
-        let (model, history) = Trainer(configuration: configuration).train(
-            on: training, validation: validation, progress: progress.report)
+        var members: [DropoutMLP] = []
+        var histories: [[EpochRecord]] = []
+        for member in 0..<ensemble {
+            // Member k is exactly the network a single run with seed SEED + k trains.
+            var memberConfiguration = configuration
+            memberConfiguration.seed = seed &+ UInt64(member)
+            if ensemble > 1 { print("member \(member + 1)/\(ensemble), seed \(memberConfiguration.seed)") }
+            let progress = ProgressReporter(epochs: epochs, isTerminal: isatty(STDOUT_FILENO) != 0)
+            let (model, history) = Trainer(configuration: memberConfiguration).train(
+                on: training, validation: validation, progress: progress.report)
+            members.append(model)
+            histories.append(history)
+        }
         let trainingSeconds = seconds(clock.now - start)
 
-        let deterministic = Evaluator.deterministic(model, on: test, inputScale: configuration.inputScale)
+        let deterministic = Evaluator.deterministic(members, on: test, inputScale: configuration.inputScale)
         let monteCarlo = Evaluator.monteCarlo(
-            model, on: test, inputScale: configuration.inputScale, sampleCount: mcSamples, seed: seed)
+            members, on: test, inputScale: configuration.inputScale, sampleCount: mcSamples, seed: seed)
         print(
             String(
                 format: "test (%d images): dropout off %.2f%% (NLL %.4f), MC N=%d %.2f%% (NLL %.4f); trained in %.1f s",
@@ -226,13 +249,33 @@ struct TrainCommand: ParsableCommand {
             ("validation_count", .number(Double(validation?.count ?? 0))),
             ("training_count", .number(Double(training.count))),
         ])
+        var hyperparameters = configuration.hyperparametersJSON
+        if ensemble > 1 { hyperparameters["ensemble"] = .number(Double(ensemble)) }
         let metadata = ModelMetadata(
             layerSizes: sizes, dropoutProbabilities: probabilities, labels: known.labels, dataset: dataset, seed: seed,
             inputScale: configuration.inputScale, inputShape: imageShape(pixelCount: training.pixelCount),
-            hyperparameters: configuration.hyperparametersJSON, metrics: metrics)
-        try OutputFile.write(ModelFile(model: model, metadata: metadata).encoded(), to: output)
-        try OutputFile.write(
-            historyJSON(history, totalSeconds: trainingSeconds, blasThreads: threads).serialized(), to: historyPath)
+            hyperparameters: hyperparameters, metrics: metrics)
+        try OutputFile.write(ModelFile(members: members, metadata: metadata).encoded(), to: output)
+        var history = historyJSON(histories[0], totalSeconds: trainingSeconds, blasThreads: threads)
+        if ensemble > 1 {
+            // One history per member, each with its seed.
+            history = .object(
+                JSONObject([
+                    (
+                        "members",
+                        .array(
+                            histories.enumerated().map { member, records -> JSONValue in
+                                let epochs = historyJSON(records, totalSeconds: 0, blasThreads: threads)["epochs"]
+                                return .object(
+                                    JSONObject([
+                                        ("seed", .number(Double(seed &+ UInt64(member)))), ("epochs", epochs ?? .null),
+                                    ]))
+                            })
+                    ),
+                    ("total_seconds", .number(trainingSeconds)), ("blas_threads", .number(Double(threads))),
+                ]))
+        }
+        try OutputFile.write(history.serialized(), to: historyPath)
         print("wrote \(output) and \(historyPath)")
     }
 

@@ -29,7 +29,7 @@ struct DefaultModelMetricsTests {
         )
         let metrics = file.metadata.metrics
         let scale = file.metadata.inputScale
-        let deterministic = Evaluator.deterministic(file.model, on: test, inputScale: scale)
+        let deterministic = Evaluator.deterministic(file.members, on: test, inputScale: scale)
         #expect(metrics["deterministic"]?["accuracy"]?.doubleValue == deterministic.accuracy)
         // Debug and release builds round the dropout-off NLL differently in the last digits (≈ 1e-9).
         #expect(abs((metrics["deterministic"]?["nll"]?.doubleValue ?? 0) - deterministic.meanLoss) < 1e-7)
@@ -38,7 +38,7 @@ struct DefaultModelMetricsTests {
         let samples = try #require(check["samples"]?.intValue)
         let seed = UInt64(try #require(check["seed"]?.intValue))
         let monteCarlo = Evaluator.monteCarlo(
-            file.model, on: test.subset(0..<count), inputScale: scale, sampleCount: samples, seed: seed)
+            file.members, on: test.subset(0..<count), inputScale: scale, sampleCount: samples, seed: seed)
         #expect(check["accuracy"]?.doubleValue == monteCarlo.accuracy)
         #expect(abs((check["nll"]?.doubleValue ?? 0) - monteCarlo.meanLoss) < 1e-9)
         // models/README.md quotes the stored full-test-set numbers.

@@ -115,6 +115,25 @@ struct EvalCommandTests {
         #expect(result.error.contains("holds fashion-mnist, not mnist"))
     }
 
+    @Test("combine joins single networks into an ensemble file; refresh-metrics then evaluates all members")
+    func combine() throws {
+        let fixture = try TinyEvaluationFixture()
+        defer { fixture.remove() }
+        let pair = fixture.directory.appendingPathComponent("pair.safetensors").path
+        let combined = try eval([
+            "combine", "--member", fixture.modelPath, "--member", fixture.modelPath, "--output", pair,
+        ])
+        #expect(combined.status == 0, "\(combined.error)")
+        let file = try ModelFile(decoding: [UInt8](Data(contentsOf: URL(fileURLWithPath: pair))))
+        #expect(file.members == [TinyEvaluationFixture.model, TinyEvaluationFixture.model])
+        let refreshed = try eval([
+            "refresh-metrics", "--model", pair, "--output", pair, "--data-dir", fixture.dataDirectory,
+        ])
+        #expect(refreshed.status == 0, "\(refreshed.error)")
+        #expect(try ModelFile(decoding: [UInt8](Data(contentsOf: URL(fileURLWithPath: pair)))).members.count == 2)
+        #expect(try eval(["combine", "--member", fixture.modelPath, "--output", pair]).status != 0)
+    }
+
     @Test("a missing model file or result says 'no such file' in one line")
     func missingFiles() throws {
         let fixture = try TinyEvaluationFixture()

@@ -49,6 +49,23 @@ struct TrainCommandTests {
         #expect(FileManager.default.fileExists(atPath: data.appendingPathComponent("out/tiny.history.json").path))
     }
 
+    @Test("--ensemble 2 writes both members in one file: member k is the network a run with seed SEED + k trains")
+    func ensemble() throws {
+        let data = try Self.makeData()
+        defer { try? FileManager.default.removeItem(at: data) }
+        func model(_ name: String, _ arguments: [String]) throws -> ModelFile {
+            let path = data.appendingPathComponent("\(name).safetensors").path
+            let result = try train(data, ["--output", path] + arguments)
+            #expect(result.status == 0, "\(result.error)")
+            return try ModelFile(decoding: [UInt8](Data(contentsOf: URL(fileURLWithPath: path))))
+        }
+        let pair = try model("pair", ["--ensemble", "2", "--seed", "5"])
+        #expect(pair.members.count == 2)
+        #expect(pair.members[0] == (try model("five", ["--seed", "5"])).model)
+        #expect(pair.members[1] == (try model("six", ["--seed", "6"])).model)
+        #expect(pair.metadata.seed == 5)
+    }
+
     @Test("an existing model is replaced only with --force")
     func refusesToReplace() throws {
         let data = try Self.makeData()
