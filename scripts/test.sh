@@ -49,6 +49,12 @@ if [ $# -eq 0 ]; then
     # Everything in deploy/ (~10 s): linters, manifests, KServe runtime run for real, promtool on the alert rules, the
     # Grafana dashboard's queries against a real /metrics scrape.
     scripts/checks/deploy-check.sh --server .build/debug/mcdropout-serve
+    # Two replicas behind nginx in network namespaces, one's link cut and restored, the other's degraded (~65 s).
+    if [ "$(id -u)" = 0 ] && ip netns list >/dev/null 2>&1; then
+        scripts/reliability/network-failover.sh --server .build/debug/mcdropout-serve
+    else
+        echo "network failover check skipped: it needs root and network namespaces (iproute2)"
+    fi
 fi
 # A hung test must fail the run, not eat the CI budget: the whole suite takes a few minutes.
 timeout --kill-after=30 1500 swift test --skip-build "$@"

@@ -119,7 +119,8 @@ peak=$(($(cat "$peak_file") / 1024 / 1024))
 peak_rss=$(($(sort -n "$rss_log" | tail -1) / 1024))
 kills="$(oom_kills)"
 echo "largest batches (wrk, 32 connections): ${big_result:-no RESULT line}"
-echo "cgroup peak usage $peak MiB of $limit_mib MiB; server peak RSS $peak_rss MiB; limit reached $(limit_hits) times;" \
+echo "cgroup peak usage $peak MiB of $limit_mib MiB; server peak RSS $peak_rss MiB;" \
+    "limit reached $(limit_hits) times;" \
     "OOM kills $kills; server alive: $alive; /health $health; load average $(load_average)"
 [ "$kills" = 0 ] || { echo "FAIL: $kills OOM kill(s)" >&2; failed=1; }
 [ "$alive" = yes ] && [ "$health" = 200 ] || { echo "FAIL: the server did not survive" >&2; failed=1; }
