@@ -24,6 +24,9 @@ struct BenchCommand: ParsableCommand {
                                     split of each IDX directory
               --iterations K        runs exactly K requests per row (for
                                     heaptrack/valgrind allocation counts)
+              --decode FILES        µs to decode each /predict body (e.g.
+                                    examples/*.json) by the server's body
+                                    scanner and by its JSON parser
               --drift-cost          CPU time of a whole in-process /predict
                                     request with drift metrics off and on
                                     (needs --model and --input)
@@ -59,10 +62,15 @@ struct BenchCommand: ParsableCommand {
     var adaptiveData: String?
     @Option(help: "Images per data set for --adaptive-data (0 = all).")
     var limit = 0
+    @Option(help: "Comma-separated /predict bodies: time decoding them by the body scanner and by the JSON parser.")
+    var decode: String?
     @Flag(help: "Measure what drift metrics add to a /predict request (with --model, --input, --samples, --seconds).")
     var driftCost = false
 
     func run() throws {
+        if let decode {
+            return try DecodeBenchmark.run(paths: decode.split(separator: ",").map(String.init), seconds: seconds)
+        }
         if driftCost {
             guard let model, let input else { throw ValidationError("--drift-cost needs --model and --input") }
             let body = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: input)))

@@ -7,33 +7,17 @@ extension InferenceService {
     /// Reads the one input tensor: `[B, inputSize]` (or `[B, rows, columns]`), FP32 0–255 or UINT8 `pixels` for an
     /// image model, FP32 `features` (any finite values) for the others.
     func decodeInput(
-        _ value: JSONValue, model: LoadedModel, binary: inout BinaryReader
+        _ input: InferRequest.Input, model: LoadedModel, binary: inout BinaryReader
     ) throws(HTTPError) -> (batch: Int, pixels: [Float]) {
-        guard case .object(let input) = value else { throw .badRequest("each input must be an object") }
-        guard case .string(let name)? = input["name"] else { throw .badRequest("the input has no 'name'") }
+        let (name, shape) = (input.name, input.shape)
         let expectedName = Self.inputName(model)
         guard name == expectedName else {
             throw .badRequest("unknown input '\(name)'; this model takes '\(expectedName)'")
         }
         let isFeatures = expectedName == "features"
-        guard case .string(let datatype)? = input["datatype"] else {
-            throw .badRequest("input '\(name)' has no 'datatype'")
-        }
-        guard datatype == "FP32" || (datatype == "UINT8" && !isFeatures) else {
-            if isFeatures { throw .badRequest("input '\(name)' has datatype \(datatype); use FP32") }
-            throw .badRequest("input '\(name)' has datatype \(datatype); use FP32 (values 0–255) or UINT8")
-        }
-        guard case .array(let shapeValues)? = input["shape"] else {
-            throw .badRequest("input '\(name)' has no 'shape'")
-        }
-        var shape: [Int] = []
-        for dimension in shapeValues {
-            guard case .number(let number) = dimension, number >= 0, number <= 1e9,
-                number.rounded(.towardZero) == number
-            else {
-                throw .badRequest("input '\(name)' shape must hold non-negative integers")
-            }
-            shape.append(Int(number))
+        guard let datatype = TensorDatatype(rawValue: input.datatype), datatype == .fp32 || !isFeatures else {
+            if isFeatures { throw .badRequest("input '\(name)' has datatype \(input.datatype); use FP32") }
+            throw .badRequest("input '\(name)' has datatype \(input.datatype); use FP32 (values 0–255) or UINT8")
         }
         let width = model.inputSize
         let validShape =
@@ -50,23 +34,12 @@ extension InferenceService {
         let count = batch * width
         var pixels: [Float] = []
         pixels.reserveCapacity(count)
-        var binarySize: Int?
-        if case .object(let parameters)? = input["parameters"], let size = parameters["binary_data_size"] {
-            guard case .number(let number) = size, number >= 0, number.rounded(.towardZero) == number, number <= 1e12
-            else {
-                throw .badRequest("input '\(name)' binary_data_size must be a non-negative integer")
-            }
-            binarySize = Int(number)
-        }
-        if let binarySize {
-            guard input["data"] == nil else {
-                throw .badRequest("input '\(name)' has both 'data' and binary_data_size")
-            }
-            let elementSize = datatype == "FP32" ? 4 : 1
+        if let binarySize = input.binaryDataSize {
+            let elementSize = datatype.elementSize
             guard binarySize == count * elementSize else {
                 throw .badRequest(
-                    "input '\(name)' binary_data_size is \(binarySize) bytes; shape \(shape) of \(datatype) needs \(count * elementSize)"
-                )
+                    "input '\(name)' binary_data_size is \(binarySize) bytes; "
+                        + "shape \(shape) of \(datatype.rawValue) needs \(count * elementSize)")
             }
             guard let bytes = binary.read(binarySize) else {
                 throw .badRequest(
@@ -85,14 +58,14 @@ extension InferenceService {
                     }
                     guard isFeatures || (value >= 0 && value <= 255) else {
                         throw .badRequest(
-                            "input '\(name)' element \(index) is \(format(Double(value))); pixel values must be from 0 to 255"
-                        )
+                            "input '\(name)' element \(index) is \(format(Double(value))); "
+                                + "pixel values must be from 0 to 255")
                     }
                     pixels.append(value)
                 }
             }
         } else {
-            guard let data = input["data"] else { throw .badRequest("input '\(name)' has no 'data'") }
+            guard let data = input.data else { throw .badRequest("input '\(name)' has no 'data'") }
             try flatten(data, into: &pixels, limit: count, datatype: datatype, name: name, isFeatures: isFeatures)
             guard pixels.count == count else {
                 throw .badRequest("input '\(name)' has \(pixels.count) values; shape \(shape) needs \(count)")
@@ -102,7 +75,7 @@ extension InferenceService {
     }
 
     func flatten(
-        _ value: JSONValue, into pixels: inout [Float], limit: Int, datatype: String, name: String,
+        _ value: JSONValue, into pixels: inout [Float], limit: Int, datatype: TensorDatatype, name: String,
         isFeatures: Bool = false, depth: Int = 0
     ) throws(HTTPError) {
         switch value {
@@ -112,14 +85,14 @@ extension InferenceService {
             }
             if isFeatures, !Float(number).isFinite {
                 throw .badRequest(
-                    "input '\(name)' element \(pixels.count) is \(format(number)); features must be finite 32-bit numbers"
-                )
+                    "input '\(name)' element \(pixels.count) is \(format(number)); "
+                        + "features must be finite 32-bit numbers")
             }
             guard isFeatures || (number >= 0 && number <= 255) else {
                 throw .badRequest(
                     "input '\(name)' element \(pixels.count) is \(format(number)); pixel values must be from 0 to 255")
             }
-            if datatype == "UINT8", number.rounded(.towardZero) != number {
+            if datatype == .uint8, number.rounded(.towardZero) != number {
                 throw .badRequest(
                     "input '\(name)' element \(pixels.count) is \(format(number)); UINT8 values must be integers")
             }

@@ -176,93 +176,35 @@ extension InferenceService {
             }
             jsonEnd = length
         }
-        let object = try parseObject(Array(body[0..<jsonEnd]))
+        let inference = try InferRequest(parseObject(Array(body[0..<jsonEnd])))
         var binary = BinaryReader(bytes: body, offset: jsonEnd)
-        for key in object.keys where !["id", "parameters", "inputs", "outputs"].contains(key) {
-            throw .badRequest("unknown field '\(key)'; an inference request holds id, parameters, inputs and outputs")
+        let (_, setting, seed, uncertainty) = try inference.scalars.validated(limits: limits, prefix: "parameters.")
+        let samples = setting ?? .fixed(configuration.defaultSamples)
+        guard inference.inputs.count == 1 else {
+            throw .badRequest(
+                "expected exactly one input named '\(Self.inputName(model))', got \(inference.inputs.count)")
         }
-        var identifier: String?
-        if let value = object["id"] {
-            guard case .string(let id) = value else { throw .badRequest("'id' must be a string") }
-            identifier = id
-        }
-        var samples = SampleSetting.fixed(configuration.defaultSamples)
-        var seed: UInt64?
-        var uncertainty = UncertaintyOverride()
-        var binaryOutputByDefault = false
-        if let value = object["parameters"] {
-            guard case .object(let parameters) = value else { throw .badRequest("'parameters' must be an object") }
-            // samples (an integer or "auto"), min_samples, max_samples, tolerance, seed, uncertainty_threshold and
-            // uncertainty_score, as for /predict.
-            let scalars = PredictScalars(
-                samples: parameters["samples"], seed: parameters["seed"], minimumSamples: parameters["min_samples"],
-                maximumSamples: parameters["max_samples"], tolerance: parameters["tolerance"],
-                uncertaintyThreshold: parameters["uncertainty_threshold"],
-                uncertaintyScore: parameters["uncertainty_score"])
-            let (_, setting, seedValue, override) = try scalars.validated(limits: limits, prefix: "parameters.")
-            if let setting { samples = setting }
-            seed = seedValue
-            uncertainty = override
-            for (key, value) in parameters.members {
-                switch key {
-                case "binary_data_output":
-                    guard case .bool(let flag) = value else {
-                        throw .badRequest("'parameters.binary_data_output' must be a boolean")
-                    }
-                    binaryOutputByDefault = flag
-                default: break  // Other parameters (e.g. client hints) are ignored, as KServe servers do.
-                }
-            }
-        }
-        guard case .array(let inputs)? = object["inputs"] else { throw .badRequest("'inputs' must be an array") }
-        guard inputs.count == 1 else {
-            throw .badRequest("expected exactly one input named '\(Self.inputName(model))', got \(inputs.count)")
-        }
-        let (batch, pixels) = try decodeInput(inputs[0], model: model, binary: &binary)
+        let (batch, pixels) = try decodeInput(inference.inputs[0], model: model, binary: &binary)
         guard binary.isAtEnd else {
             throw .badRequest("\(binary.remaining) bytes of binary data were not claimed by any input")
-        }
-        guard batch <= configuration.maxBatchSize else {
-            throw .badRequest("batch of \(batch) inputs exceeds the limit of \(configuration.maxBatchSize)")
         }
         try checkTotalPasses(instances: batch, samples: samples.maximumSamples)
         try uncertainty.check(against: model, prefix: "parameters.")
         let rule = uncertainty.resolved(stored: model.uncertaintyRule, head: model.file.metadata.head)
-
-        var requested: [(output: InferenceOutput, binary: Bool)] = []
-        if let value = object["outputs"] {
-            guard case .array(let outputs) = value else { throw .badRequest("'outputs' must be an array") }
-            for output in outputs {
-                guard case .object(let spec) = output, case .string(let name)? = spec["name"] else {
-                    throw .badRequest("each entry of 'outputs' must be an object with a 'name'")
+        let available = InferenceOutput.available(
+            rule: rule, density: model.file.density, head: model.file.metadata.head)
+        let requested = try (inference.outputs ?? available.map { InferRequest.Output(name: $0.rawValue) }).map {
+            (output: InferRequest.Output) throws(HTTPError) -> (output: InferenceOutput, binary: Bool) in
+            guard let kind = InferenceOutput(rawValue: output.name), available.contains(kind) else {
+                if [InferenceOutput.uncertain, .uncertaintyTriggered].map(\.rawValue).contains(output.name) {
+                    throw .badRequest(
+                        "output '\(output.name)' needs a threshold: model '\(model.name)' stores none; "
+                            + "pass parameters.uncertainty_threshold")
                 }
-                let available = InferenceOutput.available(
-                    rule: rule, density: model.file.density, head: model.file.metadata.head)
-                guard let kind = InferenceOutput(rawValue: name), available.contains(kind) else {
-                    var message =
-                        "unknown output '\(name)'; available: \(available.map(\.rawValue).joined(separator: ", "))"
-                    if [InferenceOutput.uncertain, .uncertaintyTriggered].map(\.rawValue).contains(name) {
-                        message =
-                            "output '\(name)' needs a threshold: model '\(model.name)' stores none; "
-                            + "pass parameters.uncertainty_threshold"
-                    }
-                    throw .badRequest(message)
-                }
-                var isBinary = binaryOutputByDefault
-                if case .object(let parameters)? = spec["parameters"], let flag = parameters["binary_data"] {
-                    guard case .bool(let value) = flag else {
-                        throw .badRequest("'binary_data' of output '\(name)' must be a boolean")
-                    }
-                    isBinary = value
-                }
-                requested.append((kind, isBinary))
+                throw .badRequest(
+                    "unknown output '\(output.name)'; available: \(available.map(\.rawValue).joined(separator: ", "))")
             }
-        } else {
-            requested = InferenceOutput.available(
-                rule: rule, density: model.file.density, head: model.file.metadata.head
-            ).map {
-                ($0, binaryOutputByDefault)
-            }
+            return (kind, output.binaryData ?? inference.binaryDataOutput)
         }
 
         let seedValue = seed ?? worker.drawSeed()
@@ -281,7 +223,7 @@ extension InferenceService {
         // input), and "samples_total" the passes over the whole batch.
         let reported = summaries.map(\.sampleCount).max() ?? 0
         return encodeInferResponse(
-            model: model, id: identifier, samples: reported, totalSamples: passes,
+            model: model, id: inference.id, samples: reported, totalSamples: passes,
             isAutomatic: samples != .fixed(reported),
             seed: seedValue, rule: rule, summaries: summaries, density: density, outputs: requested)
     }

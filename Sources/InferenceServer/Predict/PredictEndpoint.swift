@@ -159,7 +159,8 @@ extension InferenceService {
     func checkTotalPasses(instances: Int, samples: Int) throws(HTTPError) {
         guard instances * samples <= configuration.maxTotalPasses else {
             throw .badRequest(
-                "\(instances) inputs × \(samples) samples exceeds the limit of \(configuration.maxTotalPasses) passes per request"
+                "\(instances) inputs × \(samples) samples exceeds the limit of "
+                    + "\(configuration.maxTotalPasses) passes per request"
             )
         }
     }

@@ -48,7 +48,8 @@ struct UncertaintyOverride: Equatable {
         if let threshold {
             guard case .number(let number) = threshold, number.isFinite, number >= 0 else {
                 throw .badRequest(
-                    "'\(prefix)uncertainty_threshold' must be a number ≥ 0; a prediction whose score exceeds it is uncertain"
+                    "'\(prefix)uncertainty_threshold' must be a number ≥ 0; "
+                        + "a prediction whose score exceeds it is uncertain"
                 )
             }
             value = number
@@ -60,7 +61,8 @@ struct UncertaintyOverride: Equatable {
             }
             guard value != nil else {
                 throw .badRequest(
-                    "'\(prefix)uncertainty_score' needs '\(prefix)uncertainty_threshold' (a threshold belongs to its score)"
+                    "'\(prefix)uncertainty_score' needs '\(prefix)uncertainty_threshold' "
+                        + "(a threshold belongs to its score)"
                 )
             }
             self.score = known
