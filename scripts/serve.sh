@@ -6,5 +6,12 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 scripts/lib/install-deps.sh
-swift build -c release --product mcdropout-serve
-exec .build/release/mcdropout-serve "$@"
+binary=.build/release/mcdropout-serve
+# SwiftPM re-runs the EmbedResources build plugin on the second release build after a fresh one (a SwiftPM plugin
+# scheduling quirk, e.g. swiftlang/swift-package-manager#8273) and recompiles InferenceServer for nothing. Skip the
+# build when the binary is newer than everything it is built from; any edit, checkout or pull rebuilds as usual.
+if [ ! -x "$binary" ] || [ -n "$(find Package.swift Package.resolved Sources examples -newer "$binary" -print -quit \
+    2>/dev/null)" ]; then
+    swift build -c release --product mcdropout-serve
+fi
+exec "$binary" "$@"
