@@ -48,6 +48,11 @@ public struct EvaluationReport: Codable, Sendable, Equatable {
     public var thresholdWritten: Bool
     /// `--compare-adaptive`: adaptive sampling against fixed ``mainSamples``.
     public var adaptive: AdaptiveSummary?
+    /// The rule the model file stores and the server flags with (`mcdropout-eval fit-rule`), as text such as
+    /// "`reconstruction_error > 0.01205` or `max_probability > 0.2119`"; `nil` when it stores none.
+    public var storedRule: String? = nil
+    /// The networks evaluated: 1, or a deep ensemble's member count (`nil` in results written before ensembles).
+    public var members: Int? = nil
 
     enum CodingKeys: String, CodingKey {
         case model, dataset, architecture, dropout, seed, rows, reliability, ood, histograms, selective, adaptive
@@ -62,6 +67,8 @@ public struct EvaluationReport: Codable, Sendable, Equatable {
         case blasThreads = "blas_threads"
         case recommendedThreshold = "recommended_threshold"
         case thresholdWritten = "threshold_written"
+        case storedRule = "stored_rule"
+        case members
     }
 
     /// The Monte-Carlo row at ``mainSamples`` over the whole test set, if there is one.

@@ -62,6 +62,11 @@ public struct ModelEvaluation {
             largeSamplesLimit: options.largeSamplesLimit, targetAccuracy: options.targetAccuracy,
             blasThreads: options.blasThreads, rows: [], reliability: [:], ood: [:], histograms: [:], selective: [:],
             recommendedThreshold: nil, thresholdWritten: false, adaptive: nil)
+        report.members = file.members.count
+        if let rule = (try? file.uncertaintyRule()) ?? nil {
+            report.storedRule = rule.conditions.map { "`\($0.score.rawValue) > \(Float($0.threshold))`" }
+                .joined(separator: " or ")
+        }
         evaluation.fill(&report)
         return report
     }

@@ -81,19 +81,22 @@ struct BenchCommand: ParsableCommand {
             return try DriftCostMeasurement(modelPath: model, pixelsJSON: pixelsJSON).run(
                 sampleCounts: samples.split(separator: ",").compactMap { Int($0) }, seconds: seconds)
         }
-        let network: DropoutMLP
+        let networks: [DropoutMLP]
         var inputScale: Float = 255
         if let model {
             let file = try ModelFile(decoding: [UInt8](try Data(contentsOf: URL(fileURLWithPath: model))))
-            network = file.model
+            networks = file.members  // A deep ensemble's passes are spread over its members, as the server does.
             inputScale = file.metadata.inputScale
         } else {
             var generator = RandomSource(seed: 1)
-            network = DropoutMLP(
-                layerSizes: [784, 512, 512, 10], dropoutProbabilities: [0, 0.5, 0.5], initialization: .he,
-                using: &generator)
+            networks = [
+                DropoutMLP(
+                    layerSizes: [784, 512, 512, 10], dropoutProbabilities: [0, 0.5, 0.5], initialization: .he,
+                    using: &generator)
+            ]
         }
-        let predictor = MonteCarloPredictor(model: network)
+        let network = networks[0]
+        let predictor = MonteCarloPredictor(members: networks)
         if checkRows { return checkRowIndependence() }
         if let adaptiveData { return try reportAdaptive(predictor, directories: adaptiveData, inputScale: inputScale) }
 
@@ -103,7 +106,7 @@ struct BenchCommand: ParsableCommand {
         let example = try input.map { try readPixels(path: $0, scale: inputScale, width: network.inputSize) }
         let inputDescription = input.map { "\($0) (\(example!.filter { $0 != 0 }.count) non-zero pixels)" } ?? "random"
         let sizes = network.layerSizes.map(String.init).joined(separator: "-")
-        print("model \(sizes) dropout \(network.dropoutProbabilities); input \(inputDescription)")
+        print("model \(sizes) × \(networks.count) dropout \(network.dropoutProbabilities); input \(inputDescription)")
         print(
             "threads  batch      N   median µs      p10 µs      p90 µs   GFLOP/s  sgemm peak  of peak"
                 + "      CPU µs")

@@ -47,6 +47,10 @@ pids=()
 cleanup() {
     for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
     [ -f "$work/nginx.pid" ] && kill "$(cat "$work/nginx.pid")" 2>/dev/null || true
+    # Whatever else still runs in the namespaces (a namespace outlives its deletion while a process is in it).
+    for ns in "$front" "${hosts[@]}"; do
+        for pid in $(ip netns pids "$ns" 2>/dev/null); do kill "$pid" 2>/dev/null || true; done
+    done
     wait 2>/dev/null || true
     for ns in "$front" "${hosts[@]}"; do ip netns del "$ns" 2>/dev/null || true; done
     rm -rf "$work"
@@ -64,7 +68,8 @@ for i in 0 1; do
     in_ns "$front" ip link set "f$i-$tag" up
     in_ns "${hosts[$i]}" ip addr add "10.231.$i.2/24" dev "r$i-$tag"
     in_ns "${hosts[$i]}" ip link set "r$i-$tag" up
-    in_ns "${hosts[$i]}" nice "$server" --host "10.231.$i.2" --port 8081 --threads 1 \
+    # Not through in_ns: $! must be the server itself (ip and nice exec it), not a subshell, for the cleanup's kill.
+    ip netns exec "${hosts[$i]}" nice "$server" --host "10.231.$i.2" --port 8081 --threads 1 \
         --model "$root/models/mnist.safetensors" --log-level warning >"$work/replica-$i.log" 2>&1 &
     pids+=($!)
 done
