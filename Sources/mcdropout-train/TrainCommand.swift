@@ -107,6 +107,7 @@ struct TrainCommand: ParsableCommand {
         help: "Output model path; <stem>.history.json goes beside it.", completion: .file(extensions: ["safetensors"]))
     var output: String
     @OptionGroup var forceOptions: ForceOptions
+    @OptionGroup(title: "Tabular data (--csv)") var tabular: TabularOptions
 
     var seed: UInt64 { seedOptions.seed }
     var threads: Int { threadOptions.threads }
@@ -152,6 +153,7 @@ struct TrainCommand: ParsableCommand {
     }
 
     func run() throws {
+        if let csv = tabular.csv { return try runTabular(path: csv) }
         let known = KnownDataset(rawValue: dataset)!
         let directory = data.directory(for: dataset)
         // Everything that can fail is checked before the first epoch.
