@@ -438,7 +438,16 @@ struct HostileInputTests {
             #expect(health.status == 200, "\(item.name): /health afterwards")
             return
         }
-        let response = try connection.readResponse(requestMethod: method)
+        let outcome = Result { () throws(RawHTTPClientError) in try connection.readResponse(requestMethod: method) }
+        if case .failure(.closedByPeer) = outcome, item.answerer == .transport, item.bytes.count > 65_536 {
+            // libmicrohttpd answers an oversized head before reading the rest and closes; with unread bytes still
+            // arriving, the kernel resets the connection and may drop that answer from the client's receive buffer
+            // (no lingering close in 0.9.75). Seen under heavy load; the server must still be healthy.
+            let health = try RawHTTPConnection(port: port, timeout: .seconds(10)).request(target: "/health")
+            #expect(health.status == 200, "\(item.name): /health after the reset")
+            return
+        }
+        let response = try outcome.get()
         #expect(response.status == item.status, "\(item.name): \(response.text.prefix(300))")
         switch item.answerer {
         case .service:
