@@ -4,6 +4,7 @@ import Foundation
 import HTTPTransport
 import MCDropoutJSON
 import Synchronization
+import TestSupport
 import Testing
 
 @testable import InferenceServer
@@ -112,7 +113,9 @@ struct LifecycleUnderLoadTests {
         for client in clients { client.join() }
 
         #expect(exited)
-        #expect(server.process.terminationReason == .exit && server.process.terminationStatus == 0)
+        #expect(
+            server.process.terminationReason == .exit && server.process.terminationStatus == 0,
+            "status \(server.process.terminationStatus); stderr: \(server.child.standardError.suffix(3000))")
         #expect(outcome.failures.entries.isEmpty, "\(outcome.failures.entries.prefix(5))")
         #expect(outcome.total > 0 && outcome.counts[200] == outcome.total)
     }
