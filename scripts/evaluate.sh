@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Usage: scripts/evaluate.sh [--write-threshold] [--rerun-deep] [--quick]
+# Usage: scripts/evaluate.sh [--write-threshold] [--rerun-deep] [--quick] [--reuse]
 # Regenerates docs/evaluation/ in one go: evaluates models/{mnist,fashion-mnist}.safetensors (dropout off vs MC at
 # N = 1, 3, 10, 30, 100, 1000 — N = 1000 on the first 1000 images of each set — OOD detection against the other
 # data set, selective prediction, adaptive "auto" sampling vs N = 100), runs the seeds' experiments, then draws the
@@ -8,6 +8,8 @@
 #                      `mcdropout-eval set-threshold --model M --from docs/evaluation/NAME.json` does it afterwards)
 #   --rerun-deep       retrain the 784-512x4-10 experiment (a few minutes) instead of reusing its JSON
 #   --quick            first 1000 images only and skip training experiments whose JSON exists (for trying changes)
+#   --reuse            keep the evaluate step's and the training experiments' JSON where it exists (rerun only the
+#                      shift benchmark, the figures and the report: after refitting a rule, not after retraining)
 # Environment: MODEL_DIR (default models), THREADS (BLAS threads, default 1). Needs data/ (scripts/fetch-data.sh).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -15,12 +17,14 @@ cd "$(dirname "$0")/.."
 write_threshold=()
 rerun_deep=0
 quick=0
+reuse=0
 for argument in "$@"; do
     case "$argument" in
         --write-threshold) write_threshold=(--write-threshold) ;;
         --rerun-deep) rerun_deep=1 ;;
         --quick) quick=1 ;;
-        *) sed -n '2,11p' "$0"; exit 2 ;;
+        --reuse) reuse=1 ;;
+        *) sed -n '2,13p' "$0"; exit 2 ;;
     esac
 done
 
@@ -38,6 +42,10 @@ for dataset in mnist fashion-mnist; do
         echo "skipping $dataset: $model not found" >&2
         continue
     fi
+    if [ "$reuse" = 1 ] && [ -f "$out/$dataset.json" ]; then
+        echo "reusing $out/$dataset.json (--reuse)" >&2
+        continue
+    fi
     "$eval_command" evaluate --model "$model" --sample-counts 1,3,10,30,100,1000 --main-samples 100 \
         --large-samples-from 1000 --large-samples-limit 1000 --threads "$threads" --output-dir "$out" --force \
         --compare-adaptive \
@@ -46,7 +54,7 @@ done
 
 run_experiment() {
     local name="$1"; shift
-    if [ "$quick" = 1 ] && [ -f "$out/experiments/$name.json" ]; then return; fi
+    if { [ "$quick" = 1 ] || [ "$reuse" = 1 ]; } && [ -f "$out/experiments/$name.json" ]; then return; fi
     "$eval_command" experiment "$name" --threads "$threads" --output-dir "$out" --force "$@"
 }
 run_experiment overfitting

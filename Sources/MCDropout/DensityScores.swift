@@ -9,6 +9,10 @@ public enum DensityScore: String, Sendable, CaseIterable {
     /// under the training set's shared class covariance, divided by the number of whitened dimensions (≈ 1 for
     /// typical training images).
     case featureDistance = "feature_distance"
+    /// How far the input's share of inked elements (above ``InkStatistics/cut``) lies from the training images'
+    /// median share, as `|ln((share + 1/D) / median)|`: 0 for a typical amount of ink, ln 2 ≈ 0.69 for twice or half
+    /// of it. Sparse digits shown to a clothing model (and dense clothing shown to a digit model) score high.
+    case inkDeviation = "ink_deviation"
 }
 
 /// The density scores of one input; a score is nil when the model file holds no statistics for it.
@@ -17,14 +21,17 @@ public struct DensityValues: Sendable, Equatable {
     public var reconstructionError: Double?
     /// ``DensityScore/featureDistance``.
     public var featureDistance: Double?
+    /// ``DensityScore/inkDeviation``.
+    public var inkDeviation: Double?
 
     /// Values for a model without density statistics.
     public static let none = DensityValues()
 
     /// Creates values.
-    public init(reconstructionError: Double? = nil, featureDistance: Double? = nil) {
+    public init(reconstructionError: Double? = nil, featureDistance: Double? = nil, inkDeviation: Double? = nil) {
         self.reconstructionError = reconstructionError
         self.featureDistance = featureDistance
+        self.inkDeviation = inkDeviation
     }
 
     /// The value of one score, or nil when the model has none.
@@ -32,6 +39,7 @@ public struct DensityValues: Sendable, Equatable {
         switch score {
         case .reconstructionError: return reconstructionError
         case .featureDistance: return featureDistance
+        case .inkDeviation: return inkDeviation
         }
     }
 }
@@ -56,15 +64,19 @@ public struct DensityModel: Sendable, Equatable {
     public var subspace: PrincipalSubspace?
     /// Statistics for ``DensityScore/featureDistance``.
     public var gaussian: ClassConditionalGaussian?
+    /// Statistics for ``DensityScore/inkDeviation``.
+    public var ink: InkStatistics?
     /// How many training inputs the statistics were fitted on (for reports), when known.
     public var trainingCount: Int?
 
     /// Creates a density model.
     public init(
-        subspace: PrincipalSubspace? = nil, gaussian: ClassConditionalGaussian? = nil, trainingCount: Int? = nil
+        subspace: PrincipalSubspace? = nil, gaussian: ClassConditionalGaussian? = nil, ink: InkStatistics? = nil,
+        trainingCount: Int? = nil
     ) {
         self.subspace = subspace
         self.gaussian = gaussian
+        self.ink = ink
         self.trainingCount = trainingCount
     }
 
@@ -74,6 +86,7 @@ public struct DensityModel: Sendable, Equatable {
             switch score {
             case .reconstructionError: return subspace != nil
             case .featureDistance: return gaussian != nil
+            case .inkDeviation: return ink != nil
             }
         }
     }
@@ -85,6 +98,7 @@ public struct DensityModel: Sendable, Equatable {
         var result = DensityValues()
         if let subspace { result.reconstructionError = subspace.reconstructionError(of: input, workspace: &workspace) }
         if let gaussian { result.featureDistance = gaussian.distance(of: input, model: model, workspace: &workspace) }
+        if let ink { result.inkDeviation = ink.deviation(of: input) }
         return result
     }
 }
@@ -225,5 +239,33 @@ public struct ClassConditionalGaussian: Sendable, Equatable {
             }
         }
         return nearest / Double(kept)
+    }
+}
+
+/// The training images' typical amount of ink, for ``DensityScore/inkDeviation``: two numbers, no tensors.
+public struct InkStatistics: Sendable, Equatable {
+    /// An input element counts as ink when its scaled value is above this.
+    public var cut: Float
+    /// The median share of inked elements over the training inputs, in (0, 1].
+    public var medianShare: Double
+
+    /// Creates the statistics; `medianShare` must be positive.
+    public init(cut: Float, medianShare: Double) {
+        precondition(medianShare > 0 && medianShare <= 1, "the median ink share is in (0, 1]")
+        self.cut = cut
+        self.medianShare = medianShare
+    }
+
+    /// The share of `input`'s elements above ``cut``.
+    public func share(of input: UnsafeBufferPointer<Float>) -> Double {
+        var inked = 0
+        for value in input where value > cut { inked += 1 }
+        return input.isEmpty ? 0 : Double(inked) / Double(input.count)
+    }
+
+    /// `|ln((share + 1/D) / median)|`; the `1/D` keeps an empty input finite.
+    public func deviation(of input: UnsafeBufferPointer<Float>) -> Double {
+        let floor = 1 / Double(max(input.count, 1))
+        return abs(naturalLog((share(of: input) + floor) / medianShare))
     }
 }

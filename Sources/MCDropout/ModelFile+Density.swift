@@ -4,7 +4,8 @@ public import MCDropoutJSON
 /// `density.gaussian.whitening` `[m, H]` and `density.gaussian.means` `[C, m]`, described by the metadata extension
 /// `"density"`:
 /// `{"training_images": n, "reconstruction_error": {"rank": k, "explained_variance": v},
-/// "feature_distance": {"layer": l, "dimensions": m, "ridge": r}}` (a part is absent when its score is).
+/// "feature_distance": {"layer": l, "dimensions": m, "ridge": r}, "ink_deviation": {"cut": c, "median_share": s}}`
+/// (a part is absent when its score is; `ink_deviation` has no tensors).
 /// Files without the extension have no density scores and stay valid.
 extension DensityModel {
     /// The metadata extension that describes the density tensors.
@@ -25,6 +26,12 @@ extension DensityModel {
             ]
             if let ridge = gaussian.ridge { part.append(("ridge", .number(ridge))) }
             members.append((DensityScore.featureDistance.rawValue, .object(JSONObject(part))))
+        }
+        if let ink {
+            let part: [JSONObject.Member] = [
+                ("cut", .number(Double(ink.cut))), ("median_share", .number(ink.medianShare)),
+            ]
+            members.append((DensityScore.inkDeviation.rawValue, .object(JSONObject(part))))
         }
         return .object(JSONObject(members))
     }
@@ -106,6 +113,16 @@ extension DensityModel {
                 layer: layer, whitening: Matrix(rows: dimensions, columns: width, storage: whitening),
                 whitenedMeans: Matrix(rows: model.outputSize, columns: dimensions, storage: means),
                 ridge: part["ridge"]?.doubleValue)
+        }
+        if let partValue = object[DensityScore.inkDeviation.rawValue] {
+            let field = DensityScore.inkDeviation.rawValue
+            guard case .object(let part) = partValue, let cut = part["cut"]?.doubleValue, cut.isFinite,
+                let median = part["median_share"]?.doubleValue, median > 0, median <= 1
+            else {
+                throw .invalidMetadata(
+                    field: "\(key).\(field)", reason: "must hold a finite cut and a median_share in (0, 1]")
+            }
+            ink = InkStatistics(cut: Float(cut), medianShare: median)
         }
     }
 }

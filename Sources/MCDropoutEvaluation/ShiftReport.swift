@@ -1,4 +1,5 @@
 import Foundation
+import MCDropout
 
 /// The report section and figure of the shift benchmark, drawn from its JSON result only.
 public enum ShiftReport {
@@ -45,12 +46,9 @@ public enum ShiftReport {
         lines.append("|---|---|---|---:|---:|---:|")
         for (mode, label) in [(deterministic, "dropout off"), (monteCarlo, "MC N=\(n)")] {
             for detection in mode.detection {
-                if mode.samples == 0, detection.score == "reconstruction_error" || detection.score == "feature_distance"
-                {
-                    continue
-                }
-                let shownMode =
-                    ["reconstruction_error", "feature_distance"].contains(detection.score) ? "input only" : label
+                let isDensity = DensityScore(rawValue: detection.score) != nil
+                if mode.samples == 0, isDensity { continue }
+                let shownMode = isDensity ? "input only" : label
                 lines.append(
                     "| \(detection.outOfDistribution) | \(detection.score) | \(shownMode) | "
                         + "\(fixed(detection.areaUnderROC)) | \(fixed(detection.averagePrecision)) | "

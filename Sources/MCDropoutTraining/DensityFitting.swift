@@ -53,6 +53,27 @@ public enum DensityFitting {
             mean: mean[0].map { Float($0) }, components: components, explainedVariance: total > 0 ? kept / total : nil)
     }
 
+    /// The median share of inked elements (scaled value above `cut`) over the training images, for
+    /// ``DensityScore/inkDeviation``; at least one element per image so that the median stays positive.
+    public static func inkStatistics(
+        of data: LabeledImages, inputScale: Float, cut: Float
+    ) throws(DensityFittingError) -> InkStatistics {
+        let width = data.pixelCount
+        guard data.count > 0, width > 0 else { throw .invalidRequest("need training images") }
+        guard cut.isFinite, cut >= 0 else { throw .invalidRequest("the ink cut \(cut) must be finite and ≥ 0") }
+        var shares: [Double] = []
+        shares.reserveCapacity(data.count)
+        for image in 0..<data.count {
+            var inked = 0
+            for column in 0..<width where Float(data.pixels[image * width + column]) / inputScale > cut { inked += 1 }
+            shares.append(Double(max(inked, 1)) / Double(width))
+        }
+        shares.sort()
+        let middle = shares.count / 2
+        let median = shares.count % 2 == 1 ? shares[middle] : (shares[middle - 1] + shares[middle]) / 2
+        return InkStatistics(cut: cut, medianShare: median)
+    }
+
     /// Class-conditional Gaussians with a shared covariance over the activations of hidden layer `layer` (dropout
     /// off), grouped by the true labels; the covariance's eigenvalues get `ridgeFraction` × their mean added before
     /// whitening, so directions the training data never uses (dead ReLU units) count strongly but finitely.

@@ -34,6 +34,8 @@ struct FitRuleCommand: ParsableCommand {
     var rank = 100
     @Option(help: "Hidden layer whose activations feature_distance models (1 = first; 0 = no such score).")
     var featureLayer = 1
+    @Option(help: "Scaled value above which an input element counts as ink, for ink_deviation (0 = no such score).")
+    var inkCut = 0.0
     @Option(help: "Ridge added to the feature covariance's eigenvalues, as a share of their mean.")
     var ridge = 0.01
     @Option(help: "Share of the validation split the rule may flag.")
@@ -55,8 +57,8 @@ struct FitRuleCommand: ParsableCommand {
         guard samples >= 1, validationCount >= 10 else {
             throw ValidationError("--samples ≥ 1, --validation-count ≥ 10")
         }
-        guard rank >= 0, featureLayer >= 0, ridge > 0 else {
-            throw ValidationError("--rank, --feature-layer ≥ 0; --ridge > 0")
+        guard rank >= 0, featureLayer >= 0, ridge > 0, inkCut >= 0, inkCut < 1 else {
+            throw ValidationError("--rank, --feature-layer ≥ 0; --ridge > 0; --ink-cut in [0, 1)")
         }
         for name in summaryScores.split(separator: ",") where UncertaintyScore(rawValue: String(name)) == nil {
             throw ValidationError("--summary-scores: '\(name)' is not a summary score")
@@ -88,6 +90,13 @@ struct FitRuleCommand: ParsableCommand {
             density.gaussian = try DensityFitting.classConditionalGaussian(
                 model: file.model, data: training, inputScale: scale, layer: featureLayer, ridgeFraction: ridge)
             log("class-conditional Gaussian on hidden layer \(featureLayer) (\(density.gaussian!.featureCount) units)")
+        }
+        if inkCut > 0 {
+            density.ink = try DensityFitting.inkStatistics(of: training, inputScale: scale, cut: Float(inkCut))
+            log(
+                String(
+                    format: "ink: median share %.4f of the training images' elements above %g",
+                    density.ink?.medianShare ?? 0, inkCut))
         }
         let predictions = ScoredPredictions.evaluate(
             model: file.model, members: file.members, density: density.scores.isEmpty ? nil : density,

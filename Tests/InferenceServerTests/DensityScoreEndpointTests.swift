@@ -12,7 +12,7 @@ struct DensityScoreEndpointTests {
     let service: InferenceService
     /// The constant uniform model (max-probability score 0.9) with a one-direction principal subspace through the
     /// all-zero image along pixel 0: an image's reconstruction error is the mean of its squared scaled pixels
-    /// except pixel 0.
+    /// except pixel 0; ink statistics with cut 0.5 and median share 0.5.
     init() throws {
         let folder = FileManager.default.temporaryDirectory.appendingPathComponent("mcd-\(UUID().uuidString)")
         let path = try writeConstantModel(name: "dense", outputBias: uniformBias, directory: folder)
@@ -21,7 +21,7 @@ struct DensityScoreEndpointTests {
         direction[0, 0] = 1
         file.density = DensityModel(
             subspace: PrincipalSubspace(mean: [Float](repeating: 0, count: 784), components: direction),
-            trainingCount: 1)
+            ink: InkStatistics(cut: 0.5, medianShare: 0.5), trainingCount: 1)
         file.setUncertaintyRule(
             UncertaintyRule(conditions: [
                 .init(score: .uncertainty(.maxProbability), threshold: 0.95),
@@ -45,11 +45,14 @@ struct DensityScoreEndpointTests {
         // (51/255)² = 0.04 ≤ 0.1 and 1 − 0.1 = 0.9 ≤ 0.95: not uncertain.
         #expect(abs((quiet?["reconstruction_error"]?.doubleValue ?? 0) - 0.04 * 783 / 784) < 1e-6)
         #expect(quiet?["uncertain"] == .bool(false))
+        // Only pixel 0 is above the cut: share 1/784, plus the floor 1/784.
+        #expect(abs((quiet?["ink_deviation"]?.doubleValue ?? 0) - log(0.5 * 784 / 2)) < 1e-9)
         #expect(quiet?["uncertainty_triggered"] == .array([]))
         #expect(quiet?["uncertainty_rules"]?.arrayValue?.count == 2)
         #expect(quiet?["uncertainty_score"] == nil)
         let loud = service.handle(HTTPRequest(method: "POST", path: "/predict", body: body(128))).json
         #expect(loud?["uncertain"] == .bool(true))
+        #expect(abs((loud?["ink_deviation"]?.doubleValue ?? 0) - log((1 + 1.0 / 784) / 0.5)) < 1e-9)
         #expect(loud?["uncertainty_triggered"] == .array([.string("reconstruction_error")]))
         // A request override replaces the whole rule; density scores can be named in it.
         let overridden = service.handle(
@@ -67,6 +70,7 @@ struct DensityScoreEndpointTests {
         // A model without statistics has no density fields and refuses a density score by name.
         let plain = service.handle(HTTPRequest(method: "POST", path: "/predict", body: body(51, model: "plain")))
         #expect(plain.status == 200 && plain.json?["reconstruction_error"] == nil)
+        #expect(plain.json?["ink_deviation"] == nil)
         let refused = service.handle(
             HTTPRequest(
                 method: "POST", path: "/predict",
@@ -89,6 +93,9 @@ struct DensityScoreEndpointTests {
             uniqueKeysWithValues: outputs.compactMap { output in output["name"]?.stringValue.map { ($0, output) } })
         let error = named["reconstruction_error"]?["data"]?.arrayValue?.first?.doubleValue ?? 0
         #expect(abs(error - pow(128.0 / 255, 2) * 783 / 784) < 1e-5)
+        let ink = named["ink_deviation"]?["data"]?.arrayValue?.first?.doubleValue ?? 0
+        #expect(named["ink_deviation"]?["datatype"] == .string("FP32"))
+        #expect(abs(ink - log((1 + 1.0 / 784) / 0.5)) < 1e-5)
         #expect(named["uncertain"]?["data"] == .array([.bool(true)]))
         #expect(response.json?["parameters"]?["uncertainty_rules"]?.arrayValue?.count == 2)
         // Which condition raised the flag: one BOOL column per condition, named in the output's parameters.
@@ -101,7 +108,8 @@ struct DensityScoreEndpointTests {
                 == .array([.string("max_probability"), .string("reconstruction_error")]))
         let metadata = service.handle(HTTPRequest(method: "GET", path: "/v2/models/dense")).json
         let names = metadata?["outputs"]?.arrayValue?.compactMap { $0["name"]?.stringValue } ?? []
-        #expect(names.contains("reconstruction_error") && !names.contains("feature_distance"))
+        #expect(names.contains("reconstruction_error") && names.contains("ink_deviation"))
+        #expect(!names.contains("feature_distance"))
         let column = metadata?["outputs"]?.arrayValue?.first { $0["name"] == .string("uncertainty_triggered") }
         #expect(column?["shape"] == .array([.number(-1), .number(2)]))
     }

@@ -96,6 +96,29 @@ struct DensityScoreTests {
         #expect(Array(bytes[dataStart(bytes)..<(dataStart(bytes) + networkBytes)]) == Array(plain.suffix(networkBytes)))
     }
 
+    @Test("ink deviation is |ln((share + 1/D) / median)| of the share above the cut, and round-trips in the file")
+    func inkDeviation() throws {
+        let ink = InkStatistics(cut: 0.5, medianShare: 0.25)
+        // 5 of 20 values above 0.5 (0.5 itself is not): share 0.25, floor 1/20.
+        let input: [Float] =
+            [0.9, 0.6, 0.51, 1, 0.7] + [Float](repeating: 0.5, count: 5) + [Float](repeating: 0, count: 10)
+        let typical = input.withUnsafeBufferPointer { ink.deviation(of: $0) }
+        #expect(abs(typical - naturalLog(0.3 / 0.25)) < 1e-12)
+        let empty = [Float](repeating: 0, count: 20).withUnsafeBufferPointer { ink.deviation(of: $0) }
+        #expect(abs(empty - naturalLog(0.25 / 0.05)) < 1e-12)
+        let full = [Float](repeating: 1, count: 20).withUnsafeBufferPointer { ink.deviation(of: $0) }
+        #expect(abs(full - naturalLog(1.05 / 0.25)) < 1e-12)
+        var file = sampleModelFile()
+        file.density = DensityModel(ink: ink, trainingCount: 7)
+        #expect(file.density?.scores == [.inkDeviation])
+        let bytes = file.encoded()
+        let decoded = try ModelFile(decoding: bytes)
+        #expect(decoded == file && decoded.density?.ink == ink)
+        let zeroMedian = withHeader(bytes) { $0.replacingAll(#"\"median_share\":0.25"#, with: #"\"median_share\":0"#) }
+        #expect(zeroMedian != bytes)
+        #expect(throws: ModelFileError.self) { try ModelFile(decoding: zeroMedian) }
+    }
+
     @Test("a density extension without its tensors, or with the wrong shapes, is a typed error")
     func corrupt() throws {
         var file = sampleModelFile()

@@ -80,4 +80,19 @@ struct DensityFittingTests {
         let distance = mean.withUnsafeBufferPointer { gaussian.distance(of: $0, model: model, workspace: &workspace) }
         #expect(distance < 1e-6)
     }
+
+    @Test("the ink statistics are the median share of elements above the cut, never 0")
+    func inkMedian() throws {
+        // Four images of 4 pixels with 0, 1, 3 and 4 values above 100 (scale 255: cut 100/255); the empty image
+        // counts as one inked element, so the shares are 1/4, 1/4, 3/4, 1 and the median is 1/2.
+        let pixels: [UInt8] = [0, 0, 0, 0, 101, 0, 100, 0, 255, 200, 101, 0, 101, 101, 101, 101]
+        let data = LabeledImages(pixels: pixels, labels: [0, 1, 0, 1], pixelCount: 4)
+        let ink = try DensityFitting.inkStatistics(of: data, inputScale: 255, cut: 100 / 255)
+        #expect(ink.medianShare == 0.5)
+        let odd = try DensityFitting.inkStatistics(of: data.subset(1..<4), inputScale: 255, cut: 100 / 255)
+        #expect(odd.medianShare == 0.75)
+        #expect(throws: DensityFittingError.self) {
+            try DensityFitting.inkStatistics(of: data, inputScale: 255, cut: -1)
+        }
+    }
 }

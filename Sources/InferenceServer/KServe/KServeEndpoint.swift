@@ -22,6 +22,7 @@ enum InferenceOutput: String, CaseIterable {
     /// The density scores, offered for a model whose file holds their statistics.
     case reconstructionError = "reconstruction_error"
     case featureDistance = "feature_distance"
+    case inkDeviation = "ink_deviation"
     /// Regression outputs beside ``mean`` and ``variance`` (epistemic) for a `mean_logvar` head: the aleatoric and
     /// predictive variance per target.
     case aleatoricVariance = "aleatoric_variance"
@@ -62,6 +63,7 @@ enum InferenceOutput: String, CaseIterable {
             case .uncertain, .uncertaintyTriggered: return rule != nil
             case .reconstructionError: return scores.contains(.reconstructionError)
             case .featureDistance: return scores.contains(.featureDistance)
+            case .inkDeviation: return scores.contains(.inkDeviation)
             default: return true
             }
         }

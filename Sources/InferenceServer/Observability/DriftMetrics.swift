@@ -4,12 +4,12 @@ import Synchronization
 
 /// A per-prediction score that drift metrics keep a histogram of: every score a response carries
 /// (`predictive_entropy`, `expected_entropy`, `mutual_information` and, for a model whose file holds their
-/// statistics, the density scores `reconstruction_error` and `feature_distance`) and the two the
+/// statistics, the density scores `reconstruction_error`, `feature_distance` and `ink_deviation`) and the two the
 /// ``UncertaintyScore``s derive from its arrays (`max_probability` = 1 − max p̄ from `probabilities`,
 /// `total_variance` = Σ `variance`).
 enum DriftScore: Sendable, CaseIterable {
     case predictiveEntropy, expectedEntropy, mutualInformation, maxProbability, totalVariance
-    case reconstructionError, featureDistance
+    case reconstructionError, featureDistance, inkDeviation
 
     /// The `score` label: the wire name of the response field, ``UncertaintyScore`` or ``DensityScore``.
     var name: String {
@@ -21,6 +21,7 @@ enum DriftScore: Sendable, CaseIterable {
         case .totalVariance: return UncertaintyScore.totalVariance.rawValue
         case .reconstructionError: return DensityScore.reconstructionError.rawValue
         case .featureDistance: return DensityScore.featureDistance.rawValue
+        case .inkDeviation: return DensityScore.inkDeviation.rawValue
         }
     }
 
@@ -31,6 +32,7 @@ enum DriftScore: Sendable, CaseIterable {
             switch score {
             case .reconstructionError: return available.contains(.reconstructionError)
             case .featureDistance: return available.contains(.featureDistance)
+            case .inkDeviation: return available.contains(.inkDeviation)
             default: return true
             }
         }
@@ -47,6 +49,7 @@ enum DriftScore: Sendable, CaseIterable {
         case .totalVariance: return UncertaintyScore.totalVariance.value(of: summary)
         case .reconstructionError: return density.reconstructionError
         case .featureDistance: return density.featureDistance
+        case .inkDeviation: return density.inkDeviation
         }
     }
 
@@ -59,7 +62,7 @@ enum DriftScore: Sendable, CaseIterable {
         switch self {
         case .predictiveEntropy, .expectedEntropy, .mutualInformation: end = log(Double(max(classCount, 2)))
         case .maxProbability, .totalVariance: end = 1
-        case .reconstructionError, .featureDistance: return Self.densityBuckets
+        case .reconstructionError, .featureDistance, .inkDeviation: return Self.densityBuckets
         }
         return Self.bucketFractions.map { $0 * end }
     }
@@ -162,7 +165,8 @@ extension ServerMetrics {
         let loaded = models.names.compactMap { models.models[$0] }
         out += "# HELP mcdropout_prediction_score Per-prediction uncertainty scores by model and score (entropies in "
         out += "nats over [0, ln C]; max_probability is 1 - max p over [0, 1]; total_variance over [0, 1]; the density "
-        out += "scores reconstruction_error and feature_distance, where the model has them, over 0.0001-1000).\n"
+        out += "scores reconstruction_error, feature_distance and ink_deviation, where the model has them, over "
+        out += "0.0001-1000).\n"
         out += "# TYPE mcdropout_prediction_score histogram\n"
         for model in loaded {
             let name = escapeLabel(model.name)

@@ -105,7 +105,8 @@ extension JSONWriter {
         }
     }
 
-    /// Writes each density score the model has, by name (`"reconstruction_error"`, `"feature_distance"`).
+    /// Writes each density score the model has, by name (`"reconstruction_error"`, `"feature_distance"`,
+    /// `"ink_deviation"`).
     mutating func densityScores(_ values: DensityValues) {
         for score in DensityScore.allCases {
             if let value = values[score] {
