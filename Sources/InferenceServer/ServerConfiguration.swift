@@ -12,6 +12,10 @@ public struct ServerConfiguration: Sendable {
     /// a worker; further ones get 503 with `Retry-After` at once, which bounds both latency and the memory held by
     /// queued request bodies.
     public var transport = DaemonConfiguration()
+    /// The port of the KServe V2 gRPC service (on `transport.host`): `nil`, the default, means 8081, or a free port
+    /// when `transport.port` is 0 (so servers started on free ports, as in tests, never collide on 8081); 0 picks a
+    /// free port; a negative value turns gRPC off. Its largest request message is `transport.maxBodyBytes`.
+    public var grpcPort: Int?
     /// Model files; each model is named after its file stem (`models/mnist.safetensors` → `mnist`).
     public var modelPaths: [String] = ["models/mnist.safetensors"]
     /// Passes per request when the request does not say.
@@ -35,6 +39,12 @@ public struct ServerConfiguration: Sendable {
     /// Whether predictions feed the per-model drift metrics (score histograms, per-class and flag counters) on
     /// `/metrics`; `--no-drift-metrics` stops the recording (the series stay, at zero). For measuring their cost.
     public var recordsDriftMetrics = true
+
+    /// The gRPC port to bind after resolving the default (see ``grpcPort``); `nil` when gRPC is off.
+    public var resolvedGRPCPort: Int? {
+        guard let grpcPort else { return transport.port == 0 ? 0 : 8081 }
+        return grpcPort < 0 ? nil : grpcPort
+    }
 
     /// Creates the default configuration.
     public init() {}

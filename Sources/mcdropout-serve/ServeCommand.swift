@@ -50,6 +50,11 @@ struct ServeCommand: ParsableCommand {
     @Option(help: "Port; 0 picks a free one and prints it.")
     var port = defaults.transport.port
     @Option(
+        help: ArgumentHelp(
+            "KServe V2 gRPC port (inference.GRPCInferenceService); default 8081, or a free one when --port is 0; "
+                + "0 picks a free one and prints it; -1 turns gRPC off.", valueName: "port"))
+    var grpcPort: Int?
+    @Option(
         name: .customLong("model"),
         help: ArgumentHelp("Model file (repeatable); the model's name is the file stem.", valueName: "path"),
         completion: .file(extensions: ["safetensors"]))
@@ -118,6 +123,7 @@ struct ServeCommand: ParsableCommand {
         guard authScope == "inference" || authScope == "all" else {
             throw ValidationError("--auth-scope must be 'inference' or 'all', not '\(authScope)'")
         }
+        guard (grpcPort ?? 0) <= 65_535 else { throw ValidationError("--grpc-port must be at most 65535") }
         guard threads >= 1, maxQueued >= 0, defaultSamples >= 1, maxSamples >= defaultSamples, maxBatch >= 1,
             maxBodyBytes >= 1
         else {
@@ -139,6 +145,7 @@ struct ServeCommand: ParsableCommand {
         var configuration = ServerConfiguration()
         configuration.transport.host = host
         configuration.transport.port = port
+        configuration.grpcPort = grpcPort
         configuration.modelPaths = models
         configuration.transport.workerThreadCount = threads
         configuration.transport.maxQueuedRequests = maxQueued
@@ -172,7 +179,10 @@ struct ServeCommand: ParsableCommand {
             logger.critical("cannot start", metadata: ["reason": "\(error)"])
             throw ExitCode.failure
         }
-        print("mcdropout-serve listening on http://\(host.contains(":") ? "[\(host)]" : host):\(server.port)")
+        let address = host.contains(":") ? "[\(host)]" : host
+        // The gRPC line first: scripts read the port from the line with "listening on", the last one printed.
+        if let grpcPort = server.grpcPort { print("mcdropout-serve gRPC on \(address):\(grpcPort)") }
+        print("mcdropout-serve listening on http://\(address):\(server.port)")
         fflush(nil)
 
         let drainTimeout = configuration.drainTimeoutSeconds
