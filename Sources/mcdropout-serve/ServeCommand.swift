@@ -51,9 +51,9 @@ struct ServeCommand: ParsableCommand {
     var port = defaults.transport.port
     @Option(
         help: ArgumentHelp(
-            "KServe V2 gRPC port (inference.GRPCInferenceService); default 8081, or a free one when --port is 0; "
-                + "0 picks a free one and prints it; -1 turns gRPC off.", valueName: "port"))
-    var grpcPort: Int?
+            "KServe V2 gRPC port: 'auto' is 8081, or a free one when --port is 0; 0 picks a free one and prints it; "
+                + "'off' turns gRPC off.", valueName: "port|auto|off"))
+    var grpcPort = defaults.grpcPort.description
     @Option(
         name: .customLong("model"),
         help: ArgumentHelp("Model file (repeatable); the model's name is the file stem.", valueName: "path"),
@@ -123,7 +123,9 @@ struct ServeCommand: ParsableCommand {
         guard authScope == "inference" || authScope == "all" else {
             throw ValidationError("--auth-scope must be 'inference' or 'all', not '\(authScope)'")
         }
-        guard (grpcPort ?? 0) <= 65_535 else { throw ValidationError("--grpc-port must be at most 65535") }
+        guard GRPCPortSetting(grpcPort) != nil else {
+            throw ValidationError("--grpc-port must be 'auto', 'off' or a port from 0 to 65535, not '\(grpcPort)'")
+        }
         guard threads >= 1, maxQueued >= 0, defaultSamples >= 1, maxSamples >= defaultSamples, maxBatch >= 1,
             maxBodyBytes >= 1
         else {
@@ -149,7 +151,7 @@ struct ServeCommand: ParsableCommand {
         var configuration = ServerConfiguration()
         configuration.transport.host = host
         configuration.transport.port = port
-        configuration.grpcPort = grpcPort
+        configuration.grpcPort = GRPCPortSetting(grpcPort) ?? .automatic  // checked in validate()
         configuration.modelPaths = models
         configuration.transport.workerThreadCount = threads
         configuration.transport.maxQueuedRequests = maxQueued
@@ -184,9 +186,9 @@ struct ServeCommand: ParsableCommand {
             throw ExitCode.failure
         }
         let address = host.contains(":") ? "[\(host)]" : host
-        // The gRPC line first: scripts read the port from the line with "listening on", the last one printed.
-        if let grpcPort = server.grpcPort { print("mcdropout-serve gRPC on \(address):\(grpcPort)") }
+        // The HTTP line first: scripts and tests read the HTTP port from the first line.
         print("mcdropout-serve listening on http://\(address):\(server.port)")
+        if let grpcPort = server.grpcPort { print("mcdropout-serve gRPC (KServe V2) on \(address):\(grpcPort)") }
         fflush(nil)
 
         let drainTimeout = configuration.drainTimeoutSeconds

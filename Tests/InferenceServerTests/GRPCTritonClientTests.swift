@@ -45,7 +45,7 @@ struct GRPCTritonClientTests {
 
     @Test("gRPC can be turned off, and calls are counted per method on /metrics")
     func offAndMetrics() throws {
-        let off = try startServer(paths: [try writeSyntheticModel(name: "digits")]) { $0.grpcPort = -1 }
+        let off = try startServer(paths: [try writeSyntheticModel(name: "digits")]) { $0.grpcPort = .off }
         #expect(off.grpcPort == nil)
         off.shutdown(drainTimeout: .seconds(1))
 
