@@ -129,6 +129,10 @@ struct ServeCommand: ParsableCommand {
     func run() throws {
         // Before any thread exists, so every thread inherits the mask and no signal can be lost or kill us early.
         let signals = BlockedSignals([SIGHUP, SIGTERM, SIGINT])
+        // A peer that goes away must cost a failed write (EPIPE), never the process: libmicrohttpd suppresses
+        // SIGPIPE on its own sends, but a closed stdout or stderr pipe (a log collector restarting) would still kill
+        // us with the default action. Servers ignore it for that reason (nginx does).
+        signal(SIGPIPE, SIG_IGN)
         let level = Logger.Level(rawValue: logLevel) ?? .info
         LoggingSystem.bootstrap { label in
             var handler = StreamLogHandler.standardError(label: label)
