@@ -50,6 +50,11 @@ struct ServeCommand: ParsableCommand {
     @Option(help: "Port; 0 picks a free one and prints it.")
     var port = defaults.transport.port
     @Option(
+        help: ArgumentHelp(
+            "KServe V2 gRPC port: 'auto' is 8081, or a free one when --port is 0; 0 picks a free one and prints it; "
+                + "'off' turns gRPC off.", valueName: "port|auto|off"))
+    var grpcPort = defaults.grpcPort.description
+    @Option(
         name: .customLong("model"),
         help: ArgumentHelp("Model file (repeatable); the model's name is the file stem.", valueName: "path"),
         completion: .file(extensions: ["safetensors"]))
@@ -74,6 +79,11 @@ struct ServeCommand: ParsableCommand {
     var maxTotalPasses = defaults.maxTotalPasses
     @Option(help: "Largest request body in bytes.")
     var maxBodyBytes = defaults.transport.maxBodyBytes
+    @Option(
+        help: ArgumentHelp(
+            "Most bytes of request bodies held at once, over all connections; beyond it a body is answered 503.",
+            discussion: "Bounds memory for bodies whatever the connection count: fit a container limit with it."))
+    var maxBufferedBodyBytes = defaults.transport.maxBufferedBodyBytes
     @Option(help: "Seconds before an idle connection is closed.")
     var connectionTimeout = defaults.transport.connectionTimeoutSeconds
     @Option(help: "Most simultaneous connections.")
@@ -118,17 +128,28 @@ struct ServeCommand: ParsableCommand {
         guard authScope == "inference" || authScope == "all" else {
             throw ValidationError("--auth-scope must be 'inference' or 'all', not '\(authScope)'")
         }
+        guard GRPCPortSetting(grpcPort) != nil else {
+            throw ValidationError("--grpc-port must be 'auto', 'off' or a port from 0 to 65535, not '\(grpcPort)'")
+        }
         guard threads >= 1, maxQueued >= 0, defaultSamples >= 1, maxSamples >= defaultSamples, maxBatch >= 1,
             maxBodyBytes >= 1
         else {
             throw ValidationError(
                 "--threads, --max-batch and --max-body-bytes must be ≥ 1 and --default-samples ≤ --max-samples")
         }
+        guard maxBufferedBodyBytes >= maxBodyBytes else {
+            throw ValidationError(
+                "--max-buffered-body-bytes (\(maxBufferedBodyBytes)) must be ≥ --max-body-bytes (\(maxBodyBytes))")
+        }
     }
 
     func run() throws {
         // Before any thread exists, so every thread inherits the mask and no signal can be lost or kill us early.
         let signals = BlockedSignals([SIGHUP, SIGTERM, SIGINT])
+        // A peer that goes away must cost a failed write (EPIPE), never the process: libmicrohttpd suppresses
+        // SIGPIPE on its own sends, but a closed stdout or stderr pipe (a log collector restarting) would still kill
+        // us with the default action. Servers ignore it for that reason (nginx does).
+        signal(SIGPIPE, SIG_IGN)
         let level = Logger.Level(rawValue: logLevel) ?? .info
         LoggingSystem.bootstrap { label in
             var handler = StreamLogHandler.standardError(label: label)
@@ -139,6 +160,7 @@ struct ServeCommand: ParsableCommand {
         var configuration = ServerConfiguration()
         configuration.transport.host = host
         configuration.transport.port = port
+        configuration.grpcPort = GRPCPortSetting(grpcPort) ?? .automatic  // checked in validate()
         configuration.modelPaths = models
         configuration.transport.workerThreadCount = threads
         configuration.transport.maxQueuedRequests = maxQueued
@@ -149,6 +171,7 @@ struct ServeCommand: ParsableCommand {
         configuration.maxBatchSize = maxBatch
         configuration.maxTotalPasses = maxTotalPasses
         configuration.transport.maxBodyBytes = maxBodyBytes
+        configuration.transport.maxBufferedBodyBytes = maxBufferedBodyBytes
         configuration.transport.connectionTimeoutSeconds = connectionTimeout
         configuration.transport.connectionLimit = maxConnections
         configuration.transport.perIPConnectionLimit = maxConnectionsPerIp
@@ -172,7 +195,10 @@ struct ServeCommand: ParsableCommand {
             logger.critical("cannot start", metadata: ["reason": "\(error)"])
             throw ExitCode.failure
         }
-        print("mcdropout-serve listening on http://\(host.contains(":") ? "[\(host)]" : host):\(server.port)")
+        let address = host.contains(":") ? "[\(host)]" : host
+        // The HTTP line first: scripts and tests read the HTTP port from the first line.
+        print("mcdropout-serve listening on http://\(address):\(server.port)")
+        if let grpcPort = server.grpcPort { print("mcdropout-serve gRPC (KServe V2) on \(address):\(grpcPort)") }
         fflush(nil)
 
         let drainTimeout = configuration.drainTimeoutSeconds

@@ -91,10 +91,23 @@ extension InferenceService {
         }
     }
 
+    /// The model's input and output tensors as V2 metadata lists them (over HTTP and gRPC): the one input
+    /// `[-1, inputSize]`, then every available output.
+    static func tensorMetadata(_ model: LoadedModel) -> (inputs: [TensorMetadata], outputs: [TensorMetadata]) {
+        let conditions = model.uncertaintyRule?.conditions.count ?? 0
+        let outputs = InferenceOutput.available(
+            rule: model.uncertaintyRule, density: model.file.density, head: model.file.metadata.head
+        ).map { output in
+            TensorMetadata(
+                name: output.rawValue, datatype: output.datatype,
+                shape: output.isMatrix ? [-1, output.width(classes: model.outputWidth, conditions: conditions)] : [-1])
+        }
+        return ([TensorMetadata(name: inputName(model), datatype: "FP32", shape: [-1, model.inputSize])], outputs)
+    }
+
     /// `GET /v2/models/{model}`.
     func modelMetadata(_ model: LoadedModel) -> HTTPResponse {
-        let classes = model.outputWidth
-        return jsonResponse { writer in
+        jsonResponse { writer in
             writer.key("name")
             writer.string(model.name)
             writer.key("versions")
@@ -103,39 +116,24 @@ extension InferenceService {
             writer.endArray()
             writer.key("platform")
             writer.string("mcdropout")
-            writer.key("inputs")
-            writer.beginArray()
-            writer.beginObject()
-            writer.key("name")
-            writer.string(Self.inputName(model))
-            writer.key("datatype")
-            writer.string("FP32")
-            writer.key("shape")
-            writer.beginArray()
-            writer.integer(-1)
-            writer.integer(model.inputSize)
-            writer.endArray()
-            writer.endObject()
-            writer.endArray()
-            writer.key("outputs")
-            writer.beginArray()
-            let conditions = model.uncertaintyRule?.conditions.count ?? 0
-            for output in InferenceOutput.available(
-                rule: model.uncertaintyRule, density: model.file.density, head: model.file.metadata.head)
-            {
-                writer.beginObject()
-                writer.key("name")
-                writer.string(output.rawValue)
-                writer.key("datatype")
-                writer.string(output.datatype)
-                writer.key("shape")
+            let (inputs, outputs) = Self.tensorMetadata(model)
+            for (key, tensors) in [("inputs", inputs), ("outputs", outputs)] {
+                writer.key(key)
                 writer.beginArray()
-                writer.integer(-1)
-                if output.isMatrix { writer.integer(output.width(classes: classes, conditions: conditions)) }
+                for tensor in tensors {
+                    writer.beginObject()
+                    writer.key("name")
+                    writer.string(tensor.name)
+                    writer.key("datatype")
+                    writer.string(tensor.datatype)
+                    writer.key("shape")
+                    writer.beginArray()
+                    for dimension in tensor.shape { writer.integer(dimension) }
+                    writer.endArray()
+                    writer.endObject()
+                }
                 writer.endArray()
-                writer.endObject()
             }
-            writer.endArray()
             writer.key("parameters")
             writer.beginObject()
             writer.key("dataset")
@@ -180,6 +178,14 @@ extension InferenceService {
         }
         let inference = try InferRequest(parseObject(Array(body[0..<jsonEnd])))
         var binary = BinaryReader(bytes: body, offset: jsonEnd)
+        return encodeInferResponse(try runInference(inference, model: model, binary: &binary))
+    }
+
+    /// Runs a decoded V2 inference (HTTP or gRPC) on this worker: validates it against the model and the limits,
+    /// reads the input, computes, records the drift metrics and returns what the response encoders need.
+    func runInference(
+        _ inference: InferRequest, model: LoadedModel, binary: inout BinaryReader
+    ) throws(HTTPError) -> InferResult {
         let (_, setting, seed, uncertainty) = try inference.scalars.validated(limits: limits, prefix: "parameters.")
         let samples = setting ?? .fixed(configuration.defaultSamples)
         guard inference.inputs.count == 1 else {
@@ -216,20 +222,36 @@ extension InferenceService {
         for _ in 0..<batch { worker.request.counts.append(model.inputSize) }
         let passes = run(model, samples: samples, seed: seedValue, worker: worker)
         metrics.passes.add(passes)
-        if configuration.recordsDriftMetrics && model.file.metadata.head.isClassification {
+        if configuration.recordsDriftMetrics {
             model.drift.record(worker.summaries, density: worker.densityValues, count: batch, rule: rule)
         }
         let summaries = Array(worker.summaries.prefix(batch))
-        let density = Array(worker.densityValues.prefix(batch))
         // "samples" reports the passes used: N when fixed; with "auto", the most any input used (exact for one
         // input), and "samples_total" the passes over the whole batch.
         let reported = summaries.map(\.sampleCount).max() ?? 0
-        return encodeInferResponse(
+        return InferResult(
             model: model, id: inference.id, samples: reported, totalSamples: passes,
-            isAutomatic: samples != .fixed(reported),
-            seed: seedValue, rule: rule, summaries: summaries, density: density, outputs: requested)
+            isAutomatic: samples != .fixed(reported), seed: seedValue, rule: rule, summaries: summaries,
+            density: Array(worker.densityValues.prefix(batch)), outputs: requested)
     }
+}
 
+/// A V2 inference's outcome before encoding: JSON (+ binary tensors) over HTTP, protobuf over gRPC.
+struct InferResult {
+    var model: LoadedModel
+    var id: String?
+    /// The passes reported as `samples` (with `"auto"`, the most any input used).
+    var samples: Int
+    /// The passes over the whole batch.
+    var totalSamples: Int
+    /// Whether the passes were chosen adaptively (`samples_total` is then reported too).
+    var isAutomatic: Bool
+    var seed: UInt64
+    var rule: UncertaintyRule?
+    var summaries: [PredictiveSummary]
+    var density: [DensityValues]
+    /// The outputs to return, in order; `binary` is the HTTP binary tensor extension's choice.
+    var outputs: [(output: InferenceOutput, binary: Bool)]
 }
 
 /// The server's version, reported by `GET /v2`, `GET /` and `--version`; the package's ``mcdropoutVersion``.

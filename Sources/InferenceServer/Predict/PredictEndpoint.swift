@@ -21,7 +21,7 @@ extension InferenceService {
         let head = model.file.metadata.head
         let rule = decoded.uncertainty.resolved(stored: model.uncertaintyRule, head: head)
         let passes = run(model, samples: setting, seed: seed, worker: worker)
-        if configuration.recordsDriftMetrics && head.isClassification {
+        if configuration.recordsDriftMetrics {
             model.drift.record(worker.summaries, density: worker.densityValues, count: instanceCount, rule: rule)
         }
 
@@ -158,7 +158,7 @@ extension InferenceService {
     /// Bounds the compute of one request.
     func checkTotalPasses(instances: Int, samples: Int) throws(HTTPError) {
         guard instances * samples <= configuration.maxTotalPasses else {
-            throw .badRequest(
+            throw .limitExceeded(
                 "\(instances) inputs × \(samples) samples exceeds the limit of "
                     + "\(configuration.maxTotalPasses) passes per request"
             )
