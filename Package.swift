@@ -31,6 +31,11 @@ let package = Package(
             name: "CMicroHTTPD",
             linkerSettings: [.linkedLibrary("microhttpd")]
         ),
+        // The gRPC C core (Debian's libgrpc-dev) behind a few prefixed functions that run unary calls; see CGRPC.h.
+        .target(
+            name: "CGRPC",
+            linkerSettings: [.linkedLibrary("grpc"), .linkedLibrary("gpr")]
+        ),
         // Minimal, Foundation-free JSON reader/writer shared by the model codec and the server.
         .target(name: "MCDropoutJSON", swiftSettings: strictSettings),
         // The numeric core: no Foundation, no I/O.
@@ -55,10 +60,17 @@ let package = Package(
             dependencies: ["CMicroHTTPD", .product(name: "Logging", package: "swift-log")],
             swiftSettings: strictSettings
         ),
+        // A unary gRPC server over the C core plus the protobuf wire format; knows nothing of inference. The only
+        // importer of CGRPC.
+        .target(
+            name: "GRPCTransport",
+            dependencies: ["CGRPC", .product(name: "Logging", package: "swift-log")],
+            swiftSettings: strictSettings
+        ),
         .target(
             name: "InferenceServer",
             dependencies: [
-                "MCDropout", "MCDropoutJSON", "HTTPTransport",
+                "MCDropout", "MCDropoutJSON", "HTTPTransport", "GRPCTransport",
                 .product(name: "Logging", package: "swift-log"),
             ],
             // Resources/ (the OpenAPI document, the demo page) and examples/*.json are compiled in by EmbedResources.
@@ -128,6 +140,7 @@ let package = Package(
             dependencies: ["MCDropoutEvaluation", "MCDropout", "MCDropoutData", "TestSupport"],
             swiftSettings: strictSettings
         ),
+        .testTarget(name: "GRPCTransportTests", dependencies: ["GRPCTransport"], swiftSettings: strictSettings),
         .testTarget(name: "MCDropoutJSONTests", dependencies: ["MCDropoutJSON"], swiftSettings: strictSettings),
         // Child processes for tests, with file-backed output (see ChildProcess for why not Pipe).
         .target(name: "TestSupport", path: "Tests/TestSupport", swiftSettings: strictSettings),

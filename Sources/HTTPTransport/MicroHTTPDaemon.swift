@@ -121,6 +121,20 @@ public final class MicroHTTPDaemon: Sendable {
         core.inFlightRequests.load(ordering: .acquiring)
     }
 
+    /// Runs `work` on the daemon's workers behind the same admission limit as the HTTP requests that need one, for
+    /// another transport's requests (the gRPC server's). Returns `false`, running nothing, when every slot is taken
+    /// or the daemon is stopping; `cancelled` runs instead of `work` if the daemon stops before a worker starts it.
+    /// Without workers (`workerThreadCount` 0) `work` runs at once on the calling thread.
+    public func submit(_ work: @escaping @Sendable () -> Void, cancelled: @escaping @Sendable () -> Void) -> Bool {
+        guard let pool = core.pool else {
+            work()
+            return true
+        }
+        guard pool.reserve() else { return false }
+        pool.enqueue(WorkerPool.Job(run: work, cancel: cancelled))
+        return true
+    }
+
     /// Whether the daemon has been started and not yet stopped (it may be quiesced).
     public var isRunning: Bool {
         lifecycle.withLock { $0.daemon != nil }

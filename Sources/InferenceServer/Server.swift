@@ -1,9 +1,11 @@
+public import GRPCTransport
 public import HTTPTransport
 public import Logging
 import MCDropout
 import MCDropoutJSON
 
-/// A running inference server: the loaded models, the service and the libmicrohttpd daemon in front of it.
+/// A running inference server: the loaded models, the service, and in front of it the libmicrohttpd daemon and the
+/// gRPC server (which computes on the daemon's workers).
 ///
 /// The executable and the live tests both start servers through ``start(configuration:logger:)``.
 public final class Server: Sendable {
@@ -11,14 +13,19 @@ public final class Server: Sendable {
     public let service: InferenceService
     /// The HTTP transport.
     public let daemon: MicroHTTPDaemon
+    /// The gRPC transport; `nil` when gRPC is off.
+    public let grpc: GRPCServer?
     private let logger: Logger
 
     /// The bound port (the kernel's choice when the configuration asked for 0).
     public var port: Int { daemon.port }
+    /// The bound gRPC port; `nil` when gRPC is off.
+    public var grpcPort: Int? { grpc?.port }
 
-    private init(service: InferenceService, daemon: MicroHTTPDaemon, logger: Logger) {
+    private init(service: InferenceService, daemon: MicroHTTPDaemon, grpc: GRPCServer?, logger: Logger) {
         self.service = service
         self.daemon = daemon
+        self.grpc = grpc
         self.logger = logger
     }
 
@@ -35,6 +42,16 @@ public final class Server: Sendable {
         // libmicrohttpd needs at least one connection per I/O thread.
         transport.connectionLimit = max(transport.connectionLimit, transport.ioThreadCount)
         let daemon = try MicroHTTPDaemon(configuration: transport, handler: service, logger: logger)
+        var grpc: GRPCServer?
+        if let grpcPort = configuration.resolvedGRPCPort {
+            let endpoint = GRPCEndpoint(service: service) { [daemon] work, cancelled in
+                daemon.submit(work, cancelled: cancelled)
+            }
+            grpc = try GRPCServer(
+                configuration: GRPCServerConfiguration(
+                    host: transport.host, port: grpcPort, maxReceiveMessageBytes: transport.maxBodyBytes),
+                handler: endpoint, logger: logger)
+        }
         let snapshot = registry.snapshot
         for name in snapshot.names {
             guard let model = snapshot.models[name] else { continue }
@@ -49,20 +66,30 @@ public final class Server: Sendable {
         }
         service.markReady()
         let host = transport.host.contains(":") ? "[\(transport.host)]" : transport.host
-        logger.info("ready", metadata: ["address": "http://\(host):\(daemon.port)"])
-        return Server(service: service, daemon: daemon, logger: logger)
+        var addresses: Logger.Metadata = ["address": "http://\(host):\(daemon.port)"]
+        if let grpc { addresses["grpc_address"] = "\(host):\(grpc.port)" }
+        logger.info("ready", metadata: addresses)
+        return Server(service: service, daemon: daemon, grpc: grpc, logger: logger)
     }
 
     /// Reloads every model file (SIGHUP); requests in flight finish on the model they started with.
     @discardableResult
     public func reload() -> [ModelRegistry.ReloadOutcome] { service.reloadModels() }
 
-    /// Graceful stop (SIGTERM): readiness turns 503, no new connections are accepted, requests in flight finish
-    /// (up to `drainTimeout`), then the workers stop.
+    /// Graceful stop (SIGTERM): readiness turns 503, no new connections (HTTP) or calls (gRPC, UNAVAILABLE) are
+    /// accepted, requests and calls in flight finish (up to `drainTimeout` in all), then the workers stop. gRPC
+    /// drains first, while the workers its calls run on still take jobs.
     public func shutdown(drainTimeout: Duration) {
-        logger.info("draining", metadata: ["in_flight": "\(daemon.inFlightRequestCount)"])
+        logger.info(
+            "draining",
+            metadata: [
+                "in_flight": "\(daemon.inFlightRequestCount)", "grpc_in_flight": "\(grpc?.inFlightCallCount ?? 0)",
+            ])
         service.markDraining()
-        daemon.stop(drainTimeout: drainTimeout)
+        let deadline = ContinuousClock.now.advanced(by: drainTimeout)
+        daemon.quiesce()
+        grpc?.stop(drainTimeout: drainTimeout)
+        daemon.stop(drainTimeout: max(.zero, deadline - ContinuousClock.now))
         logger.info("stopped")
     }
 }

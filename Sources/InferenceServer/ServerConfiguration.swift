@@ -12,6 +12,9 @@ public struct ServerConfiguration: Sendable {
     /// a worker; further ones get 503 with `Retry-After` at once, which bounds both latency and the memory held by
     /// queued request bodies.
     public var transport = DaemonConfiguration()
+    /// The port of the KServe V2 gRPC service, on `transport.host`; its largest request message is
+    /// `transport.maxBodyBytes`.
+    public var grpcPort = GRPCPortSetting.automatic
     /// Model files; each model is named after its file stem (`models/mnist.safetensors` → `mnist`).
     public var modelPaths: [String] = ["models/mnist.safetensors"]
     /// Passes per request when the request does not say.
@@ -40,6 +43,42 @@ public struct ServerConfiguration: Sendable {
     /// it off, to compare latency and throughput with and without.
     public var splitsPasses = true
 
+    /// The gRPC port to bind (see ``GRPCPortSetting``); `nil` when gRPC is off.
+    public var resolvedGRPCPort: Int? {
+        switch grpcPort {
+        case .automatic: return transport.port == 0 ? 0 : 8081
+        case .off: return nil
+        case .port(let port): return port
+        }
+    }
+
     /// Creates the default configuration.
     public init() {}
+}
+
+/// Where the gRPC service listens: `auto` (8081, or a free port when the HTTP port is 0, so that servers started on
+/// free ports, as tests and scripts do, never collide on 8081), `off`, or a port number (0: a free one).
+public enum GRPCPortSetting: Sendable, Hashable, LosslessStringConvertible {
+    case automatic
+    case off
+    case port(Int)
+
+    /// Parses `auto`, `off` or a port from 0 to 65535.
+    public init?(_ description: String) {
+        switch description {
+        case "auto": self = .automatic
+        case "off": self = .off
+        default:
+            guard let port = Int(description), (0...65_535).contains(port) else { return nil }
+            self = .port(port)
+        }
+    }
+
+    public var description: String {
+        switch self {
+        case .automatic: return "auto"
+        case .off: return "off"
+        case .port(let port): return String(port)
+        }
+    }
 }

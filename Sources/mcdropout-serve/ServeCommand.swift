@@ -50,6 +50,11 @@ struct ServeCommand: ParsableCommand {
     @Option(help: "Port; 0 picks a free one and prints it.")
     var port = defaults.transport.port
     @Option(
+        help: ArgumentHelp(
+            "KServe V2 gRPC port: 'auto' is 8081, or a free one when --port is 0; 0 picks a free one and prints it; "
+                + "'off' turns gRPC off.", valueName: "port|auto|off"))
+    var grpcPort = defaults.grpcPort.description
+    @Option(
         name: .customLong("model"),
         help: ArgumentHelp("Model file (repeatable); the model's name is the file stem.", valueName: "path"),
         completion: .file(extensions: ["safetensors"]))
@@ -122,6 +127,9 @@ struct ServeCommand: ParsableCommand {
         guard authScope == "inference" || authScope == "all" else {
             throw ValidationError("--auth-scope must be 'inference' or 'all', not '\(authScope)'")
         }
+        guard GRPCPortSetting(grpcPort) != nil else {
+            throw ValidationError("--grpc-port must be 'auto', 'off' or a port from 0 to 65535, not '\(grpcPort)'")
+        }
         guard threads >= 1, maxQueued >= 0, defaultSamples >= 1, maxSamples >= defaultSamples, maxBatch >= 1,
             maxBodyBytes >= 1
         else {
@@ -133,6 +141,10 @@ struct ServeCommand: ParsableCommand {
     func run() throws {
         // Before any thread exists, so every thread inherits the mask and no signal can be lost or kill us early.
         let signals = BlockedSignals([SIGHUP, SIGTERM, SIGINT])
+        // A peer that goes away must cost a failed write (EPIPE), never the process: libmicrohttpd suppresses
+        // SIGPIPE on its own sends, but a closed stdout or stderr pipe (a log collector restarting) would still kill
+        // us with the default action. Servers ignore it for that reason (nginx does).
+        signal(SIGPIPE, SIG_IGN)
         let level = Logger.Level(rawValue: logLevel) ?? .info
         LoggingSystem.bootstrap { label in
             var handler = StreamLogHandler.standardError(label: label)
@@ -143,6 +155,7 @@ struct ServeCommand: ParsableCommand {
         var configuration = ServerConfiguration()
         configuration.transport.host = host
         configuration.transport.port = port
+        configuration.grpcPort = GRPCPortSetting(grpcPort) ?? .automatic  // checked in validate()
         configuration.modelPaths = models
         configuration.transport.workerThreadCount = threads
         configuration.transport.maxQueuedRequests = maxQueued
@@ -177,7 +190,10 @@ struct ServeCommand: ParsableCommand {
             logger.critical("cannot start", metadata: ["reason": "\(error)"])
             throw ExitCode.failure
         }
-        print("mcdropout-serve listening on http://\(host.contains(":") ? "[\(host)]" : host):\(server.port)")
+        let address = host.contains(":") ? "[\(host)]" : host
+        // The HTTP line first: scripts and tests read the HTTP port from the first line.
+        print("mcdropout-serve listening on http://\(address):\(server.port)")
+        if let grpcPort = server.grpcPort { print("mcdropout-serve gRPC (KServe V2) on \(address):\(grpcPort)") }
         fflush(nil)
 
         let drainTimeout = configuration.drainTimeoutSeconds

@@ -13,8 +13,9 @@ final class ServeProcess {
     let port: Int
     var process: Process { child.process }
 
-    init(arguments: [String]) throws {
-        child = try ChildProcess(serveExecutable, ["--port", "0", "--log-level", "warning"] + arguments)
+    init(arguments: [String], errorSink: ChildProcess.ErrorSink = .file) throws {
+        child = try ChildProcess(
+            serveExecutable, ["--port", "0", "--log-level", "warning"] + arguments, errorSink: errorSink)
         let text = child.firstLine() ?? ""
         guard let port = text.split(separator: ":").last.flatMap({ Int($0.trimmingCharacters(in: .whitespaces)) })
         else {
@@ -71,6 +72,24 @@ struct ServeProcessTests {
         let server = try ServeProcess(arguments: ["--model", path])
         server.signal(SIGTERM)
         #expect(server.exits(within: .seconds(30)))
+        #expect(server.process.terminationReason == .exit && server.process.terminationStatus == 0)
+    }
+
+    @Test("a log reader that goes away (stderr a pipe closed at the other end) costs log lines, not the process")
+    func closedStandardError() throws {
+        // Every request logs at debug level, so each one writes to the broken pipe. Without SIGPIPE ignored, the
+        // first log line (before the start-up line) kills the server with the default action.
+        let path = try writeSyntheticModel(name: "sigpipe")
+        let server = try ServeProcess(arguments: ["--model", path, "--log-level", "debug"], errorSink: .closedPipe)
+        let connection = try RawHTTPConnection(port: server.port)
+        for _ in 0..<20 {
+            let response = try connection.request(
+                method: "POST", target: "/predict", body: Array(#"{"pixels": \#(pixelsJSON(testPixels()))}"#.utf8))
+            #expect(response.status == 200)
+        }
+        #expect(try connection.request(target: "/health").status == 200)
+        server.signal(SIGTERM)
+        #expect(server.exits())
         #expect(server.process.terminationReason == .exit && server.process.terminationStatus == 0)
     }
 

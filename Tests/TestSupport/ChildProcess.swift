@@ -14,8 +14,19 @@ public final class ChildProcess {
     private let output: FileHandle
     private let error: FileHandle
 
+    /// Where the child's standard error goes.
+    public enum ErrorSink: Sendable {
+        /// A temporary file, readable through ``standardError``.
+        case file
+        /// A pipe whose reading end is already closed, so every write fails with EPIPE (and raises SIGPIPE), as when
+        /// a log collector goes away.
+        case closedPipe
+    }
+
     /// Starts `executable` with `arguments`; `environment` replaces the inherited one when given.
-    public init(_ executable: URL, _ arguments: [String], environment: [String: String]? = nil) throws {
+    public init(
+        _ executable: URL, _ arguments: [String], environment: [String: String]? = nil, errorSink: ErrorSink = .file
+    ) throws {
         let base = FileManager.default.temporaryDirectory.appendingPathComponent("mcdropout-child-\(UUID().uuidString)")
         outputPath = base.path + ".out"
         errorPath = base.path + ".err"
@@ -30,8 +41,21 @@ public final class ChildProcess {
         process.arguments = arguments
         if let environment { process.environment = environment }
         process.standardOutput = output
-        process.standardError = error
         process.standardInput = FileHandle.nullDevice
+        var brokenPipe: [Int32] = [-1, -1]
+        switch errorSink {
+        case .file:
+            process.standardError = error
+        case .closedPipe:
+            guard pipe(&brokenPipe) == 0 else {
+                closeFiles()
+                throw POSIXError(POSIXErrorCode(rawValue: errno) ?? .EIO)
+            }
+            _ = close(brokenPipe[0])
+            // Our descriptor, closed once by us below (not a `Pipe`: see the type's comment).
+            process.standardError = FileHandle(fileDescriptor: brokenPipe[1], closeOnDealloc: false)
+        }
+        defer { if brokenPipe[1] >= 0 { _ = close(brokenPipe[1]) } }
         do {
             try process.run()
         } catch {

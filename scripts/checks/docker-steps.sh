@@ -8,8 +8,8 @@
 #   - both stages' apt-get lines install against the current archive (apt-get install -s: nothing pinned that a
 #     security update has replaced);
 #   - every shared library the binary loads resolves, and each belongs to a Debian package in the closure of the
-#     runtime stage's apt-get line (libopenblas0, libmicrohttpd12, libstdc++6 and their Depends) or to libc6/libgcc-s1
-#     — nothing from the Swift toolchain;
+#     runtime stage's apt-get line (libopenblas0, libmicrohttpd12, libgrpc29, libstdc++6 and their Depends) or to
+#     libc6/libgcc-s1 — nothing from the Swift toolchain;
 #   - the binary runs from STAGING_DIR with the image's environment (MCDROPOUT_* as in the Dockerfile's ENV, an empty
 #     LD_LIBRARY_PATH, as the unprivileged user "nobody" when run as root), answers the HEALTHCHECK command (bash
 #     /dev/tcp, copied from the Dockerfile) and a prediction, and exits 0 on SIGTERM.

@@ -89,10 +89,23 @@ extension InferenceService {
         }
     }
 
+    /// The model's input and output tensors as V2 metadata lists them (over HTTP and gRPC): the one input
+    /// `[-1, inputSize]`, then every available output.
+    static func tensorMetadata(_ model: LoadedModel) -> (inputs: [TensorMetadata], outputs: [TensorMetadata]) {
+        let conditions = model.uncertaintyRule?.conditions.count ?? 0
+        let outputs = InferenceOutput.available(
+            rule: model.uncertaintyRule, density: model.file.density, head: model.file.metadata.head
+        ).map { output in
+            TensorMetadata(
+                name: output.rawValue, datatype: output.datatype,
+                shape: output.isMatrix ? [-1, output.width(classes: model.outputWidth, conditions: conditions)] : [-1])
+        }
+        return ([TensorMetadata(name: inputName(model), datatype: "FP32", shape: [-1, model.inputSize])], outputs)
+    }
+
     /// `GET /v2/models/{model}`.
     func modelMetadata(_ model: LoadedModel) -> HTTPResponse {
-        let classes = model.outputWidth
-        return jsonResponse { writer in
+        jsonResponse { writer in
             writer.key("name")
             writer.string(model.name)
             writer.key("versions")
@@ -101,39 +114,24 @@ extension InferenceService {
             writer.endArray()
             writer.key("platform")
             writer.string("mcdropout")
-            writer.key("inputs")
-            writer.beginArray()
-            writer.beginObject()
-            writer.key("name")
-            writer.string(Self.inputName(model))
-            writer.key("datatype")
-            writer.string("FP32")
-            writer.key("shape")
-            writer.beginArray()
-            writer.integer(-1)
-            writer.integer(model.inputSize)
-            writer.endArray()
-            writer.endObject()
-            writer.endArray()
-            writer.key("outputs")
-            writer.beginArray()
-            let conditions = model.uncertaintyRule?.conditions.count ?? 0
-            for output in InferenceOutput.available(
-                rule: model.uncertaintyRule, density: model.file.density, head: model.file.metadata.head)
-            {
-                writer.beginObject()
-                writer.key("name")
-                writer.string(output.rawValue)
-                writer.key("datatype")
-                writer.string(output.datatype)
-                writer.key("shape")
+            let (inputs, outputs) = Self.tensorMetadata(model)
+            for (key, tensors) in [("inputs", inputs), ("outputs", outputs)] {
+                writer.key(key)
                 writer.beginArray()
-                writer.integer(-1)
-                if output.isMatrix { writer.integer(output.width(classes: classes, conditions: conditions)) }
+                for tensor in tensors {
+                    writer.beginObject()
+                    writer.key("name")
+                    writer.string(tensor.name)
+                    writer.key("datatype")
+                    writer.string(tensor.datatype)
+                    writer.key("shape")
+                    writer.beginArray()
+                    for dimension in tensor.shape { writer.integer(dimension) }
+                    writer.endArray()
+                    writer.endObject()
+                }
                 writer.endArray()
-                writer.endObject()
             }
-            writer.endArray()
             writer.key("parameters")
             writer.beginObject()
             writer.key("dataset")

@@ -18,6 +18,7 @@ public final class InferenceService: HTTPHandler {
     let configuration: ServerConfiguration
     let registry: ModelRegistry
     let metrics = ServerMetrics()
+    let grpcMetrics = GRPCMetrics()
     let logger: Logger
     private let phaseValue = Atomic<Int>(Phase.starting.rawValue)
     private let requestCounter = Atomic<UInt64>(0)
@@ -211,7 +212,9 @@ public final class InferenceService: HTTPHandler {
     /// `GET /metrics`: the Prometheus text exposition.
     func metricsResponse() -> HTTPResponse {
         // This scrape is itself counted in flight while it renders; the gauge reports the other requests.
-        let text = metrics.render(models: registry.snapshot, isReady: phase == .ready, uncountedInFlight: 1)
+        let text =
+            metrics.render(models: registry.snapshot, isReady: phase == .ready, uncountedInFlight: 1)
+            + grpcMetrics.render()
         return HTTPResponse(
             status: 200, headers: [("Content-Type", "text/plain; version=0.0.4; charset=utf-8")],
             body: Array(text.utf8))

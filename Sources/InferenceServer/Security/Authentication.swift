@@ -23,8 +23,13 @@ struct Authenticator: Sendable {
 
     /// Passes when authentication is off or the request carries one of the keys; throws 401 otherwise.
     func authenticate(_ request: HTTPRequest) throws(HTTPError) {
+        try authenticate(authorization: request.header("authorization"))
+    }
+
+    /// Checks an `Authorization` header's (or gRPC `authorization` metadata's) value, as ``authenticate(_:)``.
+    func authenticate(authorization: String?) throws(HTTPError) {
         guard isEnabled else { return }
-        guard let authorization = request.header("authorization") else {
+        guard let authorization else {
             throw .unauthorized("missing API key; send 'Authorization: Bearer <key>'")
         }
         let bytes = Array(authorization.utf8)

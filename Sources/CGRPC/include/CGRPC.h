@@ -1,0 +1,83 @@
+// CGRPC: a unary-call gRPC server over the gRPC C core (Debian's libgrpc-dev), in a handful of prefixed functions.
+//
+// Every symbol added here starts with `mcgrpc_`. Why a shim rather than calling the core from Swift: a call's life
+// is several `grpc_call_start_batch` calls over `grpc_op` arrays (a union of structs), byte buffers of slices and
+// metadata arrays whose memory must stay alive until the completion queue reports the batch done. Doing that
+// bookkeeping here keeps the Swift side to "next call, its bytes, answer it". The shim holds no policy: which RPC
+// does what, status codes and limits are decided in Swift (GRPCServer.swift, the only file importing this module).
+// This header deliberately does not include <grpc/grpc.h>: Swift sees only the opaque types below.
+#pragma once
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/// A started server with its one completion queue. Opaque; `mcgrpc_server_start` creates it, `mcgrpc_server_destroy`
+/// frees it.
+typedef struct mcgrpc_server mcgrpc_server;
+/// One incoming unary call: the call handle, its method, metadata and request message. Handed to Swift by
+/// `mcgrpc_server_next` once its message has arrived; Swift must answer it exactly once with `mcgrpc_call_respond`,
+/// after which the shim frees it when the answer has been sent.
+typedef struct mcgrpc_call mcgrpc_call;
+
+/// What `mcgrpc_server_next` returns.
+typedef enum {
+    /// Nothing happened before the timeout.
+    MCGRPC_NEXT_TIMEOUT = 0,
+    /// `*call` holds a call whose request message (or its absence) is known; answer it with `mcgrpc_call_respond`.
+    MCGRPC_NEXT_CALL = 1,
+    /// The shutdown started by `mcgrpc_server_shutdown` has completed: no call is left in the core.
+    MCGRPC_NEXT_SERVER_SHUT_DOWN = 2,
+    /// The queue was shut down (`mcgrpc_server_shutdown_queue`) and is empty: stop calling `mcgrpc_server_next`.
+    MCGRPC_NEXT_QUEUE_SHUT_DOWN = 3,
+} mcgrpc_next_result;
+
+/// Initialises the gRPC library (reference counted), creates a server listening without TLS on `address`
+/// ("host:port", "[::1]:port"; port 0 lets the kernel choose) with the given largest accepted request message
+/// (GRPC_ARG_MAX_RECEIVE_MESSAGE_LENGTH; larger ones fail with RESOURCE_EXHAUSTED in the core), starts it and asks
+/// for `pending_calls` incoming calls at once. Returns NULL when the address cannot be bound; `*bound_port` receives
+/// the port.
+mcgrpc_server *mcgrpc_server_start(const char *address, int max_receive_message_bytes, int pending_calls,
+                                   int *bound_port);
+
+/// Waits up to `timeout_milliseconds` (negative: forever) for something the caller must act on. Completions that
+/// are only bookkeeping (a call arrived: read its message and ask for the next one; an answer was sent: free the
+/// call) are handled inside. Call from one thread only.
+mcgrpc_next_result mcgrpc_server_next(mcgrpc_server *server, int timeout_milliseconds, mcgrpc_call **call);
+
+/// Stops accepting calls (new ones are refused by the core) and asks to be told, through `mcgrpc_server_next`,
+/// once no call remains. Thread-safe; idempotent.
+void mcgrpc_server_shutdown(mcgrpc_server *server);
+/// Cancels every call still in the core (after a drain timeout). Thread-safe.
+void mcgrpc_server_cancel_all_calls(mcgrpc_server *server);
+/// Shuts the completion queue down; `mcgrpc_server_next` then drains it and returns MCGRPC_NEXT_QUEUE_SHUT_DOWN.
+/// Only after MCGRPC_NEXT_SERVER_SHUT_DOWN and once every handed-out call was answered.
+void mcgrpc_server_shutdown_queue(mcgrpc_server *server);
+/// Frees the server and the queue and releases the library; only after MCGRPC_NEXT_QUEUE_SHUT_DOWN.
+void mcgrpc_server_destroy(mcgrpc_server *server);
+
+/// The full method name ("/inference.GRPCInferenceService/ModelInfer"); `*length` receives its byte count. Valid
+/// until the call is answered.
+const uint8_t *mcgrpc_call_method(const mcgrpc_call *call, size_t *length);
+/// The value of the first request metadata entry whose key is `key` (lowercase, as gRPC delivers keys), or NULL.
+const uint8_t *mcgrpc_call_metadata(const mcgrpc_call *call, const char *key, size_t *length);
+/// Whether a request message arrived (a client may half-close without one).
+int mcgrpc_call_has_message(const mcgrpc_call *call);
+/// The request message's size in bytes (0 without one).
+size_t mcgrpc_call_message_length(const mcgrpc_call *call);
+/// Copies the request message (its `mcgrpc_call_message_length` bytes) into `destination`.
+void mcgrpc_call_copy_message(const mcgrpc_call *call, uint8_t *destination);
+
+/// Answers the call: initial metadata, the response message when `message` is not NULL, then the status (a gRPC
+/// status code) with `details` as its message. The bytes are copied. Call exactly once per call, from any thread.
+/// Returns 0 when the batch was started (the shim then frees the call once it completes), otherwise the core's
+/// grpc_call_error, in which case the call has been freed already.
+int mcgrpc_call_respond(mcgrpc_call *call, int status, const char *details, size_t details_length,
+                        const uint8_t *message, size_t message_length);
+
+#ifdef __cplusplus
+}
+#endif

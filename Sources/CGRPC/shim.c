@@ -1,0 +1,251 @@
+// See CGRPC.h for why this shim exists. Every grpc_* call of the project is in this file.
+#include "CGRPC.h"
+
+#include <grpc/byte_buffer.h>
+#include <grpc/byte_buffer_reader.h>
+#include <grpc/grpc.h>
+#include <grpc/grpc_security.h>
+#include <grpc/slice.h>
+#include <grpc/support/time.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+
+struct mcgrpc_server {
+    grpc_server *server;
+    grpc_completion_queue *queue;
+    /// Its address is the tag of grpc_server_shutdown_and_notify (call tags are mcgrpc_call pointers).
+    int shutdown_tag;
+    atomic_int is_shutting_down;
+};
+
+/// Where a call is in its life; the completion queue reports each stage's batch with the call as its tag.
+typedef enum {
+    /// Waiting in grpc_server_request_call for a client.
+    STAGE_REQUESTED,
+    /// A RECV_MESSAGE batch is in flight.
+    STAGE_RECEIVING,
+    /// Given to Swift, which has not answered yet.
+    STAGE_HANDED_OUT,
+    /// The answer batch is in flight; freed when it completes.
+    STAGE_RESPONDING,
+} mcgrpc_stage;
+
+struct mcgrpc_call {
+    mcgrpc_server *server;
+    mcgrpc_stage stage;
+    grpc_call *call;
+    grpc_call_details details;
+    grpc_metadata_array metadata;
+    grpc_byte_buffer *received;
+    /// The received message as one contiguous slice (grpc_byte_buffer_reader_readall).
+    grpc_slice message;
+    int has_message;
+    grpc_byte_buffer *response;
+    int cancelled;
+};
+
+static void call_free(mcgrpc_call *call) {
+    if (call->call != NULL) grpc_call_unref(call->call);
+    grpc_call_details_destroy(&call->details);
+    grpc_metadata_array_destroy(&call->metadata);
+    if (call->received != NULL) grpc_byte_buffer_destroy(call->received);
+    if (call->has_message) grpc_slice_unref(call->message);
+    if (call->response != NULL) grpc_byte_buffer_destroy(call->response);
+    free(call);
+}
+
+/// Asks the core for the next incoming call; returns 0 when it could not (shutting down).
+static int request_call(mcgrpc_server *server) {
+    if (atomic_load(&server->is_shutting_down)) return 0;
+    mcgrpc_call *call = calloc(1, sizeof(mcgrpc_call));
+    if (call == NULL) return 0;
+    call->server = server;
+    call->stage = STAGE_REQUESTED;
+    grpc_call_details_init(&call->details);
+    grpc_metadata_array_init(&call->metadata);
+    grpc_call_error error = grpc_server_request_call(
+        server->server, &call->call, &call->details, &call->metadata, server->queue, server->queue, call);
+    if (error != GRPC_CALL_OK) {
+        call_free(call);
+        return 0;
+    }
+    return 1;
+}
+
+static void destroy_queue(grpc_completion_queue *queue) {
+    grpc_completion_queue_shutdown(queue);
+    for (;;) {
+        grpc_event event = grpc_completion_queue_next(queue, gpr_inf_future(GPR_CLOCK_REALTIME), NULL);
+        if (event.type == GRPC_QUEUE_SHUTDOWN) break;
+    }
+    grpc_completion_queue_destroy(queue);
+}
+
+mcgrpc_server *mcgrpc_server_start(const char *address, int max_receive_message_bytes, int pending_calls,
+                                   int *bound_port) {
+    grpc_init();
+    grpc_arg argument;
+    argument.type = GRPC_ARG_INTEGER;
+    argument.key = (char *)GRPC_ARG_MAX_RECEIVE_MESSAGE_LENGTH;
+    argument.value.integer = max_receive_message_bytes;
+    grpc_channel_args arguments = {1, &argument};
+    grpc_server *handle = grpc_server_create(&arguments, NULL);
+    grpc_completion_queue *queue = grpc_completion_queue_create_for_next(NULL);
+    grpc_server_register_completion_queue(handle, queue, NULL);
+    grpc_server_credentials *credentials = grpc_insecure_server_credentials_create();
+    int port = grpc_server_add_http2_port(handle, address, credentials);
+    grpc_server_credentials_release(credentials);
+    mcgrpc_server *server = port == 0 ? NULL : calloc(1, sizeof(mcgrpc_server));
+    if (server == NULL) {
+        // Never started, so it may be destroyed without a shutdown.
+        grpc_server_destroy(handle);
+        destroy_queue(queue);
+        grpc_shutdown();
+        return NULL;
+    }
+    server->server = handle;
+    server->queue = queue;
+    atomic_init(&server->is_shutting_down, 0);
+    grpc_server_start(handle);
+    for (int index = 0; index < pending_calls; index++) request_call(server);
+    *bound_port = port;
+    return server;
+}
+
+/// Handles one completion of a call's batch; returns 1 when the call is now Swift's to answer.
+static int advance(mcgrpc_call *call, int success) {
+    switch (call->stage) {
+    case STAGE_REQUESTED: {
+        request_call(call->server);  // keep one call requested per one arrived
+        if (!success) {  // the server is shutting down
+            call_free(call);
+            return 0;
+        }
+        grpc_op operation;
+        memset(&operation, 0, sizeof operation);
+        operation.op = GRPC_OP_RECV_MESSAGE;
+        operation.data.recv_message.recv_message = &call->received;
+        call->stage = STAGE_RECEIVING;
+        if (grpc_call_start_batch(call->call, &operation, 1, call, NULL) != GRPC_CALL_OK) call_free(call);
+        return 0;
+    }
+    case STAGE_RECEIVING:
+        if (!success) {  // cancelled or broken before its message arrived: nobody to answer
+            call_free(call);
+            return 0;
+        }
+        if (call->received != NULL) {
+            grpc_byte_buffer_reader reader;
+            if (!grpc_byte_buffer_reader_init(&reader, call->received)) {
+                call_free(call);
+                return 0;
+            }
+            call->message = grpc_byte_buffer_reader_readall(&reader);
+            call->has_message = 1;
+            grpc_byte_buffer_reader_destroy(&reader);
+        }
+        call->stage = STAGE_HANDED_OUT;
+        return 1;
+    case STAGE_RESPONDING:
+    case STAGE_HANDED_OUT:
+        call_free(call);
+        return 0;
+    }
+    return 0;
+}
+
+mcgrpc_next_result mcgrpc_server_next(mcgrpc_server *server, int timeout_milliseconds, mcgrpc_call **call) {
+    gpr_timespec deadline = timeout_milliseconds < 0
+        ? gpr_inf_future(GPR_CLOCK_REALTIME)
+        : gpr_time_add(gpr_now(GPR_CLOCK_MONOTONIC), gpr_time_from_millis(timeout_milliseconds, GPR_TIMESPAN));
+    for (;;) {
+        grpc_event event = grpc_completion_queue_next(server->queue, deadline, NULL);
+        switch (event.type) {
+        case GRPC_QUEUE_SHUTDOWN: return MCGRPC_NEXT_QUEUE_SHUT_DOWN;
+        case GRPC_QUEUE_TIMEOUT: return MCGRPC_NEXT_TIMEOUT;
+        case GRPC_OP_COMPLETE:
+            if (event.tag == &server->shutdown_tag) return MCGRPC_NEXT_SERVER_SHUT_DOWN;
+            if (advance(event.tag, event.success)) {
+                *call = event.tag;
+                return MCGRPC_NEXT_CALL;
+            }
+            break;
+        }
+    }
+}
+
+void mcgrpc_server_shutdown(mcgrpc_server *server) {
+    if (atomic_exchange(&server->is_shutting_down, 1)) return;
+    grpc_server_shutdown_and_notify(server->server, server->queue, &server->shutdown_tag);
+}
+
+void mcgrpc_server_cancel_all_calls(mcgrpc_server *server) { grpc_server_cancel_all_calls(server->server); }
+
+void mcgrpc_server_shutdown_queue(mcgrpc_server *server) { grpc_completion_queue_shutdown(server->queue); }
+
+void mcgrpc_server_destroy(mcgrpc_server *server) {
+    grpc_server_destroy(server->server);
+    grpc_completion_queue_destroy(server->queue);
+    free(server);
+    grpc_shutdown();
+}
+
+const uint8_t *mcgrpc_call_method(const mcgrpc_call *call, size_t *length) {
+    *length = GRPC_SLICE_LENGTH(call->details.method);
+    return GRPC_SLICE_START_PTR(call->details.method);
+}
+
+const uint8_t *mcgrpc_call_metadata(const mcgrpc_call *call, const char *key, size_t *length) {
+    size_t key_length = strlen(key);
+    for (size_t index = 0; index < call->metadata.count; index++) {
+        const grpc_metadata *entry = &call->metadata.metadata[index];
+        if (GRPC_SLICE_LENGTH(entry->key) == key_length
+            && memcmp(GRPC_SLICE_START_PTR(entry->key), key, key_length) == 0) {
+            *length = GRPC_SLICE_LENGTH(entry->value);
+            return GRPC_SLICE_START_PTR(entry->value);
+        }
+    }
+    *length = 0;
+    return NULL;
+}
+
+int mcgrpc_call_has_message(const mcgrpc_call *call) { return call->has_message; }
+
+size_t mcgrpc_call_message_length(const mcgrpc_call *call) {
+    return call->has_message ? GRPC_SLICE_LENGTH(call->message) : 0;
+}
+
+void mcgrpc_call_copy_message(const mcgrpc_call *call, uint8_t *destination) {
+    if (call->has_message) memcpy(destination, GRPC_SLICE_START_PTR(call->message), GRPC_SLICE_LENGTH(call->message));
+}
+
+int mcgrpc_call_respond(mcgrpc_call *call, int status, const char *details, size_t details_length,
+                        const uint8_t *message, size_t message_length) {
+    grpc_op operations[4];
+    memset(operations, 0, sizeof operations);
+    size_t count = 0;
+    operations[count++].op = GRPC_OP_SEND_INITIAL_METADATA;
+    if (message != NULL) {
+        grpc_slice slice = grpc_slice_from_copied_buffer((const char *)message, message_length);
+        call->response = grpc_raw_byte_buffer_create(&slice, 1);
+        grpc_slice_unref(slice);
+        operations[count].op = GRPC_OP_SEND_MESSAGE;
+        operations[count++].data.send_message.send_message = call->response;
+    }
+    // Not retained past grpc_call_start_batch.
+    grpc_slice status_details = grpc_slice_from_copied_buffer(details, details_length);
+    operations[count].op = GRPC_OP_SEND_STATUS_FROM_SERVER;
+    operations[count].data.send_status_from_server.status = (grpc_status_code)status;
+    operations[count++].data.send_status_from_server.status_details = &status_details;
+    operations[count].op = GRPC_OP_RECV_CLOSE_ON_SERVER;
+    operations[count++].data.recv_close_on_server.cancelled = &call->cancelled;
+    call->stage = STAGE_RESPONDING;
+    grpc_call_error error = grpc_call_start_batch(call->call, operations, count, call, NULL);
+    grpc_slice_unref(status_details);
+    if (error != GRPC_CALL_OK) {
+        call_free(call);
+        return (int)error;
+    }
+    return 0;
+}

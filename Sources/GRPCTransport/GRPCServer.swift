@@ -1,0 +1,192 @@
+// The only file that talks to the gRPC C core (through CGRPC); the rest of the server sees plain Swift values.
+internal import CGRPC
+internal import Dispatch
+internal import Foundation
+public import Logging
+internal import Synchronization
+
+/// A unary-call gRPC server (HTTP/2 without TLS) over the gRPC C core, handing each call to a ``GRPCHandler``.
+///
+/// One thread waits on the core's completion queue and gives each call whose request message has arrived to the
+/// handler; the handler answers it with ``GRPCCall/respond(_:)`` from any thread. The server runs from `init` until
+/// ``stop(drainTimeout:)``; dropping the last reference stops it too, without draining.
+public final class GRPCServer: Sendable {
+    /// The configuration the server was started with.
+    public let configuration: GRPCServerConfiguration
+    /// The bound port; the kernel's choice when `configuration.port` was 0.
+    public let port: Int
+    private let core: GRPCServerCore
+    /// Whether ``stop(drainTimeout:)`` has run; the lock also serializes concurrent stops.
+    private let isStopped = Mutex(false)
+
+    /// Starts listening at once.
+    ///
+    /// - Throws: ``GRPCServerError/invalidConfiguration(setting:value:)`` before touching the network,
+    ///   ``GRPCServerError/bindFailed(address:)`` when the address cannot be bound.
+    public init(
+        configuration: GRPCServerConfiguration, handler: some GRPCHandler,
+        logger: Logger = Logger(label: "mcdropout.grpc")
+    ) throws(GRPCServerError) {
+        guard (0...65_535).contains(configuration.port) else {
+            throw .invalidConfiguration(setting: "port", value: configuration.port)
+        }
+        guard (0...Int(Int32.max)).contains(configuration.maxReceiveMessageBytes) else {
+            throw .invalidConfiguration(setting: "maxReceiveMessageBytes", value: configuration.maxReceiveMessageBytes)
+        }
+        var boundPort: Int32 = 0
+        // A few calls requested ahead, so that a burst of clients does not wait for the loop to ask for each one.
+        let pointer = mcgrpc_server_start(
+            configuration.address, Int32(configuration.maxReceiveMessageBytes), 16, &boundPort)
+        guard let pointer else { throw .bindFailed(address: configuration.address) }
+        self.configuration = configuration
+        port = Int(boundPort)
+        core = GRPCServerCore(server: pointer, handler: handler, logger: logger)
+        let thread = Thread { [core] in core.run() }
+        thread.name = "mcdropout-grpc"
+        thread.start()
+        logger.info("gRPC server listening", metadata: ["host": "\(configuration.host)", "port": "\(port)"])
+    }
+
+    deinit {
+        stop(drainTimeout: .zero)
+    }
+
+    /// Calls handed to the handler and not yet answered.
+    public var inFlightCallCount: Int { core.outstanding.load(ordering: .acquiring) }
+
+    /// Stops gracefully and waits for it. Idempotent.
+    ///
+    /// New calls are refused by the core (UNAVAILABLE) at once; calls in progress may finish for up to
+    /// `drainTimeout`, after which the core cancels those still on the wire. Calls already handed to the handler
+    /// are always waited for (their compute is bounded), since their answer must reach a live completion queue.
+    /// Not to be called from the handler's own threads.
+    public func stop(drainTimeout: Duration) {
+        isStopped.withLock { isStopped in
+            guard !isStopped else { return }
+            isStopped = true
+            let server = core.server.pointer
+            mcgrpc_server_shutdown(server)
+            let milliseconds = max(
+                0, Int(drainTimeout.components.seconds) * 1000
+                    + Int(drainTimeout.components.attoseconds / 1_000_000_000_000_000))
+            if core.serverShutDown.wait(timeout: .now() + .milliseconds(milliseconds)) == .timedOut {
+                core.logger.warning("gRPC drain timed out; cancelling the remaining calls")
+                mcgrpc_server_cancel_all_calls(server)
+                core.waitForAnswers()
+                core.serverShutDown.wait()
+            }
+            core.waitForAnswers()
+            mcgrpc_server_shutdown_queue(server)
+            core.loopFinished.wait()
+            mcgrpc_server_destroy(server)
+            core.logger.info("gRPC server stopped", metadata: ["port": "\(port)"])
+        }
+    }
+}
+
+/// The C server handle. `@unchecked Sendable`: the pointer never changes, and every function called on it from
+/// several threads is thread-safe in the core (shutdown, cancel, start_batch on distinct calls); `next` is called
+/// only from the loop thread, and `destroy` only after that thread ended.
+struct ServerPointer: @unchecked Sendable {
+    let pointer: OpaquePointer
+}
+
+/// One handed-out call. `@unchecked Sendable`: the pointer is used by exactly one ``GRPCCall/respond(_:)`` (the
+/// atomic flag lets only the first through); the shim frees it after that.
+final class CallPointer: @unchecked Sendable {
+    let pointer: OpaquePointer
+    let isAnswered = Atomic(false)
+
+    init(_ pointer: OpaquePointer) { self.pointer = pointer }
+}
+
+/// What the loop thread and the responders share. Checked `Sendable`: immutable, atomic or thread-safe members.
+final class GRPCServerCore: Sendable {
+    let server: ServerPointer
+    let handler: any GRPCHandler
+    let logger: Logger
+    let outstanding = Atomic(0)
+    /// Signalled when the core reports that the shutdown completed.
+    let serverShutDown = DispatchSemaphore(value: 0)
+    /// Signalled when the loop thread has drained the queue and returned.
+    let loopFinished = DispatchSemaphore(value: 0)
+
+    init(server: OpaquePointer, handler: some GRPCHandler, logger: Logger) {
+        self.server = ServerPointer(pointer: server)
+        self.handler = handler
+        self.logger = logger
+    }
+
+    /// The completion-queue loop, until the queue shuts down.
+    func run() {
+        while true {
+            var call: OpaquePointer?
+            let result = mcgrpc_server_next(server.pointer, -1, &call)
+            if result == MCGRPC_NEXT_CALL, let call {
+                dispatch(call)
+            } else if result == MCGRPC_NEXT_SERVER_SHUT_DOWN {
+                serverShutDown.signal()
+            } else if result == MCGRPC_NEXT_QUEUE_SHUT_DOWN {
+                loopFinished.signal()
+                return
+            }
+        }
+    }
+
+    private func dispatch(_ pointer: OpaquePointer) {
+        var length = 0
+        let methodBytes = mcgrpc_call_method(pointer, &length)
+        let method = methodBytes.map { String(decoding: UnsafeBufferPointer(start: $0, count: length), as: UTF8.self) }
+        let authorizationBytes = mcgrpc_call_metadata(pointer, "authorization", &length)
+        let authorization = authorizationBytes.map {
+            String(decoding: UnsafeBufferPointer(start: $0, count: length), as: UTF8.self)
+        }
+        var message: [UInt8]?
+        if mcgrpc_call_has_message(pointer) != 0 {
+            let count = mcgrpc_call_message_length(pointer)
+            message = [UInt8](unsafeUninitializedCapacity: count) { buffer, initialized in
+                if let base = buffer.baseAddress { mcgrpc_call_copy_message(pointer, base) }
+                initialized = count
+            }
+        }
+        outstanding.add(1, ordering: .acquiringAndReleasing)
+        let handle = CallPointer(pointer)
+        let call = GRPCCall(method: method ?? "", message: message, authorization: authorization) {
+            [self] response in
+            respond(handle, with: response)
+        }
+        handler.handle(call)
+    }
+
+    private func respond(_ call: CallPointer, with response: GRPCResponse) {
+        guard !call.isAnswered.exchange(true, ordering: .acquiringAndReleasing) else { return }
+        // Empty arrays may have no storage; the shim wants non-NULL pointers (a NULL message means "no message").
+        let details = response.message.isEmpty ? [0] : Array(response.message.utf8)
+        let detailsCount = response.message.utf8.count
+        let error = details.withUnsafeBufferPointer { details in
+            details.withMemoryRebound(to: CChar.self) { details in
+                guard let payload = response.payload else {
+                    return mcgrpc_call_respond(
+                        call.pointer, response.status.rawValue, details.baseAddress, detailsCount, nil, 0)
+                }
+                return (payload.isEmpty ? [0] : payload).withUnsafeBufferPointer { bytes in
+                    mcgrpc_call_respond(
+                        call.pointer, response.status.rawValue, details.baseAddress, detailsCount, bytes.baseAddress,
+                        payload.count)
+                }
+            }
+        }
+        if error != 0 {
+            logger.warning("gRPC answer could not be started", metadata: ["grpc_call_error": "\(error)"])
+        }
+        outstanding.add(-1, ordering: .acquiringAndReleasing)
+    }
+
+    /// Waits until every handed-out call has been answered.
+    func waitForAnswers() {
+        while outstanding.load(ordering: .acquiring) > 0 {
+            var pause = timespec(tv_sec: 0, tv_nsec: 1_000_000)
+            _ = nanosleep(&pause, nil)
+        }
+    }
+}
