@@ -66,11 +66,25 @@ public struct ReportWriter {
         let shiftSections = names.compactMap { FileManager.default.contents(atPath: "\(directory)/shift-\($0).md") }
         if !shiftSections.isEmpty { markdown += "\n## Dataset shift and out-of-distribution inputs (issue 12)\n\n" }
         for text in shiftSections { markdown += String(decoding: text, as: UTF8.self) + "\n" }
+        markdown += regressionSections()
         if let notes, let text = FileManager.default.contents(atPath: notes) {
             markdown += "\n" + String(decoding: text, as: UTF8.self)
         }
         try Data(markdown.utf8).write(to: URL(fileURLWithPath: "\(directory)/EVALUATION.md"))
         return skipped
+    }
+
+    /// The regression sections (`mcdropout-eval regression` writes regression-NAME.md beside its JSON), by name.
+    func regressionSections() -> String {
+        let files = ((try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? [])
+            .filter { $0.hasPrefix("regression-") && $0.hasSuffix(".md") }.sorted()
+        guard !files.isEmpty else { return "" }
+        var markdown = "\n## Regression: RMSE, log-likelihood and interval coverage (issue 15)\n\n"
+        for file in files {
+            guard let text = FileManager.default.contents(atPath: "\(directory)/\(file)") else { continue }
+            markdown += String(decoding: text, as: UTF8.self) + "\n"
+        }
+        return markdown
     }
 
     func write(_ figure: Figure, _ name: String) throws {

@@ -15,7 +15,7 @@ struct EvalCommand: ParsableCommand {
         subcommands: [
             EvaluateCommand.self, ExperimentCommand.self, ReportCommand.self, SetThresholdCommand.self,
             FitRuleCommand.self,
-            ShiftCommand.self, RefreshMetricsCommand.self, CombineCommand.self,
+            ShiftCommand.self, RefreshMetricsCommand.self, CombineCommand.self, RegressionCommand.self,
         ],
         defaultSubcommand: EvaluateCommand.self)
 }

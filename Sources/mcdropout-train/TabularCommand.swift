@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import MCDropout
 import MCDropoutCommandLine
+import MCDropoutEvaluation
 import MCDropoutJSON
 import MCDropoutTraining
 
@@ -92,62 +93,43 @@ extension TrainCommand {
     }
 }
 
-/// Test-set metrics of a tabular model under MC dropout: accuracy, or RMSE, Gaussian log-likelihood and interval
-/// coverage (the predictive variance is the epistemic variance plus, for a mean_logvar head, the aleatoric one).
+/// Test-set metrics of a tabular model under MC dropout: accuracy, or ``RegressionMetrics`` (RMSE, Gaussian
+/// log-likelihood and interval coverage of the predictive distribution: epistemic plus, for a mean_logvar head,
+/// aleatoric variance).
 struct TabularMetrics {
     var json: JSONObject
     var line: String
 
     init(model: DropoutMLP, metadata: ModelMetadata, test: TabularDataset, sampleCount: Int, seed: UInt64) {
+        let n = Double(test.count)
+        guard metadata.head.isClassification else {
+            let predictions = RegressionPredictions(
+                model: model, metadata: metadata, features: test.features, sampleCount: sampleCount, seed: seed)
+            let metrics = RegressionMetrics(targets: test.targets.map(Double.init), predictions: predictions)
+            json = JSONObject([
+                ("test_count", .number(n)), ("rmse", .number(metrics.rootMeanSquaredError)),
+                ("log_likelihood", .number(metrics.logLikelihood)), ("samples", .number(Double(sampleCount))),
+                ("coverage_50", .number(metrics.coverage50)), ("coverage_90", .number(metrics.coverage90)),
+                ("coverage_95", .number(metrics.coverage95)),
+            ])
+            line = "test (\(test.count) rows): MC N=\(sampleCount) " + RegressionBenchmark.line(metrics)
+            return
+        }
         let predictor = MonteCarloPredictor(model: model, head: metadata.head)
         var correct = 0
-        var squared: Double = 0
-        var logLikelihood: Double = 0
-        let levels: [(name: String, z: Double)] = [
-            ("50", 0.6744897501960817), ("90", 1.6448536269514722),
-            ("95", 1.959963984540054),
-        ]
-        var covered = [Int](repeating: 0, count: levels.count)
+        var input: [Float] = []
         for row in 0..<test.count {
-            var input: [Float] = []
+            input.removeAll(keepingCapacity: true)
             metadata.appendNetworkInputs(
                 Array(test.features[(row * test.width)..<((row + 1) * test.width)]), to: &input)
             let summary = predictor.predict(input, sampleCount: sampleCount, seed: seed &+ UInt64(row))
-            let truth = Double(test.targets[row])
-            if metadata.head.isClassification {
-                if summary.prediction == Int(truth) { correct += 1 }
-                continue
-            }
-            let mean = Double(summary.regressionMean(0))
-            let variance = max(Double(summary.epistemicVariance(0) + summary.aleatoricVariance(0)), 1e-12)
-            let error = truth - mean
-            squared += error * error
-            logLikelihood += -0.5 * (log(2 * Double.pi * variance) + error * error / variance)
-            for (index, level) in levels.enumerated() where abs(error) <= level.z * variance.squareRoot() {
-                covered[index] += 1
-            }
+            if summary.prediction == Int(test.targets[row]) { correct += 1 }
         }
-        let n = Double(test.count)
-        if metadata.head.isClassification {
-            json = JSONObject([
-                ("test_count", .number(n)), ("mc_accuracy", .number(Double(correct) / n)),
-                ("samples", .number(Double(sampleCount))),
-            ])
-            line = String(
-                format: "test (%d rows): MC N=%d accuracy %.2f%%", test.count, sampleCount,
-                Double(correct) / n * 100)
-        } else {
-            let coverage = levels.indices.map { Double(covered[$0]) / n }
-            json = JSONObject(
-                [
-                    ("test_count", .number(n)), ("rmse", .number((squared / n).squareRoot())),
-                    ("log_likelihood", .number(logLikelihood / n)), ("samples", .number(Double(sampleCount))),
-                ] + levels.indices.map { ("coverage_\(levels[$0].name)", .number(coverage[$0])) })
-            line = String(
-                format:
-                    "test (%d rows): MC N=%d RMSE %.3f, log-likelihood %.3f, coverage 50/90/95%% = %.0f/%.0f/%.0f%%",
-                test.count, sampleCount, (squared / n).squareRoot(), logLikelihood / n, coverage[0] * 100,
-                coverage[1] * 100, coverage[2] * 100)
-        }
+        json = JSONObject([
+            ("test_count", .number(n)), ("mc_accuracy", .number(Double(correct) / n)),
+            ("samples", .number(Double(sampleCount))),
+        ])
+        line = String(
+            format: "test (%d rows): MC N=%d accuracy %.2f%%", test.count, sampleCount, Double(correct) / n * 100)
     }
 }

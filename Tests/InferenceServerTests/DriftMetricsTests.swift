@@ -252,4 +252,78 @@ struct DriftMetricsTests {
         #expect(samples(text, "mcdropout_predictions_flagged_total", ["model": "dense"]).first?.value == 1)
         #expect(samples(text, "mcdropout_predictions_judged_total", ["model": "dense"]).first?.value == 3)
     }
+
+    @Test("regression models: per-target histograms of the answered standard deviations from /predict and V2")
+    func regressionSpreads() throws {
+        let server = try startServer(paths: [
+            try writeTabularModel(name: "het", sizes: [10, 32, 4], head: .meanLogVariance),
+            try writeTabularModel(name: "reg", sizes: [10, 32, 1], head: .regression),
+        ])
+        defer { server.shutdown(drainTimeout: .seconds(5)) }
+        let connection = try RawHTTPConnection(port: server.port)
+        let rows = ["[0.5, -1, 2, 3.25, 4, 5, -6, 7, 8, 9]", "[9, 8, 7, 6, 5, 4, 3, 2, 1, 0]"]
+        // Answered variances per target: (epistemic, aleatoric) of every prediction of "het".
+        var answered: [[(Double, Double)]] = [[], []]
+        let single = try connection.request(
+            method: "POST", target: "/predict",
+            body: jsonBody(#"{"model": "het", "features": \#(rows[0]), "samples": 20, "seed": 1}"#))
+        #expect(single.status == 200)
+        for target in 0..<2 {
+            answered[target].append(
+                (
+                    numbers(single.json?["variance"])[target],
+                    numbers(single.json?["aleatoric_variance"])[target]
+                ))
+        }
+        let inferred = try connection.request(
+            method: "POST", target: "/v2/models/het/infer",
+            body: jsonBody(
+                #"{"inputs": [{"name": "features", "datatype": "FP32", "shape": [2, 10], "data": [\#(rows[0]), "#
+                    + #"\#(rows[1])]}], "parameters": {"samples": 20, "seed": 2}}"#))
+        #expect(inferred.status == 200)
+        func output(_ name: String) -> [Double] {
+            numbers((inferred.json?["outputs"]?.arrayValue ?? []).first { $0["name"] == .string(name) }?["data"])
+        }
+        let (variance, aleatoric) = (output("variance"), output("aleatoric_variance"))
+        for row in 0..<2 {
+            for target in 0..<2 {
+                answered[target].append((variance[row * 2 + target], aleatoric[row * 2 + target]))
+            }
+        }
+        _ = try connection.request(
+            method: "POST", target: "/predict",
+            body: jsonBody(#"{"model": "reg", "features": \#(rows[1]), "samples": 20, "seed": 1}"#))
+
+        let text = try connection.request(target: "/metrics").text
+        for target in 0..<2 {
+            for kind in ["epistemic", "aleatoric", "predictive"] {
+                let series = ["model": "het", "target": "\(target)", "kind": kind]
+                let values = answered[target].map { pair in
+                    switch kind {
+                    case "epistemic": return pair.0.squareRoot()
+                    case "aleatoric": return pair.1.squareRoot()
+                    default: return (pair.0 + pair.1).squareRoot()
+                    }
+                }
+                let buckets = samples(text, "mcdropout_regression_std_bucket", series)
+                #expect(buckets.count == RegressionSpread.buckets.count + 1, "\(series)")
+                for bucket in buckets {
+                    let bound =
+                        bucket.labels["le"] == "+Inf" ? Double.infinity : Double(bucket.labels["le"] ?? "") ?? .nan
+                    // The answers are rounded to Float: skip a bound that one of them is within rounding of.
+                    if values.contains(where: { abs($0 - bound) <= 1e-5 * bound }) { continue }
+                    let expected = values.filter { $0 <= bound }.count
+                    #expect(bucket.value == Double(expected), "\(series) le=\(bound): \(values)")
+                }
+                let sum = samples(text, "mcdropout_regression_std_sum", series).first?.value ?? .nan
+                #expect(abs(sum - values.reduce(0, +)) < 1e-4 * max(1, sum), "\(series)")
+            }
+        }
+        // A mean-only head keeps the epistemic spread only; regression models have no classification series.
+        #expect(
+            samples(text, "mcdropout_regression_std_count", ["model": "reg"]).map(\.labels["kind"]) == ["epistemic"])
+        #expect(samples(text, "mcdropout_regression_std_count", ["model": "reg"]).first?.value == 1)
+        #expect(samples(text, "mcdropout_prediction_score_count", ["model": "het"]).isEmpty)
+        #expect(samples(text, "mcdropout_predictions_total", ["model": "het"]).isEmpty)
+    }
 }

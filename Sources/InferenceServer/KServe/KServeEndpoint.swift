@@ -212,7 +212,7 @@ extension InferenceService {
         for _ in 0..<batch { worker.request.counts.append(model.inputSize) }
         let passes = run(model, samples: samples, seed: seedValue, rule: rule, worker: worker)
         metrics.passes.add(passes)
-        if configuration.recordsDriftMetrics && model.file.metadata.head.isClassification {
+        if configuration.recordsDriftMetrics {
             model.drift.record(worker.summaries, density: worker.densityValues, count: batch, rule: rule)
         }
         let summaries = Array(worker.summaries.prefix(batch))

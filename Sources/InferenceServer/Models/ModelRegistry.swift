@@ -27,7 +27,8 @@ public final class LoadedModel: Sendable {
         self.predictor = MonteCarloPredictor(members: file.members, head: file.metadata.head)
         self.version = version
         self.uncertaintyRule = (try? file.uncertaintyRule()) ?? nil
-        self.drift = DriftMetrics(classCount: file.model.outputSize, density: file.density)
+        self.drift = DriftMetrics(
+            classCount: file.model.outputSize, density: file.density, head: file.metadata.head)
     }
 
     /// Pixels are divided by this before the first layer.

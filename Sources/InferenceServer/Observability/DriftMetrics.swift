@@ -116,23 +116,69 @@ final class AtomicHistogram: Sendable {
     }
 }
 
-/// One model's drift metrics: a histogram per ``DriftScore`` its responses carry, predictions per predicted class,
-/// and how many were judged against a threshold and flagged `uncertain`. Created with the model at load and reload,
-/// so the request path only adds to preallocated atomics.
+/// The spread of a regression prediction that drift metrics keep a histogram of, per target: the standard deviation
+/// (in the target's units) of the epistemic, aleatoric and predictive variances a response carries.
+enum RegressionSpread: String, Sendable, CaseIterable {
+    case epistemic, aleatoric, predictive
+
+    /// The kinds a head answers: epistemic only for a mean head, all three for `mean_logvar`.
+    static func kinds(head: OutputHead) -> [RegressionSpread] {
+        switch head {
+        case .classification: return []
+        case .regression: return [.epistemic]
+        case .meanLogVariance: return allCases
+        }
+    }
+
+    /// The standard deviation of target `index`.
+    @inline(__always)
+    func standardDeviation(of summary: PredictiveSummary, target index: Int) -> Double {
+        let epistemic = Double(summary.epistemicVariance(index))
+        let aleatoric = Double(summary.aleatoricVariance(index))
+        switch self {
+        case .epistemic: return epistemic.squareRoot()
+        case .aleatoric: return aleatoric.squareRoot()
+        case .predictive: return (epistemic + aleatoric).squareRoot()
+        }
+    }
+
+    /// The fixed bucket upper bounds: 0.0001 to 1 000 000 target units in 1-2-5 steps, since the server does not
+    /// know a target's scale (a standardised target sits near 0.1–1, a price in currency units far above).
+    static let buckets: [Double] = [
+        0.0001, 0.0002, 0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1, 2, 5, 10, 20, 50, 100, 200,
+        500, 1000, 2000, 5000, 10_000, 20_000, 50_000, 100_000, 200_000, 500_000, 1_000_000,
+    ]
+}
+
+/// One model's drift metrics: for a classifier a histogram per ``DriftScore`` its responses carry and predictions
+/// per predicted class; for a regression model a histogram per target and ``RegressionSpread``; for both, how many
+/// were judged against a threshold and flagged `uncertain`. Created with the model at load and reload, so the
+/// request path only adds to preallocated atomics.
 final class DriftMetrics: Sendable {
-    /// The scores kept, ``DriftScore/scores(density:)`` of the model.
+    /// The scores kept, ``DriftScore/scores(density:)`` of a classifier; empty for regression.
     let scores: [DriftScore]
     let histograms: [AtomicHistogram]  // indexed like scores
     let predictionsByClass: [Counter]
+    /// The spreads kept per regression target (empty for a classifier).
+    let spreads: [RegressionSpread]
+    /// `regressionHistograms[target * spreads.count + kind]`.
+    let regressionHistograms: [AtomicHistogram]
+    let targetCount: Int
     /// Predictions a threshold applied to (the model's stored one or the request's).
     let judged = Counter()
     /// Predictions whose score exceeded that threshold: the `"uncertain": true` answers.
     let flagged = Counter()
 
-    init(classCount: Int, density: DensityModel?) {
-        scores = DriftScore.scores(density: density)
+    init(classCount: Int, density: DensityModel?, head: OutputHead = .classification) {
+        let isClassification = head.isClassification
+        scores = isClassification ? DriftScore.scores(density: density) : []
         histograms = scores.map { AtomicHistogram(bounds: $0.bounds(classCount: classCount)) }
-        predictionsByClass = (0..<classCount).map { _ in Counter() }
+        predictionsByClass = isClassification ? (0..<classCount).map { _ in Counter() } : []
+        spreads = RegressionSpread.kinds(head: head)
+        targetCount = isClassification ? 0 : head.targetCount(outputSize: classCount)
+        regressionHistograms = (0..<(targetCount * spreads.count)).map { _ in
+            AtomicHistogram(bounds: RegressionSpread.buckets)
+        }
     }
 
     /// Records one prediction and whether `rule` (the one its response was flagged with, if any) flags it.
@@ -142,6 +188,12 @@ final class DriftMetrics: Sendable {
             if let value = scores[index].value(of: summary, density: density) { histograms[index].record(value) }
         }
         if predictionsByClass.indices.contains(summary.prediction) { predictionsByClass[summary.prediction].add(1) }
+        for target in 0..<targetCount {
+            for (kind, spread) in spreads.enumerated() {
+                regressionHistograms[target * spreads.count + kind].record(
+                    spread.standardDeviation(of: summary, target: target))
+            }
+        }
         guard let rule else { return }
         judged.add(1)
         if rule.isUncertain(summary, density: density) { flagged.add(1) }
@@ -175,6 +227,26 @@ extension ServerMetrics {
                 }
                 out += "mcdropout_prediction_score_sum{\(labels)} \(sum)\n"
                 out += "mcdropout_prediction_score_count{\(labels)} \(cumulative.last ?? 0)\n"
+            }
+        }
+        out += "# HELP mcdropout_regression_std Regression models: the standard deviation of each prediction, in "
+        out += "the target's units, by model, target (output index) and kind (epistemic: over the passes; aleatoric: "
+        out += "the mean_logvar head's mean sigma; predictive: both), buckets 0.0001-1000000 in 1-2-5 steps.\n"
+        out += "# TYPE mcdropout_regression_std histogram\n"
+        for model in loaded where model.drift.targetCount > 0 {
+            let drift = model.drift
+            for target in 0..<drift.targetCount {
+                for (kind, spread) in drift.spreads.enumerated() {
+                    let histogram = drift.regressionHistograms[target * drift.spreads.count + kind]
+                    let labels = "model=\"\(escapeLabel(model.name))\",target=\"\(target)\",kind=\"\(spread.rawValue)\""
+                    let (cumulative, sum) = histogram.snapshot
+                    for (index, count) in cumulative.enumerated() {
+                        let bound = index < histogram.bounds.count ? "\(histogram.bounds[index])" : "+Inf"
+                        out += "mcdropout_regression_std_bucket{\(labels),le=\"\(bound)\"} \(count)\n"
+                    }
+                    out += "mcdropout_regression_std_sum{\(labels)} \(sum)\n"
+                    out += "mcdropout_regression_std_count{\(labels)} \(cumulative.last ?? 0)\n"
+                }
             }
         }
         out += "# HELP mcdropout_predictions_total Predictions by model and predicted class.\n"

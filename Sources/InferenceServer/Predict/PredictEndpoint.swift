@@ -21,7 +21,7 @@ extension InferenceService {
         let head = model.file.metadata.head
         let rule = decoded.uncertainty.resolved(stored: model.uncertaintyRule, head: head)
         let passes = run(model, samples: setting, seed: seed, rule: rule, worker: worker)
-        if configuration.recordsDriftMetrics && head.isClassification {
+        if configuration.recordsDriftMetrics {
             model.drift.record(worker.summaries, density: worker.densityValues, count: instanceCount, rule: rule)
         }
 
