@@ -160,7 +160,7 @@ let package = Package(
         .testTarget(
             name: "InferenceServerTests",
             dependencies: [
-                "InferenceServer", "HTTPTransport", "MCDropout", "MCDropoutJSON", "TestSupport",
+                "InferenceServer", "HTTPTransport", "GRPCTransport", "MCDropout", "MCDropoutJSON", "TestSupport",
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: strictSettings

@@ -24,6 +24,12 @@ public struct DaemonConfiguration: Sendable, Hashable {
     public var connectionMemoryLimitBytes: Int
     /// Largest request body accepted; larger ones are answered through `HTTPHandler.reject(_:request:)`.
     public var maxBodyBytes: Int
+    /// Most bytes of request bodies held at once, over all connections: bodies still arriving plus complete ones
+    /// waiting for or being computed by a worker. A body that would go over it is read and dropped, and answered
+    /// through `HTTPHandler.reject(_:request:)` with `.bodyMemoryExhausted` (503). Without it the worst case is
+    /// `connectionLimit` × `maxBodyBytes` (1 GiB with the defaults); with it, memory for bodies stays within this
+    /// budget whatever the number of connections, so the server fits a container limit.
+    public var maxBufferedBodyBytes = 256 * 1024 * 1024
     /// Connections the kernel may queue before the daemon accepts them.
     public var listenBacklog: Int
     /// Worker threads that run handlers for requests the handler says need a worker (`HTTPHandler.needsWorker`),
@@ -78,6 +84,7 @@ public struct DaemonConfiguration: Sendable, Hashable {
         try Self.require(perIPConnectionLimit, in: 0...unsignedMax, setting: "perIPConnectionLimit")
         try Self.require(connectionMemoryLimitBytes, in: 4096...Int.max, setting: "connectionMemoryLimitBytes")
         try Self.require(maxBodyBytes, in: 0...(Int.max / 4), setting: "maxBodyBytes")
+        try Self.require(maxBufferedBodyBytes, in: maxBodyBytes...(Int.max / 4), setting: "maxBufferedBodyBytes")
         try Self.require(listenBacklog, in: 1...unsignedMax, setting: "listenBacklog")
         try Self.require(workerThreadCount, in: 0...1024, setting: "workerThreadCount")
         try Self.require(maxQueuedRequests, in: 0...1_000_000, setting: "maxQueuedRequests")

@@ -26,7 +26,7 @@ extension HTTPHandler {
                 headers: [(name: "Content-Type", value: "text/plain; charset=utf-8")],
                 body: Array("request body exceeds \(limit) bytes\n".utf8)
             )
-        case .overloaded, .shuttingDown:
+        case .overloaded, .shuttingDown, .bodyMemoryExhausted:
             HTTPResponse(
                 status: 503,
                 headers: [

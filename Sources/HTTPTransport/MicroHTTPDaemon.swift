@@ -54,7 +54,8 @@ public final class MicroHTTPDaemon: Sendable {
                 maxReleasesPerSecond: configuration.maxOverloadedResponsesPerSecond, name: "mcdropout-overload-hold")
             : nil
         let core = DaemonCore(
-            handler: handler, logger: logger, maxBodyBytes: configuration.maxBodyBytes, pool: pool, hold: hold)
+            handler: handler, logger: logger, maxBodyBytes: configuration.maxBodyBytes,
+            maxBufferedBodyBytes: configuration.maxBufferedBodyBytes, pool: pool, hold: hold)
         let callbackReference = Unmanaged.passRetained(core)
         let context = callbackReference.toOpaque()
         var status = MCD_START_OK
@@ -119,6 +120,11 @@ public final class MicroHTTPDaemon: Sendable {
     /// Requests whose headers have arrived and whose response has not yet been fully sent (or abandoned).
     public var inFlightRequestCount: Int {
         core.inFlightRequests.load(ordering: .acquiring)
+    }
+
+    /// Bytes of request bodies held now (see `DaemonConfiguration.maxBufferedBodyBytes`).
+    public var bufferedBodyByteCount: Int {
+        core.bufferedBodyBytes.load(ordering: .relaxed)
     }
 
     /// Runs `work` on the daemon's workers behind the same admission limit as the HTTP requests that need one, for
@@ -212,6 +218,11 @@ final class DaemonCore: Sendable {
     let handler: any HTTPHandler
     let logger: Logger
     let maxBodyBytes: Int
+    /// Budget for the bodies of all requests in flight (`DaemonConfiguration.maxBufferedBodyBytes`).
+    let maxBufferedBodyBytes: Int
+    /// Body bytes held now by requests in flight, against `maxBufferedBodyBytes`: taken as pieces are appended,
+    /// given back when the body is dropped or the request completes.
+    let bufferedBodyBytes = Atomic<Int>(0)
     /// Runs handlers off the I/O threads with bounded admission; `nil` runs them inline.
     let pool: WorkerPool?
     /// Delays the pool's refusals; `nil` refuses at once.
@@ -228,10 +239,14 @@ final class DaemonCore: Sendable {
     /// Messages libmicrohttpd logs while starting (they explain a failed start); `nil` once started.
     private let startupMessages = Mutex<[String]?>([])
 
-    init(handler: any HTTPHandler, logger: Logger, maxBodyBytes: Int, pool: WorkerPool?, hold: OverloadHold?) {
+    init(
+        handler: any HTTPHandler, logger: Logger, maxBodyBytes: Int, maxBufferedBodyBytes: Int, pool: WorkerPool?,
+        hold: OverloadHold?
+    ) {
         self.handler = handler
         self.logger = logger
         self.maxBodyBytes = maxBodyBytes
+        self.maxBufferedBodyBytes = maxBufferedBodyBytes
         self.pool = pool
         self.hold = hold
     }
@@ -321,7 +336,7 @@ final class DaemonCore: Sendable {
         guard let existing = requestContext.pointee else {
             let exchange = RequestExchange(
                 head: readHead(connection: connection, url: url, method: method, version: version),
-                bodyState: RequestBodyState(limit: core.maxBodyBytes))
+                bodyState: RequestBodyState(limit: core.maxBodyBytes, memoryBudget: core.maxBufferedBodyBytes))
             // Released exactly once, in `requestCompleted`, which MHD calls for every request it showed us.
             requestContext.pointee = Unmanaged.passRetained(exchange).toOpaque()
             core.inFlightRequests.wrappingAdd(1, ordering: .acquiringAndReleasing)
@@ -353,6 +368,7 @@ final class DaemonCore: Sendable {
         if request.takeUnretainedValue().stage.isReceiving {
             core.receivingRequests.wrappingSubtract(1, ordering: .acquiringAndReleasing)
         }
+        core.releaseBodyMemory(of: request.takeUnretainedValue())
         request.release()
         core.inFlightRequests.wrappingSubtract(1, ordering: .acquiringAndReleasing)
     }
@@ -380,11 +396,18 @@ final class DaemonCore: Sendable {
     private func receive(_ data: UnsafeRawBufferPointer, for exchange: RequestExchange) -> MHD_Result {
         switch exchange.bodyState.receive(byteCount: data.count) {
         case .append:
+            guard reserveBodyMemory(data.count, for: exchange) else {
+                exchange.bodyState.shed()
+                exchange.request.body = []
+                releaseBodyMemory(of: exchange)
+                return .YES
+            }
             exchange.request.body.append(contentsOf: data)
         case .discard:
             if !exchange.request.body.isEmpty {
                 exchange.request.body = []
             }
+            releaseBodyMemory(of: exchange)
         case .closeConnection:
             logger.notice(
                 "closing connection: request body far over the limit",
@@ -392,6 +415,24 @@ final class DaemonCore: Sendable {
             return .NO
         }
         return .YES
+    }
+
+    /// Takes `count` bytes of the body budget for `exchange`; `false` (taking nothing) when they do not fit.
+    private func reserveBodyMemory(_ count: Int, for exchange: RequestExchange) -> Bool {
+        let total = bufferedBodyBytes.wrappingAdd(count, ordering: .relaxed).newValue
+        guard total <= maxBufferedBodyBytes else {
+            bufferedBodyBytes.wrappingSubtract(count, ordering: .relaxed)
+            return false
+        }
+        exchange.reservedBodyBytes += count
+        return true
+    }
+
+    /// Gives back what `exchange` holds of the body budget.
+    private func releaseBodyMemory(of exchange: RequestExchange) {
+        guard exchange.reservedBodyBytes > 0 else { return }
+        bufferedBodyBytes.wrappingSubtract(exchange.reservedBodyBytes, ordering: .relaxed)
+        exchange.reservedBodyBytes = 0
     }
 
     private func complete(_ exchange: RequestExchange, on connection: OpaquePointer) -> MHD_Result {
@@ -606,6 +647,8 @@ final class RequestExchange {
     var request: HTTPRequest
     var bodyState: RequestBodyState
     var stage = Stage.receiving
+    /// Bytes of `DaemonCore.maxBufferedBodyBytes` this request holds; given back when it completes.
+    var reservedBodyBytes = 0
 
     init(head: HTTPRequest, bodyState: RequestBodyState) {
         self.request = head

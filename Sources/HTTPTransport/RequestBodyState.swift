@@ -11,6 +11,9 @@ struct RequestBodyState: Sendable, Equatable {
         case receiving(byteCount: Int)
         /// The body exceeded the limit; `byteCount` bytes have arrived in total and are being discarded.
         case discarding(byteCount: Int)
+        /// The body fits the limit but not the daemon's memory budget for bodies; `byteCount` bytes have arrived in
+        /// total and are being discarded.
+        case shedding(byteCount: Int)
         /// A response has been queued; nothing more will be accepted.
         case answered
     }
@@ -43,8 +46,12 @@ struct RequestBodyState: Sendable, Equatable {
     /// The current phase.
     private(set) var phase: Phase = .receiving(byteCount: 0)
 
-    init(limit: Int) {
+    /// The daemon's budget for all bodies at once, named in the refusal when it runs out.
+    let memoryBudget: Int
+
+    init(limit: Int, memoryBudget: Int = .max) {
         self.limit = limit
+        self.memoryBudget = memoryBudget
     }
 
     /// Called when the headers are in; returns a rejection to answer at once if `Content-Length` is over the limit.
@@ -71,8 +78,20 @@ struct RequestBodyState: Sendable, Equatable {
             let total = received + byteCount
             phase = .discarding(byteCount: total)
             return total - limit <= discardAllowance ? .discard : .closeConnection
+        case .shedding(let received):
+            let total = received + byteCount
+            phase = .shedding(byteCount: total)
+            return total - limit <= discardAllowance ? .discard : .closeConnection
         case .answered:
             return .discard
+        }
+    }
+
+    /// Called when the daemon's memory budget for bodies cannot hold the piece just accepted by
+    /// ``receive(byteCount:)``: the body is dropped, the rest read and discarded, and the request refused at the end.
+    mutating func shed() {
+        if case .receiving(let received) = phase {
+            phase = .shedding(byteCount: received)
         }
     }
 
@@ -84,6 +103,8 @@ struct RequestBodyState: Sendable, Equatable {
             completion = .handle
         case .discarding:
             completion = .reject(.bodyTooLarge(limit: limit))
+        case .shedding:
+            completion = .reject(.bodyMemoryExhausted(limit: memoryBudget))
         case .answered:
             completion = .none
         }

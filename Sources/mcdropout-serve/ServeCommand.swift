@@ -79,6 +79,11 @@ struct ServeCommand: ParsableCommand {
     var maxTotalPasses = defaults.maxTotalPasses
     @Option(help: "Largest request body in bytes.")
     var maxBodyBytes = defaults.transport.maxBodyBytes
+    @Option(
+        help: ArgumentHelp(
+            "Most bytes of request bodies held at once, over all connections; beyond it a body is answered 503.",
+            discussion: "Bounds memory for bodies whatever the connection count: fit a container limit with it."))
+    var maxBufferedBodyBytes = defaults.transport.maxBufferedBodyBytes
     @Option(help: "Seconds before an idle connection is closed.")
     var connectionTimeout = defaults.transport.connectionTimeoutSeconds
     @Option(help: "Most simultaneous connections.")
@@ -132,6 +137,10 @@ struct ServeCommand: ParsableCommand {
             throw ValidationError(
                 "--threads, --max-batch and --max-body-bytes must be ≥ 1 and --default-samples ≤ --max-samples")
         }
+        guard maxBufferedBodyBytes >= maxBodyBytes else {
+            throw ValidationError(
+                "--max-buffered-body-bytes (\(maxBufferedBodyBytes)) must be ≥ --max-body-bytes (\(maxBodyBytes))")
+        }
     }
 
     func run() throws {
@@ -162,6 +171,7 @@ struct ServeCommand: ParsableCommand {
         configuration.maxBatchSize = maxBatch
         configuration.maxTotalPasses = maxTotalPasses
         configuration.transport.maxBodyBytes = maxBodyBytes
+        configuration.transport.maxBufferedBodyBytes = maxBufferedBodyBytes
         configuration.transport.connectionTimeoutSeconds = connectionTimeout
         configuration.transport.connectionLimit = maxConnections
         configuration.transport.perIPConnectionLimit = maxConnectionsPerIp

@@ -47,6 +47,23 @@ struct RequestBodyStateTests {
         #expect(rejected.finish() == .reject(.bodyTooLarge(limit: 10)))
     }
 
+    @Test("a body the memory budget cannot hold is shed: the rest is discarded and the request refused with 503's case")
+    func shedForMemory() {
+        var state = RequestBodyState(limit: 100, memoryBudget: 1000)
+        #expect(state.start(declaredLength: nil) == nil)
+        #expect(state.receive(byteCount: 30) == .append)
+        state.shed()
+        #expect(state.phase == .shedding(byteCount: 30))
+        #expect(state.receive(byteCount: 50) == .discard)
+        #expect(state.finish() == .reject(.bodyMemoryExhausted(limit: 1000)))
+
+        var flooding = RequestBodyState(limit: 100, memoryBudget: 1000)
+        _ = flooding.receive(byteCount: 10)
+        flooding.shed()
+        #expect(flooding.receive(byteCount: 64 * 1024 + 90) == .discard)
+        #expect(flooding.receive(byteCount: 1) == .closeConnection)
+    }
+
     @Test("a zero limit accepts only empty bodies")
     func zeroLimit() {
         var empty = RequestBodyState(limit: 0)

@@ -28,6 +28,7 @@ private final class GatedHandler: HTTPHandler {
         case .bodyTooLarge: HTTPResponse(status: 413)
         case .overloaded: HTTPResponse(status: 503, headers: [("Retry-After", "1")], body: Array("busy".utf8))
         case .shuttingDown: HTTPResponse(status: 503, body: Array("stopping".utf8))
+        case .bodyMemoryExhausted(let limit): HTTPResponse(status: 503, body: Array("bodies \(limit)".utf8))
         }
     }
 
@@ -35,12 +36,17 @@ private final class GatedHandler: HTTPHandler {
 }
 
 private func pooledDaemon(
-    workers: Int, queue: Int, handler: GatedHandler, overloadHold: Duration = .zero
+    workers: Int, queue: Int, handler: GatedHandler, overloadHold: Duration = .zero,
+    bodyLimits: (each: Int, total: Int)? = nil
 ) throws -> MicroHTTPDaemon {
     var configuration = DaemonConfiguration.testing()
     configuration.workerThreadCount = workers
     configuration.maxQueuedRequests = queue
     configuration.overloadedResponseDelay = overloadHold
+    if let bodyLimits {
+        configuration.maxBodyBytes = bodyLimits.each
+        configuration.maxBufferedBodyBytes = bodyLimits.total
+    }
     return try MicroHTTPDaemon(configuration: configuration, handler: handler)
 }
 
@@ -52,15 +58,51 @@ private final class StatusCell: Sendable {
 }
 
 /// Sends `POST target` on a new connection from a new thread; the response status lands in `status` (-1 on error).
-private func postInBackground(port: Int, target: String, status: StatusCell) -> TestThread {
+private func postInBackground(port: Int, target: String, body: [UInt8] = [], status: StatusCell) -> TestThread {
     TestThread {
-        let result = try? RawHTTPConnection(port: port, timeout: .seconds(60)).request(method: "POST", target: target)
+        let result = try? RawHTTPConnection(port: port, timeout: .seconds(60)).request(
+            method: "POST", target: target, body: body)
         status.store(result?.status ?? -1)
     }
 }
 
 @Suite("Worker pool and admission control")
 struct WorkerPoolTests {
+    @Test("bodies held at once stay within maxBufferedBodyBytes: one more is read, dropped and answered 503")
+    func bodyMemoryBudget() throws {
+        let handler = GatedHandler()
+        let daemon = try pooledDaemon(workers: 1, queue: 4, handler: handler, bodyLimits: (40_000, 100_000))
+        defer {
+            handler.gate.open()
+            daemon.stop()
+        }
+        let body = [UInt8](repeating: UInt8(ascii: "x"), count: 40_000)
+        let (first, second) = (StatusCell(), StatusCell())
+        let running = postInBackground(port: daemon.port, target: "/slow/1", body: body, status: first)
+        #expect(eventually { handler.started.load(ordering: .relaxed) == 1 })
+        let queued = postInBackground(port: daemon.port, target: "/slow/2", body: body, status: second)
+        #expect(eventually { daemon.inFlightRequestCount == 2 && daemon.bufferedBodyByteCount == 80_000 })
+
+        // 120 000 bytes would be held: refused, though the body is within the per-request limit.
+        let refused = try RawHTTPConnection(port: daemon.port).request(method: "POST", target: "/slow/3", body: body)
+        #expect(refused.status == 503)
+        #expect(String(decoding: refused.body, as: UTF8.self) == "bodies 100000")
+        #expect(daemon.bufferedBodyByteCount == 80_000)
+        // A body that fits what is left is still taken.
+        let small = try RawHTTPConnection(port: daemon.port).request(
+            method: "POST", target: "/fast", body: Array(body.prefix(20_000)))
+        #expect(small.status == 200)
+
+        handler.gate.open()
+        running.join()
+        queued.join()
+        #expect(first.value == 200 && second.value == 200)
+        #expect(eventually { daemon.bufferedBodyByteCount == 0 })
+        let after = try RawHTTPConnection(port: daemon.port).request(method: "POST", target: "/slow/4", body: body)
+        #expect(after.status == 200)
+        #expect(eventually { daemon.bufferedBodyByteCount == 0 })
+    }
+
     @Test(
         "beyond workers + queue, requests get 503 with Retry-After at once; inline routes answer while all workers are busy"
     )

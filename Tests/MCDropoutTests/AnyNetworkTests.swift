@@ -17,8 +17,9 @@ func referenceActivation(_ activation: HiddenActivation, _ x: Double) -> Double 
     }
 }
 
-/// N separate forward passes in Double with the engine's documented mask order; each row the pass's outputs after
-/// the head's transform (softmax, identity, or `exp` of the log variances).
+/// Reference implementation: N separate forward passes in Double, one mask row per pass and layer, masks drawn in
+/// the order the batched engine documents (pass after pass and, within a pass, layer after layer); each row the
+/// pass's outputs after the head's transform (softmax, identity, or `exp` of the log variances).
 func naivePassOutputs(
     model: DropoutMLP, head: OutputHead, input: [Float], sampleCount: Int, seed: UInt64
 ) -> Matrix {

@@ -2,41 +2,9 @@ import Testing
 
 @testable import MCDropout
 
-/// Reference implementation: N separate forward passes in Double, one mask row per pass and layer, masks drawn in
-/// the order the batched engine documents (pass after pass and, within a pass, layer after layer).
+/// Reference implementation: N separate forward passes in Double (``naivePassOutputs``), each row a softmax.
 func naivePassProbabilities(model: DropoutMLP, input: [Float], sampleCount: Int, seed: UInt64) -> Matrix {
-    var generator = RandomSource(seed: seed)
-    let first = model.dropouts.firstIndex { !$0.isIdentity } ?? model.layers.count
-    var masks: [[Float]] = model.layers.map { [Float](repeating: 1, count: sampleCount * $0.inputSize) }
-    for pass in 0..<sampleCount {
-        for (index, layer) in model.layers.enumerated() where index >= first && !model.dropouts[index].isIdentity {
-            let width = layer.inputSize
-            masks[index].withUnsafeMutableBufferPointer {
-                let row = UnsafeMutableBufferPointer(rebasing: $0[(pass * width)..<((pass + 1) * width)])
-                model.dropouts[index].fillMask(row, rows: 1, columns: width, using: &generator)
-            }
-        }
-    }
-    var result = Matrix(rows: sampleCount, columns: model.outputSize)
-    for pass in 0..<sampleCount {
-        var x = input.map(Double.init)
-        for (index, layer) in model.layers.enumerated() {
-            let width = layer.inputSize
-            x = (0..<width).map { x[$0] * Double(masks[index][pass * width + $0]) }
-            var y = [Double](repeating: 0, count: layer.outputSize)
-            for row in 0..<layer.outputSize {
-                var sum = Double(layer.bias[row])
-                for column in 0..<width { sum += Double(layer.weight[row, column]) * x[column] }
-                y[row] = index < model.layers.count - 1 ? max(sum, 0) : sum
-            }
-            x = y
-        }
-        let maximum = x.max()!
-        let exps = x.map { exponential($0 - maximum) }
-        let total = exps.reduce(0, +)
-        for column in 0..<model.outputSize { result[pass, column] = Float(exps[column] / total) }
-    }
-    return result
+    naivePassOutputs(model: model, head: .classification, input: input, sampleCount: sampleCount, seed: seed)
 }
 
 func smallModel(dropout: [Float], seed: UInt64 = 3) -> DropoutMLP {

@@ -27,6 +27,7 @@ while [ $# -gt 0 ]; do
 done
 [ "$(id -u)" = 0 ] || { echo "network-failover.sh needs root (network namespaces)" >&2; exit 2; }
 . scripts/lib/apt.sh
+. scripts/lib/nginx.sh
 missing=()
 command -v nginx >/dev/null || [ -x /usr/sbin/nginx ] || missing+=(nginx-light)
 command -v wrk >/dev/null || missing+=(wrk)
@@ -82,31 +83,7 @@ for i in 0 1; do
 done
 
 # The shipped config with the replicas' addresses and the listener replaced (nothing else is changed).
-mkdir -p "$work/temp"
-sed -e "s/127\.0\.0\.1:8081 /10.231.0.2:8081 /" -e "s/127\.0\.0\.1:8082 /10.231.1.2:8081 /" \
-    -e "s/^    listen 8080;/    listen 127.0.0.1:8080;/" "$config" >"$work/mcdropout.conf"
-for expected in "10.231.0.2:8081 " "10.231.1.2:8081 " "listen 127.0.0.1:8080;"; do
-    grep -qF "$expected" "$work/mcdropout.conf" || { echo "could not set '$expected' in the config" >&2; exit 1; }
-done
-chmod 0755 "$work"
-chown nobody:nogroup "$work/temp"
-cat >"$work/nginx.conf" <<CONF
-user nobody nogroup;
-worker_processes 1;
-pid $work/nginx.pid;
-error_log $work/error.log warn;
-events { worker_connections 1024; }
-http {
-    log_format upstream '\$msec|\$status|\$upstream_addr|\$upstream_status|\$request_time';
-    access_log $work/access.log upstream;
-    client_body_temp_path $work/temp/body;
-    proxy_temp_path $work/temp/proxy;
-    fastcgi_temp_path $work/temp/fastcgi;
-    uwsgi_temp_path $work/temp/uwsgi;
-    scgi_temp_path $work/temp/scgi;
-    include $work/mcdropout.conf;
-}
-CONF
+nginx_configure "$config" "$work" 10.231.0.2:8081 10.231.1.2:8081 127.0.0.1:8080
 in_ns "$front" "$nginx" -t -p "$work" -c "$work/nginx.conf" 2>&1 | sed 's/^/nginx -t: /' >&2
 in_ns "$front" "$nginx" -p "$work" -c "$work/nginx.conf"
 for _ in $(seq 50); do

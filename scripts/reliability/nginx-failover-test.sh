@@ -24,6 +24,7 @@ while [ $# -gt 0 ]; do
 done
 
 . scripts/lib/apt.sh
+. scripts/lib/nginx.sh
 missing=()
 command -v nginx >/dev/null || [ -x /usr/sbin/nginx ] || missing+=(nginx-light)
 command -v wrk >/dev/null || missing+=(wrk)
@@ -78,36 +79,7 @@ start_replica 0
 start_replica 1
 
 # The shipped config with the replicas' and the listener's ports replaced (nothing else is changed).
-mkdir -p "$work/temp"
-sed -e "s/127\.0\.0\.1:8081 /127.0.0.1:${ports[0]} /" -e "s/127\.0\.0\.1:8082 /127.0.0.1:${ports[1]} /" \
-    -e "s/^    listen 8080;/    listen 127.0.0.1:$front;/" "$config" >"$work/mcdropout.conf"
-for expected in "127.0.0.1:${ports[0]} " "127.0.0.1:${ports[1]} " "listen 127.0.0.1:$front;"; do
-    grep -qF "$expected" "$work/mcdropout.conf" || { echo "could not set '$expected' in the config" >&2; exit 1; }
-done
-user=""
-if [ "$(id -u)" -eq 0 ]; then
-    # Workers drop to nobody: let them use the temp directories.
-    user="user nobody nogroup;"
-    chmod 0755 "$work"
-    chown nobody:nogroup "$work/temp"
-fi
-cat >"$work/nginx.conf" <<EOF
-$user
-worker_processes 1;
-pid $work/nginx.pid;
-error_log $work/error.log warn;
-events { worker_connections 1024; }
-http {
-    log_format upstream '\$status|\$upstream_addr|\$upstream_status|\$request_time';
-    access_log $work/access.log upstream;
-    client_body_temp_path $work/temp/body;
-    proxy_temp_path $work/temp/proxy;
-    fastcgi_temp_path $work/temp/fastcgi;
-    uwsgi_temp_path $work/temp/uwsgi;
-    scgi_temp_path $work/temp/scgi;
-    include $work/mcdropout.conf;
-}
-EOF
+nginx_configure "$config" "$work" "127.0.0.1:${ports[0]}" "127.0.0.1:${ports[1]}" "127.0.0.1:$front"
 "$nginx" -t -p "$work" -c "$work/nginx.conf" 2>&1 | sed 's/^/nginx -t: /' >&2
 "$nginx" -p "$work" -c "$work/nginx.conf"
 for _ in $(seq 50); do curl -fs "http://127.0.0.1:$front/v2/health/ready" >/dev/null 2>&1 && break; sleep 0.1; done
@@ -128,21 +100,21 @@ requests="$(awk '/requests in/ {print $1}' "$work/wrk.txt")"
 non2xx="$(awk -F': ' '/Non-2xx or 3xx responses/ {print $2}' "$work/wrk.txt")"
 socket_errors="$(awk '/Socket errors/ {gsub(",", ""); print $4 + $6 + $8 + $10}' "$work/wrk.txt")"
 logged="$(wc -l <"$work/access.log")"
-# Log lines: status|upstream addresses (", "-separated when nginx failed over)|their statuses|seconds.
+# Log lines: msec|status|upstream addresses (", "-separated when nginx failed over)|their statuses|seconds.
 # 499 = the client closed the connection: wrk's in-flight requests when its --duration ends (at most one each).
-not200="$(awk -F'|' '$1 != 200 && $1 != 499' "$work/access.log" | wc -l)"
-aborted="$(awk -F'|' '$1 == 499' "$work/access.log" | wc -l)"
-retried="$(awk -F'|' '$2 ~ /,/' "$work/access.log" | wc -l)"
+not200="$(awk -F'|' '$2 != 200 && $2 != 499' "$work/access.log" | wc -l)"
+aborted="$(awk -F'|' '$2 == 499' "$work/access.log" | wc -l)"
+retried="$(awk -F'|' '$3 ~ /,/' "$work/access.log" | wc -l)"
 served=()
 for i in 0 1; do
-    served+=("$(awk -F'|' -v a="127.0.0.1:${ports[$i]}" '{ n = split($2, up, ", "); if (up[n] == a) c++ } END { print c + 0 }' \
+    served+=("$(awk -F'|' -v a="127.0.0.1:${ports[$i]}" '{ n = split($3, up, ", "); if (up[n] == a) c++ } END { print c + 0 }' \
         "$work/access.log")")
 done
 
-[ "$retried" -gt 0 ] && { echo "requests nginx failed over (status|upstreams|their statuses|seconds):" >&2
-    awk -F'|' '$2 ~ /,/' "$work/access.log" | head -10 | sed 's/^/  /' >&2; }
+[ "$retried" -gt 0 ] && { echo "requests nginx failed over (msec|status|upstreams|their statuses|seconds):" >&2
+    awk -F'|' '$3 ~ /,/' "$work/access.log" | head -10 | sed 's/^/  /' >&2; }
 [ "$not200" -gt 0 ] && { echo "requests that failed at nginx:" >&2
-    awk -F'|' '$1 != 200 && $1 != 499' "$work/access.log" | head -10 | sed 's/^/  /' >&2; }
+    awk -F'|' '$2 != 200 && $2 != 499' "$work/access.log" | head -10 | sed 's/^/  /' >&2; }
 failed=$(( ${non2xx:-0} + ${socket_errors:-0} ))  # as the clients saw it; nginx_not_200 must be 0 too
 printf '{"requests": %s, "failed": %d, "wrk_non_2xx": %s, "wrk_socket_errors": %s, "nginx_logged": %s, ' \
     "${requests:-0}" "$failed" "${non2xx:-0}" "${socket_errors:-0}" "$logged"

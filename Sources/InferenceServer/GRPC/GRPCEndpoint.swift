@@ -102,8 +102,19 @@ public final class GRPCEndpoint: GRPCHandler {
                 name: model.name, versions: [String(model.version)], platform: "mcdropout", inputs: inputs,
                 outputs: outputs)
         case .modelInfer:
+            let request = try decoded { () throws(ProtobufError) in try ModelInferRequestMessage(decoding: message) }
+            let reference = ModelReference(name: request.modelName, version: request.modelVersion)
+            let model = try service.resolveGRPCModel(reference, in: service.worker.models(from: service.registry))
             try service.requireStarted()
-            throw HTTPError(status: 501, message: "ModelInfer is not implemented yet")
+            let started = ContinuousClock.now
+            do throws(HTTPError) {
+                var noBinarySection = BinaryReader(bytes: [], offset: 0)
+                let result = try service.runInference(request.inferRequest(), model: model, binary: &noBinarySection)
+                return KServeMessages.encodeInferResponse(result, service: service)
+            } catch {
+                service.statistics.models[model.name]?.recordFailure(since: started)
+                throw error
+            }
         }
     }
 }
@@ -129,6 +140,7 @@ extension InferenceService {
 extension HTTPError {
     /// The gRPC status of this failure: the one mapping from the server's errors to gRPC codes.
     var grpcStatus: GRPCStatusCode {
+        if isLimit { return .resourceExhausted }
         switch status {
         case 400, 405, 415: return .invalidArgument
         case 401: return .unauthenticated

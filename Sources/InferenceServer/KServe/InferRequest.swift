@@ -10,9 +10,25 @@ enum TensorDatatype: String {
     var elementSize: Int { self == .fp32 ? 4 : 1 }
 }
 
-/// A decoded `POST /v2/models/{model}/infer` request: every member typed and checked for what does not depend on the
-/// model (names, types, integer shapes and sizes). ``InferenceService/infer(_:model:)`` then checks it against the
-/// model and reads the tensor data.
+/// Where an input tensor's values are, as the request carried them.
+enum TensorValues {
+    /// HTTP: the JSON `data` member (numbers, flat or nested).
+    case json(JSONValue)
+    /// HTTP binary tensor extension (`parameters.binary_data_size`): this many bytes of the binary section after the
+    /// JSON header.
+    case binary(size: Int)
+    /// gRPC `raw_input_contents`: the tensor's little-endian bytes.
+    case raw([UInt8])
+    /// gRPC typed `contents` (`fp32_contents`, or `uint_contents` for UINT8).
+    case numbers([Double])
+    /// HTTP: neither `data` nor a binary size.
+    case missing
+}
+
+/// A decoded V2 infer request, from HTTP JSON (`POST /v2/models/{model}/infer`) or gRPC (`ModelInfer`): every
+/// member typed and checked for what does not depend on the model (names, types, integer shapes and sizes).
+/// ``InferenceService/runInference(_:model:binary:)`` then checks it against the model and reads the tensor data,
+/// the same way for both protocols.
 struct InferRequest {
     /// One input tensor, its data not yet read.
     struct Input {
@@ -20,10 +36,7 @@ struct InferRequest {
         /// The element type as sent; which ones a model takes is checked against the model.
         var datatype: String
         var shape: [Int]
-        /// The `data` member (numbers, flat or nested); `nil` when the tensor comes as binary data.
-        var data: JSONValue?
-        /// `parameters.binary_data_size`: the tensor's bytes in the binary section after the JSON header.
-        var binaryDataSize: Int?
+        var values: TensorValues
     }
 
     /// One requested output.
@@ -43,6 +56,14 @@ struct InferRequest {
     var inputs: [Input] = []
     /// The outputs asked for; `nil` means all available.
     var outputs: [Output]?
+
+    /// A request built by another decoder (gRPC).
+    init(id: String?, scalars: PredictScalars, inputs: [Input], outputs: [Output]?) {
+        self.id = id
+        self.scalars = scalars
+        self.inputs = inputs
+        self.outputs = outputs
+    }
 
     init(_ object: JSONObject) throws(HTTPError) {
         for key in object.keys where !Self.fields.contains(key) {
@@ -96,6 +117,7 @@ extension InferRequest.Input {
             }
             return Int(number)
         }
+        var binaryDataSize: Int?
         if case .object(let parameters)? = input["parameters"], let size = parameters["binary_data_size"] {
             guard case .number(let number) = size, number >= 0, number.rounded(.towardZero) == number, number <= 1e12
             else {
@@ -103,9 +125,11 @@ extension InferRequest.Input {
             }
             binaryDataSize = Int(number)
         }
-        data = input["data"]
-        if binaryDataSize != nil, data != nil {
-            throw .badRequest("input '\(name)' has both 'data' and binary_data_size")
+        switch (input["data"], binaryDataSize) {
+        case (.some, .some): throw .badRequest("input '\(name)' has both 'data' and binary_data_size")
+        case (.some(let data), nil): values = .json(data)
+        case (nil, .some(let size)): values = .binary(size: size)
+        case (nil, nil): values = .missing
         }
     }
 }

@@ -29,49 +29,89 @@ extension InferenceService {
         }
         let batch = shape[0]
         guard batch <= configuration.maxBatchSize else {
-            throw .badRequest("batch of \(batch) inputs exceeds the limit of \(configuration.maxBatchSize)")
+            throw .limitExceeded("batch of \(batch) inputs exceeds the limit of \(configuration.maxBatchSize)")
         }
         let count = batch * width
         var pixels: [Float] = []
         pixels.reserveCapacity(count)
-        if let binarySize = input.binaryDataSize {
-            let elementSize = datatype.elementSize
-            guard binarySize == count * elementSize else {
+        let elementSize = datatype.elementSize
+        switch input.values {
+        case .binary(let size):
+            guard size == count * elementSize else {
                 throw .badRequest(
-                    "input '\(name)' binary_data_size is \(binarySize) bytes; "
+                    "input '\(name)' binary_data_size is \(size) bytes; "
                         + "shape \(shape) of \(datatype.rawValue) needs \(count * elementSize)")
             }
-            guard let bytes = binary.read(binarySize) else {
+            guard let bytes = binary.read(size) else {
                 throw .badRequest(
-                    "input '\(name)' claims \(binarySize) bytes of binary data; only \(binary.remaining) remain")
+                    "input '\(name)' claims \(size) bytes of binary data; only \(binary.remaining) remain")
             }
-            if elementSize == 1 {
-                for byte in bytes { pixels.append(Float(byte)) }
-            } else {
-                for index in 0..<count {
-                    let bits =
-                        UInt32(bytes[4 * index]) | UInt32(bytes[4 * index + 1]) << 8
-                        | UInt32(bytes[4 * index + 2]) << 16 | UInt32(bytes[4 * index + 3]) << 24
-                    let value = Float(bitPattern: bits)
-                    if isFeatures, !value.isFinite {
-                        throw .badRequest("input '\(name)' element \(index) is not finite")
-                    }
-                    guard isFeatures || (value >= 0 && value <= 255) else {
-                        throw .badRequest(
-                            "input '\(name)' element \(index) is \(format(Double(value))); "
-                                + "pixel values must be from 0 to 255")
-                    }
-                    pixels.append(value)
-                }
+            try appendRaw(bytes, to: &pixels, datatype: datatype, name: name, isFeatures: isFeatures)
+        case .raw(let bytes):
+            guard bytes.count == count * elementSize else {
+                throw .badRequest(
+                    "raw_input_contents of input '\(name)' has \(bytes.count) bytes; "
+                        + "shape \(shape) of \(datatype.rawValue) needs \(count * elementSize)")
             }
-        } else {
-            guard let data = input.data else { throw .badRequest("input '\(name)' has no 'data'") }
+            try appendRaw(bytes, to: &pixels, datatype: datatype, name: name, isFeatures: isFeatures)
+        case .numbers(let numbers):
+            guard numbers.count == count else {
+                throw .badRequest("input '\(name)' has \(numbers.count) values; shape \(shape) needs \(count)")
+            }
+            for number in numbers {
+                try appendNumber(number, to: &pixels, datatype: datatype, name: name, isFeatures: isFeatures)
+            }
+        case .json(let data):
             try flatten(data, into: &pixels, limit: count, datatype: datatype, name: name, isFeatures: isFeatures)
             guard pixels.count == count else {
                 throw .badRequest("input '\(name)' has \(pixels.count) values; shape \(shape) needs \(count)")
             }
+        case .missing: throw .badRequest("input '\(name)' has no 'data'")
         }
         return (batch, pixels)
+    }
+
+    /// Appends little-endian tensor bytes (UINT8 bytes, or FP32 checked as ``appendNumber`` checks).
+    private func appendRaw(
+        _ bytes: [UInt8], to pixels: inout [Float], datatype: TensorDatatype, name: String, isFeatures: Bool
+    ) throws(HTTPError) {
+        guard datatype.elementSize == 4 else {
+            for byte in bytes { pixels.append(Float(byte)) }
+            return
+        }
+        for index in 0..<(bytes.count / 4) {
+            let bits =
+                UInt32(bytes[4 * index]) | UInt32(bytes[4 * index + 1]) << 8
+                | UInt32(bytes[4 * index + 2]) << 16 | UInt32(bytes[4 * index + 3]) << 24
+            let value = Float(bitPattern: bits)
+            if isFeatures, !value.isFinite {
+                throw .badRequest("input '\(name)' element \(index) is not finite")
+            }
+            guard isFeatures || (value >= 0 && value <= 255) else {
+                throw .badRequest(
+                    "input '\(name)' element \(index) is \(format(Double(value))); pixel values must be from 0 to 255")
+            }
+            pixels.append(value)
+        }
+    }
+
+    /// Appends one value: finite for features, 0–255 for pixels, an integer for UINT8.
+    private func appendNumber(
+        _ number: Double, to pixels: inout [Float], datatype: TensorDatatype, name: String, isFeatures: Bool
+    ) throws(HTTPError) {
+        if isFeatures, !Float(number).isFinite {
+            throw .badRequest(
+                "input '\(name)' element \(pixels.count) is \(format(number)); features must be finite 32-bit numbers")
+        }
+        guard isFeatures || (number >= 0 && number <= 255) else {
+            throw .badRequest(
+                "input '\(name)' element \(pixels.count) is \(format(number)); pixel values must be from 0 to 255")
+        }
+        if datatype == .uint8, number.rounded(.towardZero) != number {
+            throw .badRequest(
+                "input '\(name)' element \(pixels.count) is \(format(number)); UINT8 values must be integers")
+        }
+        pixels.append(Float(number))
     }
 
     func flatten(
@@ -83,20 +123,7 @@ extension InferenceService {
             guard pixels.count < limit else {
                 throw .badRequest("input '\(name)' has more values than its shape allows")
             }
-            if isFeatures, !Float(number).isFinite {
-                throw .badRequest(
-                    "input '\(name)' element \(pixels.count) is \(format(number)); "
-                        + "features must be finite 32-bit numbers")
-            }
-            guard isFeatures || (number >= 0 && number <= 255) else {
-                throw .badRequest(
-                    "input '\(name)' element \(pixels.count) is \(format(number)); pixel values must be from 0 to 255")
-            }
-            if datatype == .uint8, number.rounded(.towardZero) != number {
-                throw .badRequest(
-                    "input '\(name)' element \(pixels.count) is \(format(number)); UINT8 values must be integers")
-            }
-            pixels.append(Float(number))
+            try appendNumber(number, to: &pixels, datatype: datatype, name: name, isFeatures: isFeatures)
         case .array(let items) where depth < 3:
             for item in items {
                 try flatten(

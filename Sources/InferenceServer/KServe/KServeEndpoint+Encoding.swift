@@ -4,11 +4,11 @@ import MCDropoutJSON
 
 /// Encoding the V2 infer response: JSON outputs, or the binary tensor extension.
 extension InferenceService {
-    func encodeInferResponse(
-        model: LoadedModel, id: String?, samples: Int, totalSamples: Int, isAutomatic: Bool, seed: UInt64,
-        rule: UncertaintyRule?, summaries: [PredictiveSummary], density: [DensityValues],
-        outputs: [(output: InferenceOutput, binary: Bool)]
-    ) -> HTTPResponse {
+    func encodeInferResponse(_ result: InferResult) -> HTTPResponse {
+        let (model, id, samples, totalSamples, isAutomatic, seed) = (
+            result.model, result.id, result.samples, result.totalSamples, result.isAutomatic, result.seed
+        )
+        let (rule, summaries, density, outputs) = (result.rule, result.summaries, result.density, result.outputs)
         let classes = model.outputWidth
         var writer = JSONWriter(capacity: 512 + summaries.count * 256)
         var binary: [UInt8] = []
@@ -67,22 +67,7 @@ extension InferenceService {
             var binarySize: Int?
             if isBinary {
                 let start = binary.count
-                for (index, summary) in summaries.enumerated() {
-                    switch output {
-                    case .prediction: appendLittleEndian(UInt64(summary.prediction), to: &binary)
-                    case .uncertain:  // BOOL: one byte.
-                        binary.append(rule?.isUncertain(summary, density: density[index]) == true ? 1 : 0)
-                    case .uncertaintyTriggered:
-                        for condition in rule?.conditions.indices ?? 0..<0 {
-                            let holds = rule?.isExceeded(condition, summary: summary, density: density[index])
-                            binary.append(holds == true ? 1 : 0)
-                        }
-                    default:
-                        for value in values(of: output, summary, density[index]) {
-                            appendLittleEndian(UInt64(value.bitPattern), bytes: 4, to: &binary)
-                        }
-                    }
-                }
+                appendTensorBytes(output, of: result, to: &binary)
                 binarySize = binary.count - start
             } else {
                 writer.key("data")
@@ -130,6 +115,27 @@ extension InferenceService {
                 ("Inference-Header-Content-Length", String(writer.bytes.count)),
             ],
             body: writer.bytes + binary)
+    }
+
+    /// Appends an output tensor's raw little-endian bytes (FP32: 4, INT64: 8, BOOL: 1 per element), row-major: the
+    /// binary tensor extension's section over HTTP, `raw_output_contents` over gRPC.
+    func appendTensorBytes(_ output: InferenceOutput, of result: InferResult, to buffer: inout [UInt8]) {
+        let (rule, density) = (result.rule, result.density)
+        for (index, summary) in result.summaries.enumerated() {
+            switch output {
+            case .prediction: appendLittleEndian(UInt64(summary.prediction), to: &buffer)
+            case .uncertain: buffer.append(rule?.isUncertain(summary, density: density[index]) == true ? 1 : 0)
+            case .uncertaintyTriggered:
+                for condition in rule?.conditions.indices ?? 0..<0 {
+                    let holds = rule?.isExceeded(condition, summary: summary, density: density[index])
+                    buffer.append(holds == true ? 1 : 0)
+                }
+            default:
+                for value in values(of: output, summary, density[index]) {
+                    appendLittleEndian(UInt64(value.bitPattern), bytes: 4, to: &buffer)
+                }
+            }
+        }
     }
 
     /// The values of an FP32 output.

@@ -176,6 +176,14 @@ extension InferenceService {
         }
         let inference = try InferRequest(parseObject(Array(body[0..<jsonEnd])))
         var binary = BinaryReader(bytes: body, offset: jsonEnd)
+        return encodeInferResponse(try runInference(inference, model: model, binary: &binary))
+    }
+
+    /// Runs a decoded V2 inference (HTTP or gRPC) on this worker: validates it against the model and the limits,
+    /// reads the input, computes, records the drift metrics and returns what the response encoders need.
+    func runInference(
+        _ inference: InferRequest, model: LoadedModel, binary: inout BinaryReader
+    ) throws(HTTPError) -> InferResult {
         let (_, setting, seed, uncertainty) = try inference.scalars.validated(limits: limits, prefix: "parameters.")
         let samples = setting ?? .fixed(configuration.defaultSamples)
         guard inference.inputs.count == 1 else {
@@ -216,16 +224,32 @@ extension InferenceService {
             model.drift.record(worker.summaries, density: worker.densityValues, count: batch, rule: rule)
         }
         let summaries = Array(worker.summaries.prefix(batch))
-        let density = Array(worker.densityValues.prefix(batch))
         // "samples" reports the passes used: N when fixed; with "auto", the most any input used (exact for one
         // input), and "samples_total" the passes over the whole batch.
         let reported = summaries.map(\.sampleCount).max() ?? 0
-        return encodeInferResponse(
+        return InferResult(
             model: model, id: inference.id, samples: reported, totalSamples: passes,
-            isAutomatic: samples != .fixed(reported),
-            seed: seedValue, rule: rule, summaries: summaries, density: density, outputs: requested)
+            isAutomatic: samples != .fixed(reported), seed: seedValue, rule: rule, summaries: summaries,
+            density: Array(worker.densityValues.prefix(batch)), outputs: requested)
     }
+}
 
+/// A V2 inference's outcome before encoding: JSON (+ binary tensors) over HTTP, protobuf over gRPC.
+struct InferResult {
+    var model: LoadedModel
+    var id: String?
+    /// The passes reported as `samples` (with `"auto"`, the most any input used).
+    var samples: Int
+    /// The passes over the whole batch.
+    var totalSamples: Int
+    /// Whether the passes were chosen adaptively (`samples_total` is then reported too).
+    var isAutomatic: Bool
+    var seed: UInt64
+    var rule: UncertaintyRule?
+    var summaries: [PredictiveSummary]
+    var density: [DensityValues]
+    /// The outputs to return, in order; `binary` is the HTTP binary tensor extension's choice.
+    var outputs: [(output: InferenceOutput, binary: Bool)]
 }
 
 /// The server's version, reported by `GET /v2`, `GET /` and `--version`; the package's ``mcdropoutVersion``.

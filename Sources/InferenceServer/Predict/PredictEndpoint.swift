@@ -158,7 +158,7 @@ extension InferenceService {
     /// Bounds the compute of one request.
     func checkTotalPasses(instances: Int, samples: Int) throws(HTTPError) {
         guard instances * samples <= configuration.maxTotalPasses else {
-            throw .badRequest(
+            throw .limitExceeded(
                 "\(instances) inputs × \(samples) samples exceeds the limit of "
                     + "\(configuration.maxTotalPasses) passes per request"
             )

@@ -94,7 +94,7 @@ struct PredictRequest: Equatable {
         case (nil, .array(let items)?):
             guard !items.isEmpty else { throw .badRequest("'instances' must not be empty") }
             guard items.count <= limits.maxBatchSize else {
-                throw .badRequest("'instances' holds \(items.count) inputs; the limit is \(limits.maxBatchSize)")
+                throw .limitExceeded("'instances' holds \(items.count) inputs; the limit is \(limits.maxBatchSize)")
             }
             for (index, item) in items.enumerated() {
                 let field = "instances[\(index)]"
@@ -232,8 +232,11 @@ func sampleCount(_ value: JSONValue, field: String, limits: RequestLimits) throw
     guard case .number(let number) = value, number.rounded(.towardZero) == number else {
         throw .badRequest("'\(field)' must be an integer from 1 to \(limits.maxSamples)")
     }
-    guard number >= 1, number <= Double(limits.maxSamples) else {
+    guard number >= 1 else {
         throw .badRequest("'\(field)' must be from 1 to \(limits.maxSamples), got \(format(number))")
+    }
+    guard number <= Double(limits.maxSamples) else {
+        throw .limitExceeded("'\(field)' must be from 1 to \(limits.maxSamples), got \(format(number))")
     }
     return Int(number)
 }

@@ -12,6 +12,9 @@ public struct HTTPError: Error, Sendable, Equatable {
     public var message: String
     /// Extra response headers such as `Allow` or `Retry-After`.
     public var headers: [Header]
+    /// Whether a configured limit (batch, samples, passes) refused the request: still 400 over HTTP, but
+    /// RESOURCE_EXHAUSTED over gRPC (see `grpcStatus`).
+    public var isLimit = false
 
     /// A response header.
     public struct Header: Sendable, Equatable {
@@ -28,6 +31,12 @@ public struct HTTPError: Error, Sendable, Equatable {
 
     /// 400: the request is syntactically or semantically invalid.
     public static func badRequest(_ message: String) -> HTTPError { HTTPError(status: 400, message: message) }
+    /// 400 for a request over a configured limit (batch size, samples, total passes).
+    public static func limitExceeded(_ message: String) -> HTTPError {
+        var error = HTTPError(status: 400, message: message)
+        error.isLimit = true
+        return error
+    }
     /// 401: authentication is required and was missing or wrong.
     public static func unauthorized(_ message: String) -> HTTPError {
         HTTPError(status: 401, message: message, headers: [Header(name: "WWW-Authenticate", value: "Bearer")])

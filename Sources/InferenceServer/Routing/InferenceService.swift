@@ -121,6 +121,8 @@ public final class InferenceService: HTTPHandler {
         switch rejection {
         case .bodyTooLarge(let limit): error = .payloadTooLarge(limit: limit)
         case .overloaded: error = .unavailable("the server is at capacity; retry shortly")
+        case .bodyMemoryExhausted(let limit):
+            error = .unavailable("request bodies being processed fill the server's \(limit)-byte budget; retry shortly")
         case .shuttingDown: error = .unavailable("the server is shutting down")
         }
         metrics.record(route: Route.match(request).route, status: error.status, seconds: 0)
