@@ -1,13 +1,17 @@
 // Thin wrappers around libmicrohttpd for Swift. See CMicroHTTPD.h for why each one exists.
+#define _GNU_SOURCE  // dup3
 #include "CMicroHTTPD.h"
 
 #include <arpa/inet.h>
+#include <fcntl.h>
 #include <netinet/in.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/eventfd.h>
 #include <sys/socket.h>
+#include <unistd.h>
 
 struct mcd_daemon {
     struct MHD_Daemon *mhd;
@@ -115,9 +119,28 @@ uint16_t mcd_daemon_bound_port(struct mcd_daemon *daemon) {
     return info != NULL ? info->port : 0;
 }
 
-int mcd_daemon_quiesce(struct mcd_daemon *daemon) {
-    MHD_socket socket = MHD_quiesce_daemon(daemon->mhd);
-    return socket == MHD_INVALID_SOCKET ? -1 : (int)socket;
+int mcd_daemon_stop_listening(struct mcd_daemon *daemon) {
+    // Not MHD_quiesce_daemon: in 0.9.75 with a pool of epoll workers it races with them. It sets a worker's
+    // `was_quiesced`, then removes the listen socket from that worker's epoll set itself; a worker that wakes in
+    // between removes it first, and quiesce's own removal fails with ENOENT, which it turns into MHD_PANIC, i.e.
+    // abort() (src/microhttpd/daemon.c, MHD_quiesce_daemon; the non-pool branch and MHD_epoll tolerate ENOENT).
+    // Seen as a SIGTERM under load that killed the server by a signal instead of draining.
+    //
+    // Instead the listening socket is closed under MHD: an eventfd that never becomes readable takes its descriptor
+    // number (dup3 is atomic). Closing the socket's last descriptor takes it out of every epoll set and makes the
+    // kernel refuse new connections, as quiescing did; the workers keep a valid descriptor that never fires, which
+    // MHD_stop_daemon closes as its listen socket.
+    const union MHD_DaemonInfo *info = MHD_get_daemon_info(daemon->mhd, MHD_DAEMON_INFO_LISTEN_FD);
+    if (info == NULL || info->listen_fd == MHD_INVALID_SOCKET) {
+        return -1;
+    }
+    int idle = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+    if (idle < 0) {
+        return -1;
+    }
+    int result = dup3(idle, info->listen_fd, O_CLOEXEC);
+    close(idle);
+    return result < 0 ? -1 : 0;
 }
 
 void mcd_daemon_stop(struct mcd_daemon *daemon) {

@@ -26,8 +26,8 @@ public final class MicroHTTPDaemon: Sendable {
     private struct Lifecycle {
         /// The running daemon; `nil` once stopped.
         var daemon: OpaquePointer?
-        /// The listen socket handed back by quiescing; must be closed after the daemon stops.
-        var listenSocket: Int32?
+        /// Whether the listening socket has been closed (quiesced); MHD then holds a placeholder in its place.
+        var stoppedListening = false
         /// The reference to `core` that the C callbacks use, taken at start and released once, after the stop.
         var callbackReference: Unmanaged<DaemonCore>?
     }
@@ -104,7 +104,7 @@ public final class MicroHTTPDaemon: Sendable {
         self.configuration = configuration
         self.port = Int(mcd_daemon_bound_port(daemon))
         self.core = core
-        self.lifecycle = Mutex(Lifecycle(daemon: daemon, listenSocket: nil, callbackReference: callbackReference))
+        self.lifecycle = Mutex(Lifecycle(daemon: daemon, callbackReference: callbackReference))
         logger.info(
             "HTTP daemon listening",
             metadata: [
@@ -150,7 +150,7 @@ public final class MicroHTTPDaemon: Sendable {
     ///
     /// New clients get "connection refused" from the kernel rather than waiting in a backlog nobody drains.
     public func quiesce() {
-        lifecycle.withLock { Self.quiesce(&$0) }
+        lifecycle.withLock { Self.quiesce(&$0, logger: core.logger) }
     }
 
     /// Stops the daemon gracefully and waits for it. Idempotent; concurrent callers all return once it has stopped.
@@ -165,7 +165,7 @@ public final class MicroHTTPDaemon: Sendable {
                 return
             }
             core.isDraining.store(true, ordering: .releasing)
-            Self.quiesce(&state)
+            Self.quiesce(&state, logger: core.logger)
             // Refusals held back for overload are sent now; the stop need not wait out their delay.
             core.hold?.shutdown()
             core.waitUntilDrained(deadline: ContinuousClock.now.advanced(by: drainTimeout))
@@ -186,28 +186,23 @@ public final class MicroHTTPDaemon: Sendable {
             }
             // Joins the workers: after this no callback runs, so the callbacks' reference to `core` can go.
             mcd_daemon_stop(daemon)
-            if let socket = state.listenSocket {
-                _ = close(socket)
-            }
             state.callbackReference?.release()
-            state = Lifecycle(daemon: nil, listenSocket: nil, callbackReference: nil)
+            state = Lifecycle(daemon: nil, callbackReference: nil)
             core.logger.info("HTTP daemon stopped", metadata: ["port": "\(port)"])
         }
     }
 
-    private static func quiesce(_ state: inout Lifecycle) {
-        guard let daemon = state.daemon, state.listenSocket == nil else {
+    private static func quiesce(_ state: inout Lifecycle, logger: Logger) {
+        guard let daemon = state.daemon, !state.stoppedListening else {
             return
         }
-        let socket = mcd_daemon_quiesce(daemon)
-        guard socket >= 0 else {
-            return
+        // Closes the listening socket, so the kernel refuses new clients rather than completing handshakes nobody
+        // will serve (not MHD_quiesce_daemon, which can abort under load: see the shim).
+        if mcd_daemon_stop_listening(daemon) == 0 {
+            state.stoppedListening = true
+        } else {
+            logger.warning("could not close the listening socket; new connections are still accepted")
         }
-        // MHD merely stops polling the socket, so the kernel would keep completing handshakes for clients nobody will
-        // serve. shutdown() on a listening socket makes Linux refuse them, while the descriptor stays valid as MHD
-        // requires until MHD_stop_daemon returns.
-        _ = shutdown(socket, Int32(SHUT_RDWR))
-        state.listenSocket = socket
     }
 }
 

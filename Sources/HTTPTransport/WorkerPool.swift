@@ -19,6 +19,11 @@ final class WorkerPool: Sendable {
 
     private struct State {
         var queue: [Job] = []
+        /// Work offered by a running job to an idle thread (``offerToIdleThread(_:)``): run before queued jobs,
+        /// outside admission control.
+        var helpers: [@Sendable () -> Void] = []
+        /// Threads running a job or a helper's work.
+        var running = 0
         /// Jobs reserved and not yet finished (queued, about to be queued, or running).
         var admitted = 0
         var liveThreads = 0
@@ -91,22 +96,92 @@ final class WorkerPool: Sendable {
         }
     }
 
+    /// Runs `work` on a thread of this pool that is idle right now, outside admission control, and returns `true`;
+    /// returns `false` at once when every thread is busy or a job is waiting (that job comes first), or the pool is
+    /// stopping. For a running job that can hand part of its work to a second core.
+    func offerToIdleThread(_ work: @escaping @Sendable () -> Void) -> Bool {
+        let accepted = state.withLock { state in
+            guard !state.isStopping, state.queue.isEmpty,
+                state.running + state.helpers.count < threadCount
+            else { return false }
+            state.helpers.append(work)
+            return true
+        }
+        if accepted { wakeups.signal() }
+        return accepted
+    }
+
+    private enum Task {
+        case job(Job)
+        case helper(@Sendable () -> Void)
+    }
+
     private func work() {
+        Self.current.set(self)
         while true {
             wakeups.wait()
-            let job: Job? = state.withLock { state in
+            let task: Task? = state.withLock { state in
+                if !state.helpers.isEmpty {
+                    state.running += 1
+                    return .helper(state.helpers.removeFirst())
+                }
                 guard !state.queue.isEmpty else {
                     if state.isStopping { state.liveThreads -= 1 }
                     return nil
                 }
-                return state.queue.removeFirst()
+                state.running += 1
+                return .job(state.queue.removeFirst())
             }
-            guard let job else {
-                if state.withLock({ $0.isStopping }) { return }
-                continue
+            switch task {
+            case nil:
+                if state.withLock({ $0.isStopping }) {
+                    Self.current.set(nil)
+                    return
+                }
+            case .helper(let work)?:
+                work()
+                state.withLock { $0.running -= 1 }
+            case .job(let job)?:
+                job.run()
+                state.withLock { state in
+                    state.admitted -= 1
+                    state.running -= 1
+                }
             }
-            job.run()
-            state.withLock { $0.admitted -= 1 }
         }
+    }
+
+    /// The pool whose thread is the calling one, if any.
+    static let current = CurrentPool()
+}
+
+/// The pool of the calling thread (a `pthread` key; unset on other threads).
+///
+/// `@unchecked Sendable`: the key is created once in `init`; each thread reads and writes only its own value.
+final class CurrentPool: @unchecked Sendable {
+    private var key = pthread_key_t()
+
+    init() {
+        let status = pthread_key_create(&key, nil)
+        precondition(status == 0, "pthread_key_create failed: \(status)")
+    }
+
+    /// Sets the calling thread's pool (unretained: a pool outlives its threads' loops).
+    func set(_ pool: WorkerPool?) {
+        pthread_setspecific(key, pool.map { Unmanaged.passUnretained($0).toOpaque() })
+    }
+
+    /// The calling thread's pool.
+    var pool: WorkerPool? {
+        pthread_getspecific(key).map { Unmanaged<WorkerPool>.fromOpaque($0).takeUnretainedValue() }
+    }
+}
+
+/// Lets a request running on a worker hand part of its work to another worker that is idle right now.
+public enum IdleWorker {
+    /// Runs `work` on another worker of the calling worker's pool if one is idle now (and no request is waiting)
+    /// and returns `true`; returns `false` at once otherwise, and on a thread that is not a pool worker.
+    public static func offer(_ work: @escaping @Sendable () -> Void) -> Bool {
+        WorkerPool.current.pool?.offerToIdleThread(work) ?? false
     }
 }

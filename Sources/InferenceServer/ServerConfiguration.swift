@@ -38,6 +38,10 @@ public struct ServerConfiguration: Sendable {
     /// Whether predictions feed the per-model drift metrics (score histograms, per-class and flag counters) on
     /// `/metrics`; `--no-drift-metrics` stops the recording (the series stay, at zero). For measuring their cost.
     public var recordsDriftMetrics = true
+    /// Whether a single-input request with a fixed `N` may run half its passes on another worker that is idle at that
+    /// moment (``MonteCarloPredictor``'s split; the answer is the same bytes either way). `--no-split-passes` turns
+    /// it off, to compare latency and throughput with and without.
+    public var splitsPasses = true
 
     /// The gRPC port to bind (see ``GRPCPortSetting``); `nil` when gRPC is off.
     public var resolvedGRPCPort: Int? {

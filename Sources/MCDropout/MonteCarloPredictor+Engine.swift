@@ -18,9 +18,13 @@ extension MonteCarloPredictor {
         workspace.activeCounts.ensureCount(instanceCount)
         let statisticsWidth = 2 * model.outputSize + 2
         workspace.statistics.ensureCount(instanceCount * statisticsWidth)
+        workspace.halfStatistics.ensureCount(instanceCount * statisticsWidth)
         workspace.instanceCount = instanceCount
         workspace.statistics.withUnsafeMutableBufferPointer { statistics in
             for index in 0..<(instanceCount * statisticsWidth) { statistics[index] = 0 }
+        }
+        workspace.halfStatistics.withUnsafeMutableBufferPointer { half in
+            for index in 0..<(instanceCount * statisticsWidth) { half[index] = 0 }
         }
 
         for instance in 0..<instanceCount {
@@ -100,147 +104,202 @@ extension MonteCarloPredictor {
     }
 
     /// Adds `count` passes for every prepared instance, continuing `generator`'s stream.
-    func addPasses(_ count: Int, generator: inout RandomSource, workspace: inout MonteCarloWorkspace) {
+    ///
+    /// Pass `i` of this call is the request's pass `firstPass + i`; passes before `splitAt` accumulate into
+    /// `statistics`, the others into `halfStatistics` (see ``splitPoint(sampleCount:)``).
+    func addPasses(
+        _ count: Int, generator: inout RandomSource, workspace: inout MonteCarloWorkspace, firstPass: Int = 0,
+        splitAt: Int = .max
+    ) {
         let instances = workspace.instanceCount
         let classes = model.outputSize
         if firstStochasticLayer == model.layers.count {
             // No dropout anywhere: every pass is the deterministic prediction `prepare` computed.
             workspace.shared.withUnsafeBufferPointer { shared in
                 workspace.statistics.withUnsafeMutableBufferPointer { statistics in
-                    for instance in 0..<instances {
-                        let probabilities = shared.baseAddress! + instance * classes
-                        let entropy = workspace.deterministicEntropy[instance]
-                        let row = statistics.baseAddress! + instance * (2 * classes + 2)
-                        for _ in 0..<count { accumulate(probabilities, classes: classes, entropy: entropy, into: row) }
+                    workspace.halfStatistics.withUnsafeMutableBufferPointer { half in
+                        for instance in 0..<instances {
+                            let probabilities = shared.baseAddress! + instance * classes
+                            let entropy = workspace.deterministicEntropy[instance]
+                            let row = statistics.baseAddress! + instance * (2 * classes + 2)
+                            for pass in firstPass..<(firstPass + count) {
+                                let target = pass < splitAt ? row : half.baseAddress! + instance * (2 * classes + 2)
+                                accumulate(probabilities, classes: classes, entropy: entropy, into: target)
+                            }
+                        }
                     }
                 }
             }
             return
         }
-        let passesPerBlock = min(count, Self.blockRows)
-        workspace.passes.ensureCount(passesPerBlock * stochasticWidth)
-        workspace.passesNext.ensureCount(passesPerBlock * stochasticWidth)
-        workspace.maskWords.ensureCount(passesPerBlock * wordsPerPass)
+        ensureBlockBuffers(passes: min(count, Self.blockRows), workspace: &workspace)
+        var done = 0
+        while done < count {
+            let block = min(Self.blockRows, count - done)
+            workspace.maskWords.withUnsafeMutableBufferPointer { words in
+                for index in 0..<(block * wordsPerPass) { words[index] = generator.next() }
+            }
+            for instance in 0..<instances {
+                gatherActiveWeights(instance: instance, workspace: &workspace)
+                withPointers(&workspace, instance: instance) { prepared, buffers, statistics, half in
+                    runRows(
+                        prepared, rows: block, buffers: buffers, firstPass: firstPass + done, splitAt: splitAt,
+                        statistics: statistics, halfStatistics: half)
+                }
+            }
+            done += block
+        }
+    }
+
+    /// Grows the workspace's block buffers to hold `passes` passes.
+    func ensureBlockBuffers(passes: Int, workspace: inout MonteCarloWorkspace) {
+        workspace.passes.ensureCount(passes * stochasticWidth)
+        workspace.passesNext.ensureCount(passes * stochasticWidth)
+        workspace.maskWords.ensureCount(passes * wordsPerPass)
         if usesActiveUnits {
             let layer = model.layers[firstStochasticLayer]
             let mostActive = Int(Self.activeFraction * Double(layer.inputSize))
             workspace.activeWeights.ensureCount(max(mostActive, 1) * layer.outputSize)
         }
-        var done = 0
-        while done < count {
-            let block = min(passesPerBlock, count - done)
-            workspace.maskWords.withUnsafeMutableBufferPointer { words in
-                for index in 0..<(block * wordsPerPass) { words[index] = generator.next() }
+    }
+
+    /// Runs `body` with prepared instance `instance` of `workspace`, its block buffers and the instance's two
+    /// statistics rows.
+    func withPointers<R>(
+        _ workspace: inout MonteCarloWorkspace, instance: Int,
+        _ body: (PreparedInstance, BlockBuffers, UnsafeMutablePointer<Double>, UnsafeMutablePointer<Double>) -> R
+    ) -> R {
+        let sharedWidth = model.layers[firstStochasticLayer].inputSize
+        let statisticsWidth = 2 * model.outputSize + 2
+        let activeCount = workspace.activeCounts[instance]
+        return workspace.shared.withUnsafeBufferPointer { shared in
+            workspace.activeUnits.withUnsafeBufferPointer { units in
+                workspace.activeWeights.withUnsafeBufferPointer { weights in
+                    let prepared = PreparedInstance(
+                        shared: shared.baseAddress! + instance * sharedWidth,
+                        units: units.baseAddress! + instance * sharedWidth, activeCount: activeCount,
+                        activeWeights: weights.baseAddress)
+                    return workspace.maskWords.withUnsafeBufferPointer { words in
+                        workspace.passes.withUnsafeMutableBufferPointer { passes in
+                            workspace.passesNext.withUnsafeMutableBufferPointer { next in
+                                workspace.statistics.withUnsafeMutableBufferPointer { statistics in
+                                    workspace.halfStatistics.withUnsafeMutableBufferPointer { half in
+                                        body(
+                                            prepared,
+                                            BlockBuffers(
+                                                words: words.baseAddress!, passes: passes.baseAddress!,
+                                                next: next.baseAddress!),
+                                            statistics.baseAddress! + instance * statisticsWidth,
+                                            half.baseAddress! + instance * statisticsWidth)
+                                    }
+                                }
+                            }
+                        }
+                    }
+                }
             }
-            for instance in 0..<instances { runBlock(instance: instance, passes: block, workspace: &workspace) }
-            done += block
         }
     }
 
-    /// Runs the stochastic layers on `passes` passes of one instance, whose mask words are in the workspace, and
-    /// accumulates their statistics.
-    private func runBlock(instance: Int, passes passCount: Int, workspace: inout MonteCarloWorkspace) {
+    /// Runs the stochastic layers on `rows` passes of one prepared instance, whose mask words are in `buffers`, and
+    /// accumulates each pass's statistics into `statistics` (pass `firstPass + row < splitAt`) or `halfStatistics`.
+    func runRows(
+        _ prepared: PreparedInstance, rows passCount: Int, buffers: BlockBuffers, firstPass: Int, splitAt: Int,
+        statistics: UnsafeMutablePointer<Double>, halfStatistics: UnsafeMutablePointer<Double>
+    ) {
         let layers = model.layers
         let rows = passCount
         let first = firstStochasticLayer
         let sharedWidth = layers[first].inputSize
         let classes = model.outputSize
         let wordsPerPass = self.wordsPerPass
-        workspace.maskWords.withUnsafeBufferPointer { wordBuffer in
-            let words = wordBuffer.baseAddress!
-            workspace.passes.withUnsafeMutableBufferPointer { passBuffer in
-                workspace.passesNext.withUnsafeMutableBufferPointer { nextBuffer in
-                    var input = passBuffer.baseAddress!
-                    var output = nextBuffer.baseAddress!
-                    let activeCount = workspace.activeCounts[instance]
-                    let dropout = model.dropouts[first]
-                    workspace.shared.withUnsafeBufferPointer { shared in
-                        let source = shared.baseAddress! + instance * sharedWidth
-                        if activeCount >= 0 {
-                            // The active units' masked values, compacted: an `N × k` pass matrix.
-                            workspace.activeUnits.withUnsafeBufferPointer { units in
-                                let list = units.baseAddress! + instance * sharedWidth
-                                for pass in 0..<passCount {
-                                    let mask = words + pass * wordsPerPass + maskWordOffsets[0]
-                                    MaskKernels.selectActive(
-                                        source, units: list, into: input + pass * activeCount, count: activeCount,
-                                        mask: mask, dropout: dropout)
-                                }
-                                gatherActiveWeights(list, count: activeCount, into: &workspace.activeWeights)
-                            }
-                        } else {
-                            // Masked broadcast of the (pre-scaled) shared activations straight into the pass matrix.
-                            for pass in 0..<passCount {
-                                let row = input + pass * sharedWidth
-                                let mask = words + pass * wordsPerPass + maskWordOffsets[0]
-                                MaskKernels.select(source, into: row, count: sharedWidth, mask: mask, dropout: dropout)
-                            }
-                        }
-                    }
-                    for index in first..<layers.count {
-                        let layer = layers[index]
-                        if index == first && activeCount >= 0 {
-                            workspace.activeWeights.withUnsafeBufferPointer { w in
-                                multiplyActive(
-                                    input, rows: rows, activeCount: activeCount, weights: w.baseAddress!,
-                                    outputSize: layer.outputSize, into: output)
-                            }
-                        } else {
-                            weightsByInput[index].withUnsafeBufferPointer { w in
-                                BLAS.gemm(
-                                    transposeA: false, transposeB: false, m: rows, n: layer.outputSize,
-                                    k: layer.inputSize, alpha: 1, a: input, lda: layer.inputSize, b: w.baseAddress!,
-                                    ldb: layer.outputSize, beta: 0, c: output, ldc: layer.outputSize)
-                            }
-                        }
-                        if index == layers.count - 1 { break }
-                        // Bias, ReLU and the next layer's dropout in one sweep, in place.
-                        let next = index + 1
-                        let nextDropout = model.dropouts[next]
-                        let offset = maskWordOffsets[next - first]
-                        let activation = model.activation
-                        layer.bias.withUnsafeBufferPointer { bias in
-                            for row in 0..<rows {
-                                let values = output + row * layer.outputSize
-                                if !activation.isReLU {
-                                    MaskKernels.biasActivateSelect(
-                                        values, bias: bias.baseAddress!, count: layer.outputSize,
-                                        activation: activation,
-                                        mask: offset < 0 ? nil : words + row * wordsPerPass + offset,
-                                        dropout: nextDropout)
-                                } else if offset < 0 {
-                                    MaskKernels.biasReLU(values, bias: bias.baseAddress!, count: layer.outputSize)
-                                } else {
-                                    let mask = words + row * wordsPerPass + offset
-                                    MaskKernels.biasReLUSelect(
-                                        values, bias: bias.baseAddress!, count: layer.outputSize, mask: mask,
-                                        dropout: nextDropout)
-                                }
-                            }
-                        }
-                        swap(&input, &output)
-                    }
-                    // `output` holds the logits without bias: add it, finish (softmax) and accumulate, per row.
-                    let bias = layers[layers.count - 1].bias
-                    bias.withUnsafeBufferPointer { bias in
-                        workspace.statistics.withUnsafeMutableBufferPointer { statistics in
-                            let target = statistics.baseAddress! + instance * (2 * classes + 2)
-                            for pass in 0..<passCount {
-                                let logits = output + pass * classes
-                                for column in 0..<classes { logits[column] += bias[column] }
-                                let entropy = head.finish(UnsafeMutableBufferPointer(start: logits, count: classes))
-                                accumulate(UnsafePointer(logits), classes: classes, entropy: entropy, into: target)
-                            }
-                        }
+        let words = buffers.words
+        var input = buffers.passes
+        var output = buffers.next
+        let activeCount = prepared.activeCount
+        let dropout = model.dropouts[first]
+        let source = prepared.shared
+        if activeCount >= 0 {
+            // The active units' masked values, compacted: an `N × k` pass matrix.
+            for pass in 0..<passCount {
+                let mask = words + pass * wordsPerPass + maskWordOffsets[0]
+                MaskKernels.selectActive(
+                    source, units: prepared.units, into: input + pass * activeCount, count: activeCount, mask: mask,
+                    dropout: dropout)
+            }
+        } else {
+            // Masked broadcast of the (pre-scaled) shared activations straight into the pass matrix.
+            for pass in 0..<passCount {
+                let row = input + pass * sharedWidth
+                let mask = words + pass * wordsPerPass + maskWordOffsets[0]
+                MaskKernels.select(source, into: row, count: sharedWidth, mask: mask, dropout: dropout)
+            }
+        }
+        for index in first..<layers.count {
+            let layer = layers[index]
+            if index == first && activeCount >= 0 {
+                multiplyActive(
+                    input, rows: rows, activeCount: activeCount, weights: prepared.activeWeights,
+                    outputSize: layer.outputSize, into: output)
+            } else {
+                weightsByInput[index].withUnsafeBufferPointer { w in
+                    BLAS.gemm(
+                        transposeA: false, transposeB: false, m: rows, n: layer.outputSize, k: layer.inputSize,
+                        alpha: 1, a: input, lda: layer.inputSize, b: w.baseAddress!, ldb: layer.outputSize, beta: 0,
+                        c: output, ldc: layer.outputSize)
+                }
+            }
+            if index == layers.count - 1 { break }
+            // Bias, ReLU and the next layer's dropout in one sweep, in place.
+            let next = index + 1
+            let nextDropout = model.dropouts[next]
+            let offset = maskWordOffsets[next - first]
+            let activation = model.activation
+            layer.bias.withUnsafeBufferPointer { bias in
+                for row in 0..<rows {
+                    let values = output + row * layer.outputSize
+                    if !activation.isReLU {
+                        MaskKernels.biasActivateSelect(
+                            values, bias: bias.baseAddress!, count: layer.outputSize, activation: activation,
+                            mask: offset < 0 ? nil : words + row * wordsPerPass + offset, dropout: nextDropout)
+                    } else if offset < 0 {
+                        MaskKernels.biasReLU(values, bias: bias.baseAddress!, count: layer.outputSize)
+                    } else {
+                        let mask = words + row * wordsPerPass + offset
+                        MaskKernels.biasReLUSelect(
+                            values, bias: bias.baseAddress!, count: layer.outputSize, mask: mask, dropout: nextDropout)
                     }
                 }
             }
+            swap(&input, &output)
+        }
+        // `output` holds the logits without bias: add it, finish (softmax) and accumulate, per row.
+        layers[layers.count - 1].bias.withUnsafeBufferPointer { bias in
+            for pass in 0..<passCount {
+                let logits = output + pass * classes
+                for column in 0..<classes { logits[column] += bias[column] }
+                let entropy = head.finish(UnsafeMutableBufferPointer(start: logits, count: classes))
+                let target = firstPass + pass < splitAt ? statistics : halfStatistics
+                accumulate(UnsafePointer(logits), classes: classes, entropy: entropy, into: target)
+            }
+        }
+    }
+
+    /// Gathers the first stochastic layer's weight rows of `instance`'s active units into the workspace (nothing
+    /// for an instance on the dense path).
+    func gatherActiveWeights(instance: Int, workspace: inout MonteCarloWorkspace) {
+        let activeCount = workspace.activeCounts[instance]
+        guard activeCount >= 0 else { return }
+        let sharedWidth = model.layers[firstStochasticLayer].inputSize
+        workspace.activeUnits.withUnsafeBufferPointer { units in
+            gatherActiveWeights(
+                units.baseAddress! + instance * sharedWidth, count: activeCount, into: &workspace.activeWeights)
         }
     }
 
     /// Copies the first stochastic layer's weight rows (input-major) of the `count` units in `units` one after
     /// another into `destination`.
-    private func gatherActiveWeights(_ units: UnsafePointer<Int32>, count: Int, into destination: inout [Float]) {
+    func gatherActiveWeights(_ units: UnsafePointer<Int32>, count: Int, into destination: inout [Float]) {
         let width = model.layers[firstStochasticLayer].outputSize
         weightsByInput[firstStochasticLayer].withUnsafeBufferPointer { rows in
             destination.withUnsafeMutableBufferPointer { target in
@@ -255,7 +314,7 @@ extension MonteCarloPredictor {
     /// `output = passes × weights` for the `rows × activeCount` compacted pass matrix and the gathered
     /// `activeCount × outputSize` weight rows; all zero when no unit is active.
     private func multiplyActive(
-        _ passes: UnsafePointer<Float>, rows: Int, activeCount: Int, weights: UnsafePointer<Float>, outputSize: Int,
+        _ passes: UnsafePointer<Float>, rows: Int, activeCount: Int, weights: UnsafePointer<Float>?, outputSize: Int,
         into output: UnsafeMutablePointer<Float>
     ) {
         guard activeCount > 0 else {
@@ -264,7 +323,7 @@ extension MonteCarloPredictor {
         }
         BLAS.gemm(
             transposeA: false, transposeB: false, m: rows, n: outputSize, k: activeCount, alpha: 1, a: passes,
-            lda: activeCount, b: weights, ldb: outputSize, beta: 0, c: output, ldc: outputSize)
+            lda: activeCount, b: weights!, ldb: outputSize, beta: 0, c: output, ldc: outputSize)
     }
 }
 

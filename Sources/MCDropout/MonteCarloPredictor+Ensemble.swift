@@ -60,11 +60,21 @@ extension MonteCarloPredictor {
         if otherMembers.isEmpty {
             var generator = RandomSource(seed: seed)
             prepare(inputs, instanceCount: instanceCount, workspace: &workspace)
-            addPasses(sampleCount, generator: &generator, workspace: &workspace)
+            addPassesInHalves(sampleCount, generator: &generator, workspace: &workspace)
             return
         }
         prepareMembers(inputs, instanceCount: instanceCount, seed: seed, workspace: &workspace)
-        addMemberPasses(sampleCount, workspace: &workspace)
+        addMemberPasses(sampleCount, workspace: &workspace, inHalves: true)
+    }
+
+    /// Adds a fixed-`N` request's `count` passes as its two halves, each in GEMMs and statistics of its own, and
+    /// adds the second half's statistics to the first's (see `MonteCarloPredictor+Split.swift`).
+    func addPassesInHalves(_ count: Int, generator: inout RandomSource, workspace: inout MonteCarloWorkspace) {
+        let half = Self.splitPoint(sampleCount: count)
+        addPasses(half, generator: &generator, workspace: &workspace, splitAt: half)
+        guard half < count else { return }
+        addPasses(count - half, generator: &generator, workspace: &workspace, firstPass: half, splitAt: half)
+        workspace.addHalfStatistics(from: workspace.halfStatistics, classCount: model.outputSize)
     }
 
     /// Prepares every member's inputs and seeds its generator.
@@ -80,12 +90,13 @@ extension MonteCarloPredictor {
         workspace.statistics.ensureCount(instanceCount * (2 * model.outputSize + 2))
     }
 
-    /// Adds `count` passes, split over the members, and sums the members' statistics into `workspace`'s.
-    func addMemberPasses(_ count: Int, workspace: inout MonteCarloWorkspace) {
+    /// Adds `count` passes, split over the members, and sums the members' statistics into `workspace`'s;
+    /// `inHalves` (a fixed-`N` request): each member's passes in its two halves, as that network alone runs them.
+    func addMemberPasses(_ count: Int, workspace: inout MonteCarloWorkspace, inHalves: Bool = false) {
         for index in 0..<memberCount {
             let passes = passCount(ofMember: index, total: count)
             guard passes > 0 else { continue }
-            member(index).addPasses(passes, continuing: &workspace.members[index])
+            member(index).addPasses(passes, continuing: &workspace.members[index], inHalves: inHalves)
         }
         let width = workspace.instanceCount * (2 * model.outputSize + 2)
         workspace.statistics.withUnsafeMutableBufferPointer { total in
@@ -99,9 +110,13 @@ extension MonteCarloPredictor {
     }
 
     /// Adds `count` passes with the workspace's own mask stream (a member's), continuing it.
-    private func addPasses(_ count: Int, continuing workspace: inout MonteCarloWorkspace) {
+    private func addPasses(_ count: Int, continuing workspace: inout MonteCarloWorkspace, inHalves: Bool) {
         var generator = workspace.generator
-        addPasses(count, generator: &generator, workspace: &workspace)
+        if inHalves {
+            addPassesInHalves(count, generator: &generator, workspace: &workspace)
+        } else {
+            addPasses(count, generator: &generator, workspace: &workspace)
+        }
         workspace.generator = generator
     }
 

@@ -22,6 +22,9 @@ public struct MonteCarloWorkspace: Sendable {
     var maskWords: [UInt64] = []
     /// Per instance: `C` sums of probabilities, `C` sums of squares, the entropy sum and the pass count.
     var statistics: [Double] = []
+    /// The same for a fixed-`N` request's second half of passes, added to `statistics` at the end (see
+    /// ``MonteCarloPredictor/splitPoint(sampleCount:)``).
+    var halfStatistics: [Double] = []
     /// Per instance, the entropy of the deterministic prediction of a model without dropout.
     var deterministicEntropy: [Double] = []
     /// The instances whose statistics are being accumulated.
@@ -42,4 +45,21 @@ extension Array where Element: Numeric {
     mutating func ensureCount(_ count: Int) {
         if self.count < count { append(contentsOf: repeatElement(0, count: count - self.count)) }
     }
+}
+
+/// One prepared instance as the stochastic layers read it: its scaled shared activations, its active units and,
+/// when it runs the active-unit path, their gathered weight rows.
+struct PreparedInstance {
+    var shared: UnsafePointer<Float>
+    var units: UnsafePointer<Int32>
+    /// The number of active units, or `-1` for the dense path.
+    var activeCount: Int
+    var activeWeights: UnsafePointer<Float>?
+}
+
+/// The buffers one block of passes works in: its mask words, its pass matrix and the next layer's output.
+struct BlockBuffers {
+    var words: UnsafePointer<UInt64>
+    var passes: UnsafeMutablePointer<Float>
+    var next: UnsafeMutablePointer<Float>
 }

@@ -106,6 +106,10 @@ struct ServeCommand: ParsableCommand {
     @Flag(
         inversion: .prefixedNo, help: "Per-model drift metrics (uncertainty histograms, per-class and flag counters).")
     var driftMetrics = defaults.recordsDriftMetrics
+    @Flag(
+        inversion: .prefixedNo,
+        help: "Let a single-input request run half its passes on an idle worker (same answer bytes either way).")
+    var splitPasses = defaults.splitsPasses
     @Option(
         help: "Log level: trace, debug, info, notice, warning, error or critical.",
         completion: .list(["trace", "debug", "info", "notice", "warning", "error", "critical"]))
@@ -178,6 +182,7 @@ struct ServeCommand: ParsableCommand {
         configuration.drainTimeoutSeconds = drainTimeout
         configuration.allowsModelContractChanges = reloadAllowChanges
         configuration.recordsDriftMetrics = driftMetrics
+        configuration.splitsPasses = splitPasses
         if let apiKeyFile {
             do {
                 configuration.apiKeys = try Server.readAPIKeys(path: apiKeyFile)

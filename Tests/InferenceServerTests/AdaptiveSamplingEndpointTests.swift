@@ -1,5 +1,6 @@
 import Foundation
 import HTTPTransport
+import MCDropout
 import MCDropoutJSON
 import Testing
 
@@ -22,7 +23,7 @@ struct AdaptiveSamplingEndpointTests {
         let response = post("/predict", #"{"pixels": \#(pixelsJSON(testPixels())), "samples": "auto", "seed": 3}"#)
         #expect(response.status == 200, "\(response.errorMessage ?? "")")
         let samples = try #require(response.json?["samples"]?.doubleValue).rounded()
-        #expect(samples >= 16 && samples <= 1000 && Int(samples - 16) % 16 == 0)
+        #expect(samples >= 16 && samples <= 200 && Int(samples - 16) % 8 == 0)
         #expect(
             abs((response.json?["probabilities"]?.arrayValue?.compactMap(\.doubleValue).reduce(0, +) ?? 0) - 1) < 1e-5)
         // A loose tolerance stops at the minimum; min = max forces the count.
@@ -76,6 +77,58 @@ struct AdaptiveSamplingEndpointTests {
         if tolerance < 0.005 {
             #expect(passesUsed.contains { $0 > 16 }, "a tight tolerance needs more than the minimum")
         }
+    }
+
+    /// The settled-decision test of `"auto"` (``AdaptiveSampling/decisive(uncertainty:)``) on a response's mean
+    /// probabilities and population variances, with `threshold` as the max-probability verdict to settle.
+    func isSettled(_ response: HTTPResponse, threshold: Double) throws -> (settled: Bool, precise: Bool) {
+        let n = try #require(response.json?["samples"]?.doubleValue)
+        let means = (response.json?["probabilities"]?.arrayValue ?? []).compactMap(\.doubleValue)
+        let variances = (response.json?["variance"]?.arrayValue ?? []).compactMap(\.doubleValue)
+        #expect(means.count == 10 && variances.count == 10)
+        let sums = means.map { $0 * n }
+        let squares = zip(means, variances).map { n * ($1 + $0 * $0) }
+        let decision = SettledDecision(
+            confidence: 3, uncertainty: UncertaintyThreshold(score: .maxProbability, value: threshold), precision: 0.02)
+        return sums.withUnsafeBufferPointer { sums in
+            squares.withUnsafeBufferPointer { squares in
+                (
+                    decision.isSettled(sums: sums, squares: squares, count: Int(n), tolerance: 0.01),
+                    AdaptiveSampling.maximumStandardError(sums: sums, squares: squares, count: Int(n)) < 0.01
+                )
+            }
+        }
+    }
+
+    @Test("without a tolerance, \"auto\" stops at the first block of 8 whose decision is settled, at most 200 passes")
+    func settlesDecision() throws {
+        var stoppedByDecision = 0
+        var capped = 0
+        for (input, seed) in [(3, 1), (7, 2), (11, 3), (13, 4), (17, 5), (19, 6)] {
+            let pixels = pixelsJSON(testPixels(seed: UInt64(input)))
+            let rule = #""uncertainty_score": "max_probability", "uncertainty_threshold": 0.5"#
+            let response = post("/predict", #"{"pixels": \#(pixels), "samples": "auto", "seed": \#(seed), \#(rule)}"#)
+            #expect(response.status == 200, "\(response.errorMessage ?? "")")
+            let passes = Int(try #require(response.json?["samples"]?.doubleValue))
+            #expect(passes >= 16 && passes <= 200 && (passes - 16) % 8 == 0)
+            if passes == 200 {
+                capped += 1
+                continue
+            }
+            // Stopped early only because the decision was settled (or every probability precise), …
+            let state = try isSettled(response, threshold: 0.5)
+            #expect(state.settled || state.precise, "stopped at \(passes) passes unsettled")
+            if state.settled && !state.precise { stoppedByDecision += 1 }
+            // … and one block fewer was not enough (the first passes of a seed are the same whatever N is).
+            if passes > 16 {
+                let earlier = post(
+                    "/predict", #"{"pixels": \#(pixels), "samples": \#(passes - 8), "seed": \#(seed), \#(rule)}"#)
+                let before = try isSettled(earlier, threshold: 0.5)
+                #expect(!before.settled && !before.precise, "\(passes - 8) passes were already enough")
+            }
+        }
+        // The precision rule alone (what a request naming a tolerance gets) would have run on for these.
+        #expect(stoppedByDecision > 0, "no input stopped on the decision (capped: \(capped))")
     }
 
     @Test("a batch reports \"auto\" at the top and each input's passes, equal to single requests")

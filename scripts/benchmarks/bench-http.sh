@@ -1,30 +1,37 @@
 #!/usr/bin/env bash
 # Usage: scripts/benchmarks/bench-http.sh [--samples N] [--connections 1,8,64] [--duration 10s] [--peer fastapi]
-#                              [--soak SECONDS] [--skip-build]
+#                              [--peer-engine auto|numpy|onnxruntime] [--compare-split] [--soak SECONDS]
+#                              [--skip-build]
 # HTTP throughput of mcdropout-serve (release build, models/mnist.safetensors, 2 worker threads) on loopback:
 # wrk POSTs real MNIST test digits ({"pixels": [...], "samples": N}, default N = 100, no seed) at each connection
 # count and the script prints req/s, p50/p99 latency, non-2xx answers and the server's RSS before and after.
-# --peer fastapi also serves the same digits from FastAPI + uvicorn (2 workers, uvloop + httptools, numpy engine) and
-# drives it with the same wrk script and settings, in the same run. --soak S adds S seconds at 8 connections against
+# --peer fastapi also serves the same digits from FastAPI + uvicorn (2 workers, uvloop + httptools) and drives it
+# with the same wrk script and settings, in the same run. Its engine is the faster of numpy and ONNX Runtime in an
+# in-process comparison at N on one thread made just before (--peer-engine auto, the default; printed), or the one
+# named. --compare-split also runs mcdropout-serve --no-split-passes (a request's passes on one worker only) right
+# after the default server, for the same connection counts. --soak S adds S seconds at 8 connections against
 # mcdropout-serve, sampling its RSS every 10 s (the issue's "RSS flat over a 5-minute load" is --soak 300).
 # The compute-bound limit is cores / single-request compute time, that time measured by mcdropout-bench (1 thread).
 # Needs wrk (installed with apt when missing); the peer needs the bench venv (scripts/python/python-env.sh).
 set -euo pipefail
 root="$(cd "$(dirname "$0")/../.." && pwd)"
 cd "$root"
-samples=100 connections=1,8,64 duration=10s peer="" soak=0 build=1
+samples=100 connections=1,8,64 duration=10s peer="" peer_engine=auto soak=0 build=1 compare_split=0
 while [ $# -gt 0 ]; do
     case "$1" in
         --samples) samples="$2"; shift 2 ;;
         --connections) connections="$2"; shift 2 ;;
         --duration) duration="$2"; shift 2 ;;
         --peer) peer="$2"; shift 2 ;;
+        --peer-engine) peer_engine="$2"; shift 2 ;;
+        --compare-split) compare_split=1; shift ;;
         --soak) soak="$2"; shift 2 ;;
         --skip-build) build=0; shift ;;
         *) sed -n '2,/^[^#]/{/^#/p}' "$0" >&2; exit 2 ;;
     esac
 done
 [ -z "$peer" ] || [ "$peer" = fastapi ] || { echo "bench-http.sh: unknown peer '$peer'" >&2; exit 2; }
+case "$peer_engine" in auto|numpy|onnxruntime) ;; *) echo "bench-http.sh: unknown peer engine '$peer_engine'" >&2; exit 2 ;; esac
 
 . scripts/lib/apt.sh
 command -v wrk >/dev/null || apt_install wrk
@@ -68,7 +75,10 @@ to_ms() { awk -v v="$1" 'BEGIN { n = v + 0; if (v ~ /us$/) n /= 1000; else if (v
 compute_us="$(.build/release/mcdropout-bench --model models/mnist.safetensors --samples "$samples" --threads 1 \
     --input examples/mnist-test-0000-label-7.json \
     --seconds 2 | awk '$1 == 1 && $2 == 1 { print $4 }')"
-echo "machine: $(lscpu | sed -n 's/^Model name: *//p'), $cores cores; load average: $(cut -d' ' -f1-3 /proc/loadavg)"
+vector_units() { grep -m1 '^flags' /proc/cpuinfo | tr ' ' '\n' | grep -E '^(avx2|fma|avx512f|avx512_vnni|avx512_bf16)$' \
+    | paste -sd+ || true; }
+echo "machine: $(lscpu | sed -n 's/^Model name: *//p'), $cores cores, vector units $(vector_units);" \
+    "load average: $(cut -d' ' -f1-3 /proc/loadavg)"
 echo "workload: POST /predict, real MNIST test digits, samples=$samples, wrk -t1 -d$duration, loopback"
 echo "compute: ${compute_us} µs per request on 1 thread -> compute-bound limit $(awk -v c="$cores" -v t="$compute_us" 'BEGIN { printf "%.0f", c * 1e6 / t }') req/s on $cores cores"
 printf '%-16s %5s %10s %9s %9s %7s %9s %9s %8s\n' server conns 'req/s' 'p50 ms' 'p99 ms' non2xx 'RSS0 MB' 'RSS1 MB' 'load1'
@@ -88,16 +98,27 @@ run_wrk() {  # NAME URL PID
     done
 }
 
-port="$(free_port)"
-.build/release/mcdropout-serve --model models/mnist.safetensors --port "$port" --threads "$cores" \
-    --log-level warning >"$work/serve.log" 2>&1 &
-serve_pid=$!
-pids+=("$serve_pid")
-wait_ready "http://127.0.0.1:$port/health" "$serve_pid"
-# One checked request: the body is accepted and the answer is a summary with the requested passes.
-curl -fsS -H 'Content-Type: application/json' --data-binary "@${WRK_BODIES%%:*}" "http://127.0.0.1:$port/predict" \
-    | python3 -c "import json, sys; r = json.load(sys.stdin); assert r['samples'] == $samples and len(r['probabilities']) == 10, r"
+start_serve() {  # extra mcdropout-serve options; sets port and serve_pid
+    port="$(free_port)"
+    .build/release/mcdropout-serve --model models/mnist.safetensors --port "$port" --threads "$cores" \
+        --log-level warning "$@" >"$work/serve.log" 2>&1 &
+    serve_pid=$!
+    pids+=("$serve_pid")
+    wait_ready "http://127.0.0.1:$port/health" "$serve_pid"
+    # One checked request: the body is accepted and the answer is a summary with the requested passes.
+    curl -fsS -H 'Content-Type: application/json' --data-binary "@${WRK_BODIES%%:*}" "http://127.0.0.1:$port/predict" \
+        | python3 -c "import json, sys; r = json.load(sys.stdin); assert r['samples'] == $samples and len(r['probabilities']) == 10, r"
+}
+split_count() { curl -fsS "http://127.0.0.1:$port/metrics" | awk '$1 == "mcdropout_split_requests_total" { print $2 }'; }
+
+if [ "$compare_split" = 1 ]; then
+    start_serve --no-split-passes
+    run_wrk serve-no-split "http://127.0.0.1:$port/predict" "$serve_pid"
+    kill "$serve_pid"; wait "$serve_pid" 2>/dev/null || true
+fi
+start_serve
 run_wrk mcdropout-serve "http://127.0.0.1:$port/predict" "$serve_pid"
+echo "mcdropout-serve: $(split_count) requests had their second half of passes on the idle worker"
 
 if [ "$soak" -gt 0 ]; then
     wrk -t1 -c8 -d"${soak}s" -s scripts/lib/wrk.lua "http://127.0.0.1:$port/predict" >"$work/soak.txt" &
@@ -114,8 +135,27 @@ kill "$serve_pid"; wait "$serve_pid" 2>/dev/null || true
 
 if [ "$peer" = fastapi ]; then
     python="$(scripts/python/python-env.sh scripts/python/requirements-test.txt scripts/python/requirements-bench.txt)"
+    if [ "$peer_engine" = auto ]; then
+        # The faster Python engine at this N on one thread, measured now (ONNX Runtime brings its own kernels and
+        # wins on some CPUs, numpy + OpenBLAS on others).
+        OPENBLAS_NUM_THREADS=1 OMP_NUM_THREADS=1 "$python" scripts/benchmarks/peers/bench_peers.py \
+            --model models/mnist.safetensors --input examples/mnist-test-0000-label-7.json --threads 1 \
+            --samples "$samples" --engines numpy,onnxruntime --seconds 2 >"$work/engines.jsonl"
+        peer_engine="$(python3 -c '
+import json, sys
+rows = [json.loads(line) for line in open(sys.argv[1]) if "engine" in line]
+print(min(rows, key=lambda row: row["median_us"])["engine"])' "$work/engines.jsonl")"
+        echo "peer engine: $peer_engine (in-process median µs at N = $samples, 1 thread:" \
+            "$(python3 -c '
+import json, sys
+print(", ".join(f"{r[\"engine\"]} {r[\"median_us\"]}" for r in map(json.loads, open(sys.argv[1])) if "engine" in r))' \
+            "$work/engines.jsonl"))"
+    else
+        echo "peer engine: $peer_engine (named)"
+    fi
     port="$(free_port)"
-    MCDROPOUT_MODEL="$root/models/mnist.safetensors" OPENBLAS_NUM_THREADS=1 OMP_NUM_THREADS=1 \
+    MCDROPOUT_MODEL="$root/models/mnist.safetensors" MCDROPOUT_ENGINE="$peer_engine" \
+        OPENBLAS_NUM_THREADS=1 OMP_NUM_THREADS=1 \
         "$python" -m uvicorn fastapi_app:app --app-dir scripts/benchmarks/peers --workers 2 \
         --host 127.0.0.1 --port "$port" --loop uvloop --http httptools --log-level warning --no-access-log \
         >"$work/uvicorn.log" 2>&1 &
@@ -125,5 +165,5 @@ if [ "$peer" = fastapi ]; then
     sleep 2  # both workers up
     curl -fsS -H 'Content-Type: application/json' --data-binary "@${WRK_BODIES%%:*}" "http://127.0.0.1:$port/predict" \
         | python3 -c "import json, sys; r = json.load(sys.stdin); assert r['samples'] == $samples and len(r['probabilities']) == 10, r"
-    run_wrk fastapi-uvicorn2 "http://127.0.0.1:$port/predict" "$uvicorn_pid"
+    run_wrk "fastapi-$peer_engine" "http://127.0.0.1:$port/predict" "$uvicorn_pid"
 fi

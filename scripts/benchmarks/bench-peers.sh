@@ -7,7 +7,8 @@
 #               (scripts/benchmarks/peers/), at each N and thread count; the peers are first checked to agree on the
 #               mean probabilities at N = 20000;
 #   HTTP:       scripts/benchmarks/bench-http.sh --peer fastapi (mcdropout-serve vs FastAPI + uvicorn, 2 workers,
-#               numpy engine, the same wrk script), unless --no-http.
+#               the faster of the numpy and ONNX Runtime engines at T = 1 and N = 100 in the in-process runs, the
+#               same wrk script), unless --no-http.
 # Prints the raw rows, then the ratio table (scripts/benchmarks/peers/report.py). Needs the bench venv, made on first
 # use by scripts/python/python-env.sh scripts/python/requirements-test.txt scripts/python/requirements-bench.txt.
 set -euo pipefail
@@ -32,7 +33,9 @@ work="$(mktemp -d)"
 trap 'rm -rf "$work"' EXIT
 
 echo "date: $(date -u '+%Y-%m-%d %H:%M UTC')"
-echo "machine: $(lscpu | sed -n 's/^Model name: *//p'), $(nproc) cores; OpenBLAS $(pkg-config --modversion openblas 2>/dev/null || echo '?')"
+echo "machine: $(lscpu | sed -n 's/^Model name: *//p'), $(nproc) cores, vector units" \
+    "$(grep -m1 '^flags' /proc/cpuinfo | tr ' ' '\n' | grep -E '^(avx2|fma|avx512f)$' | paste -sd+)" \
+    "(OPENBLAS_CORETYPE=${OPENBLAS_CORETYPE:-unset}); OpenBLAS $(pkg-config --modversion openblas 2>/dev/null || echo '?')"
 echo "python: $("$python" -c 'import numpy, onnxruntime, torch, sys; print(sys.version.split()[0], "numpy", numpy.__version__, "onnxruntime", onnxruntime.__version__, "torch", torch.__version__)')"
 echo "load average at start: $(cut -d' ' -f1-3 /proc/loadavg)"
 
@@ -54,7 +57,15 @@ echo "load average: $(cut -d' ' -f1-3 /proc/loadavg)"
 
 if [ "$http" = 1 ]; then
     echo "== HTTP"
-    scripts/benchmarks/bench-http.sh --skip-build --peer fastapi --duration "$duration" | tee "$work/http.txt"
+    # The HTTP peer gets the faster in-process engine at one thread (each uvicorn worker runs one), N = 100.
+    peer_engine="$(python3 -c '
+import json, sys
+rows = [r for r in map(json.loads, open(sys.argv[1])) if r.get("engine") in ("numpy", "onnxruntime")
+        and r["threads"] == 1]
+rows = [r for r in rows if r["samples"] == 100] or rows
+print(min(rows, key=lambda r: r["median_us"])["engine"] if rows else "auto")' "$work/peers.jsonl")"
+    scripts/benchmarks/bench-http.sh --skip-build --peer fastapi --peer-engine "$peer_engine" --duration "$duration" \
+        | tee "$work/http.txt"
 fi
 
 echo "== Ratios"

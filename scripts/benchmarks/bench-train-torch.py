@@ -12,7 +12,8 @@ shuffled mini-batches (the last one smaller) over SET_DIR/train-*; the data is p
 loading is not timed. --warmup-epochs epochs run first and are reported but not counted; --epochs epochs are timed.
 Prints one JSON line: per-epoch wall and CPU seconds, images/s, the 1-minute load average after each epoch (other
 processes on the machine skew wall times) and the final deterministic test accuracy. On a busy machine, T > 1 with
-OpenMP's default spin-waiting can run 10x slower than T = 1; OMP_WAIT_POLICY=PASSIVE in the environment avoids that.
+OpenMP's default spin-waiting can run 10x slower than T = 1 (OMP_WAIT_POLICY=PASSIVE in the environment avoids
+that, but costs about 1.5x on a quiet machine, so bench-train.sh leaves it unset unless asked).
 --save writes the trained weights in mcdropout's safetensors layout (check with scripts/checks/check-model.py).
 """
 import argparse

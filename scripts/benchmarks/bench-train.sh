@@ -1,22 +1,26 @@
 #!/usr/bin/env bash
-# Usage: scripts/benchmarks/bench-train.sh [--threads 1,2] [--dataset mnist] [--skip-build]
+# Usage: scripts/benchmarks/bench-train.sh [--threads 1,2] [--dataset mnist] [--torch-wait-policy ACTIVE|PASSIVE]
+#                                          [--skip-build]
 # Training speed, mcdropout-train vs PyTorch CPU at the same BLAS/OpenMP thread count, in one run: the same network
 # (784-512-512-10, ReLU, dropout 0/0.5/0.5), SGD with momentum 0.9, lr 0.05, batch 128, all 60000 training images
 # (no validation split). Each side runs 2 epochs; the first is warm-up and the second is the timed one.
 # Prints both epoch times (wall and CPU seconds), images/s and the ratios (PyTorch / ours: > 1 means ours is faster),
 # with the load average: on a busy 2-core machine wall times depend on each process's share of the CPU, so compare the
 # CPU seconds too. Ours runs twice (1 and 2 epochs) to get the CPU seconds of its second epoch (at T = 1 only, see
-# below). PyTorch runs with OMP_WAIT_POLICY=PASSIVE (spin-waiting at T = 2 on a busy machine ran 10x slower, see
-# scripts/benchmarks/bench-train-torch.py).
+# below). Both sides keep their default thread waiting: OpenBLAS's threads spin a while before sleeping, and so do
+# PyTorch's OpenMP threads (OMP_WAIT_POLICY unset). PASSIVE made PyTorch about 1.5x slower at T = 2 on a quiet
+# machine, so it is no longer the default; --torch-wait-policy sets it for PyTorch only (on a busy machine spinning
+# can cost PyTorch 10x at T = 2, see scripts/benchmarks/bench-train-torch.py). The policy used is printed.
 # Needs data/<dataset> (scripts/fetch-data.sh) and the bench venv (scripts/python/python-env.sh).
 set -euo pipefail
 root="$(cd "$(dirname "$0")/../.." && pwd)"
 cd "$root"
-threads=1,2 dataset=mnist build=1
+threads=1,2 dataset=mnist build=1 wait_policy=""
 while [ $# -gt 0 ]; do
     case "$1" in
         --threads) threads="$2"; shift 2 ;;
         --dataset) dataset="$2"; shift 2 ;;
+        --torch-wait-policy) wait_policy="$2"; shift 2 ;;
         --skip-build) build=0; shift ;;
         *) sed -n '2,/^[^#]/{/^#/p}' "$0" >&2; exit 2 ;;
     esac
@@ -27,7 +31,10 @@ python="$(scripts/python/python-env.sh scripts/python/requirements-test.txt scri
 work="$(mktemp -d)"
 trap 'rm -rf "$work"' EXIT
 
-echo "date: $(date -u '+%Y-%m-%d %H:%M UTC'); machine: $(lscpu | sed -n 's/^Model name: *//p'), $(nproc) cores; OpenBLAS $(pkg-config --modversion openblas 2>/dev/null || echo '?'); torch $("$python" -c 'import torch; print(torch.__version__)')"
+echo "date: $(date -u '+%Y-%m-%d %H:%M UTC'); machine: $(lscpu | sed -n 's/^Model name: *//p'), $(nproc) cores," \
+    "vector units $(grep -m1 '^flags' /proc/cpuinfo | tr ' ' '\n' | grep -E '^(avx2|fma|avx512f)$' | paste -sd+);" \
+    "OpenBLAS $(pkg-config --modversion openblas 2>/dev/null || echo '?'); torch $("$python" -c 'import torch; print(torch.__version__)')"
+echo "thread waiting: OpenBLAS default; PyTorch OMP_WAIT_POLICY=${wait_policy:-unset (OpenMP default)}"
 printf '%-8s %7s %12s %12s %10s %8s\n' framework threads 'epoch s' 'images/s' 'CPU s' 'load1'
 for t in ${threads//,/ }; do
     # CPU seconds of the timed epoch = CPU(2 epochs) - CPU(1 epoch): the trainer reports wall time per epoch only.
@@ -44,7 +51,8 @@ for t in ${threads//,/ }; do
     [ "$t" -eq 1 ] || ours_cpu=n/a
     printf '%-8s %7d %12.2f %12.0f %10s %8s\n' ours "$t" "$ours" "$(awk -v s="$ours" 'BEGIN { print 60000 / s }')" \
         "$ours_cpu" "$(cut -d' ' -f1 /proc/loadavg)"
-    OMP_WAIT_POLICY=PASSIVE OMP_NUM_THREADS="$t" "$python" scripts/benchmarks/bench-train-torch.py \
+    env ${wait_policy:+OMP_WAIT_POLICY="$wait_policy"} OMP_NUM_THREADS="$t" \
+        "$python" scripts/benchmarks/bench-train-torch.py \
         --data "data/$dataset" --threads "$t" --warmup-epochs 1 --epochs 1 --lr 0.05 --momentum 0.9 --batch-size 128 \
         >"$work/torch-$t.json" 2>/dev/null
     read -r theirs theirs_cpu < <("$python" -c 'import json, sys; r = json.load(open(sys.argv[1])); e = [x for x in r["epochs"] if not x["warmup"]][0]; print(e["seconds"], e["cpu_seconds"])' "$work/torch-$t.json")

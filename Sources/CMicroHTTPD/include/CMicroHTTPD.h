@@ -80,10 +80,10 @@ struct mcd_daemon *mcd_daemon_start(
 /// Wraps `MHD_get_daemon_info(MHD_DAEMON_INFO_BIND_PORT)`, whose result is a union Swift imports poorly.
 uint16_t mcd_daemon_bound_port(struct mcd_daemon *daemon);
 
-/// Stops accepting connections and returns the listen socket (or -1 if already quiesced or unsupported).
-/// The socket must stay open until after `mcd_daemon_stop`; the caller closes it then.
-/// Wraps `MHD_quiesce_daemon` (kept here so all MHD entry points Swift uses share one prefix).
-int mcd_daemon_quiesce(struct mcd_daemon *daemon);
+/// Stops accepting connections: closes the listening socket (the kernel refuses new clients from then on) while
+/// connections already open keep being served. Returns 0, or -1 if it could not. Call it once.
+/// Replaces `MHD_quiesce_daemon`, which can abort the process in 0.9.75 (see the implementation).
+int mcd_daemon_stop_listening(struct mcd_daemon *daemon);
 
 /// Stops the daemon: closes every connection (firing request-completed callbacks), joins the worker threads, then
 /// frees `daemon`; no callback runs after it returns. Wraps `MHD_stop_daemon`.

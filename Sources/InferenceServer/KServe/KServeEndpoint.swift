@@ -218,7 +218,7 @@ extension InferenceService {
         worker.request.removeAll()
         worker.request.values.append(contentsOf: pixels)
         for _ in 0..<batch { worker.request.counts.append(model.inputSize) }
-        let passes = run(model, samples: samples, seed: seedValue, worker: worker)
+        let passes = run(model, samples: samples, seed: seedValue, rule: rule, worker: worker)
         metrics.passes.add(passes)
         if configuration.recordsDriftMetrics {
             model.drift.record(worker.summaries, density: worker.densityValues, count: batch, rule: rule)

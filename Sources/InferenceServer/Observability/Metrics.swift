@@ -18,6 +18,8 @@ final class ServerMetrics: Sendable {
     private let bucketCounts: [Counter]  // route × (buckets + inf)
     private let latencyMicroseconds: [Counter]  // route
     let passes = Counter()
+    /// Single-input requests whose second half of passes ran on another, idle worker.
+    let splitRequests = Counter()
     let inFlight = Counter()
     let reloadSuccesses = Counter()
     let reloadFailures = Counter()
@@ -83,6 +85,9 @@ final class ServerMetrics: Sendable {
         out += "# HELP mcdropout_mc_passes_total Stochastic forward passes run.\n"
         out += "# TYPE mcdropout_mc_passes_total counter\n"
         out += "mcdropout_mc_passes_total \(passes.value)\n"
+        out += "# HELP mcdropout_split_requests_total Requests whose second half of passes ran on an idle worker.\n"
+        out += "# TYPE mcdropout_split_requests_total counter\n"
+        out += "mcdropout_split_requests_total \(splitRequests.value)\n"
         out += "# HELP mcdropout_requests_in_flight Requests being processed now.\n"
         out += "# TYPE mcdropout_requests_in_flight gauge\n"
         out += "mcdropout_requests_in_flight \(max(inFlight.value - uncountedInFlight, 0))\n"

@@ -20,7 +20,7 @@ extension InferenceService {
         try decoded.uncertainty.check(against: model, prefix: "")
         let head = model.file.metadata.head
         let rule = decoded.uncertainty.resolved(stored: model.uncertaintyRule, head: head)
-        let passes = run(model, samples: setting, seed: seed, worker: worker)
+        let passes = run(model, samples: setting, seed: seed, rule: rule, worker: worker)
         if configuration.recordsDriftMetrics {
             model.drift.record(worker.summaries, density: worker.densityValues, count: instanceCount, rule: rule)
         }
@@ -76,9 +76,18 @@ extension InferenceService {
     ///
     /// The density scores of every input follow in `worker.densityValues` (all `.none` without statistics).
     ///
+    /// - Parameter rule: the uncertainty rule the answer reports, whose verdict a settled-decision adaptive rule
+    ///   must settle too (see ``AdaptiveSampling/settle(_:head:)``).
     /// - Returns: the passes run, over all inputs.
     @discardableResult
-    func run(_ model: LoadedModel, samples: SampleSetting, seed: UInt64, worker: WorkerState) -> Int {
+    func run(
+        _ model: LoadedModel, samples: SampleSetting, seed: UInt64, rule: UncertaintyRule? = nil, worker: WorkerState
+    ) -> Int {
+        var samples = samples
+        if case .automatic(var sampling) = samples, sampling.decision != nil {
+            sampling.settle(rule, head: model.file.metadata.head)
+            samples = .automatic(sampling)
+        }
         let passes = runPasses(model, samples: samples, seed: seed, worker: worker)
         scoreDensity(model, worker: worker)
         return passes
@@ -111,6 +120,16 @@ extension InferenceService {
         worker.pixels.removeAll(keepingCapacity: true)
         model.file.metadata.appendNetworkInputs(worker.request.values, to: &worker.pixels)
         switch samples {
+        case .fixed(let count) where instanceCount == 1 && configuration.splitsPasses:
+            if worker.summaries.isEmpty { worker.summaries.append(.empty) }
+            if worker.summaries.count > 1 { worker.summaries.removeLast(worker.summaries.count - 1) }
+            let helped = worker.pixels.withUnsafeBufferPointer {
+                model.predictor.predict(
+                    $0, sampleCount: count, seed: seed, workspace: &worker.workspace, into: &worker.summaries[0],
+                    helper: IdleWorkerHelper(), split: worker.split)
+            }
+            if helped { metrics.splitRequests.add(1) }
+            return count
         case .fixed(let count):
             worker.pixels.withUnsafeBufferPointer {
                 model.predictor.predictBatch(
@@ -210,5 +229,25 @@ extension JSONWriter {
         beginArray()
         for index in 0..<targets { number(summary.epistemicVariance(index) + summary.aleatoricVariance(index)) }
         endArray()
+    }
+}
+
+extension AdaptiveSampling {
+    /// Gives the settled-decision test the verdict it must settle: the rule's one condition on a summary score.
+    ///
+    /// Density conditions do not change with the passes, so they need no settling. A rule with several summary-score
+    /// conditions has no single score to test; then the arg-max and the precision bound decide. A regression head has
+    /// no arg-max: it gets the precision rule alone, in ``AdaptiveSampling/standard``'s blocks.
+    mutating func settle(_ rule: UncertaintyRule?, head: OutputHead) {
+        guard head.isClassification else {
+            decision = nil
+            blockSize = AdaptiveSampling.standard.blockSize
+            return
+        }
+        let summaryConditions = (rule?.conditions ?? []).compactMap { condition -> UncertaintyThreshold? in
+            guard case .uncertainty(let score) = condition.score else { return nil }
+            return UncertaintyThreshold(score: score, value: condition.threshold)
+        }
+        decision?.uncertainty = summaryConditions.count == 1 ? summaryConditions[0] : nil
     }
 }

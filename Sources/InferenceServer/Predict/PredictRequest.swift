@@ -5,7 +5,8 @@ import MCDropoutJSON
 enum SampleSetting: Equatable {
     /// Exactly this many passes per input.
     case fixed(Int)
-    /// Passes in blocks until the mean probabilities are precise enough (`"samples": "auto"`).
+    /// Passes in blocks until the decision is settled or the mean probabilities are precise enough
+    /// (`"samples": "auto"`); the decision test gets the model's uncertainty rule in ``InferenceService/run``.
     case automatic(AdaptiveSampling)
 
     /// The most passes one input can take.
@@ -146,8 +147,11 @@ struct PredictScalars {
     var uncertaintyThreshold: JSONValue?
     var uncertaintyScore: JSONValue?
 
-    /// Default adaptive rule: at least 16 passes, at most 1000, standard error below 0.01.
-    static let defaultRule = AdaptiveSampling.standard
+    /// Default adaptive rule: the settled-decision test (``AdaptiveSampling/decisive(uncertainty:)``: 16 to 200
+    /// passes in blocks of 8, stop once the arg-max and the uncertainty verdict are settled at 3 standard errors
+    /// with every mean probability's standard error below 0.02, or all below 0.01). A request that names
+    /// `tolerance` gets the precision rule alone (``AdaptiveSampling/standard``'s blocks of 16), as it asked.
+    static let defaultRule = AdaptiveSampling.decisive(uncertainty: nil)
 
     /// Validates the members in a fixed order, so both decoding paths report the same first error.
     ///
@@ -195,15 +199,17 @@ struct PredictScalars {
         guard minimum >= 2, minimum <= maximum else {
             throw .badRequest("'\(prefix)min_samples' must be from 2 to max_samples (\(maximum)), got \(minimum)")
         }
-        var threshold = Self.defaultRule.tolerance
-        if let tolerance {
-            guard case .number(let number) = tolerance, number > 0, number <= 1 else {
-                throw .badRequest(
-                    "'\(prefix)tolerance' must be a number in (0, 1], the largest standard error of a mean probability")
-            }
-            threshold = number
+        guard let tolerance else {
+            var rule = Self.defaultRule
+            rule.minimumSamples = minimum
+            rule.maximumSamples = maximum
+            return .automatic(rule)
         }
-        return .automatic(AdaptiveSampling(minimumSamples: minimum, maximumSamples: maximum, tolerance: threshold))
+        guard case .number(let number) = tolerance, number > 0, number <= 1 else {
+            throw .badRequest(
+                "'\(prefix)tolerance' must be a number in (0, 1], the largest standard error of a mean probability")
+        }
+        return .automatic(AdaptiveSampling(minimumSamples: minimum, maximumSamples: maximum, tolerance: number))
     }
 }
 

@@ -1,3 +1,4 @@
+import HTTPTransport
 import MCDropout
 import MCDropoutJSON
 
@@ -12,6 +13,8 @@ import MCDropoutJSON
 /// Each MHD worker thread owns one, so the hot path needs neither locks nor large allocations.
 final class WorkerState {
     var workspace = MonteCarloWorkspace()
+    /// The second half's buffers when a request's passes are split with an idle worker.
+    let split = SplitWorkspace()
     var snapshot: ModelSnapshot
     /// The raw pixels of the current request, as decoded.
     var request = PixelBuffer()
@@ -40,6 +43,12 @@ final class WorkerState {
 
     /// A fresh seed below 2⁵³, so JSON clients (JavaScript included) can echo it back exactly.
     func drawSeed() -> UInt64 { seedSource.next() >> 11 }
+}
+
+/// An idle worker of the pool as the second core of a request (``MonteCarloPredictor``'s split of its passes).
+struct IdleWorkerHelper: PassHelper {
+    func offer(_ work: @escaping @Sendable () -> Void) -> Bool { IdleWorker.offer(work) }
+    func pause() { sched_yield() }
 }
 
 /// One value per thread, created on first use and released when the thread exits (`pthread_key_create`).

@@ -1,7 +1,7 @@
-"""FastAPI peer of mcdropout-serve's POST /predict: the numpy engine (scripts/benchmarks/peers/engines.py) behind
-uvicorn.
+"""FastAPI peer of mcdropout-serve's POST /predict: a Python engine (scripts/benchmarks/peers/engines.py: numpy by
+default, or MCDROPOUT_ENGINE=onnxruntime) behind uvicorn.
 
-Usage: MCDROPOUT_MODEL=models/mnist.safetensors OPENBLAS_NUM_THREADS=1 \
+Usage: MCDROPOUT_MODEL=models/mnist.safetensors MCDROPOUT_ENGINE=numpy OPENBLAS_NUM_THREADS=1 \
            python -m uvicorn fastapi_app:app --app-dir scripts/benchmarks/peers --workers 2 --port PORT
   (scripts/benchmarks/bench-http.sh --peer fastapi starts it so and drives it with the same wrk script as
   mcdropout-serve)
@@ -17,9 +17,10 @@ import numpy as np
 from fastapi import FastAPI, HTTPException
 from pydantic import BaseModel
 
-from engines import NumpyEngine
+from engines import ENGINES
 
-engine = NumpyEngine(os.environ.get("MCDROPOUT_MODEL", "models/mnist.safetensors"), seed=os.getpid())
+engine = ENGINES[os.environ.get("MCDROPOUT_ENGINE", "numpy")](
+    os.environ.get("MCDROPOUT_MODEL", "models/mnist.safetensors"), seed=os.getpid())
 app = FastAPI()
 
 
