@@ -56,9 +56,10 @@ cpu="$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ *//')"
 machine="$cpu, $(nproc) cores, $(uname -sr), $(swift --version 2>/dev/null | head -1 | sed 's/ (.*//'), $threads BLAS thread(s)"
 notes=()
 [ -f "$out/NOTES.md" ] && notes=(--notes "$out/NOTES.md")
+report_command="scripts/evaluate.sh${script_arguments:+ $script_arguments}"
+[ "$regression_only" = 1 ] && report_command+=" (the regression section; the others from the last full run's JSON)"
 write_report() {
-    "$eval_command" report --directory "$out" --command "scripts/evaluate.sh${script_arguments:+ $script_arguments}" \
-        --machine "$machine" "${notes[@]}"
+    "$eval_command" report --directory "$out" --command "$report_command" --machine "$machine" "${notes[@]}"
 }
 if [ "$regression_only" = 1 ]; then
     write_report  # the other sections from the JSON already in $out

@@ -43,7 +43,7 @@ struct RegressionCommand: ParsableCommand {
     @Option(help: "Monte-Carlo passes per test row.")
     var samples = 100
     @Option(help: "Number of random splits (seeds 1, 2, …).")
-    var splits = 5
+    var splits = 10
     @Option(help: "Fraction of the rows held out for testing.")
     var testFraction = 0.2
     @Option(help: "Python with torch for the reference (default $MCDROPOUT_PYTHON, else python3).")

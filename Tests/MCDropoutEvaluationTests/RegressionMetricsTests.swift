@@ -120,5 +120,22 @@ struct RegressionMetricsTests {
         #expect(markdown.contains("| mean | mcdropout |") && !markdown.contains("| pytorch |"))
         // Coverage 90 % is 100 % on split a and 50 % on b: 15 points under nominal on average, so not met.
         #expect(markdown.contains("**not met**"))
+
+        // With a reference on the same splits the log-likelihoods are compared pairwise: ours − PyTorch's per split.
+        let worse = RegressionMetrics(targets: [0, 1], means: [0, 0], variances: [4, 4])
+        var compared = report
+        compared.hasReference = true
+        compared.entries += [
+            .init(head: "mean", implementation: "pytorch", split: 0, metrics: worse),
+            .init(head: "mean", implementation: "pytorch", split: 1, metrics: worse),
+        ]
+        let paired = compared.pairedDifference(head: "mean", \.logLikelihood)!
+        let differences = [a.logLikelihood - worse.logLikelihood, b.logLikelihood - worse.logLikelihood]
+        #expect(abs(paired.mean - (differences[0] + differences[1]) / 2) < 1e-12)
+        #expect(abs(paired.standardError - abs(differences[0] - differences[1]) / 2) < 1e-12)
+        // Here ours is 0.49 lower on average but the two splits disagree by 2: lower by less than 2 standard errors.
+        #expect(paired.mean < 0 && paired.mean > -2 * paired.standardError)
+        #expect(compared.markdown(command: "c").contains("target no worse: **met within noise**"))
+        #expect(compared.markdown(command: "c").contains("| mean | pytorch |"))
     }
 }
