@@ -81,7 +81,8 @@ struct GRPCInferTests {
         defer { try? FileManager.default.removeItem(atPath: path) }
         let result = try runGRPCCheck(port: try #require(server.grpcPort), model: "mnist", scenario: "infer", [path])
 
-        let body = #"{"inputs": [{"name": "pixels", "datatype": "FP32", "shape": [2, 784], "data": "#
+        let body =
+            #"{"inputs": [{"name": "pixels", "datatype": "FP32", "shape": [2, 784], "data": "#
             + "[\(inputs.map(pixelsJSON).joined(separator: ","))]}], "
             + #""parameters": {"samples": 50, "seed": 3, "uncertainty_threshold": 2}}"#
         let http = try RawHTTPConnection(port: server.port).request(
@@ -121,6 +122,12 @@ struct GRPCInferTests {
         #expect(typed?.map(Float.init) == probabilities)
         #expect(result["requested"]?["names"] == .array([.string("mutual_information"), .string("prediction")]))
         #expect(result["requested"]?["prediction"]?.arrayValue == httpOutput("prediction"))
+        // The drift metrics count gRPC predictions as HTTP ones: four gRPC calls and one HTTP request of two inputs.
+        let metrics = try RawHTTPConnection(port: server.port).request(target: "/metrics")
+        let predictions = String(decoding: metrics.body, as: UTF8.self).split(separator: "\n")
+            .filter { $0.hasPrefix(#"mcdropout_predictions_total{model="mnist""#) }
+            .compactMap { $0.split(separator: " ").last.flatMap { Double($0) } }
+        #expect(predictions.reduce(0, +) == 10)
     }
 
     @Test("bad requests get the status code that says whose fault it is, with HTTP V2's message")

@@ -94,7 +94,8 @@ def run_like_kserve(binary: Path, runtime: dict, service: dict) -> None:
     with tempfile.TemporaryDirectory() as models:
         shutil.copy(ROOT / "models" / "mnist.safetensors", Path(models) / f"{name}.safetensors")
         args = [a.replace("{{.Name}}", name).replace("/mnt/models", models) for a in container["args"]]
-        args = [a for a in args if not a.startswith(("--port", "--host"))] + ["--host=127.0.0.1", "--port=0"]
+        args = [a for a in args if not a.startswith(("--port", "--host", "--grpc-port"))]
+        args += ["--host=127.0.0.1", "--port=0"]  # gRPC ("auto") then takes a free port too
         env = {**os.environ, **{e["name"]: e["value"] for e in container.get("env", [])}}
         process = subprocess.Popen([str(binary), *args], stdout=subprocess.PIPE, text=True, env=env)
         try:
