@@ -99,7 +99,8 @@ struct GRPCInferTests {
         defer { try? FileManager.default.removeItem(atPath: path) }
         let result = try runGRPCCheck(port: try #require(server.grpcPort), model: "mnist", scenario: "infer", [path])
 
-        let body = #"{"inputs": [{"name": "pixels", "datatype": "FP32", "shape": [2, 784], "data": "#
+        let body =
+            #"{"inputs": [{"name": "pixels", "datatype": "FP32", "shape": [2, 784], "data": "#
             + "[\(inputs.map(pixelsJSON).joined(separator: ","))]}], "
             + #""parameters": {"samples": 50, "seed": 3, "uncertainty_threshold": 2}}"#
         let http = try RawHTTPConnection(port: server.port).request(
