@@ -67,7 +67,8 @@ public final class GRPCServer: Sendable {
             let server = core.server.pointer
             mcgrpc_server_shutdown(server)
             let milliseconds = max(
-                0, Int(drainTimeout.components.seconds) * 1000
+                0,
+                Int(drainTimeout.components.seconds) * 1000
                     + Int(drainTimeout.components.attoseconds / 1_000_000_000_000_000))
             if core.serverShutDown.wait(timeout: .now() + .milliseconds(milliseconds)) == .timedOut {
                 core.logger.warning("gRPC drain timed out; cancelling the remaining calls")

@@ -44,6 +44,24 @@ struct GRPCTritonClientTests {
         #expect(result["wrong_version_metadata"]?["status"] == .string("StatusCode.NOT_FOUND"))
     }
 
+    @Test("a reload (SIGHUP) reaches gRPC too: metadata then reports the new version")
+    func reload() throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("reload-\(UUID().uuidString)")
+        let server = try startServer(paths: [try writeSyntheticModel(name: "digits", seed: 1, directory: directory)])
+        defer { server.shutdown(drainTimeout: .seconds(5)) }
+        let port = try #require(server.grpcPort)
+        #expect(try runGRPCCheck(port: port, model: "digits", scenario: "health")["model"]?["versions"]
+            == .array([.string("1")]))
+        _ = try writeSyntheticModel(name: "digits", seed: 2, directory: directory)
+        guard case .reloaded(_, let version) = server.reload().first else {
+            Issue.record("reload failed")
+            return
+        }
+        #expect(version == 2)
+        #expect(try runGRPCCheck(port: port, model: "digits", scenario: "health")["model"]?["versions"]
+            == .array([.string("2")]))
+    }
+
     @Test("gRPC can be turned off, and calls are counted per method on /metrics")
     func offAndMetrics() throws {
         let off = try startServer(paths: [try writeSyntheticModel(name: "digits")]) { $0.grpcPort = .off }
@@ -81,7 +99,8 @@ struct GRPCInferTests {
         defer { try? FileManager.default.removeItem(atPath: path) }
         let result = try runGRPCCheck(port: try #require(server.grpcPort), model: "mnist", scenario: "infer", [path])
 
-        let body = #"{"inputs": [{"name": "pixels", "datatype": "FP32", "shape": [2, 784], "data": "#
+        let body =
+            #"{"inputs": [{"name": "pixels", "datatype": "FP32", "shape": [2, 784], "data": "#
             + "[\(inputs.map(pixelsJSON).joined(separator: ","))]}], "
             + #""parameters": {"samples": 50, "seed": 3, "uncertainty_threshold": 2}}"#
         let http = try RawHTTPConnection(port: server.port).request(

@@ -141,15 +141,14 @@ if [ "$peer" = fastapi ]; then
         OPENBLAS_NUM_THREADS=1 OMP_NUM_THREADS=1 "$python" scripts/benchmarks/peers/bench_peers.py \
             --model models/mnist.safetensors --input examples/mnist-test-0000-label-7.json --threads 1 \
             --samples "$samples" --engines numpy,onnxruntime --seconds 2 >"$work/engines.jsonl"
-        peer_engine="$(python3 -c '
+        read -r peer_engine medians < <(python3 - "$work/engines.jsonl" <<'PY'
 import json, sys
 rows = [json.loads(line) for line in open(sys.argv[1]) if "engine" in line]
-print(min(rows, key=lambda row: row["median_us"])["engine"])' "$work/engines.jsonl")"
-        echo "peer engine: $peer_engine (in-process median µs at N = $samples, 1 thread:" \
-            "$(python3 -c '
-import json, sys
-print(", ".join(f"{r[\"engine\"]} {r[\"median_us\"]}" for r in map(json.loads, open(sys.argv[1])) if "engine" in r))' \
-            "$work/engines.jsonl"))"
+best = min(rows, key=lambda row: row["median_us"])["engine"]
+print(best, ", ".join("%s %s" % (row["engine"], row["median_us"]) for row in rows))
+PY
+        )
+        echo "peer engine: $peer_engine (in-process median µs at N = $samples, 1 thread: $medians)"
     else
         echo "peer engine: $peer_engine (named)"
     fi

@@ -64,9 +64,11 @@ public final class GRPCEndpoint: GRPCHandler {
             finish(answer(method, call))
             return
         }
-        let accepted = submit({ [self] in finish(answer(method, call)) }, {
-            finish(.failure(.unavailable, "the server is shutting down"))
-        })
+        let accepted = submit(
+            { [self] in finish(answer(method, call)) },
+            {
+                finish(.failure(.unavailable, "the server is shutting down"))
+            })
         if !accepted { finish(.failure(.unavailable, "the server is at capacity; retry shortly")) }
     }
 

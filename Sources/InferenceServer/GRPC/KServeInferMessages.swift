@@ -50,7 +50,9 @@ struct ModelInferRequestMessage {
                 var message = try reader.readMessage()
                 var name = ""
                 while let (field, wireType) = try message.nextField() {
-                    if field == 1, wireType == .lengthDelimited { name = try message.readString() } else {
+                    if field == 1, wireType == .lengthDelimited {
+                        name = try message.readString()
+                    } else {
                         try message.skip(wireType)
                     }
                 }
