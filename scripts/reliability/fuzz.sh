@@ -43,15 +43,16 @@ swift build -c "$configuration" --scratch-path "$scratch" --target InferenceServ
     -Xswiftc -sanitize=address -Xswiftc -sanitize-coverage=edge,inline-8bit-counters,pc-table,trace-cmp -Xswiftc -g >&2
 out="$scratch/$configuration"
 objects=()
-for module in CMicroHTTPD Logging HTTPTransport MCDropoutJSON MCDropout InferenceServer; do
+for module in CMicroHTTPD CGRPC Logging HTTPTransport GRPCTransport MCDropoutJSON MCDropout InferenceServer; do
     objects+=("$out/$module.build/"*.o)
 done
 swiftc "$optimization" -g -sanitize=fuzzer,address -parse-as-library -DFUZZING -module-name mcdropout_fuzz \
     -I "$out/Modules" $(pkg-config --cflags-only-I openblas) \
     -Xcc -fmodule-map-file=Sources/CBLAS/module.modulemap \
     -Xcc -fmodule-map-file="$out/CMicroHTTPD.build/module.modulemap" -Xcc -ISources/CMicroHTTPD/include \
+    -Xcc -fmodule-map-file="$out/CGRPC.build/module.modulemap" -Xcc -ISources/CGRPC/include \
     Sources/mcdropout-fuzz/FuzzHarness.swift "${objects[@]}" \
-    $(pkg-config --libs-only-L openblas) -lopenblas -lmicrohttpd -o "$scratch/mcdropout-fuzz" >&2
+    $(pkg-config --libs-only-L openblas) -lopenblas -lmicrohttpd -lgrpc -lgpr -o "$scratch/mcdropout-fuzz" >&2
 
 mkdir -p .build/fuzz-corpus .build/fuzz-artifacts
 # A 784-pixel body is ~3 KB and a binary V2 request ~3.5 KB, so inputs may be up to 16 KB; RSS is capped.
