@@ -50,16 +50,18 @@ struct GRPCTritonClientTests {
         let server = try startServer(paths: [try writeSyntheticModel(name: "digits", seed: 1, directory: directory)])
         defer { server.shutdown(drainTimeout: .seconds(5)) }
         let port = try #require(server.grpcPort)
-        #expect(try runGRPCCheck(port: port, model: "digits", scenario: "health")["model"]?["versions"]
-            == .array([.string("1")]))
+        #expect(
+            try runGRPCCheck(port: port, model: "digits", scenario: "health")["model"]?["versions"]
+                == .array([.string("1")]))
         _ = try writeSyntheticModel(name: "digits", seed: 2, directory: directory)
         guard case .reloaded(_, let version) = server.reload().first else {
             Issue.record("reload failed")
             return
         }
         #expect(version == 2)
-        #expect(try runGRPCCheck(port: port, model: "digits", scenario: "health")["model"]?["versions"]
-            == .array([.string("2")]))
+        #expect(
+            try runGRPCCheck(port: port, model: "digits", scenario: "health")["model"]?["versions"]
+                == .array([.string("2")]))
     }
 
     @Test("gRPC can be turned off, and calls are counted per method on /metrics")
