@@ -47,10 +47,19 @@ public final class Server: Sendable {
             let endpoint = GRPCEndpoint(service: service) { [daemon] work, cancelled in
                 daemon.submit(work, cancelled: cancelled)
             }
-            grpc = try GRPCServer(
-                configuration: GRPCServerConfiguration(
-                    host: transport.host, port: grpcPort, maxReceiveMessageBytes: transport.maxBodyBytes),
-                handler: endpoint, logger: logger)
+            do {
+                grpc = try GRPCServer(
+                    configuration: GRPCServerConfiguration(
+                        host: transport.host, port: grpcPort, maxReceiveMessageBytes: transport.maxBodyBytes),
+                    handler: endpoint, logger: logger)
+            } catch {
+                // Nobody asked for this port (e.g. the HTTP port is 8081, as for the second replica behind nginx):
+                // serve HTTP rather than fail to start. An explicit --grpc-port still fails hard.
+                guard configuration.grpcPort == .automatic else { throw error }
+                logger.warning(
+                    "gRPC is off: its automatic port could not be bound; give --grpc-port to choose one",
+                    metadata: ["port": "\(grpcPort)", "reason": "\(error)"])
+            }
         }
         let snapshot = registry.snapshot
         for name in snapshot.names {

@@ -57,7 +57,9 @@ public struct ServerConfiguration: Sendable {
 }
 
 /// Where the gRPC service listens: `auto` (8081, or a free port when the HTTP port is 0, so that servers started on
-/// free ports, as tests and scripts do, never collide on 8081), `off`, or a port number (0: a free one).
+/// free ports, as tests and scripts do, never collide on 8081; when 8081 cannot be bound, gRPC stays off with a
+/// warning instead of failing the start), `off`, or a port number (0: a free one; a port that cannot be bound fails
+/// the start).
 public enum GRPCPortSetting: Sendable, Hashable, LosslessStringConvertible {
     case automatic
     case off

@@ -51,8 +51,8 @@ struct ServeCommand: ParsableCommand {
     var port = defaults.transport.port
     @Option(
         help: ArgumentHelp(
-            "KServe V2 gRPC port: 'auto' is 8081, or a free one when --port is 0; 0 picks a free one and prints it; "
-                + "'off' turns gRPC off.", valueName: "port|auto|off"))
+            "KServe V2 gRPC port: 'auto' is 8081 (off with a warning if taken), or a free one when --port is 0; "
+                + "0 picks a free one and prints it; 'off' turns gRPC off.", valueName: "port|auto|off"))
     var grpcPort = defaults.grpcPort.description
     @Option(
         name: .customLong("model"),
