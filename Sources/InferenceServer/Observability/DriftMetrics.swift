@@ -109,6 +109,17 @@ final class AtomicHistogram: Sendable {
     }
 
     /// Cumulative counts per bound plus `+Inf` last, and the sum of finite values.
+    /// Appends the histogram in Prometheus text format: `name_bucket` per bound (and `+Inf`), `name_sum`, `name_count`.
+    func write(_ name: String, labels: String, to out: inout String) {
+        let (cumulative, sum) = snapshot
+        for (index, count) in cumulative.enumerated() {
+            let bound = index < bounds.count ? "\(bounds[index])" : "+Inf"
+            out += "\(name)_bucket{\(labels),le=\"\(bound)\"} \(count)\n"
+        }
+        out += "\(name)_sum{\(labels)} \(sum)\n"
+        out += "\(name)_count{\(labels)} \(cumulative.last ?? 0)\n"
+    }
+
     var snapshot: (cumulative: [Int], sum: Double) {
         var total = 0
         let cumulative = counts.map { counter in
@@ -223,14 +234,8 @@ extension ServerMetrics {
         for model in loaded {
             let name = escapeLabel(model.name)
             for (score, histogram) in zip(model.drift.scores, model.drift.histograms) {
-                let labels = "model=\"\(name)\",score=\"\(score.name)\""
-                let (cumulative, sum) = histogram.snapshot
-                for (index, count) in cumulative.enumerated() {
-                    let bound = index < histogram.bounds.count ? "\(histogram.bounds[index])" : "+Inf"
-                    out += "mcdropout_prediction_score_bucket{\(labels),le=\"\(bound)\"} \(count)\n"
-                }
-                out += "mcdropout_prediction_score_sum{\(labels)} \(sum)\n"
-                out += "mcdropout_prediction_score_count{\(labels)} \(cumulative.last ?? 0)\n"
+                histogram.write(
+                    "mcdropout_prediction_score", labels: "model=\"\(name)\",score=\"\(score.name)\"", to: &out)
             }
         }
         out += "# HELP mcdropout_regression_std Regression models: the standard deviation of each prediction, in "
@@ -243,13 +248,7 @@ extension ServerMetrics {
                 for (kind, spread) in drift.spreads.enumerated() {
                     let histogram = drift.regressionHistograms[target * drift.spreads.count + kind]
                     let labels = "model=\"\(escapeLabel(model.name))\",target=\"\(target)\",kind=\"\(spread.rawValue)\""
-                    let (cumulative, sum) = histogram.snapshot
-                    for (index, count) in cumulative.enumerated() {
-                        let bound = index < histogram.bounds.count ? "\(histogram.bounds[index])" : "+Inf"
-                        out += "mcdropout_regression_std_bucket{\(labels),le=\"\(bound)\"} \(count)\n"
-                    }
-                    out += "mcdropout_regression_std_sum{\(labels)} \(sum)\n"
-                    out += "mcdropout_regression_std_count{\(labels)} \(cumulative.last ?? 0)\n"
+                    histogram.write("mcdropout_regression_std", labels: labels, to: &out)
                 }
             }
         }
