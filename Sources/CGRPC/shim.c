@@ -278,6 +278,13 @@ const uint8_t *mcgrpc_call_metadata(const mcgrpc_call *call, const char *key, si
     return NULL;
 }
 
+int64_t mcgrpc_call_deadline_milliseconds(const mcgrpc_call *call) {
+    gpr_timespec deadline = gpr_convert_clock_type(call->details.deadline, GPR_CLOCK_MONOTONIC);
+    if (gpr_time_cmp(deadline, gpr_inf_future(GPR_CLOCK_MONOTONIC)) >= 0) return -1;
+    int64_t milliseconds = gpr_time_to_millis(gpr_time_sub(deadline, gpr_now(GPR_CLOCK_MONOTONIC)));
+    return milliseconds < 0 ? 0 : milliseconds;
+}
+
 int mcgrpc_call_has_message(const mcgrpc_call *call) { return call->has_message; }
 
 size_t mcgrpc_call_message_length(const mcgrpc_call *call) {

@@ -177,10 +177,13 @@ final class GRPCServerCore: Sendable {
                 initialized = count
             }
         }
+        let milliseconds = mcgrpc_call_deadline_milliseconds(pointer)
+        let deadline = milliseconds < 0 ? nil : ContinuousClock.now.advanced(by: .milliseconds(milliseconds))
         outstanding.add(1, ordering: .acquiringAndReleasing)
         let handle = CallPointer(pointer)
-        let call = GRPCCall(method: method ?? "", message: message, authorization: authorization) {
-            [self] response in
+        let call = GRPCCall(
+            method: method ?? "", message: message, authorization: authorization, deadline: deadline
+        ) { [self] response in
             respond(handle, with: response)
         }
         handler.handle(call)

@@ -21,6 +21,7 @@ Scenarios (each prints one JSON object on stdout; assertion failures exit non-ze
                 (tritonclient.http at HOST:PORT HTTP), and where they differ beyond proto3's encoding.
   unimplemented the status of RPCs the server does not serve (shared memory, trace and log settings, streaming),
                 each with a 10-second client deadline so that a hang shows as DEADLINE_EXCEEDED.
+  deadline      an infer with a 0.5-second deadline (the test holds it in the queue past it), then one with 60.
   auth_all KEY  with keys on every route: configuration, statistics and index without a key and with KEY.
 """
 import json
@@ -264,6 +265,12 @@ elif scenario == "unimplemented":
     results["ModelStreamInfer"] = {"status": error.status(), "message": error.message()}
     results["live_after"] = client.is_server_live()
     print(json.dumps(results))
+elif scenario == "deadline":
+    tensor = grpcclient.InferInput("pixels", [1, 784], "FP32")
+    tensor.set_data_from_numpy(np.zeros((1, 784), np.float32))
+    expired = status_of(lambda: client.infer(model, [tensor], client_timeout=0.5))
+    response = client.infer(model, [tensor], client_timeout=60)
+    print(json.dumps({"expired": expired, "in_time": list(response.as_numpy("probabilities").shape)}))
 elif scenario == "auth_all":
     key = sys.argv[4]
     with_key = {"authorization": f"Bearer {key}"}

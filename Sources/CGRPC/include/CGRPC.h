@@ -69,6 +69,9 @@ void mcgrpc_server_destroy(mcgrpc_server *server);
 const uint8_t *mcgrpc_call_method(const mcgrpc_call *call, size_t *length);
 /// The value of the first request metadata entry whose key is `key` (lowercase, as gRPC delivers keys), or NULL.
 const uint8_t *mcgrpc_call_metadata(const mcgrpc_call *call, const char *key, size_t *length);
+/// Milliseconds left, now, until the client's deadline (its `grpc-timeout`): 0 when it has passed, -1 when the
+/// client set none.
+int64_t mcgrpc_call_deadline_milliseconds(const mcgrpc_call *call);
 /// Whether a request message arrived (a client may half-close without one).
 int mcgrpc_call_has_message(const mcgrpc_call *call);
 /// The request message's size in bytes (0 without one).

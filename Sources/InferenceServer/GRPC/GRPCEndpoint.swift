@@ -76,7 +76,15 @@ public final class GRPCEndpoint: GRPCHandler {
             return
         }
         let accepted = submit(
-            { [self] in finish(answer(method, call)) },
+            { [self] in
+                // The client's deadline passed while the call waited for a worker: nobody awaits the answer any more,
+                // so it is not computed.
+                if let deadline = call.deadline, ContinuousClock.now >= deadline {
+                    finish(.failure(.deadlineExceeded, "the deadline passed while the call waited for a worker"))
+                } else {
+                    finish(answer(method, call))
+                }
+            },
             {
                 finish(.failure(.unavailable, "the server is shutting down"))
             })
