@@ -110,7 +110,7 @@ let package = Package(
         .executableTarget(
             name: "mcdropout-bench",
             dependencies: [
-                "MCDropout", "MCDropoutData", "InferenceServer", "HTTPTransport",
+                "MCDropout", "MCDropoutCommandLine", "MCDropoutData", "InferenceServer", "HTTPTransport",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ],

@@ -46,16 +46,20 @@ public struct GRPCCall: Sendable {
     public let message: [UInt8]?
     /// The `authorization` metadata entry, if any (e.g. `Bearer <token>`).
     public let authorization: String?
+    /// When the client stops waiting (its `grpc-timeout`, read when the call arrived); `nil` when it set none. The
+    /// core ends the call with DEADLINE_EXCEEDED by itself then; the handler may skip work whose answer nobody awaits.
+    public let deadline: ContinuousClock.Instant?
     let responder: @Sendable (GRPCResponse) -> Void
 
     /// Creates a call answered through `responder` (the server's, or a test's).
     public init(
-        method: String, message: [UInt8]?, authorization: String?,
+        method: String, message: [UInt8]?, authorization: String?, deadline: ContinuousClock.Instant? = nil,
         responder: @escaping @Sendable (GRPCResponse) -> Void
     ) {
         self.method = method
         self.message = message
         self.authorization = authorization
+        self.deadline = deadline
         self.responder = responder
     }
 

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import MCDropout
+import MCDropoutCommandLine
 import MCDropoutData
 
 /// `mcdropout-bench`: in-process latency of the Monte-Carlo engine against the machine's measured sgemm peak.
@@ -73,7 +74,7 @@ struct BenchCommand: ParsableCommand {
         }
         if driftCost {
             guard let model, let input else { throw ValidationError("--drift-cost needs --model and --input") }
-            let body = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: input)))
+            let body = try JSONSerialization.jsonObject(with: Data(InputFile.bytes(input)))
             guard let pixels = (body as? [String: Any])?["pixels"] else {
                 throw ValidationError("\(input): expected a /predict body with \"pixels\"")
             }
@@ -84,7 +85,7 @@ struct BenchCommand: ParsableCommand {
         let networks: [DropoutMLP]
         var inputScale: Float = 255
         if let model {
-            let file = try ModelFile(decoding: [UInt8](try Data(contentsOf: URL(fileURLWithPath: model))))
+            let file = try ModelFile(decoding: InputFile.bytes(model))
             networks = file.members  // A deep ensemble's passes are spread over its members, as the server does.
             inputScale = file.metadata.inputScale
         } else {
@@ -139,7 +140,7 @@ struct BenchCommand: ParsableCommand {
 
     /// The `"pixels"` of a /predict body, divided by the model's input scale.
     func readPixels(path: String, scale: Float, width: Int) throws -> [Float] {
-        let body = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: path)))
+        let body = try JSONSerialization.jsonObject(with: Data(InputFile.bytes(path)))
         guard let pixels = (body as? [String: Any])?["pixels"] as? [NSNumber], pixels.count == width else {
             throw ValidationError("\(path): expected {\"pixels\": [\(width) numbers]}")
         }

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 @_spi(Benchmarks) import InferenceServer
+import MCDropoutCommandLine
 
 /// `--decode FILES`: what decoding a `/predict` body costs, on real bodies (e.g. `examples/*.json`), by both of the
 /// server's paths: ``PredictBodyScanner`` (the common shapes, straight into the pixel buffer) and the JSON parser's
@@ -11,7 +12,7 @@ enum DecodeBenchmark {
             "body                                       bytes  values  scanned  scanner µs (p10)   JSON tree µs (p10)"
                 + "  tree/scan")
         for path in paths {
-            let body = [UInt8](try Data(contentsOf: URL(fileURLWithPath: path)))
+            let body = try InputFile.bytes(path)
             guard let values = PredictDecoding.decode(body, fastPath: false) else {
                 throw ValidationError("\(path): the server rejects this body")
             }

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import MCDropout
+import MCDropoutCommandLine
 import MCDropoutJSON
 
 /// `mcdropout-eval combine`: join separately trained networks into one deep-ensemble model file.
@@ -29,7 +30,7 @@ struct CombineCommand: ParsableCommand {
     }
 
     func run() throws {
-        let files = try member.map { try ModelFile(decoding: readModelBytes($0)) }
+        let files = try member.map { try ModelFile(decoding: InputFile.bytes($0)) }
         var metadata = files[0].metadata
         for (path, file) in zip(member, files).dropFirst() {
             let other = file.metadata

@@ -24,12 +24,3 @@ struct EvalCommand: ParsableCommand {
 func log(_ message: String) {
     FileHandle.standardError.write(Data((message + "\n").utf8))
 }
-
-/// The bytes of a model file; a missing file says so in one line.
-func readModelBytes(_ path: String) throws -> [UInt8] {
-    guard FileManager.default.fileExists(atPath: path) else { throw ValidationError("\(path): no such file") }
-    guard let data = FileManager.default.contents(atPath: path) else {
-        throw ValidationError("\(path): cannot read the file")
-    }
-    return [UInt8](data)
-}

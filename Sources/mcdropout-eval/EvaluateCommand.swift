@@ -81,7 +81,7 @@ struct EvaluateCommand: ParsableCommand {
         options.compareAdaptive = compareAdaptive
         options.adaptiveDecisive = adaptiveDecisive
 
-        let bytes = try readModelBytes(model)
+        let bytes = try InputFile.bytes(model)
         let file = try ModelFile(decoding: bytes)
         let dataset = file.metadata.dataset
         let path =

@@ -60,7 +60,7 @@ struct ExperimentCommand: ParsableCommand {
         threadOptions.apply()
         let bytes: [UInt8]
         if name == "mc-vs-scaling" {
-            let file = try ModelFile(decoding: readModelBytes(model))
+            let file = try ModelFile(decoding: InputFile.bytes(model))
             let directory = data.directory(for: file.metadata.dataset)
             let test = try DatasetLoader.load(directory: directory, split: .test)
             try KnownDataset.check(test, split: .test, from: directory, expected: file.metadata.dataset)

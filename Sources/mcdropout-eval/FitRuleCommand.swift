@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import MCDropout
+import MCDropoutCommandLine
 import MCDropoutData
 import MCDropoutEvaluation
 import MCDropoutTraining
@@ -69,7 +70,7 @@ struct FitRuleCommand: ParsableCommand {
     }
 
     func run() throws {
-        let original = try [UInt8](Data(contentsOf: URL(fileURLWithPath: model)))
+        let original = try InputFile.bytes(model)
         var file = try ModelFile(decoding: original)
         let directory = dataDir ?? "data/\(file.metadata.dataset)"
         let all = try DatasetLoader.load(directory: directory, split: .train, classCount: file.model.outputSize)

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import MCDropout
+import MCDropoutCommandLine
 import MCDropoutData
 import MCDropoutEvaluation
 import MCDropoutJSON
@@ -32,7 +33,7 @@ struct RefreshMetricsCommand: ParsableCommand {
     var dataDir: String?
 
     func run() throws {
-        var file = try ModelFile(decoding: [UInt8](Data(contentsOf: URL(fileURLWithPath: model))))
+        var file = try ModelFile(decoding: InputFile.bytes(model))
         let test = try DatasetLoader.load(
             directory: dataDir ?? "data/\(file.metadata.dataset)", split: .test, classCount: file.model.outputSize)
         var metrics = file.metadata.metrics

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import MCDropout
+import MCDropoutCommandLine
 import MCDropoutEvaluation
 import MCDropoutTraining
 
@@ -73,7 +74,7 @@ struct RegressionCommand: ParsableCommand {
         let table: TabularDataset
         do {
             table = try TabularDataset(
-                csv: String(contentsOfFile: csv, encoding: .utf8), target: target, isClassification: false)
+                csv: InputFile.text(csv), target: target, isClassification: false)
         } catch let error as TabularDataError {
             throw ValidationError("\(csv): \(error.description)")
         }

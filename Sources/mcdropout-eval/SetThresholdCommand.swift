@@ -1,5 +1,6 @@
 import ArgumentParser
 import MCDropout
+import MCDropoutCommandLine
 import MCDropoutEvaluation
 
 /// `mcdropout-eval set-threshold`: store an evaluation's recommended threshold in a model file without evaluating
@@ -29,7 +30,7 @@ struct SetThresholdCommand: ParsableCommand {
     }
 
     func run() throws {
-        let bytes = try readModelBytes(model)
+        let bytes = try InputFile.bytes(model)
         let file = try ModelFile(decoding: bytes)
         guard let from else {
             try ThresholdWriter.write(nil, toModelAt: model, original: bytes)

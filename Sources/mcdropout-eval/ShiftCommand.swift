@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import MCDropout
+import MCDropoutCommandLine
 import MCDropoutData
 import MCDropoutEvaluation
 
@@ -50,7 +51,7 @@ struct ShiftCommand: ParsableCommand {
 
     func run() throws {
         BLAS.setThreadCount(threads)
-        let file = try ModelFile(decoding: [UInt8](Data(contentsOf: URL(fileURLWithPath: model))))
+        let file = try ModelFile(decoding: InputFile.bytes(model))
         let dataset = file.metadata.dataset
         let classes = file.model.outputSize
         let test = try DatasetLoader.load(directory: "\(dataRoot)/\(dataset)", split: .test, classCount: classes)

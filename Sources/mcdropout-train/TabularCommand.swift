@@ -46,7 +46,7 @@ extension TrainCommand {
             throw ValidationError("--test-fraction must be in (0, 1)")
         }
         threadOptions.apply()
-        let text = try String(contentsOfFile: path, encoding: .utf8)
+        let text = try InputFile.text(path)
         let table: TabularDataset
         do {
             table = try TabularDataset(csv: text, target: tabular.target, isClassification: head.isClassification)

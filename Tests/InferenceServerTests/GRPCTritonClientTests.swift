@@ -31,6 +31,10 @@ struct GRPCTritonClientTests {
         #expect(result["model_ready"] == .bool(true) && result["unknown_model_ready"] == .bool(false))
         #expect(result["server"]?["name"] == .string("mcdropout"))
         #expect(result["server"]?["version"] == .string(serverVersion))
+        #expect(
+            result["server"]?["extensions"]?.arrayValue
+                == ["binary_tensor_data", "model_configuration", "statistics", "model_repository"].map(JSONValue.string)
+        )
         let model = result["model"]
         #expect(model?["name"] == .string("digits") && model?["platform"] == .string("mcdropout"))
         #expect(model?["versions"] == .array([.string("1")]))

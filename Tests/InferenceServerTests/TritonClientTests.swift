@@ -58,5 +58,6 @@ struct TritonClientTests {
         #expect((statistics?["inference_stats"]?["success"]?["ns"]?.doubleValue ?? 0) > 0)
         #expect((statistics?["last_inference"]?.doubleValue ?? 0) > 1.7e12)
         #expect(results["load_error"]?.stringValue?.contains("explicit model control is not supported") == true)
+        #expect(results["unload_error"]?.stringValue?.contains("explicit model control is not supported") == true)
     }
 }

@@ -145,6 +145,23 @@ struct EvalCommandTests {
         let set = try eval(["set-threshold", "--model", fixture.modelPath, "--from", missing + ".json"])
         #expect(set.status != 0)
         #expect(set.error.contains("\(missing).json: no such file"))
+        let output = fixture.directory.appendingPathComponent("out.safetensors").path
+        let commands: [[String]] = [
+            ["refresh-metrics", "--model", missing, "--output", output, "--data-dir", fixture.dataDirectory],
+            ["fit-rule", "--model", missing, "--output", output, "--data-dir", fixture.dataDirectory],
+            ["shift", "--model", missing],
+            ["combine", "--member", missing, "--member", missing, "--output", output],
+            ["regression", "--csv", missing + ".csv", "--target", "y"],
+        ]
+        for command in commands {
+            let result = try eval(command)
+            #expect(result.status != 0, "\(command)")
+            // One line naming the file, never Foundation's error domain and user-info dump.
+            #expect(result.error.contains(": no such file"), "\(command): \(result.error)")
+            #expect(!result.error.contains("NSCocoaErrorDomain"), "\(command): \(result.error)")
+        }
+        let directory = try eval(["refresh-metrics", "--model", fixture.directory.path, "--output", output])
+        #expect(directory.error.contains("\(fixture.directory.path): is a directory, not a file"))
     }
 
     @Test("experiment mc-vs-scaling writes its JSON for the given model and data")

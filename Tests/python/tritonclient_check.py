@@ -6,7 +6,7 @@ Checks health, readiness and metadata, then infers the inputs (a JSON list of 78
 FP32 binary tensors (the client's default), FP32 JSON, and UINT8 binary, with an uncertainty threshold of 2 nats on
 predictive entropy (so the BOOL output 'uncertain' is offered); then Triton's extensions beyond infer: model
 configuration, inference statistics (which must count the three requests of two inputs each), the read-only
-repository index, and a refused model load. Prints the outputs and what the extensions returned as JSON.
+repository index, and a refused model load and unload. Prints the outputs and what the extensions returned as JSON.
 """
 import json
 import sys
@@ -62,4 +62,9 @@ try:
     raise AssertionError("load_model accepted")
 except httpclient.InferenceServerException as error:
     results["load_error"] = str(error)
+try:
+    client.unload_model(model)
+    raise AssertionError("unload_model accepted")
+except httpclient.InferenceServerException as error:
+    results["unload_error"] = str(error)
 print(json.dumps(results))

@@ -13,12 +13,25 @@ Scenarios (each prints one JSON object on stdout; assertion failures exit non-ze
                 over the limit, unknown output, batch over the limit, and a request message over the size limit.
   auth KEY      infer without a key, with a wrong one and with KEY; metadata without a key.
   drain         one costly infer (the server is stopped while it runs), then another call once it has returned.
+  extensions INPUTS
+                what tritonclient_check.py checks of Triton's extensions, over gRPC: three requests of two inputs
+                each, then model configuration, statistics (of the model and of all), the repository index and the
+                refused load / unload, with the status codes of their bad requests.
+  compare HTTP  the configuration, statistics and repository index of every model over gRPC and over HTTP
+                (tritonclient.http at HOST:PORT HTTP), and where they differ beyond proto3's encoding.
+  unimplemented the status of RPCs the server does not serve (shared memory, trace and log settings, streaming),
+                each with a 10-second client deadline so that a hang shows as DEADLINE_EXCEEDED.
+  deadline      an infer with a 0.5-second deadline (the test holds it in the queue past it), then one with 60.
+  auth_all KEY  with keys on every route: configuration, statistics and index without a key and with KEY.
 """
-import numpy as np
 import json
+import queue
 import sys
 
+import grpc
+import numpy as np
 import tritonclient.grpc as grpcclient
+from tritonclient.grpc import service_pb2
 from tritonclient.utils import InferenceServerException
 
 url, model, scenario = sys.argv[1:4]
@@ -26,12 +39,57 @@ client = grpcclient.InferenceServerClient(url=url)
 
 
 def status_of(call):
-    """The gRPC status name and message a failing call raised."""
+    """The gRPC status name and message a failing call raised (through tritonclient or the raw stub)."""
     try:
         call()
     except InferenceServerException as error:
         return {"status": error.status(), "message": error.message()}
+    except grpc.RpcError as error:
+        return {"status": str(error.code()), "message": error.details()}
     raise AssertionError("the call succeeded")
+
+
+def plain(message):
+    """A protobuf message as plain JSON values, the way Triton's HTTP JSON shows the same data: every field with
+    its value (defaults included), int64 as numbers, enums by name, unset sub-messages left out."""
+    result = {}
+    for field in message.DESCRIPTOR.fields:
+        value = getattr(message, field.name)
+        # `is_repeated` since protobuf 5.29 (`label` is deprecated there); `label` before.
+        repeated = field.is_repeated if hasattr(field, "is_repeated") else field.label == field.LABEL_REPEATED
+        if field.message_type is not None and field.message_type.GetOptions().map_entry:
+            is_message = field.message_type.fields_by_name["value"].message_type is not None
+            result[field.name] = {key: plain(item) if is_message else item for key, item in value.items()}
+        elif field.message_type is not None:
+            if repeated:
+                result[field.name] = [plain(item) for item in value]
+            elif message.HasField(field.name):
+                result[field.name] = plain(value)
+        elif field.enum_type is not None:
+            name = lambda number: field.enum_type.values_by_number[number].name
+            result[field.name] = [name(item) for item in value] if repeated else name(value)
+        else:
+            result[field.name] = list(value) if repeated else value
+    return result
+
+
+def differences(http, grpc_value, path="$"):
+    """Where the gRPC form differs from the HTTP one. A field only gRPC has must hold its default (proto3 has no
+    absent scalars and the HTTP form leaves such fields out); anything HTTP has, gRPC must have equal."""
+    if isinstance(http, dict) and isinstance(grpc_value, dict):
+        found = [f"{path}.{key}: missing over gRPC" for key in http if key not in grpc_value]
+        found += [f"{path}.{key}: only over gRPC, {grpc_value[key]!r}" for key in grpc_value
+                  if key not in http and grpc_value[key]]
+        for key in http:
+            if key in grpc_value:
+                found += differences(http[key], grpc_value[key], f"{path}.{key}")
+        return found
+    if isinstance(http, list) and isinstance(grpc_value, list):
+        if len(http) != len(grpc_value):
+            return [f"{path}: {len(http)} entries over HTTP, {len(grpc_value)} over gRPC"]
+        return [found for index, (a, b) in enumerate(zip(http, grpc_value))
+                for found in differences(a, b, f"{path}[{index}]")]
+    return [] if http == grpc_value and type(http) is type(grpc_value) else [f"{path}: {http!r} != {grpc_value!r}"]
 
 
 if scenario == "health":
@@ -131,6 +189,100 @@ elif scenario == "drain":
     print(json.dumps({
         "in_flight": list(response.as_numpy("probabilities").shape),
         "after": status_of(lambda: client.is_server_live()),
+    }))
+elif scenario == "extensions":
+    # The assertions of tritonclient_check.py's extension part, over gRPC.
+    with open(sys.argv[4]) as f:
+        pixels = np.array(json.load(f), dtype=np.float32)
+    parameters = {"samples": 50, "seed": 3, "uncertainty_threshold": 2.0}
+    for datatype in ["FP32", "UINT8", "FP32"]:
+        data = pixels if datatype == "FP32" else pixels.astype(np.uint8)
+        tensor = grpcclient.InferInput("pixels", list(data.shape), datatype)
+        tensor.set_data_from_numpy(data)
+        assert client.infer(model, [tensor], parameters=parameters).as_numpy("probabilities").shape == (2, 10)
+    results = {"unknown_model_infer": status_of(lambda: client.infer("no-such-model", [tensor]))}
+    config = plain(client.get_model_config(model).config)
+    assert config["name"] == model and config["max_batch_size"] >= 1, config
+    pixels_input = {key: config["input"][0][key] for key in ["name", "data_type", "format", "dims"]}
+    assert pixels_input == {"name": "pixels", "data_type": "TYPE_FP32", "format": "FORMAT_NONE", "dims": [784]}, config
+    outputs = {output["name"]: output for output in config["output"]}
+    assert outputs["probabilities"]["dims"] == [10] and outputs["prediction"]["data_type"] == "TYPE_INT64", outputs
+    results["config"] = config
+    statistics = plain(client.get_inference_statistics(model))["model_stats"]
+    assert [entry["name"] for entry in statistics] == [model], statistics
+    results["statistics"] = statistics[0]
+    assert [entry["name"] for entry in plain(client.get_inference_statistics())["model_stats"]] == [model]
+    index = plain(client.get_model_repository_index())["models"]
+    assert index == [{"name": model, "version": "1", "state": "READY", "reason": ""}], index
+    results["index"] = index
+    results["load_error"] = status_of(lambda: client.load_model(model))
+    results["unload_error"] = status_of(lambda: client.unload_model(model))
+    results["unknown_model_config"] = status_of(lambda: client.get_model_config("no-such-model"))
+    results["wrong_version_config"] = status_of(lambda: client.get_model_config(model, model_version="7"))
+    results["unknown_model_statistics"] = status_of(lambda: client.get_inference_statistics("no-such-model"))
+    results["wrong_version_statistics"] = status_of(lambda: client.get_inference_statistics(model, "7"))
+    results["named_repository"] = status_of(
+        lambda: client._client_stub.RepositoryIndex(service_pb2.RepositoryIndexRequest(repository_name="other")))
+    # A truncated request message (name of 5 bytes, 2 present), sent as raw bytes on a channel of our own.
+    raw = grpc.insecure_channel(url).unary_unary("/inference.GRPCInferenceService/ModelConfig")
+    results["malformed_request"] = status_of(lambda: raw(b"\x0a\x05ab", timeout=10))
+    print(json.dumps(results))
+elif scenario == "compare":
+    import tritonclient.http as httpclient
+    http = httpclient.InferenceServerClient(url=sys.argv[4])
+    names = [entry["name"] for entry in http.get_model_repository_index()]
+    answers = {
+        "config": [(http.get_model_config(name), plain(client.get_model_config(name).config)) for name in names],
+        "statistics": [(http.get_inference_statistics(name), plain(client.get_inference_statistics(name)))
+                       for name in names],
+        "all_statistics": (http.get_inference_statistics(), plain(client.get_inference_statistics())),
+        "index": (http.get_model_repository_index(), plain(client.get_model_repository_index())["models"]),
+    }
+    print(json.dumps({
+        "names": names,
+        "answers": answers,
+        "differences": {key: differences([pair[0] for pair in value], [pair[1] for pair in value])
+                        if isinstance(value, list) else differences(*value) for key, value in answers.items()},
+    }))
+elif scenario == "unimplemented":
+    deadline = {"client_timeout": 10}
+    results = {
+        "CudaSharedMemoryStatus": status_of(lambda: client.get_cuda_shared_memory_status(**deadline)),
+        "SystemSharedMemoryStatus": status_of(lambda: client.get_system_shared_memory_status(**deadline)),
+        "SystemSharedMemoryRegister": status_of(
+            lambda: client.register_system_shared_memory("region", "/mcdropout-none", 64, **deadline)),
+        "SystemSharedMemoryUnregister": status_of(lambda: client.unregister_system_shared_memory(**deadline)),
+        "TraceSetting": status_of(lambda: client.get_trace_settings(**deadline)),
+        "LogSettings": status_of(lambda: client.get_log_settings(**deadline)),
+        "UpdateLogSettings": status_of(lambda: client.update_log_settings({"log_verbose_level": 1}, **deadline)),
+    }
+    errors = queue.Queue()
+    client.start_stream(callback=lambda result, error: errors.put(error), stream_timeout=10)
+    tensor = grpcclient.InferInput("pixels", [1, 784], "FP32")
+    tensor.set_data_from_numpy(np.zeros((1, 784), np.float32))
+    client.async_stream_infer(model, [tensor])
+    error = errors.get(timeout=20)
+    client.stop_stream()
+    results["ModelStreamInfer"] = {"status": error.status(), "message": error.message()}
+    results["live_after"] = client.is_server_live()
+    print(json.dumps(results))
+elif scenario == "deadline":
+    tensor = grpcclient.InferInput("pixels", [1, 784], "FP32")
+    tensor.set_data_from_numpy(np.zeros((1, 784), np.float32))
+    expired = status_of(lambda: client.infer(model, [tensor], client_timeout=0.5))
+    response = client.infer(model, [tensor], client_timeout=60)
+    print(json.dumps({"expired": expired, "in_time": list(response.as_numpy("probabilities").shape)}))
+elif scenario == "auth_all":
+    key = sys.argv[4]
+    with_key = {"authorization": f"Bearer {key}"}
+    print(json.dumps({
+        "config_without_key": status_of(lambda: client.get_model_config(model)),
+        "statistics_without_key": status_of(lambda: client.get_inference_statistics(model)),
+        "index_without_key": status_of(lambda: client.get_model_repository_index()),
+        "config_with_key": plain(client.get_model_config(model, headers=with_key).config)["name"],
+        "statistics_with_key": len(plain(client.get_inference_statistics(headers=with_key))["model_stats"]),
+        "index_with_key": len(plain(client.get_model_repository_index(headers=with_key))["models"]),
+        "load_with_key": status_of(lambda: client.load_model(model, headers=with_key)),
     }))
 else:
     raise SystemExit(f"unknown scenario {scenario}")

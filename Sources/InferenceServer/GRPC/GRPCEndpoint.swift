@@ -9,6 +9,11 @@ enum GRPCMethod: String, CaseIterable, Sendable {
     case serverMetadata = "ServerMetadata"
     case modelMetadata = "ModelMetadata"
     case modelInfer = "ModelInfer"
+    case modelConfig = "ModelConfig"
+    case modelStatistics = "ModelStatistics"
+    case repositoryIndex = "RepositoryIndex"
+    case repositoryModelLoad = "RepositoryModelLoad"
+    case repositoryModelUnload = "RepositoryModelUnload"
 
     static let service = "inference.GRPCInferenceService"
 
@@ -19,6 +24,13 @@ enum GRPCMethod: String, CaseIterable, Sendable {
             return nil
         }
         self = method
+    }
+
+    /// The UNIMPLEMENTED message for a method not in this list (Triton's shared-memory, trace, log and streaming
+    /// RPCs, or anything else).
+    static func notServed(_ path: String) -> String {
+        "method '\(path)' is not served here; this server serves \(service)'s "
+            + allCases.map(\.rawValue).joined(separator: ", ")
     }
 
     /// Whether the call computes (on the inference workers) rather than being answered on the gRPC thread.
@@ -56,8 +68,7 @@ public final class GRPCEndpoint: GRPCHandler {
             call.respond(response)
         }
         guard let method else {
-            let known = GRPCMethod.service
-            finish(.failure(.unimplemented, "unknown method '\(call.method)'; this server implements \(known)"))
+            finish(.failure(.unimplemented, GRPCMethod.notServed(call.method)))
             return
         }
         guard method.needsWorker else {
@@ -65,7 +76,15 @@ public final class GRPCEndpoint: GRPCHandler {
             return
         }
         let accepted = submit(
-            { [self] in finish(answer(method, call)) },
+            { [self] in
+                // The client's deadline passed while the call waited for a worker: nobody awaits the answer any more,
+                // so it is not computed.
+                if let deadline = call.deadline, ContinuousClock.now >= deadline {
+                    finish(.failure(.deadlineExceeded, "the deadline passed while the call waited for a worker"))
+                } else {
+                    finish(answer(method, call))
+                }
+            },
             {
                 finish(.failure(.unavailable, "the server is shutting down"))
             })
@@ -90,7 +109,8 @@ public final class GRPCEndpoint: GRPCHandler {
         case .serverLive: return KServeMessages.encodeFlag(true)
         case .serverReady: return KServeMessages.encodeFlag(service.phase == .ready)
         case .serverMetadata:
-            return KServeMessages.encodeServerMetadata(name: "mcdropout", version: serverVersion, extensions: [])
+            return KServeMessages.encodeServerMetadata(
+                name: "mcdropout", version: serverVersion, extensions: InferenceService.protocolExtensions)
         case .modelReady:
             let reference = try decoded { () throws(ProtobufError) in try ModelReference(decoding: message) }
             // An unknown model is "not ready" rather than an error, so `is_model_ready` answers False as over HTTP.
@@ -117,6 +137,39 @@ public final class GRPCEndpoint: GRPCHandler {
                 service.statistics.models[model.name]?.recordFailure(since: started)
                 throw error
             }
+        case .modelConfig:
+            let reference = try decoded { () throws(ProtobufError) in try ModelReference(decoding: message) }
+            let model = try service.resolveGRPCModel(reference, in: service.registry.snapshot)
+            return TritonExtensionMessages.encodeModelConfig(service.modelConfiguration(model))
+        case .modelStatistics:
+            // An empty name asks for every model, as in Triton (and `GET /v2/models/stats`).
+            let reference = try decoded { () throws(ProtobufError) in try ModelReference(decoding: message) }
+            let model =
+                reference.name.isEmpty ? nil : try service.resolveGRPCModel(reference, in: service.registry.snapshot)
+            return TritonExtensionMessages.encodeModelStatistics(service.statisticsReports(for: model))
+        case .repositoryIndex:
+            let request = try decoded { () throws(ProtobufError) in
+                try RepositoryIndexRequestMessage(decoding: message)
+            }
+            try Self.requireNoRepositoryName(request.repositoryName)
+            return TritonExtensionMessages.encodeRepositoryIndex(
+                service.repositoryIndex(readyOnly: request.isReadyOnly))
+        case .repositoryModelLoad, .repositoryModelUnload:
+            let request = try decoded { () throws(ProtobufError) in
+                try RepositoryModelRequestMessage(decoding: message)
+            }
+            try Self.requireNoRepositoryName(request.repositoryName)
+            throw InferenceService.modelControlRefusal
+        }
+    }
+
+    /// The server has one repository (its model files), which has no name: naming one is UNIMPLEMENTED, as Triton
+    /// answers.
+    private static func requireNoRepositoryName(_ name: String) throws(HTTPError) {
+        guard name.isEmpty else {
+            throw HTTPError(
+                status: 501,
+                message: "'repository_name' is not supported: the server has one repository, its model files")
         }
     }
 }

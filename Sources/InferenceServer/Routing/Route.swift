@@ -109,23 +109,20 @@ extension Route {
     static let v2ModelConfiguration = Route(
         "GET", "/v2/models/{model}[/versions/{version}]/config", label: "/v2/models/{model}"
     ) { service, _, parameters throws(HTTPError) in
-        service.modelConfiguration(try service.resolveModel(parameters))
+        service.modelConfigurationResponse(try service.resolveModel(parameters))
     }
     static let v2RepositoryIndex = Route("POST", "/v2/repository/index", label: "/v2/repository") {
         service, request, _ throws(HTTPError) in
-        try service.repositoryIndex(request)
+        try service.repositoryIndexResponse(request)
     }
     static let v2RepositoryLoad = Route("POST", "/v2/repository/models/{model}/load", label: "/v2/repository") {
         _, _, _ throws(HTTPError) in
-        throw .badRequest(Route.modelControlRefusal)
+        throw InferenceService.modelControlRefusal
     }
     static let v2RepositoryUnload = Route("POST", "/v2/repository/models/{model}/unload", label: "/v2/repository") {
         _, _, _ throws(HTTPError) in
-        throw .badRequest(Route.modelControlRefusal)
+        throw InferenceService.modelControlRefusal
     }
-    static let modelControlRefusal =
-        "explicit model control is not supported: the server serves the model files given at start-up (--model); "
-        + "replace a file and send SIGHUP to reload it"
     /// What no route matches: 404, counted under "other".
     static let notFound = Route("GET", "/*", label: "other") { _, request, _ throws(HTTPError) in
         throw .notFound("no route for \(request.method) \(request.path)")
