@@ -53,6 +53,12 @@ seeds = {
     "server-metadata": (b"ServerMetadata", b""),
     "model-ready": (b"ModelReady", model + delimited(2, b"1")),
     "model-metadata": (b"ModelMetadata", model),
+    # Triton's extension RPCs: ModelConfig, ModelStatistics (name = 1), RepositoryIndex (ready = 2),
+    # RepositoryModelUnload (model_name = 2).
+    "model-config": (b"ModelConfig", model),
+    "model-statistics": (b"ModelStatistics", model),
+    "repository-index": (b"RepositoryIndex", varint(2 << 3) + varint(1)),
+    "repository-unload": (b"RepositoryModelUnload", delimited(2, b"m")),
     "infer-fp32-contents": (b"ModelInfer", model + tensor(contents=fp32)),
     "infer-uint8-contents": (b"ModelInfer", model + tensor(b"UINT8", contents=uint)),
     "infer-raw-fp32": (b"ModelInfer", model + tensor() + delimited(7, raw_fp32)),
