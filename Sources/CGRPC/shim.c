@@ -7,6 +7,7 @@
 #include <grpc/grpc_security.h>
 #include <grpc/slice.h>
 #include <grpc/support/time.h>
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,6 +18,14 @@ struct mcgrpc_server {
     /// Its address is the tag of grpc_server_shutdown_and_notify (call tags are mcgrpc_call pointers).
     int shutdown_tag;
     atomic_int is_shutting_down;
+    /// Guards `receiving` and `is_cancelling_receivers` (the loop thread and a stopping thread meet here).
+    pthread_mutex_t lock;
+    /// Calls whose request message has not arrived yet (STAGE_RECEIVING), linked through `next` / `previous`.
+    mcgrpc_call *receiving;
+    /// Set by mcgrpc_server_shutdown: such calls are cancelled at once instead of being waited for.
+    int is_cancelling_receivers;
+    /// Calls handed to Swift whose answer has not been sent completely yet (STAGE_HANDED_OUT or STAGE_RESPONDING).
+    atomic_int answering;
 };
 
 /// Where a call is in its life; the completion queue reports each stage's batch with the call as its tag.
@@ -43,9 +52,17 @@ struct mcgrpc_call {
     int has_message;
     grpc_byte_buffer *response;
     int cancelled;
+    /// Cancelled by a shutdown while its message was still arriving: nobody is left to answer.
+    int is_cancelled_by_shutdown;
+    /// Counted in the server's `answering` (from hand-out to freeing).
+    int is_answering;
+    /// Links of the server's `receiving` list, while in STAGE_RECEIVING.
+    mcgrpc_call *next;
+    mcgrpc_call *previous;
 };
 
 static void call_free(mcgrpc_call *call) {
+    if (call->is_answering) atomic_fetch_sub(&call->server->answering, 1);
     if (call->call != NULL) grpc_call_unref(call->call);
     grpc_call_details_destroy(&call->details);
     grpc_metadata_array_destroy(&call->metadata);
@@ -53,6 +70,37 @@ static void call_free(mcgrpc_call *call) {
     if (call->has_message) grpc_slice_unref(call->message);
     if (call->response != NULL) grpc_byte_buffer_destroy(call->response);
     free(call);
+}
+
+/// Puts a call that started receiving on the server's list, or cancels it when a shutdown has begun: a client that
+/// never sends (or never finishes) its message must not hold the shutdown until the drain timeout.
+static void receiving_add(mcgrpc_call *call) {
+    mcgrpc_server *server = call->server;
+    pthread_mutex_lock(&server->lock);
+    if (server->is_cancelling_receivers) {
+        call->is_cancelled_by_shutdown = 1;
+        grpc_call_cancel_with_status(call->call, GRPC_STATUS_UNAVAILABLE, "the server is shutting down", NULL);
+    } else {
+        call->next = server->receiving;
+        call->previous = NULL;
+        if (call->next != NULL) call->next->previous = call;
+        server->receiving = call;
+    }
+    pthread_mutex_unlock(&server->lock);
+}
+
+/// Takes a call off the list once its receive completed (it may not be on it: see receiving_add).
+static void receiving_remove(mcgrpc_call *call) {
+    mcgrpc_server *server = call->server;
+    pthread_mutex_lock(&server->lock);
+    if (call->previous != NULL) {
+        call->previous->next = call->next;
+    } else if (server->receiving == call) {
+        server->receiving = call->next;
+    }
+    if (call->next != NULL) call->next->previous = call->previous;
+    call->next = call->previous = NULL;
+    pthread_mutex_unlock(&server->lock);
 }
 
 /// Asks the core for the next incoming call; returns 0 when it could not (shutting down).
@@ -107,6 +155,8 @@ mcgrpc_server *mcgrpc_server_start(const char *address, int max_receive_message_
     server->server = handle;
     server->queue = queue;
     atomic_init(&server->is_shutting_down, 0);
+    atomic_init(&server->answering, 0);
+    pthread_mutex_init(&server->lock, NULL);
     grpc_server_start(handle);
     for (int index = 0; index < pending_calls; index++) request_call(server);
     *bound_port = port;
@@ -127,11 +177,17 @@ static int advance(mcgrpc_call *call, int success) {
         operation.op = GRPC_OP_RECV_MESSAGE;
         operation.data.recv_message.recv_message = &call->received;
         call->stage = STAGE_RECEIVING;
-        if (grpc_call_start_batch(call->call, &operation, 1, call, NULL) != GRPC_CALL_OK) call_free(call);
+        if (grpc_call_start_batch(call->call, &operation, 1, call, NULL) != GRPC_CALL_OK) {
+            call_free(call);
+            return 0;
+        }
+        receiving_add(call);
         return 0;
     }
     case STAGE_RECEIVING:
-        if (!success) {  // cancelled or broken before its message arrived: nobody to answer
+        receiving_remove(call);
+        // Cancelled or broken before its message arrived: nobody to answer.
+        if (!success || (call->is_cancelled_by_shutdown && call->received == NULL)) {
             call_free(call);
             return 0;
         }
@@ -146,6 +202,8 @@ static int advance(mcgrpc_call *call, int success) {
             grpc_byte_buffer_reader_destroy(&reader);
         }
         call->stage = STAGE_HANDED_OUT;
+        call->is_answering = 1;
+        atomic_fetch_add(&call->server->answering, 1);
         return 1;
     case STAGE_RESPONDING:
     case STAGE_HANDED_OUT:
@@ -178,7 +236,16 @@ mcgrpc_next_result mcgrpc_server_next(mcgrpc_server *server, int timeout_millise
 void mcgrpc_server_shutdown(mcgrpc_server *server) {
     if (atomic_exchange(&server->is_shutting_down, 1)) return;
     grpc_server_shutdown_and_notify(server->server, server->queue, &server->shutdown_tag);
+    pthread_mutex_lock(&server->lock);
+    server->is_cancelling_receivers = 1;
+    for (mcgrpc_call *call = server->receiving; call != NULL; call = call->next) {
+        call->is_cancelled_by_shutdown = 1;
+        grpc_call_cancel_with_status(call->call, GRPC_STATUS_UNAVAILABLE, "the server is shutting down", NULL);
+    }
+    pthread_mutex_unlock(&server->lock);
 }
+
+int mcgrpc_server_answering_count(mcgrpc_server *server) { return atomic_load(&server->answering); }
 
 void mcgrpc_server_cancel_all_calls(mcgrpc_server *server) { grpc_server_cancel_all_calls(server->server); }
 
@@ -187,6 +254,7 @@ void mcgrpc_server_shutdown_queue(mcgrpc_server *server) { grpc_completion_queue
 void mcgrpc_server_destroy(mcgrpc_server *server) {
     grpc_server_destroy(server->server);
     grpc_completion_queue_destroy(server->queue);
+    pthread_mutex_destroy(&server->lock);
     free(server);
     grpc_shutdown();
 }

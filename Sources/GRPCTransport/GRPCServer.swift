@@ -56,27 +56,37 @@ public final class GRPCServer: Sendable {
 
     /// Stops gracefully and waits for it. Idempotent.
     ///
-    /// New calls are refused by the core (UNAVAILABLE) at once; calls in progress may finish for up to
-    /// `drainTimeout`, after which the core cancels those still on the wire. Calls already handed to the handler
-    /// are always waited for (their compute is bounded), since their answer must reach a live completion queue.
-    /// Not to be called from the handler's own threads.
+    /// New calls are refused by the core (UNAVAILABLE) at once, and so are calls whose request message has not fully
+    /// arrived (a client that never finishes one must not hold the stop). Calls handed to the handler are answered
+    /// and their answers sent, for up to `drainTimeout`, after which the core cancels those still on the wire; calls
+    /// already handed out are always waited for (their compute is bounded), since their answer must reach a live
+    /// completion queue. Connections alone do not hold the stop: the core closes them after its GOAWAY, which takes
+    /// up to about 20 s for a client that never reads it, so once no call is left, the loop thread finishes that
+    /// shutdown and frees the core by itself. Not to be called from the handler's own threads.
     public func stop(drainTimeout: Duration) {
         isStopped.withLock { isStopped in
             guard !isStopped else { return }
             isStopped = true
             let server = core.server.pointer
             mcgrpc_server_shutdown(server)
-            let milliseconds = max(
-                0,
-                Int(drainTimeout.components.seconds) * 1000
-                    + Int(drainTimeout.components.attoseconds / 1_000_000_000_000_000))
-            if core.serverShutDown.wait(timeout: .now() + .milliseconds(milliseconds)) == .timedOut {
+            let deadline = ContinuousClock.now.advanced(by: drainTimeout)
+            if !core.waitUntilAnswered(deadline: deadline) {
                 core.logger.warning("gRPC drain timed out; cancelling the remaining calls")
                 mcgrpc_server_cancel_all_calls(server)
-                core.waitForAnswers()
-                core.serverShutDown.wait()
+                _ = core.waitUntilAnswered(deadline: nil)
             }
-            core.waitForAnswers()
+            let isShutDown = core.shutdownState.withLock { state in
+                guard state == .notified else {
+                    state = .detached
+                    return false
+                }
+                return true
+            }
+            guard isShutDown else {
+                core.logger.info(
+                    "gRPC server stopped; idle connections close in the background", metadata: ["port": "\(port)"])
+                return
+            }
             mcgrpc_server_shutdown_queue(server)
             core.loopFinished.wait()
             mcgrpc_server_destroy(server)
@@ -107,9 +117,17 @@ final class GRPCServerCore: Sendable {
     let handler: any GRPCHandler
     let logger: Logger
     let outstanding = Atomic(0)
-    /// Signalled when the core reports that the shutdown completed.
-    let serverShutDown = DispatchSemaphore(value: 0)
-    /// Signalled when the loop thread has drained the queue and returned.
+    /// Where the core's shutdown is, between ``GRPCServer/stop(drainTimeout:)`` and the loop thread.
+    enum ShutdownState {
+        /// The core has not reported its shutdown complete.
+        case running
+        /// It has; `stop` tears down.
+        case notified
+        /// `stop` returned before it had (only connections were left); the loop thread tears down when it comes.
+        case detached
+    }
+    let shutdownState = Mutex(ShutdownState.running)
+    /// Signalled when the loop thread has drained the queue and returned (not after a detached teardown).
     let loopFinished = DispatchSemaphore(value: 0)
 
     init(server: OpaquePointer, handler: some GRPCHandler, logger: Logger) {
@@ -126,9 +144,18 @@ final class GRPCServerCore: Sendable {
             if result == MCGRPC_NEXT_CALL, let call {
                 dispatch(call)
             } else if result == MCGRPC_NEXT_SERVER_SHUT_DOWN {
-                serverShutDown.signal()
+                let isDetached = shutdownState.withLock { state in
+                    defer { if state == .running { state = .notified } }
+                    return state == .detached
+                }
+                if isDetached { mcgrpc_server_shutdown_queue(server.pointer) }
             } else if result == MCGRPC_NEXT_QUEUE_SHUT_DOWN {
-                loopFinished.signal()
+                if shutdownState.withLock({ $0 == .detached }) {
+                    mcgrpc_server_destroy(server.pointer)
+                    logger.debug("gRPC core shut down after its last connection closed")
+                } else {
+                    loopFinished.signal()
+                }
                 return
             }
         }
@@ -186,9 +213,15 @@ final class GRPCServerCore: Sendable {
         outstanding.add(-1, ordering: .acquiringAndReleasing)
     }
 
-    /// Waits until every handed-out call has been answered.
-    func waitForAnswers() {
-        while outstanding.load(ordering: .acquiring) > 0 {
+    /// Waits until every handed-out call has been answered and its answer sent, or the core has shut down
+    /// completely, polling every millisecond; `false` when `deadline` passed first (`nil`: no deadline).
+    func waitUntilAnswered(deadline: ContinuousClock.Instant?) -> Bool {
+        while true {
+            if shutdownState.withLock({ $0 == .notified }) { return true }
+            if outstanding.load(ordering: .acquiring) == 0, mcgrpc_server_answering_count(server.pointer) == 0 {
+                return true
+            }
+            if let deadline, ContinuousClock.now >= deadline { return false }
             var pause = timespec(tv_sec: 0, tv_nsec: 1_000_000)
             _ = nanosleep(&pause, nil)
         }

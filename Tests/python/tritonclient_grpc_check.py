@@ -55,7 +55,8 @@ def plain(message):
     result = {}
     for field in message.DESCRIPTOR.fields:
         value = getattr(message, field.name)
-        repeated = field.label == field.LABEL_REPEATED
+        # `is_repeated` since protobuf 5.29 (`label` is deprecated there); `label` before.
+        repeated = field.is_repeated if hasattr(field, "is_repeated") else field.label == field.LABEL_REPEATED
         if field.message_type is not None and field.message_type.GetOptions().map_entry:
             is_message = field.message_type.fields_by_name["value"].message_type is not None
             result[field.name] = {key: plain(item) if is_message else item for key, item in value.items()}

@@ -49,8 +49,13 @@ mcgrpc_server *mcgrpc_server_start(const char *address, int max_receive_message_
 mcgrpc_next_result mcgrpc_server_next(mcgrpc_server *server, int timeout_milliseconds, mcgrpc_call **call);
 
 /// Stops accepting calls (new ones are refused by the core) and asks to be told, through `mcgrpc_server_next`,
-/// once no call remains. Thread-safe; idempotent.
+/// once no call and no connection remains. Calls whose request message has not fully arrived are cancelled
+/// (UNAVAILABLE) at once, so that a client that never finishes one cannot hold the shutdown. Thread-safe; idempotent.
 void mcgrpc_server_shutdown(mcgrpc_server *server);
+/// Calls handed out by `mcgrpc_server_next` whose answer is not completely sent yet. Once it is 0 after a shutdown,
+/// only connections hold the shutdown (the core closes idle ones after a GOAWAY, a client that never reads it after
+/// about 20 s). Thread-safe.
+int mcgrpc_server_answering_count(mcgrpc_server *server);
 /// Cancels every call still in the core (after a drain timeout). Thread-safe.
 void mcgrpc_server_cancel_all_calls(mcgrpc_server *server);
 /// Shuts the completion queue down; `mcgrpc_server_next` then drains it and returns MCGRPC_NEXT_QUEUE_SHUT_DOWN.

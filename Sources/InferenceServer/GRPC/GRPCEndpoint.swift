@@ -152,7 +152,8 @@ public final class GRPCEndpoint: GRPCHandler {
                 try RepositoryIndexRequestMessage(decoding: message)
             }
             try Self.requireNoRepositoryName(request.repositoryName)
-            return TritonExtensionMessages.encodeRepositoryIndex(service.repositoryIndex())
+            return TritonExtensionMessages.encodeRepositoryIndex(
+                service.repositoryIndex(readyOnly: request.isReadyOnly))
         case .repositoryModelLoad, .repositoryModelUnload:
             let request = try decoded { () throws(ProtobufError) in
                 try RepositoryModelRequestMessage(decoding: message)

@@ -93,7 +93,7 @@ struct ModelInferRequestMessage {
                         "input '\(name)' of datatype \(tensor.datatype) takes "
                             + "\(isUInt8 ? "uint_contents" : "fp32_contents"), not \(stray.joined(separator: ", "))")
                 }
-                values = .numbers(isUInt8 ? contents.uint.map(Double.init) : contents.fp32.map(Double.init))
+                values = .numbers(isUInt8 ? contents.uint.map { Double($0) } : contents.fp32.map { Double($0) })
             } else {
                 throw .badRequest("input '\(name)' has neither contents nor raw_input_contents")
             }

@@ -153,11 +153,13 @@ extension InferenceService {
         }
     }
 
-    /// Every served model, `READY` while the server is (read-only: the repository is the model files). Triton's
-    /// `ready` filter changes nothing here: the models are all in the same state.
-    func repositoryIndex() -> [RepositoryIndexEntry] {
+    /// Every served model, `READY` while the server is (read-only: the repository is the model files); with
+    /// `readyOnly` (Triton's `ready` filter) only the ready ones, so none while the server starts or drains.
+    func repositoryIndex(readyOnly: Bool) -> [RepositoryIndexEntry] {
         let snapshot = registry.snapshot
-        let state = phase == .ready ? "READY" : "UNAVAILABLE"
+        let isReady = phase == .ready
+        if readyOnly && !isReady { return [] }
+        let state = isReady ? "READY" : "UNAVAILABLE"
         return snapshot.names.compactMap { name in
             snapshot.models[name].map { RepositoryIndexEntry(name: name, version: String($0.version), state: state) }
         }
@@ -262,14 +264,20 @@ extension InferenceService {
 
     /// `POST /v2/repository/index`. The body may be empty or a JSON object (Triton's `{"ready": true}`).
     func repositoryIndexResponse(_ request: HTTPRequest) throws(HTTPError) -> HTTPResponse {
+        var readyOnly = false
         if !request.body.isEmpty {
-            guard case .object = try? JSONParser.parse(request.body) else {
+            guard case .object(let object) = try? JSONParser.parse(request.body) else {
                 throw .badRequest("the body of POST /v2/repository/index must be empty or a JSON object")
+            }
+            switch object["ready"] {
+            case nil: break
+            case .bool(let value): readyOnly = value
+            default: throw .badRequest("'ready' in the body of POST /v2/repository/index must be true or false")
             }
         }
         var writer = JSONWriter(capacity: 128)
         writer.beginArray()
-        for entry in repositoryIndex() {
+        for entry in repositoryIndex(readyOnly: readyOnly) {
             writer.beginObject()
             writer.key("name")
             writer.string(entry.name)
