@@ -25,11 +25,9 @@ public struct RotationProbe: Sendable {
     let weights: [Float]
     /// Per layer, the weights by input unit (`inputSize × outputSize`), so that zero inputs are skipped.
     let weightsByInput: [[Float]]
-    /// Per layer, the model's weights (`outputSize × inputSize`) where the layer is narrower than ``narrowLayer``,
-    /// else empty.
-    let weightsByOutput: [[Float]]
     let biases: [[Float]]
-    /// Layers with fewer outputs than this take dot products (see `forward`).
+    /// Layers with fewer outputs than this add weight rows in a Swift loop rather than a BLAS call each (see
+    /// `forward`).
     static let narrowLayer = 64
     let activation: HiddenActivation
 
@@ -75,9 +73,7 @@ public struct RotationProbe: Sendable {
         }
         self.taps = taps
         self.weights = weights
-        weightsByOutput = model.layers.map { $0.outputSize < Self.narrowLayer ? $0.weight.storage : [] }
         weightsByInput = model.layers.map { layer in
-            guard layer.outputSize >= Self.narrowLayer else { return [] }
             var transposed = [Float](repeating: 0, count: layer.inputSize * layer.outputSize)
             for output in 0..<layer.outputSize {
                 for input in 0..<layer.inputSize {
@@ -136,8 +132,8 @@ public struct RotationProbe: Sendable {
     ///
     /// A wide layer adds, for every input unit, its weight row times each row's value where that is non-zero
     /// (`saxpy`): images and ReLU activations are mostly zero, and a weight row is read once for all rows (a rank-1
-    /// `sger` per input unit measured slower: OpenBLAS copies the strided column first). A narrow layer (the classifier) takes dot products instead, which
-    /// costs less than one BLAS call per non-zero input.
+    /// `sger` per input unit measured slower: OpenBLAS copies the strided column first). A narrow layer (the
+    /// classifier) adds its short weight rows in a Swift loop, cheaper than a BLAS call per non-zero input.
     private func forward(rows: Int, inputWidth: Int, workspace: inout DensityWorkspace) {
         var inputWidth = inputWidth
         for layer in weightsByInput.indices {
@@ -164,14 +160,14 @@ public struct RotationProbe: Sendable {
                             }
                         }
                     } else {
-                        weightsByOutput[layer].withUnsafeBufferPointer { weights in
+                        weightsByInput[layer].withUnsafeBufferPointer { weightRows in
                             for row in 0..<rows {
-                                for output in 0..<outputs {
-                                    var sum: Float = 0
-                                    for index in 0..<width {
-                                        sum += weights[output * width + index] * current[row * width + index]
-                                    }
-                                    next[row * outputs + output] += sum
+                                let output = next.baseAddress! + row * outputs
+                                for index in 0..<width {
+                                    let value = current[row * width + index]
+                                    guard value != 0 else { continue }
+                                    let weightRow = weightRows.baseAddress! + index * outputs
+                                    for unit in 0..<outputs { output[unit] += value * weightRow[unit] }
                                 }
                             }
                         }
