@@ -5,7 +5,8 @@
 # prepares the Python test environment (.venv with numpy,
 # safetensors and tritonclient for the interoperability tests; openapi-spec-validator and schemathesis for the API
 # check), builds, runs a short fuzz smoke run when the toolchain can link libFuzzer binaries
-# (scripts/reliability/fuzz.sh, libFuzzer + ASan over request handling; FUZZ_SMOKE_SECONDS, default 25, 0 skips it),
+# (scripts/reliability/fuzz.sh, libFuzzer + ASan over HTTP requests, then --grpc over gRPC request messages;
+# FUZZ_SMOKE_SECONDS in all, default 25, 0 skips it),
 # checks the API against its OpenAPI document, the demo page in headless Chromium and deploy/ (deploy-check.sh), and
 # runs `swift test`. The extra checks are skipped when arguments select tests. The long runs (fuzzing, sanitizers, slow
 # clients, lifecycle, soak) are scripts of their own, recorded in RELIABILITY.md.
@@ -32,15 +33,24 @@ smoke="${FUZZ_SMOKE_SECONDS:-25}"
 if [ "$smoke" -gt 0 ] && [ $# -eq 0 ]; then
     if reason="$(scripts/reliability/fuzz.sh --check)"; then
         # A debug build: it compiles in a fraction of the release time, and a smoke run needs coverage, not speed.
-        log=.build/fuzz-smoke.log
-        if FUZZ_CONFIGURATION=debug timeout --kill-after=30 900 scripts/reliability/fuzz.sh "$smoke" >"$log" 2>&1; then
-            echo "fuzz smoke run (${smoke} s): 0 crashes; $(grep -E '^#[0-9]+' "$log" | tail -1 | tr -s ' ')"
-        else
-            status=$?
-            tail -60 "$log" >&2
-            echo "fuzz smoke run FAILED (exit $status): the reproducer is in .build/fuzz-artifacts" >&2
-            exit "$status"
-        fi
+        # The time is split: three fifths for HTTP request handling, two fifths for gRPC request messages.
+        grpc_smoke=$((smoke * 2 / 5))
+        for target in http grpc; do
+            seconds=$((smoke - grpc_smoke)) flag=()
+            [ "$target" = http ] || seconds=$grpc_smoke flag=(--grpc)
+            [ "$seconds" -gt 0 ] || continue
+            log=.build/fuzz-smoke-$target.log
+            if FUZZ_CONFIGURATION=debug timeout --kill-after=30 900 scripts/reliability/fuzz.sh "${flag[@]}" \
+                "$seconds" >"$log" 2>&1; then
+                echo "fuzz smoke run, $target (${seconds} s): 0 crashes;" \
+                    "$(grep -E '^#[0-9]+' "$log" | tail -1 | tr -s ' ')"
+            else
+                status=$?
+                tail -60 "$log" >&2
+                echo "fuzz smoke run, $target, FAILED (exit $status): the reproducer is in .build/fuzz-artifacts" >&2
+                exit "$status"
+            fi
+        done
     else
         echo "fuzz smoke run skipped: $reason"
     fi

@@ -73,28 +73,43 @@ enum MaskKernels {
         }
     }
 
-    /// `row[i] = source[units[i]] × keep(units[i])` for `i < count`: the masked values of the active units only,
-    /// compacted, reading only their bits of the mask row (the source is already multiplied by the keep scale).
+    /// `row[i] = values[i] × keep(units[i])` for `i < count`: the masked values of the active units only, compacted
+    /// (`values[i]` is the shared activation of unit `units[i]`, already multiplied by the keep scale), reading only
+    /// their bits of the mask row.
+    ///
+    /// Eight units at a time: their uniforms (or bits) are collected into one vector and compared at once. The scalar
+    /// `keep ? 1 : 0` (also written with integer tricks) was compiled into a branch, mispredicted for a third of the
+    /// units of a random mask, which made this loop ~10 % of a request (BENCHMARKS.md, "Engine breakdown").
     @inline(__always)
     static func selectActive(
-        _ source: UnsafePointer<Float>, units: UnsafePointer<Int32>, into row: UnsafeMutablePointer<Float>,
+        _ values: UnsafePointer<Float>, units: UnsafePointer<Int32>, into row: UnsafeMutablePointer<Float>,
         count: Int, mask: UnsafePointer<UInt64>, dropout: Dropout
     ) {
-        if dropout.probability == 0.5 {
-            for index in 0..<count {
-                let unit = Int(units[index])
-                let bit = (mask[unit >> 6] >> UInt64(unit & 63)) & 1
-                row[index] = source[unit] * Float(bit)
-            }
-        } else {
-            // Unit `j`'s 32-bit uniform is the `j`-th `UInt32` of the row on a little-endian machine.
-            let uniforms = UnsafeRawPointer(mask)
-            let threshold = UInt32(truncatingIfNeeded: dropout.dropThreshold)
-            for index in 0..<count {
-                let unit = Int(units[index])
-                let uniform = uniforms.load(fromByteOffset: unit * 4, as: UInt32.self)
-                row[index] = source[unit] * (uniform >= threshold ? 1 : 0)
-            }
+        let isHalf = dropout.probability == 0.5
+        let threshold = SIMD8(repeating: UInt32(truncatingIfNeeded: dropout.dropThreshold))
+        let uniforms = UnsafeRawPointer(mask)
+        var index = 0
+        @inline(__always)
+        func draw(_ lane: Int) -> UInt32 {
+            let unit = Int(units[index + lane])
+            return isHalf
+                ? UInt32(truncatingIfNeeded: mask[unit >> 6] >> UInt64(unit & 63)) & 1
+                : uniforms.load(fromByteOffset: unit * 4, as: UInt32.self)
+        }
+        while index + 8 <= count {
+            // Built from eight scalars at once: setting lanes one by one went through memory (a stalled reload).
+            let lanes = SIMD8<UInt32>(draw(0), draw(1), draw(2), draw(3), draw(4), draw(5), draw(6), draw(7))
+            let isKept = isHalf ? lanes .!= 0 : lanes .>= threshold
+            let x = UnsafeRawPointer(values + index).loadUnaligned(as: SIMD8<Float>.self)
+            let kept = x * SIMD8<Float>(repeating: 0).replacing(with: 1, where: isKept)
+            UnsafeMutableRawPointer(row + index).storeBytes(of: kept, as: SIMD8<Float>.self)
+            index += 8
+        }
+        let scalarThreshold = dropout.dropThreshold
+        while index < count {
+            let unit = Int(units[index])
+            row[index] = values[index] * (isKept(unit, mask: mask, isHalf: isHalf, threshold: scalarThreshold) ? 1 : 0)
+            index += 1
         }
     }
 

@@ -15,11 +15,13 @@ extension MonteCarloPredictor {
         workspace.shared.ensureCount(instanceCount * sharedWidth)
         workspace.deterministicEntropy.ensureCount(instanceCount)
         workspace.activeUnits.ensureCount(instanceCount * sharedWidth)
+        workspace.activeValues.ensureCount(instanceCount * sharedWidth)
         workspace.activeCounts.ensureCount(instanceCount)
         let statisticsWidth = 2 * model.outputSize + 2
         workspace.statistics.ensureCount(instanceCount * statisticsWidth)
         workspace.halfStatistics.ensureCount(instanceCount * statisticsWidth)
         workspace.instanceCount = instanceCount
+        workspace.gatheredInstance = -1
         workspace.statistics.withUnsafeMutableBufferPointer { statistics in
             for index in 0..<(instanceCount * statisticsWidth) { statistics[index] = 0 }
         }
@@ -65,6 +67,7 @@ extension MonteCarloPredictor {
                                 var count = 0
                                 for column in 0..<sharedWidth where destination[column] != 0 {
                                     list[count] = Int32(truncatingIfNeeded: column)
+                                    workspace.activeValues[instance * sharedWidth + count] = destination[column]
                                     count += 1
                                 }
                                 if Double(count) <= Self.activeFraction * Double(sharedWidth) {
@@ -174,23 +177,26 @@ extension MonteCarloPredictor {
         let activeCount = workspace.activeCounts[instance]
         return workspace.shared.withUnsafeBufferPointer { shared in
             workspace.activeUnits.withUnsafeBufferPointer { units in
-                workspace.activeWeights.withUnsafeBufferPointer { weights in
-                    let prepared = PreparedInstance(
-                        shared: shared.baseAddress! + instance * sharedWidth,
-                        units: units.baseAddress! + instance * sharedWidth, activeCount: activeCount,
-                        activeWeights: weights.baseAddress)
-                    return workspace.maskWords.withUnsafeBufferPointer { words in
-                        workspace.passes.withUnsafeMutableBufferPointer { passes in
-                            workspace.passesNext.withUnsafeMutableBufferPointer { next in
-                                workspace.statistics.withUnsafeMutableBufferPointer { statistics in
-                                    workspace.halfStatistics.withUnsafeMutableBufferPointer { half in
-                                        body(
-                                            prepared,
-                                            BlockBuffers(
-                                                words: words.baseAddress!, passes: passes.baseAddress!,
-                                                next: next.baseAddress!),
-                                            statistics.baseAddress! + instance * statisticsWidth,
-                                            half.baseAddress! + instance * statisticsWidth)
+                workspace.activeValues.withUnsafeBufferPointer { values in
+                    workspace.activeWeights.withUnsafeBufferPointer { weights in
+                        let prepared = PreparedInstance(
+                            shared: shared.baseAddress! + instance * sharedWidth,
+                            units: units.baseAddress! + instance * sharedWidth,
+                            values: values.baseAddress! + instance * sharedWidth, activeCount: activeCount,
+                            activeWeights: weights.baseAddress)
+                        return workspace.maskWords.withUnsafeBufferPointer { words in
+                            workspace.passes.withUnsafeMutableBufferPointer { passes in
+                                workspace.passesNext.withUnsafeMutableBufferPointer { next in
+                                    workspace.statistics.withUnsafeMutableBufferPointer { statistics in
+                                        workspace.halfStatistics.withUnsafeMutableBufferPointer { half in
+                                            body(
+                                                prepared,
+                                                BlockBuffers(
+                                                    words: words.baseAddress!, passes: passes.baseAddress!,
+                                                    next: next.baseAddress!),
+                                                statistics.baseAddress! + instance * statisticsWidth,
+                                                half.baseAddress! + instance * statisticsWidth)
+                                        }
                                     }
                                 }
                             }
@@ -224,7 +230,8 @@ extension MonteCarloPredictor {
             for pass in 0..<passCount {
                 let mask = words + pass * wordsPerPass + maskWordOffsets[0]
                 MaskKernels.selectActive(
-                    source, units: prepared.units, into: input + pass * activeCount, count: activeCount, mask: mask,
+                    prepared.values, units: prepared.units, into: input + pass * activeCount, count: activeCount,
+                    mask: mask,
                     dropout: dropout)
             }
         } else {
@@ -286,10 +293,11 @@ extension MonteCarloPredictor {
     }
 
     /// Gathers the first stochastic layer's weight rows of `instance`'s active units into the workspace (nothing
-    /// for an instance on the dense path).
+    /// for an instance on the dense path, nor when they are there already since `prepare`).
     func gatherActiveWeights(instance: Int, workspace: inout MonteCarloWorkspace) {
         let activeCount = workspace.activeCounts[instance]
-        guard activeCount >= 0 else { return }
+        guard activeCount >= 0, workspace.gatheredInstance != instance else { return }
+        workspace.gatheredInstance = instance
         let sharedWidth = model.layers[firstStochasticLayer].inputSize
         workspace.activeUnits.withUnsafeBufferPointer { units in
             gatherActiveWeights(

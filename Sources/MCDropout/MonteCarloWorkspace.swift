@@ -12,9 +12,13 @@ public struct MonteCarloWorkspace: Sendable {
     /// Per instance, the indices of the non-zero entries of its row of `shared` (the active units), row after row
     /// with the width of `shared`, and their count, or `-1` when the instance runs the dense path.
     var activeUnits: [Int32] = []
+    /// The shared activations of those units, in the same layout (`shared` compacted).
+    var activeValues: [Float] = []
     var activeCounts: [Int] = []
     /// The first stochastic layer's weight rows of the active units of the instance being run, one after another.
     var activeWeights: [Float] = []
+    /// The instance whose rows `activeWeights` holds (`-1`: none), so that a request's blocks and halves gather once.
+    var gatheredInstance = -1
     /// The pass matrix of the current block and the next layer's output.
     var passes: [Float] = []
     var passesNext: [Float] = []
@@ -52,6 +56,8 @@ extension Array where Element: Numeric {
 struct PreparedInstance {
     var shared: UnsafePointer<Float>
     var units: UnsafePointer<Int32>
+    /// The shared activations of the active units, compacted.
+    var values: UnsafePointer<Float>
     /// The number of active units, or `-1` for the dense path.
     var activeCount: Int
     var activeWeights: UnsafePointer<Float>?

@@ -106,17 +106,26 @@ func check(_ data: UnsafeRawBufferPointer) {
     /// libFuzzer calls this with every input; its own `main` drives the run.
     @_cdecl("LLVMFuzzerTestOneInput")
     public func fuzzTestOneInput(_ start: UnsafeRawPointer?, _ count: Int) -> CInt {
-        check(UnsafeRawBufferPointer(start: start, count: count))
+        #if FUZZ_GRPC
+            checkGRPC(UnsafeRawBufferPointer(start: start, count: count))
+        #else
+            check(UnsafeRawBufferPointer(start: start, count: count))
+        #endif
         return 0
     }
 #else
     @main
     enum ReplayCommand {
-        /// `mcdropout-fuzz FILE|DIRECTORY...`: runs each file through the harness; exits non-zero on the first failure.
+        /// `mcdropout-fuzz [--grpc] FILE|DIRECTORY...`: runs each file through the HTTP harness (or with `--grpc` the
+        /// gRPC one, GRPCFuzzHarness.swift); exits non-zero on the first failure.
         static func main() throws {
-            let paths = CommandLine.arguments.dropFirst()
+            var paths = CommandLine.arguments.dropFirst()
+            let isGRPC = paths.first == "--grpc"
+            if isGRPC { paths = paths.dropFirst() }
             guard !paths.isEmpty else {
-                print("usage: mcdropout-fuzz FILE|DIRECTORY... (replays inputs; scripts/reliability/fuzz.sh fuzzes)")
+                print(
+                    "usage: mcdropout-fuzz [--grpc] FILE|DIRECTORY... (replays inputs; scripts/reliability/fuzz.sh "
+                        + "fuzzes)")
                 exit(2)
             }
             var count = 0
@@ -132,7 +141,7 @@ func check(_ data: UnsafeRawBufferPointer) {
                     : [path]
                 for file in files {
                     let data = try Data(contentsOf: URL(fileURLWithPath: file))
-                    data.withUnsafeBytes { check($0) }
+                    data.withUnsafeBytes { isGRPC ? checkGRPC($0) : check($0) }
                     count += 1
                 }
             }

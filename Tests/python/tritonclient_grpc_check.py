@@ -17,7 +17,7 @@ Scenarios (each prints one JSON object on stdout; assertion failures exit non-ze
                 what tritonclient_check.py checks of Triton's extensions, over gRPC: three requests of two inputs
                 each, then model configuration, statistics (of the model and of all), the repository index and the
                 refused load / unload, with the status codes of their bad requests.
-  compare HTTP  the configuration, statistics and repository index of every model over gRPC and over HTTP
+  compare HTTP  server and model metadata, configuration, statistics and repository index over gRPC and over HTTP
                 (tritonclient.http at HOST:PORT HTTP), and where they differ beyond proto3's encoding.
   unimplemented the status of RPCs the server does not serve (shared memory, trace and log settings, streaming),
                 each with a 10-second client deadline so that a hang shows as DEADLINE_EXCEEDED.
@@ -231,7 +231,18 @@ elif scenario == "compare":
     import tritonclient.http as httpclient
     http = httpclient.InferenceServerClient(url=sys.argv[4])
     names = [entry["name"] for entry in http.get_model_repository_index()]
+    http_only = set()
+
+    def http_metadata(name):
+        """HTTP's model metadata without its `parameters` object (dataset, task, labels, dropout…), which gRPC's
+        ModelMetadataResponse has no field for; the keys left out are reported."""
+        metadata = http.get_model_metadata(name)
+        http_only.update(key for key in ["parameters"] if metadata.pop(key, None) is not None)
+        return metadata
+
     answers = {
+        "server_metadata": (http.get_server_metadata(), plain(client.get_server_metadata())),
+        "model_metadata": [(http_metadata(name), plain(client.get_model_metadata(name))) for name in names],
         "config": [(http.get_model_config(name), plain(client.get_model_config(name).config)) for name in names],
         "statistics": [(http.get_inference_statistics(name), plain(client.get_inference_statistics(name)))
                        for name in names],
@@ -240,6 +251,7 @@ elif scenario == "compare":
     }
     print(json.dumps({
         "names": names,
+        "http_only_metadata": sorted(http_only),
         "answers": answers,
         "differences": {key: differences([pair[0] for pair in value], [pair[1] for pair in value])
                         if isinstance(value, list) else differences(*value) for key, value in answers.items()},

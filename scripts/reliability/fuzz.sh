@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
-# Usage: scripts/reliability/fuzz.sh [SECONDS] [extra libFuzzer flags...]
+# Usage: scripts/reliability/fuzz.sh [--grpc] [SECONDS] [extra libFuzzer flags...]
 #        scripts/reliability/fuzz.sh --check
 #          (exit 0 when this toolchain can link libFuzzer + ASan binaries; prints why not)
 # Fuzzes request handling (path decoding and routing, /predict and KServe V2 JSON and binary decoding, validation and
 # the inference behind them) with libFuzzer + AddressSanitizer for SECONDS (default 60); exits non-zero on a crash.
+# --grpc fuzzes the gRPC side instead: KServe V2 request messages through the protobuf decoder and the GRPCEndpoint
+# (Sources/mcdropout-fuzz/GRPCFuzzHarness.swift; seeds in fuzz/corpus-grpc, grown inputs in .build/fuzz-corpus-grpc).
 # FUZZ_CONFIGURATION=debug builds without optimization (faster to build, slower to run: the smoke run in
 # scripts/test.sh uses it); the default is release.
 #
@@ -15,7 +17,8 @@
 # - the harness (Sources/mcdropout-fuzz/FuzzHarness.swift, with -DFUZZING) is linked by swiftc against those
 #   objects, because SwiftPM links executables with `--defsym main=<module>_main`, which collides with libFuzzer's main.
 # Inputs: the seed corpus fuzz/corpus (read only) plus .build/fuzz-corpus (grows); crashes land in
-# .build/fuzz-artifacts. Replay one with `swift run mcdropout-fuzz FILE` (a normal build replays instead of fuzzing).
+# .build/fuzz-artifacts. Replay one with `swift run mcdropout-fuzz [--grpc] FILE` (a normal build replays instead of
+# fuzzing). The gRPC seeds are made by scripts/reliability/grpc_fuzz_seeds.py.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 if [ "${1:-}" = --check ]; then
@@ -30,6 +33,11 @@ SWIFT
         exit 1
     fi
     exit 0
+fi
+target=http
+if [ "${1:-}" = --grpc ]; then
+    target=grpc
+    shift
 fi
 seconds="${1:-60}"
 shift || true
@@ -46,16 +54,21 @@ objects=()
 for module in CMicroHTTPD CGRPC Logging HTTPTransport GRPCTransport MCDropoutJSON MCDropout InferenceServer; do
     objects+=("$out/$module.build/"*.o)
 done
-swiftc "$optimization" -g -sanitize=fuzzer,address -parse-as-library -DFUZZING -module-name mcdropout_fuzz \
+harness="$scratch/mcdropout-fuzz" corpus=fuzz/corpus grown=.build/fuzz-corpus defines=(-DFUZZING) prefix=""
+if [ "$target" = grpc ]; then
+    harness="$scratch/mcdropout-fuzz-grpc" corpus=fuzz/corpus-grpc grown=.build/fuzz-corpus-grpc prefix=grpc-
+    defines+=(-DFUZZ_GRPC)
+fi
+swiftc "$optimization" -g -sanitize=fuzzer,address -parse-as-library "${defines[@]}" -module-name mcdropout_fuzz \
     -I "$out/Modules" $(pkg-config --cflags-only-I openblas) \
     -Xcc -fmodule-map-file=Sources/CBLAS/module.modulemap \
     -Xcc -fmodule-map-file="$out/CMicroHTTPD.build/module.modulemap" -Xcc -ISources/CMicroHTTPD/include \
     -Xcc -fmodule-map-file="$out/CGRPC.build/module.modulemap" -Xcc -ISources/CGRPC/include \
-    Sources/mcdropout-fuzz/FuzzHarness.swift "${objects[@]}" \
-    $(pkg-config --libs-only-L openblas) -lopenblas -lmicrohttpd -lgrpc -lgpr -o "$scratch/mcdropout-fuzz" >&2
+    Sources/mcdropout-fuzz/FuzzHarness.swift Sources/mcdropout-fuzz/GRPCFuzzHarness.swift "${objects[@]}" \
+    $(pkg-config --libs-only-L openblas) -lopenblas -lmicrohttpd -lgrpc -lgpr -o "$harness" >&2
 
-mkdir -p .build/fuzz-corpus .build/fuzz-artifacts
+mkdir -p "$grown" .build/fuzz-artifacts
 # A 784-pixel body is ~3 KB and a binary V2 request ~3.5 KB, so inputs may be up to 16 KB; RSS is capped.
-exec "$scratch/mcdropout-fuzz" .build/fuzz-corpus fuzz/corpus \
+exec "$harness" "$grown" "$corpus" \
     -max_total_time="$seconds" -max_len=16384 -rss_limit_mb=2048 -timeout=10 \
-    -artifact_prefix=.build/fuzz-artifacts/ -print_final_stats=1 "$@"
+    -artifact_prefix=".build/fuzz-artifacts/$prefix" -print_final_stats=1 "$@"
