@@ -12,6 +12,10 @@
 # after the default server, for the same connection counts. --soak S adds S seconds at 8 connections against
 # mcdropout-serve, sampling its RSS every 10 s (the issue's "RSS flat over a 5-minute load" is --soak 300).
 # The compute-bound limit is cores / single-request compute time, that time measured by mcdropout-bench (1 thread).
+# Each row ends with the 1-minute load average and "other": the CPU (in cores) that processes *outside* the benchmark
+# used during that row's wrk run, i.e. all busy CPU time (/proc/stat) minus the server's (its process and children)
+# and wrk's. The benchmark itself keeps a 2-core machine's load near 2, so the load average cannot tell a quiet
+# machine from a busy one; "other" can (report.py judges targets only when it stays below 0.2 cores).
 # Needs wrk (installed with apt when missing); the peer needs the bench venv (scripts/python/python-env.sh).
 set -euo pipefail
 root="$(cd "$(dirname "$0")/../.." && pwd)"
@@ -81,19 +85,42 @@ echo "machine: $(lscpu | sed -n 's/^Model name: *//p'), $cores cores, vector uni
     "load average: $(cut -d' ' -f1-3 /proc/loadavg)"
 echo "workload: POST /predict, real MNIST test digits, samples=$samples, wrk -t1 -d$duration, loopback"
 echo "compute: ${compute_us} µs per request on 1 thread -> compute-bound limit $(awk -v c="$cores" -v t="$compute_us" 'BEGIN { printf "%.0f", c * 1e6 / t }') req/s on $cores cores"
-printf '%-16s %5s %10s %9s %9s %7s %9s %9s %8s\n' server conns 'req/s' 'p50 ms' 'p99 ms' non2xx 'RSS0 MB' 'RSS1 MB' 'load1'
+printf '%-16s %5s %10s %9s %9s %7s %9s %9s %8s %6s\n' server conns 'req/s' 'p50 ms' 'p99 ms' non2xx 'RSS0 MB' \
+    'RSS1 MB' 'load1' other
+
+ticks="$(getconf CLK_TCK)"
+busy_ticks() { awk '$1 == "cpu" { print $2 + $3 + $4 + $7 + $8 + $9 }' /proc/stat; }  # all CPUs, all processes
+process_ticks() {  # PID: user + system ticks of the process (all its threads) and of its children
+    local total=0 p
+    for p in "$1" $(pgrep -P "$1" || true); do
+        # Fields after the ")" that ends the command name: state is 1st, utime 12th, stime 13th.
+        total=$((total + $(sed 's/.*) //' "/proc/$p/stat" 2>/dev/null | awk '{ print $12 + $13 }' || echo 0)))
+    done
+    echo "$total"
+}
+child_ticks() {  # sets children_ticks: user + system ticks of this shell's finished children (wrk, once waited for)
+    times >"$work/times"  # not in a $(...) subshell, whose children are not this shell's
+    children_ticks="$(awk -v hz="$ticks" 'NR == 2 { for (i = 1; i <= 2; i++) { split($i, t, "m"); s += t[1] * 60 + t[2] }
+        printf "%.0f", s * hz }' "$work/times")"
+}
 
 run_wrk() {  # NAME URL PID
-    local name="$1" url="$2" pid="$3" c before out rate p50 p99 errors
+    local name="$1" url="$2" pid="$3" c before out rate p50 p99 errors busy0 own0 wrk0 start other children_ticks
     for c in ${connections//,/ }; do
         before="$(rss_mb "$pid")"
+        child_ticks
+        busy0="$(busy_ticks)" own0="$(process_ticks "$pid")" wrk0="$children_ticks" start="$(date +%s.%N)"
         out="$(wrk -t1 -c"$c" -d"$duration" --latency -s scripts/lib/wrk.lua "$url")"
+        child_ticks
+        other="$(awk -v b="$(($(busy_ticks) - busy0))" -v o="$(($(process_ticks "$pid") - own0))" \
+            -v w="$((children_ticks - wrk0))" -v s="$start" -v e="$(date +%s.%N)" -v hz="$ticks" \
+            'BEGIN { x = (b - o - w) / hz / (e - s); printf "%.2f", x < 0 ? 0 : x }')"
         rate="$(awk '/^Requests\/sec/ { print $2 }' <<<"$out")"
         p50="$(to_ms "$(awk '$1 == "50%" { print $2 }' <<<"$out")")"
         p99="$(to_ms "$(awk '$1 == "99%" { print $2 }' <<<"$out")")"
         errors="$(awk '/Non-2xx/ { n = $NF } /Socket errors/ { s = $0 } END { print n + 0 }' <<<"$out")"
-        printf '%-16s %5d %10.1f %9s %9s %7s %9s %9s %8s\n' "$name" "$c" "$rate" "$p50" "$p99" "$errors" "$before" \
-            "$(rss_mb "$pid")" "$(cut -d' ' -f1 /proc/loadavg)"
+        printf '%-16s %5d %10.1f %9s %9s %7s %9s %9s %8s %6s\n' "$name" "$c" "$rate" "$p50" "$p99" "$errors" \
+            "$before" "$(rss_mb "$pid")" "$(cut -d' ' -f1 /proc/loadavg)" "$other"
         if grep -q 'Socket errors' <<<"$out"; then grep 'Socket errors' <<<"$out" | sed "s/^/  $name c=$c: /"; fi
     done
 }
