@@ -13,6 +13,10 @@ public enum DensityScore: String, Sendable, CaseIterable {
     /// median share, as `|ln((share + 1/D) / median)|`: 0 for a typical amount of ink, ln 2 ≈ 0.69 for twice or half
     /// of it. Sparse digits shown to a clothing model (and dense clothing shown to a digit model) score high.
     case inkDeviation = "ink_deviation"
+    /// How much the network's dropout-off answer moves when the image is turned by the stored angles
+    /// (``RotationProbe``): the mean drop of the unturned image's class probability, in [0, 1]. High for images the
+    /// network reads by accident, such as heavily rotated digits.
+    case rotationInstability = "rotation_instability"
 }
 
 /// The density scores of one input; a score is nil when the model file holds no statistics for it.
@@ -23,15 +27,21 @@ public struct DensityValues: Sendable, Equatable {
     public var featureDistance: Double?
     /// ``DensityScore/inkDeviation``.
     public var inkDeviation: Double?
+    /// ``DensityScore/rotationInstability``.
+    public var rotationInstability: Double?
 
     /// Values for a model without density statistics.
     public static let none = DensityValues()
 
     /// Creates values.
-    public init(reconstructionError: Double? = nil, featureDistance: Double? = nil, inkDeviation: Double? = nil) {
+    public init(
+        reconstructionError: Double? = nil, featureDistance: Double? = nil, inkDeviation: Double? = nil,
+        rotationInstability: Double? = nil
+    ) {
         self.reconstructionError = reconstructionError
         self.featureDistance = featureDistance
         self.inkDeviation = inkDeviation
+        self.rotationInstability = rotationInstability
     }
 
     /// The value of one score, or nil when the model has none.
@@ -40,6 +50,7 @@ public struct DensityValues: Sendable, Equatable {
         case .reconstructionError: return reconstructionError
         case .featureDistance: return featureDistance
         case .inkDeviation: return inkDeviation
+        case .rotationInstability: return rotationInstability
         }
     }
 }
@@ -66,17 +77,20 @@ public struct DensityModel: Sendable, Equatable {
     public var gaussian: ClassConditionalGaussian?
     /// Statistics for ``DensityScore/inkDeviation``.
     public var ink: InkStatistics?
+    /// The probe for ``DensityScore/rotationInstability``.
+    public var rotation: RotationProbe?
     /// How many training inputs the statistics were fitted on (for reports), when known.
     public var trainingCount: Int?
 
     /// Creates a density model.
     public init(
         subspace: PrincipalSubspace? = nil, gaussian: ClassConditionalGaussian? = nil, ink: InkStatistics? = nil,
-        trainingCount: Int? = nil
+        rotation: RotationProbe? = nil, trainingCount: Int? = nil
     ) {
         self.subspace = subspace
         self.gaussian = gaussian
         self.ink = ink
+        self.rotation = rotation
         self.trainingCount = trainingCount
     }
 
@@ -87,6 +101,7 @@ public struct DensityModel: Sendable, Equatable {
             case .reconstructionError: return subspace != nil
             case .featureDistance: return gaussian != nil
             case .inkDeviation: return ink != nil
+            case .rotationInstability: return rotation != nil
             }
         }
     }
@@ -99,6 +114,7 @@ public struct DensityModel: Sendable, Equatable {
         if let subspace { result.reconstructionError = subspace.reconstructionError(of: input, workspace: &workspace) }
         if let gaussian { result.featureDistance = gaussian.distance(of: input, model: model, workspace: &workspace) }
         if let ink { result.inkDeviation = ink.deviation(of: input) }
+        if let rotation { result.rotationInstability = rotation.instability(of: input, workspace: &workspace) }
         return result
     }
 }

@@ -4,8 +4,9 @@ public import MCDropoutJSON
 /// `density.gaussian.whitening` `[m, H]` and `density.gaussian.means` `[C, m]`, described by the metadata extension
 /// `"density"`:
 /// `{"training_images": n, "reconstruction_error": {"rank": k, "explained_variance": v},
-/// "feature_distance": {"layer": l, "dimensions": m, "ridge": r}, "ink_deviation": {"cut": c, "median_share": s}}`
-/// (a part is absent when its score is; `ink_deviation` has no tensors).
+/// "feature_distance": {"layer": l, "dimensions": m, "ridge": r}, "ink_deviation": {"cut": c, "median_share": s},
+/// "rotation_instability": {"side": n, "angles": [a, …]}}` (a part is absent when its score is; `ink_deviation` and
+/// `rotation_instability` have no tensors).
 /// Files without the extension have no density scores and stay valid.
 extension DensityModel {
     /// The metadata extension that describes the density tensors.
@@ -32,6 +33,12 @@ extension DensityModel {
                 ("cut", .number(Double(ink.cut))), ("median_share", .number(ink.medianShare)),
             ]
             members.append((DensityScore.inkDeviation.rawValue, .object(JSONObject(part))))
+        }
+        if let rotation {
+            let part: [JSONObject.Member] = [
+                ("side", .number(Double(rotation.side))), ("angles", .array(rotation.angles.map { .number($0) })),
+            ]
+            members.append((DensityScore.rotationInstability.rawValue, .object(JSONObject(part))))
         }
         return .object(JSONObject(members))
     }
@@ -123,6 +130,22 @@ extension DensityModel {
                     field: "\(key).\(field)", reason: "must hold a finite cut and a median_share in (0, 1]")
             }
             ink = InkStatistics(cut: Float(cut), medianShare: median)
+        }
+        if let partValue = object[DensityScore.rotationInstability.rawValue] {
+            let field = DensityScore.rotationInstability.rawValue
+            guard case .object(let part) = partValue, let side = part["side"]?.intValue, side >= 2,
+                side * side == input, case .array(let list)? = part["angles"]
+            else {
+                throw .invalidMetadata(
+                    field: "\(key).\(field)", reason: "must hold the image side (side² = \(input) inputs) and angles")
+            }
+            let angles = list.compactMap(\.doubleValue).filter(\.isFinite)
+            guard angles.count == list.count, !angles.isEmpty, angles.count <= RotationProbe.maximumAngles else {
+                throw .invalidMetadata(
+                    field: "\(key).\(field).angles",
+                    reason: "must be 1 … \(RotationProbe.maximumAngles) finite numbers (degrees)")
+            }
+            rotation = RotationProbe(angles: angles, side: side, model: model)
         }
     }
 }

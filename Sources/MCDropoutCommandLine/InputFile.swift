@@ -1,4 +1,4 @@
-public import ArgumentParser
+import ArgumentParser
 import Foundation
 
 /// Reads an input file named on the command line; a failure is one line naming the path ("m.safetensors: no such

@@ -37,6 +37,12 @@ struct FitRuleCommand: ParsableCommand {
     var featureLayer = 1
     @Option(help: "Scaled value above which an input element counts as ink, for ink_deviation (0 = no such score).")
     var inkCut = 0.0
+    @Option(
+        help: """
+            Rotations in degrees for rotation_instability, comma-separated (e.g. -40,-20,20,40; empty = no such \
+            score). Square single-channel images only.
+            """)
+    var rotationAngles = ""
     @Option(help: "Ridge added to the feature covariance's eigenvalues, as a share of their mean.")
     var ridge = 0.01
     @Option(help: "Share of the validation split the rule may flag.")
@@ -52,6 +58,13 @@ struct FitRuleCommand: ParsableCommand {
     @Option(help: "First per-image seed for the validation passes.")
     var seed: UInt64 = 2026
 
+    /// `--rotation-angles` as numbers; nil when it does not parse.
+    var parsedAngles: [Double]? {
+        let parts = rotationAngles.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }
+        let angles = parts.compactMap(Double.init).filter(\.isFinite)
+        return angles.count == parts.count && angles.count <= RotationProbe.maximumAngles ? angles : nil
+    }
+
     func validate() throws {
         guard budget > 0, budget < 1 else { throw ValidationError("--budget must be in (0, 1)") }
         guard densityShare >= 0, densityShare <= 1 else { throw ValidationError("--density-share must be in [0, 1]") }
@@ -60,6 +73,9 @@ struct FitRuleCommand: ParsableCommand {
         }
         guard rank >= 0, featureLayer >= 0, ridge > 0, inkCut >= 0, inkCut < 1 else {
             throw ValidationError("--rank, --feature-layer ≥ 0; --ridge > 0; --ink-cut in [0, 1)")
+        }
+        guard parsedAngles != nil else {
+            throw ValidationError("--rotation-angles: at most \(RotationProbe.maximumAngles) finite numbers")
         }
         for name in summaryScores.split(separator: ",") where UncertaintyScore(rawValue: String(name)) == nil {
             throw ValidationError("--summary-scores: '\(name)' is not a summary score")
@@ -98,6 +114,15 @@ struct FitRuleCommand: ParsableCommand {
                 String(
                     format: "ink: median share %.4f of the training images' elements above %g",
                     density.ink?.medianShare ?? 0, inkCut))
+        }
+        if let angles = parsedAngles, !angles.isEmpty {
+            let side = Int(Double(file.model.inputSize).squareRoot().rounded())
+            guard side * side == file.model.inputSize, side >= 2 else {
+                throw ValidationError(
+                    "--rotation-angles needs square images; the input is \(file.model.inputSize) wide")
+            }
+            density.rotation = RotationProbe(angles: angles, side: side, model: file.model)
+            log("rotation probe: \(side)×\(side) images turned by \(angles.map { String(format: "%g°", $0) })")
         }
         let predictions = ScoredPredictions.evaluate(
             model: file.model, members: file.members, density: density.scores.isEmpty ? nil : density,

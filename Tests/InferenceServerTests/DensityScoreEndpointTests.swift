@@ -12,7 +12,8 @@ struct DensityScoreEndpointTests {
     let service: InferenceService
     /// The constant uniform model (max-probability score 0.9) with a one-direction principal subspace through the
     /// all-zero image along pixel 0: an image's reconstruction error is the mean of its squared scaled pixels
-    /// except pixel 0; ink statistics with cut 0.5 and median share 0.5.
+    /// except pixel 0; ink statistics with cut 0.5 and median share 0.5; a rotation probe (±30°), which scores
+    /// 1 − 0.1 = 0.9 for every image of this constant model.
     init() throws {
         let folder = FileManager.default.temporaryDirectory.appendingPathComponent("mcd-\(UUID().uuidString)")
         let path = try writeConstantModel(name: "dense", outputBias: uniformBias, directory: folder)
@@ -21,7 +22,8 @@ struct DensityScoreEndpointTests {
         direction[0, 0] = 1
         file.density = DensityModel(
             subspace: PrincipalSubspace(mean: [Float](repeating: 0, count: 784), components: direction),
-            ink: InkStatistics(cut: 0.5, medianShare: 0.5), trainingCount: 1)
+            ink: InkStatistics(cut: 0.5, medianShare: 0.5),
+            rotation: RotationProbe(angles: [-30, 30], side: 28, model: file.model), trainingCount: 1)
         file.setUncertaintyRule(
             UncertaintyRule(conditions: [
                 .init(score: .uncertainty(.maxProbability), threshold: 0.95),
@@ -47,6 +49,7 @@ struct DensityScoreEndpointTests {
         #expect(quiet?["uncertain"] == .bool(false))
         // Only pixel 0 is above the cut: share 1/784, plus the floor 1/784.
         #expect(abs((quiet?["ink_deviation"]?.doubleValue ?? 0) - log(0.5 * 784 / 2)) < 1e-9)
+        #expect(abs((quiet?["rotation_instability"]?.doubleValue ?? 0) - 0.9) < 1e-6)
         #expect(quiet?["uncertainty_triggered"] == .array([]))
         #expect(quiet?["uncertainty_rules"]?.arrayValue?.count == 2)
         #expect(quiet?["uncertainty_score"] == nil)
@@ -95,6 +98,8 @@ struct DensityScoreEndpointTests {
         #expect(abs(error - pow(128.0 / 255, 2) * 783 / 784) < 1e-5)
         let ink = named["ink_deviation"]?["data"]?.arrayValue?.first?.doubleValue ?? 0
         #expect(named["ink_deviation"]?["datatype"] == .string("FP32"))
+        let turned = named["rotation_instability"]?["data"]?.arrayValue?.first?.doubleValue ?? 0
+        #expect(abs(turned - 0.9) < 1e-6)
         #expect(abs(ink - log((1 + 1.0 / 784) / 0.5)) < 1e-5)
         #expect(named["uncertain"]?["data"] == .array([.bool(true)]))
         #expect(response.json?["parameters"]?["uncertainty_rules"]?.arrayValue?.count == 2)
@@ -109,6 +114,7 @@ struct DensityScoreEndpointTests {
         let metadata = service.handle(HTTPRequest(method: "GET", path: "/v2/models/dense")).json
         let names = metadata?["outputs"]?.arrayValue?.compactMap { $0["name"]?.stringValue } ?? []
         #expect(names.contains("reconstruction_error") && names.contains("ink_deviation"))
+        #expect(names.contains("rotation_instability"))
         #expect(!names.contains("feature_distance"))
         let column = metadata?["outputs"]?.arrayValue?.first { $0["name"] == .string("uncertainty_triggered") }
         #expect(column?["shape"] == .array([.number(-1), .number(2)]))

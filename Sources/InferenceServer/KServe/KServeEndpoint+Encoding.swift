@@ -151,6 +151,7 @@ extension InferenceService {
         case .reconstructionError: return [Float(density.reconstructionError ?? .nan)]
         case .featureDistance: return [Float(density.featureDistance ?? .nan)]
         case .inkDeviation: return [Float(density.inkDeviation ?? .nan)]
+        case .rotationInstability: return [Float(density.rotationInstability ?? .nan)]
         case .mean: return (0..<summary.regressionTargetCount).map { summary.regressionMean($0) }
         case .aleatoricVariance: return (0..<summary.regressionTargetCount).map { summary.aleatoricVariance($0) }
         case .predictiveVariance:

@@ -23,6 +23,7 @@ enum InferenceOutput: String, CaseIterable {
     case reconstructionError = "reconstruction_error"
     case featureDistance = "feature_distance"
     case inkDeviation = "ink_deviation"
+    case rotationInstability = "rotation_instability"
     /// Regression outputs beside ``mean`` and ``variance`` (epistemic) for a `mean_logvar` head: the aleatoric and
     /// predictive variance per target.
     case aleatoricVariance = "aleatoric_variance"
@@ -64,6 +65,7 @@ enum InferenceOutput: String, CaseIterable {
             case .reconstructionError: return scores.contains(.reconstructionError)
             case .featureDistance: return scores.contains(.featureDistance)
             case .inkDeviation: return scores.contains(.inkDeviation)
+            case .rotationInstability: return scores.contains(.rotationInstability)
             default: return true
             }
         }

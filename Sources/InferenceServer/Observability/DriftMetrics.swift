@@ -4,12 +4,13 @@ import Synchronization
 
 /// A per-prediction score that drift metrics keep a histogram of: every score a response carries
 /// (`predictive_entropy`, `expected_entropy`, `mutual_information` and, for a model whose file holds their
-/// statistics, the density scores `reconstruction_error`, `feature_distance` and `ink_deviation`) and the two the
+/// statistics, the density scores `reconstruction_error`, `feature_distance`, `ink_deviation` and
+/// `rotation_instability`) and the two the
 /// ``UncertaintyScore``s derive from its arrays (`max_probability` = 1 − max p̄ from `probabilities`,
 /// `total_variance` = Σ `variance`).
 enum DriftScore: Sendable, CaseIterable {
     case predictiveEntropy, expectedEntropy, mutualInformation, maxProbability, totalVariance
-    case reconstructionError, featureDistance, inkDeviation
+    case reconstructionError, featureDistance, inkDeviation, rotationInstability
 
     /// The `score` label: the wire name of the response field, ``UncertaintyScore`` or ``DensityScore``.
     var name: String {
@@ -22,6 +23,7 @@ enum DriftScore: Sendable, CaseIterable {
         case .reconstructionError: return DensityScore.reconstructionError.rawValue
         case .featureDistance: return DensityScore.featureDistance.rawValue
         case .inkDeviation: return DensityScore.inkDeviation.rawValue
+        case .rotationInstability: return DensityScore.rotationInstability.rawValue
         }
     }
 
@@ -33,6 +35,7 @@ enum DriftScore: Sendable, CaseIterable {
             case .reconstructionError: return available.contains(.reconstructionError)
             case .featureDistance: return available.contains(.featureDistance)
             case .inkDeviation: return available.contains(.inkDeviation)
+            case .rotationInstability: return available.contains(.rotationInstability)
             default: return true
             }
         }
@@ -50,18 +53,20 @@ enum DriftScore: Sendable, CaseIterable {
         case .reconstructionError: return density.reconstructionError
         case .featureDistance: return density.featureDistance
         case .inkDeviation: return density.inkDeviation
+        case .rotationInstability: return density.rotationInstability
         }
     }
 
     /// The fixed bucket upper bounds. The entropies end at `ln C` nats (mutual information ≤ predictive entropy
-    /// ≤ ln C), `1 − max p̄` and the total variance at 1 (Σ Var ≤ 1 − Σ p̄² < 1): ``bucketFractions`` of that end.
+    /// ≤ ln C), `1 − max p̄`, the total variance (Σ Var ≤ 1 − Σ p̄² < 1) and `rotation_instability` at 1:
+    /// ``bucketFractions`` of that end.
     /// The density scores have no end (a mean squared pixel residual, a Mahalanobis distance ≈ 1 for training
     /// inputs), so they get ``densityBuckets``, 1-2-5 steps over seven decades.
     func bounds(classCount: Int) -> [Double] {
         let end: Double
         switch self {
         case .predictiveEntropy, .expectedEntropy, .mutualInformation: end = log(Double(max(classCount, 2)))
-        case .maxProbability, .totalVariance: end = 1
+        case .maxProbability, .totalVariance, .rotationInstability: end = 1
         case .reconstructionError, .featureDistance, .inkDeviation: return Self.densityBuckets
         }
         return Self.bucketFractions.map { $0 * end }
@@ -229,7 +234,7 @@ extension ServerMetrics {
         out += "# HELP mcdropout_prediction_score Per-prediction uncertainty scores by model and score (entropies in "
         out += "nats over [0, ln C]; max_probability is 1 - max p over [0, 1]; total_variance over [0, 1]; the density "
         out += "scores reconstruction_error, feature_distance and ink_deviation, where the model has them, over "
-        out += "0.0001-1000).\n"
+        out += "0.0001-1000; rotation_instability over [0, 1]).\n"
         out += "# TYPE mcdropout_prediction_score histogram\n"
         for model in loaded {
             let name = escapeLabel(model.name)

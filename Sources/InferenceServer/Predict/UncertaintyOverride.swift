@@ -106,7 +106,7 @@ extension JSONWriter {
     }
 
     /// Writes each density score the model has, by name (`"reconstruction_error"`, `"feature_distance"`,
-    /// `"ink_deviation"`).
+    /// `"ink_deviation"`, `"rotation_instability"`).
     mutating func densityScores(_ values: DensityValues) {
         for score in DensityScore.allCases {
             if let value = values[score] {

@@ -1,0 +1,196 @@
+#if canImport(Glibc)
+    import Glibc
+#elseif canImport(Musl)
+    import Musl
+#elseif canImport(Darwin)
+    import Darwin
+#endif
+
+/// The statistics of ``DensityScore/rotationInstability``: how far the network's dropout-off answer moves when the
+/// input image is turned a little. A digit the network knows (upright, or within the rotations it trained on) keeps
+/// its class when turned by ±20–40°; an image the network reads by accident — a heavily rotated or unfamiliar one —
+/// often does not. This is test-time augmentation (Ayhan & Berens 2018) as a score of the input alone: no training
+/// statistics, only the stored angles; it applies to square single-channel images with a 0 background.
+///
+/// Score: with `p(x)` the dropout-off softmax and `c` its arg-max, `mean over the angles a of 1 − p(rotate(x, a))[c]`,
+/// in [0, 1]: 0 when every turned copy gives class `c` probability 1.
+public struct RotationProbe: Sendable {
+    /// The rotations, in degrees (counter-clockwise).
+    public let angles: [Double]
+    /// The image side: the network's input is `side × side` values, row after row.
+    public let side: Int
+    /// Per angle and output pixel, the four bilinear source pixels (−1: outside the image).
+    let taps: [Int32]
+    /// The weights of ``taps``.
+    let weights: [Float]
+    /// Per layer, the weights by input unit (`inputSize × outputSize`), so that zero inputs are skipped.
+    let weightsByInput: [[Float]]
+    let biases: [[Float]]
+    /// Layers with fewer outputs than this add weight rows in a Swift loop rather than a BLAS call each (see
+    /// `forward`).
+    static let narrowLayer = 64
+    let activation: HiddenActivation
+
+    /// The largest number of angles a model file may store.
+    public static let maximumAngles = 16
+
+    /// Prepares the probe for `model`; `model.inputSize` must be `side²`.
+    public init(angles: [Double], side: Int, model: DropoutMLP) {
+        precondition(side >= 2 && side * side == model.inputSize, "the input must be a square image")
+        precondition(!angles.isEmpty && angles.count <= Self.maximumAngles && angles.allSatisfy(\.isFinite))
+        self.angles = angles
+        self.side = side
+        let size = side * side
+        var taps = [Int32](repeating: -1, count: angles.count * size * 4)
+        var weights = [Float](repeating: 0, count: angles.count * size * 4)
+        let centre = Double(side - 1) / 2
+        for (angleIndex, degrees) in angles.enumerated() {
+            let radians = degrees * Double.pi / 180
+            let (cosine, sine) = (cos(radians), sin(radians))
+            for y in 0..<side {
+                for x in 0..<side {
+                    // The inverse rotation: where output pixel (y, x) comes from (as ImageShift.rotated).
+                    let dy = Double(y) - centre
+                    let dx = Double(x) - centre
+                    let sourceY = centre + cosine * dy - sine * dx
+                    let sourceX = centre + sine * dy + cosine * dx
+                    let y0 = Int(sourceY.rounded(.down))
+                    let x0 = Int(sourceX.rounded(.down))
+                    let fy = sourceY - Double(y0)
+                    let fx = sourceX - Double(x0)
+                    let base = ((angleIndex * size) + y * side + x) * 4
+                    let corners = [
+                        (y0, x0, (1 - fy) * (1 - fx)), (y0, x0 + 1, (1 - fy) * fx),
+                        (y0 + 1, x0, fy * (1 - fx)), (y0 + 1, x0 + 1, fy * fx),
+                    ]
+                    for (slot, corner) in corners.enumerated()
+                    where corner.0 >= 0 && corner.0 < side && corner.1 >= 0 && corner.1 < side {
+                        taps[base + slot] = Int32(corner.0 * side + corner.1)
+                        weights[base + slot] = Float(corner.2)
+                    }
+                }
+            }
+        }
+        self.taps = taps
+        self.weights = weights
+        weightsByInput = model.layers.map { layer in
+            var transposed = [Float](repeating: 0, count: layer.inputSize * layer.outputSize)
+            for output in 0..<layer.outputSize {
+                for input in 0..<layer.inputSize {
+                    transposed[input * layer.outputSize + output] = layer.weight[output, input]
+                }
+            }
+            return transposed
+        }
+        biases = model.layers.map(\.bias)
+        activation = model.activation
+    }
+
+    /// The score of one input (`side²` scaled values).
+    public func instability(of input: UnsafeBufferPointer<Float>, workspace: inout DensityWorkspace) -> Double {
+        let size = side * side
+        precondition(input.count == size, "input width \(input.count) ≠ \(size)")
+        let rows = angles.count + 1
+        var width = size
+        for bias in biases { width = max(width, bias.count) }
+        if workspace.features.count < rows * width {
+            workspace.features = [Float](repeating: 0, count: rows * width)
+            workspace.featuresNext = workspace.features
+        }
+        // Row 0: the image; row 1 + a: the image turned by angle a.
+        workspace.features.withUnsafeMutableBufferPointer { batch in
+            _ = UnsafeMutableBufferPointer(rebasing: batch[0..<size]).update(fromContentsOf: input)
+            taps.withUnsafeBufferPointer { taps in
+                weights.withUnsafeBufferPointer { weights in
+                    for angle in angles.indices {
+                        let row = (angle + 1) * size
+                        for pixel in 0..<size {
+                            let base = (angle * size + pixel) * 4
+                            var value: Float = 0
+                            for slot in 0..<4 where taps[base + slot] >= 0 {
+                                value += weights[base + slot] * input[Int(taps[base + slot])]
+                            }
+                            batch[row + pixel] = value
+                        }
+                    }
+                }
+            }
+        }
+        forward(rows: rows, inputWidth: size, workspace: &workspace)
+        let classes = biases[biases.count - 1].count
+        return workspace.features.withUnsafeBufferPointer { probabilities in
+            var reference = 0
+            for index in 1..<classes where probabilities[index] > probabilities[reference] { reference = index }
+            var total: Double = 0
+            for angle in angles.indices { total += Double(1 - probabilities[(angle + 1) * classes + reference]) }
+            return min(max(total / Double(angles.count), 0), 1)
+        }
+    }
+
+    /// The dropout-off softmax of the `rows` inputs at the start of `workspace.features` (rows of `inputWidth`),
+    /// left there as rows of the class count.
+    ///
+    /// A wide layer adds, for every input unit, its weight row times each row's value where that is non-zero
+    /// (`saxpy`): images and ReLU activations are mostly zero, and a weight row is read once for all rows (a rank-1
+    /// `sger` per input unit measured slower: OpenBLAS copies the strided column first). A narrow layer (the
+    /// classifier) adds its short weight rows in a Swift loop, cheaper than a BLAS call per non-zero input.
+    private func forward(rows: Int, inputWidth: Int, workspace: inout DensityWorkspace) {
+        var inputWidth = inputWidth
+        for layer in weightsByInput.indices {
+            let outputs = biases[layer].count
+            let width = inputWidth
+            workspace.featuresNext.withUnsafeMutableBufferPointer { next in
+                for row in 0..<rows {
+                    _ = UnsafeMutableBufferPointer(rebasing: next[(row * outputs)..<((row + 1) * outputs)])
+                        .update(fromContentsOf: biases[layer])
+                }
+                workspace.features.withUnsafeBufferPointer { current in
+                    if outputs >= Self.narrowLayer {
+                        weightsByInput[layer].withUnsafeBufferPointer { weightRows in
+                            for index in 0..<width {
+                                let weightRow = weightRows.baseAddress! + index * outputs
+                                for row in 0..<rows {
+                                    let value = current[row * width + index]
+                                    if value != 0 {
+                                        BLAS.axpy(
+                                            count: outputs, alpha: value, x: weightRow,
+                                            y: next.baseAddress! + row * outputs)
+                                    }
+                                }
+                            }
+                        }
+                    } else {
+                        weightsByInput[layer].withUnsafeBufferPointer { weightRows in
+                            for row in 0..<rows {
+                                let output = next.baseAddress! + row * outputs
+                                for index in 0..<width {
+                                    let value = current[row * width + index]
+                                    guard value != 0 else { continue }
+                                    let weightRow = weightRows.baseAddress! + index * outputs
+                                    for unit in 0..<outputs { output[unit] += value * weightRow[unit] }
+                                }
+                            }
+                        }
+                    }
+                }
+                for row in 0..<rows {
+                    let values = UnsafeMutableBufferPointer(rebasing: next[(row * outputs)..<((row + 1) * outputs)])
+                    if layer < weightsByInput.count - 1 {
+                        activation.apply(values)
+                    } else {
+                        _ = Activation.softmax(values)
+                    }
+                }
+            }
+            swap(&workspace.features, &workspace.featuresNext)
+            inputWidth = outputs
+        }
+    }
+}
+
+extension RotationProbe: Equatable {
+    /// Probes are equal when their angles and image side are: the rest is derived from the model.
+    public static func == (lhs: RotationProbe, rhs: RotationProbe) -> Bool {
+        lhs.angles == rhs.angles && lhs.side == rhs.side
+    }
+}
