@@ -45,6 +45,13 @@ struct RotationProbeTests {
         // The workspace is reused: the same bytes again.
         let again = Self.image.withUnsafeBufferPointer { probe.instability(of: $0, workspace: &workspace) }
         #expect(again == score)
+        // Ten turns (eleven rows in one batch), repeats included: the mean over all of them.
+        let many = RotationProbe(angles: [90, -90, 180, 90, -90, 180, 90, -90, 180, 270], side: 4, model: model)
+        let manyScore = Self.image.withUnsafeBufferPointer { many.instability(of: $0, workspace: &workspace) }
+        let manyExpected =
+            (3 * (1 - Double(probabilities[1, reference])) + 3 * (1 - Double(probabilities[2, reference]))
+                + 3 * (1 - Double(probabilities[3, reference])) + (1 - Double(probabilities[2, reference]))) / 10
+        #expect(abs(manyScore - manyExpected) < 1e-5)
         // Turning by 0° changes nothing but rounding: the score is 1 − p(c) of the image itself.
         let still = RotationProbe(angles: [0], side: 4, model: model)
         let own = Self.image.withUnsafeBufferPointer { still.instability(of: $0, workspace: &workspace) }
