@@ -56,6 +56,18 @@ public struct Dense: Sendable, Equatable {
     }
 }
 
+extension Dense {
+    /// The weights by input unit, `inputSize × outputSize` (one row of `outputSize` weights per input unit): the
+    /// layout in which a kernel that skips zero inputs, or packs per input unit, reads them.
+    public var weightsByInput: [Float] {
+        var transposed = [Float](repeating: 0, count: inputSize * outputSize)
+        for output in 0..<outputSize {
+            for input in 0..<inputSize { transposed[input * outputSize + output] = weight[output, input] }
+        }
+        return transposed
+    }
+}
+
 extension Matrix {
     /// Sets every row to `values`.
     public mutating func broadcastRows(_ values: [Float]) {

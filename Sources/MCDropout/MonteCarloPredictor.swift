@@ -97,14 +97,7 @@ public struct MonteCarloPredictor: Sendable {
         stochasticWidth = width
         weightsByInput = model.layers.indices.map { index in
             guard index >= first || (index == 0 && first > 0) else { return [] }
-            let layer = model.layers[index]
-            var transposed = [Float](repeating: 0, count: layer.inputSize * layer.outputSize)
-            for output in 0..<layer.outputSize {
-                for input in 0..<layer.inputSize {
-                    transposed[input * layer.outputSize + output] = layer.weight[output, input]
-                }
-            }
-            return transposed
+            return model.layers[index].weightsByInput
         }
     }
 

@@ -1,11 +1,3 @@
-#if canImport(Glibc)
-    import Glibc
-#elseif canImport(Musl)
-    import Musl
-#elseif canImport(Darwin)
-    import Darwin
-#endif
-
 /// The statistics of ``DensityScore/rotationInstability``: how far the network's dropout-off answer moves when the
 /// input image is turned a little. A digit the network knows (upright, or within the rotations it trained on) keeps
 /// its class when turned by ±20–40°; an image the network reads by accident — a heavily rotated or unfamiliar one —
@@ -26,6 +18,8 @@ public struct RotationProbe: Sendable {
     /// Per layer, the weights by input unit (`inputSize × outputSize`), so that zero inputs are skipped.
     let weightsByInput: [[Float]]
     let biases: [[Float]]
+    /// The widest row the forward pass holds: the image or a layer's output.
+    let widestRow: Int
     /// Layers with fewer outputs than this add weight rows in a Swift loop rather than a BLAS call each (see
     /// `forward`).
     static let narrowLayer = 64
@@ -43,21 +37,11 @@ public struct RotationProbe: Sendable {
         let size = side * side
         var taps = [Int32](repeating: -1, count: angles.count * size * 4)
         var weights = [Float](repeating: 0, count: angles.count * size * 4)
-        let centre = Double(side - 1) / 2
         for (angleIndex, degrees) in angles.enumerated() {
-            let radians = degrees * Double.pi / 180
-            let (cosine, sine) = (cos(radians), sin(radians))
+            let rotation = ImageRotation(degrees: degrees, height: side, width: side)
             for y in 0..<side {
                 for x in 0..<side {
-                    // The inverse rotation: where output pixel (y, x) comes from (as ImageShift.rotated).
-                    let dy = Double(y) - centre
-                    let dx = Double(x) - centre
-                    let sourceY = centre + cosine * dy - sine * dx
-                    let sourceX = centre + sine * dy + cosine * dx
-                    let y0 = Int(sourceY.rounded(.down))
-                    let x0 = Int(sourceX.rounded(.down))
-                    let fy = sourceY - Double(y0)
-                    let fx = sourceX - Double(x0)
+                    let (y0, x0, fy, fx) = rotation.source(y: y, x: x)
                     let base = ((angleIndex * size) + y * side + x) * 4
                     let corners = [
                         (y0, x0, (1 - fy) * (1 - fx)), (y0, x0 + 1, (1 - fy) * fx),
@@ -73,16 +57,9 @@ public struct RotationProbe: Sendable {
         }
         self.taps = taps
         self.weights = weights
-        weightsByInput = model.layers.map { layer in
-            var transposed = [Float](repeating: 0, count: layer.inputSize * layer.outputSize)
-            for output in 0..<layer.outputSize {
-                for input in 0..<layer.inputSize {
-                    transposed[input * layer.outputSize + output] = layer.weight[output, input]
-                }
-            }
-            return transposed
-        }
+        weightsByInput = model.layers.map(\.weightsByInput)
         biases = model.layers.map(\.bias)
+        widestRow = model.layers.reduce(size) { max($0, $1.outputSize) }
         activation = model.activation
     }
 
@@ -91,10 +68,8 @@ public struct RotationProbe: Sendable {
         let size = side * side
         precondition(input.count == size, "input width \(input.count) ≠ \(size)")
         let rows = angles.count + 1
-        var width = size
-        for bias in biases { width = max(width, bias.count) }
-        if workspace.features.count < rows * width {
-            workspace.features = [Float](repeating: 0, count: rows * width)
+        if workspace.features.count < rows * widestRow {
+            workspace.features = [Float](repeating: 0, count: rows * widestRow)
             workspace.featuresNext = workspace.features
         }
         // Row 0: the image; row 1 + a: the image turned by angle a.

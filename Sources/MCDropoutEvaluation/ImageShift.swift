@@ -1,13 +1,5 @@
 import MCDropout
 
-#if canImport(Glibc)
-    import Glibc
-#elseif canImport(Musl)
-    import Musl
-#elseif canImport(Darwin)
-    import Darwin
-#endif
-
 /// Shifted and synthetic image sets for the shift benchmark: pure functions over raw 8-bit pixels.
 public enum ImageShift {
     /// Every image rotated by `degrees` (counter-clockwise) about its centre with bilinear interpolation; pixels that
@@ -17,19 +9,12 @@ public enum ImageShift {
     public static func rotated(_ pixels: [UInt8], height: Int, width: Int, degrees: Double) -> [UInt8] {
         let size = height * width
         precondition(size > 0 && pixels.count % size == 0, "pixels must hold whole images")
-        let radians = degrees * Double.pi / 180
-        let (cosine, sine) = (cos(radians), sin(radians))
-        let centreY = Double(height - 1) / 2
-        let centreX = Double(width - 1) / 2
-        // For each output pixel, where it comes from in the input: the inverse rotation.
-        var sources: [(y: Double, x: Double)] = []
+        // For each output pixel, where it comes from in the input.
+        let rotation = ImageRotation(degrees: degrees, height: height, width: width)
+        var sources: [(y0: Int, x0: Int, fy: Double, fx: Double)] = []
         sources.reserveCapacity(size)
         for y in 0..<height {
-            for x in 0..<width {
-                let dy = Double(y) - centreY
-                let dx = Double(x) - centreX
-                sources.append((centreY + cosine * dy - sine * dx, centreX + sine * dy + cosine * dx))
-            }
+            for x in 0..<width { sources.append(rotation.source(y: y, x: x)) }
         }
         var result = [UInt8](repeating: 0, count: pixels.count)
         for image in 0..<(pixels.count / size) {
@@ -38,11 +23,7 @@ public enum ImageShift {
                 guard y >= 0, y < height, x >= 0, x < width else { return 0 }
                 return Double(pixels[base + y * width + x])
             }
-            for (index, source) in sources.enumerated() {
-                let y0 = Int(source.y.rounded(.down))
-                let x0 = Int(source.x.rounded(.down))
-                let fy = source.y - Double(y0)
-                let fx = source.x - Double(x0)
+            for (index, (y0, x0, fy, fx)) in sources.enumerated() {
                 let value =
                     (1 - fy) * ((1 - fx) * pixel(y0, x0) + fx * pixel(y0, x0 + 1))
                     + fy * ((1 - fx) * pixel(y0 + 1, x0) + fx * pixel(y0 + 1, x0 + 1))
