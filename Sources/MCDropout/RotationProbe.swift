@@ -11,14 +11,17 @@ public struct RotationProbe: Sendable {
     public let angles: [Double]
     /// The image side: the network's input is `side × side` values, row after row.
     public let side: Int
-    /// Per angle and output pixel, the four bilinear source pixels (−1: outside the image).
-    let taps: [Int32]
-    /// The weights of ``taps``.
-    let weights: [Float]
-    /// Per layer, the weights by input unit (`inputSize × outputSize`), so that zero inputs are skipped.
+    /// The first layer folded with the rotations, by input pixel: for pixel `i`, `rows` weight rows of the first
+    /// layer's width one after another — row 0 the layer's own weights of pixel `i`, row `1 + a` the weights of pixel
+    /// `i` in the turned image `rotate(x, a)`, i.e. column `i` of `W₁·R_a` where `R_a` is the bilinear rotation (a
+    /// linear map of the image). One `saxpy` of `rows × width` per non-zero pixel of the *unturned* image then gives
+    /// the first layer of all rows at once (see ``instability(of:workspace:)``).
+    let foldedFirstLayer: [Float]
+    /// Per layer after the first, the weights by input unit (`inputSize × outputSize`), so that zero inputs are
+    /// skipped.
     let weightsByInput: [[Float]]
     let biases: [[Float]]
-    /// The widest row the forward pass holds: the image or a layer's output.
+    /// The widest row the forward pass holds: a layer's output.
     let widestRow: Int
     /// Layers with fewer outputs than this add weight rows in a Swift loop rather than a BLAS call each (see
     /// `forward`).
@@ -35,31 +38,44 @@ public struct RotationProbe: Sendable {
         self.angles = angles
         self.side = side
         let size = side * side
-        var taps = [Int32](repeating: -1, count: angles.count * size * 4)
-        var weights = [Float](repeating: 0, count: angles.count * size * 4)
-        for (angleIndex, degrees) in angles.enumerated() {
-            let rotation = ImageRotation(degrees: degrees, height: side, width: side)
-            for y in 0..<side {
-                for x in 0..<side {
-                    let (y0, x0, fy, fx) = rotation.source(y: y, x: x)
-                    let base = ((angleIndex * size) + y * side + x) * 4
-                    let corners = [
-                        (y0, x0, (1 - fy) * (1 - fx)), (y0, x0 + 1, (1 - fy) * fx),
-                        (y0 + 1, x0, fy * (1 - fx)), (y0 + 1, x0 + 1, fy * fx),
-                    ]
-                    for (slot, corner) in corners.enumerated()
-                    where corner.0 >= 0 && corner.0 < side && corner.1 >= 0 && corner.1 < side {
-                        taps[base + slot] = Int32(corner.0 * side + corner.1)
-                        weights[base + slot] = Float(corner.2)
+        let rows = angles.count + 1
+        let width = model.layers[0].outputSize
+        let firstWeights = model.layers[0].weightsByInput
+        var folded = [Float](repeating: 0, count: size * rows * width)
+        folded.withUnsafeMutableBufferPointer { folded in
+            firstWeights.withUnsafeBufferPointer { weights in
+                for pixel in 0..<size {
+                    (folded.baseAddress! + pixel * rows * width).update(
+                        from: weights.baseAddress! + pixel * width, count: width)
+                }
+                // Output pixel (y, x) of the turned image mixes up to four input pixels; each adds its bilinear
+                // weight times the output pixel's weight row to the input pixel's row for this angle.
+                for (angleIndex, degrees) in angles.enumerated() {
+                    let rotation = ImageRotation(degrees: degrees, height: side, width: side)
+                    for y in 0..<side {
+                        for x in 0..<side {
+                            let (y0, x0, fy, fx) = rotation.source(y: y, x: x)
+                            let corners = [
+                                (y0, x0, (1 - fy) * (1 - fx)), (y0, x0 + 1, (1 - fy) * fx),
+                                (y0 + 1, x0, fy * (1 - fx)), (y0 + 1, x0 + 1, fy * fx),
+                            ]
+                            let weightRow = weights.baseAddress! + (y * side + x) * width
+                            for (sourceY, sourceX, share) in corners
+                            where sourceY >= 0 && sourceY < side && sourceX >= 0 && sourceX < side && share != 0 {
+                                let target =
+                                    folded.baseAddress! + ((sourceY * side + sourceX) * rows + 1 + angleIndex) * width
+                                let factor = Float(share)
+                                for unit in 0..<width { target[unit] += factor * weightRow[unit] }
+                            }
+                        }
                     }
                 }
             }
         }
-        self.taps = taps
-        self.weights = weights
-        weightsByInput = model.layers.map(\.weightsByInput)
+        foldedFirstLayer = folded
+        weightsByInput = model.layers.dropFirst().map(\.weightsByInput)
         biases = model.layers.map(\.bias)
-        widestRow = model.layers.reduce(size) { max($0, $1.outputSize) }
+        widestRow = model.layers.reduce(0) { max($0, $1.outputSize) }
         activation = model.activation
     }
 
@@ -72,26 +88,25 @@ public struct RotationProbe: Sendable {
             workspace.features = [Float](repeating: 0, count: rows * widestRow)
             workspace.featuresNext = workspace.features
         }
-        // Row 0: the image; row 1 + a: the image turned by angle a.
+        // Row 0: the image's first layer; row 1 + a: the turned image's, all from the unturned image's non-zero
+        // pixels.
+        let width = biases[0].count
+        let blockWidth = rows * width
         workspace.features.withUnsafeMutableBufferPointer { batch in
-            _ = UnsafeMutableBufferPointer(rebasing: batch[0..<size]).update(fromContentsOf: input)
-            taps.withUnsafeBufferPointer { taps in
-                weights.withUnsafeBufferPointer { weights in
-                    for angle in angles.indices {
-                        let row = (angle + 1) * size
-                        for pixel in 0..<size {
-                            let base = (angle * size + pixel) * 4
-                            var value: Float = 0
-                            for slot in 0..<4 where taps[base + slot] >= 0 {
-                                value += weights[base + slot] * input[Int(taps[base + slot])]
-                            }
-                            batch[row + pixel] = value
-                        }
-                    }
+            for row in 0..<rows {
+                _ = UnsafeMutableBufferPointer(rebasing: batch[(row * width)..<((row + 1) * width)])
+                    .update(fromContentsOf: biases[0])
+            }
+            foldedFirstLayer.withUnsafeBufferPointer { folded in
+                for pixel in 0..<size where input[pixel] != 0 {
+                    BLAS.axpy(
+                        count: blockWidth, alpha: input[pixel], x: folded.baseAddress! + pixel * blockWidth,
+                        y: batch.baseAddress!)
                 }
             }
+            finish(layer: 0, rows: rows, values: batch.baseAddress!)
         }
-        forward(rows: rows, inputWidth: size, workspace: &workspace)
+        forward(rows: rows, inputWidth: width, workspace: &workspace)
         let classes = biases[biases.count - 1].count
         return workspace.features.withUnsafeBufferPointer { probabilities in
             var reference = 0
@@ -102,8 +117,21 @@ public struct RotationProbe: Sendable {
         }
     }
 
-    /// The dropout-off softmax of the `rows` inputs at the start of `workspace.features` (rows of `inputWidth`),
-    /// left there as rows of the class count.
+    /// Applies layer `layer`'s activation (softmax for the last layer) to `rows` rows of its width at `values`.
+    private func finish(layer: Int, rows: Int, values: UnsafeMutablePointer<Float>) {
+        let outputs = biases[layer].count
+        for row in 0..<rows {
+            let row = UnsafeMutableBufferPointer(start: values + row * outputs, count: outputs)
+            if layer < biases.count - 1 {
+                activation.apply(row)
+            } else {
+                _ = Activation.softmax(row)
+            }
+        }
+    }
+
+    /// The dropout-off softmax of the `rows` first-layer outputs at the start of `workspace.features` (rows of
+    /// `inputWidth`, activated), left there as rows of the class count.
     ///
     /// A wide layer adds, for every input unit, its weight row times each row's value where that is non-zero
     /// (`saxpy`): images and ReLU activations are mostly zero, and a weight row is read once for all rows (a rank-1
@@ -111,9 +139,10 @@ public struct RotationProbe: Sendable {
     /// classifier) adds its short weight rows in a Swift loop, cheaper than a BLAS call per non-zero input.
     private func forward(rows: Int, inputWidth: Int, workspace: inout DensityWorkspace) {
         var inputWidth = inputWidth
-        for layer in weightsByInput.indices {
+        for layer in 1..<biases.count {
             let outputs = biases[layer].count
             let width = inputWidth
+            let weights = weightsByInput[layer - 1]
             workspace.featuresNext.withUnsafeMutableBufferPointer { next in
                 for row in 0..<rows {
                     _ = UnsafeMutableBufferPointer(rebasing: next[(row * outputs)..<((row + 1) * outputs)])
@@ -121,7 +150,7 @@ public struct RotationProbe: Sendable {
                 }
                 workspace.features.withUnsafeBufferPointer { current in
                     if outputs >= Self.narrowLayer {
-                        weightsByInput[layer].withUnsafeBufferPointer { weightRows in
+                        weights.withUnsafeBufferPointer { weightRows in
                             for index in 0..<width {
                                 let weightRow = weightRows.baseAddress! + index * outputs
                                 for row in 0..<rows {
@@ -135,7 +164,7 @@ public struct RotationProbe: Sendable {
                             }
                         }
                     } else {
-                        weightsByInput[layer].withUnsafeBufferPointer { weightRows in
+                        weights.withUnsafeBufferPointer { weightRows in
                             for row in 0..<rows {
                                 let output = next.baseAddress! + row * outputs
                                 for index in 0..<width {
@@ -148,14 +177,7 @@ public struct RotationProbe: Sendable {
                         }
                     }
                 }
-                for row in 0..<rows {
-                    let values = UnsafeMutableBufferPointer(rebasing: next[(row * outputs)..<((row + 1) * outputs)])
-                    if layer < weightsByInput.count - 1 {
-                        activation.apply(values)
-                    } else {
-                        _ = Activation.softmax(values)
-                    }
-                }
+                finish(layer: layer, rows: rows, values: next.baseAddress!)
             }
             swap(&workspace.features, &workspace.featuresNext)
             inputWidth = outputs

@@ -58,6 +58,46 @@ struct RotationProbeTests {
         #expect(abs(own - (1 - Double(probabilities[0, reference]))) < 1e-5)
     }
 
+    /// `image` (`side × side`) turned by `degrees` with bilinear interpolation and a 0 background, written out
+    /// pixel by pixel from ``ImageRotation`` (the probe folds the same map into the first layer's weights).
+    static func bilinearTurn(_ image: [Float], side: Int, degrees: Double) -> [Float] {
+        let rotation = ImageRotation(degrees: degrees, height: side, width: side)
+        func pixel(_ y: Int, _ x: Int) -> Double {
+            y >= 0 && y < side && x >= 0 && x < side ? Double(image[y * side + x]) : 0
+        }
+        return (0..<(side * side)).map { index in
+            let (y0, x0, fy, fx) = rotation.source(y: index / side, x: index % side)
+            let top = pixel(y0, x0) * (1 - fx) + pixel(y0, x0 + 1) * fx
+            let bottom = pixel(y0 + 1, x0) * (1 - fx) + pixel(y0 + 1, x0 + 1) * fx
+            return Float(top * (1 - fy) + bottom * fy)
+        }
+    }
+
+    @Test("turns that interpolate: the folded first layer equals turning the image, then the dense forward pass")
+    func interpolatedTurns() {
+        var generator = RandomSource(seed: 5)
+        let side = 7
+        let model = DropoutMLP(
+            layerSizes: [side * side, 80, 12], dropoutProbabilities: [0, 0.3], initialization: .he, using: &generator)
+        // A blob off the centre with a zero background, so that turns move ink across the image and out of it.
+        let image: [Float] = (0..<(side * side)).map { index in
+            let (y, x) = (index / side, index % side)
+            return (1...5).contains(y) && (2...4).contains(x) ? Float(y * 3 + x) / 20 : 0
+        }
+        let angles: [Double] = [-40, -20, 13.5, 20, 40, 135]
+        let probe = RotationProbe(angles: angles, side: side, model: model)
+        var workspace = DensityWorkspace()
+        let score = image.withUnsafeBufferPointer { probe.instability(of: $0, workspace: &workspace) }
+        let rows = [image] + angles.map { Self.bilinearTurn(image, side: side, degrees: $0) }
+        let probabilities = model.deterministicProbabilities(
+            for: Matrix(rows: rows.count, columns: side * side, storage: rows.flatMap { $0 }))
+        let reference = (0..<12).max { probabilities[0, $0] < probabilities[0, $1] }!
+        let expected =
+            (1...angles.count).map { 1 - Double(probabilities[$0, reference]) }.reduce(0, +) / Double(angles.count)
+        #expect(abs(score - expected) < 1e-5)
+        #expect(expected > 0.05)  // the turns do move this network's answer
+    }
+
     @Test("a model file with angles round-trips; a wrong side or bad angles are typed errors")
     func modelFile() throws {
         let model = Self.squareModel()
