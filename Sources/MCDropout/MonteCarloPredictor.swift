@@ -80,7 +80,6 @@ public struct MonteCarloPredictor: Sendable {
         self.model = model
         self.head = head
         self.usesActiveUnits = usesActiveUnits && model.activation.isReLU
-        precondition(model.layers.count < 256, "the mask stream numbers layers below 256")
         precondition(model.layers.allSatisfy { $0.inputSize < 1 << 26 }, "the mask stream numbers units below 2²⁶")
         let first = model.dropouts.firstIndex { !$0.isIdentity } ?? model.layers.count
         firstStochasticLayer = first
