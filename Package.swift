@@ -101,7 +101,7 @@ let package = Package(
         .executableTarget(
             name: "mcdropout-serve",
             dependencies: [
-                "InferenceServer", "HTTPTransport", "MCDropout",
+                "InferenceServer", "HTTPTransport", "GRPCTransport", "MCDropout",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ],

@@ -9,6 +9,7 @@
 #include <grpc/support/time.h>
 #include <pthread.h>
 #include <stdatomic.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -18,10 +19,19 @@ struct mcgrpc_server {
     /// Its address is the tag of grpc_server_shutdown_and_notify (call tags are mcgrpc_call pointers).
     int shutdown_tag;
     atomic_int is_shutting_down;
-    /// Guards `receiving` and `is_cancelling_receivers` (the loop thread and a stopping thread meet here).
+    /// Guards `receiving`, `receiving_tail` and `is_cancelling_receivers` (the loop thread and a stopping thread meet
+    /// here).
     pthread_mutex_t lock;
-    /// Calls whose request message has not arrived yet (STAGE_RECEIVING), linked through `next` / `previous`.
+    /// Calls whose request message has not arrived yet (STAGE_RECEIVING), linked through `next` / `previous`, oldest
+    /// first: with one receive timeout for all, the head is always the next to expire.
     mcgrpc_call *receiving;
+    mcgrpc_call *receiving_tail;
+    /// Milliseconds a call may take from its headers to its complete request message; 0: no limit.
+    int receive_timeout_milliseconds;
+    /// Calls ended by that timeout, for the metrics.
+    atomic_long receive_timeouts;
+    /// The status message of such calls.
+    char receive_timeout_message[96];
     /// Set by mcgrpc_server_shutdown: such calls are cancelled at once instead of being waited for.
     int is_cancelling_receivers;
     /// Calls handed to Swift whose answer has not been sent completely yet (STAGE_HANDED_OUT or STAGE_RESPONDING).
@@ -54,6 +64,10 @@ struct mcgrpc_call {
     int cancelled;
     /// Cancelled by a shutdown while its message was still arriving: nobody is left to answer.
     int is_cancelled_by_shutdown;
+    /// Cancelled (DEADLINE_EXCEEDED) because its message had not arrived within the receive timeout.
+    int is_cancelled_by_timeout;
+    /// When the receive timeout ends it (monotonic clock), while in STAGE_RECEIVING.
+    gpr_timespec receive_deadline;
     /// Counted in the server's `answering` (from hand-out to freeing).
     int is_answering;
     /// Links of the server's `receiving` list, while in STAGE_RECEIVING.
@@ -72,19 +86,46 @@ static void call_free(mcgrpc_call *call) {
     free(call);
 }
 
-/// Puts a call that started receiving on the server's list, or cancels it when a shutdown has begun: a client that
-/// never sends (or never finishes) its message must not hold the shutdown until the drain timeout.
+/// Unlinks a call from the server's `receiving` list; the caller holds the lock. A call not on it is left alone.
+static void receiving_unlink(mcgrpc_call *call) {
+    mcgrpc_server *server = call->server;
+    if (call->previous != NULL) {
+        call->previous->next = call->next;
+    } else if (server->receiving == call) {
+        server->receiving = call->next;
+    } else {
+        return;
+    }
+    if (call->next != NULL) {
+        call->next->previous = call->previous;
+    } else {
+        server->receiving_tail = call->previous;
+    }
+    call->next = call->previous = NULL;
+}
+
+/// Puts a call that started receiving at the end of the server's list, or cancels it when a shutdown has begun: a
+/// client that never sends (or never finishes) its message must not hold the shutdown until the drain timeout.
 static void receiving_add(mcgrpc_call *call) {
     mcgrpc_server *server = call->server;
+    if (server->receive_timeout_milliseconds > 0) {
+        call->receive_deadline = gpr_time_add(
+            gpr_now(GPR_CLOCK_MONOTONIC),
+            gpr_time_from_millis(server->receive_timeout_milliseconds, GPR_TIMESPAN));
+    }
     pthread_mutex_lock(&server->lock);
     if (server->is_cancelling_receivers) {
         call->is_cancelled_by_shutdown = 1;
         grpc_call_cancel_with_status(call->call, GRPC_STATUS_UNAVAILABLE, "the server is shutting down", NULL);
     } else {
-        call->next = server->receiving;
-        call->previous = NULL;
-        if (call->next != NULL) call->next->previous = call;
-        server->receiving = call;
+        call->next = NULL;
+        call->previous = server->receiving_tail;
+        if (call->previous != NULL) {
+            call->previous->next = call;
+        } else {
+            server->receiving = call;
+        }
+        server->receiving_tail = call;
     }
     pthread_mutex_unlock(&server->lock);
 }
@@ -93,14 +134,32 @@ static void receiving_add(mcgrpc_call *call) {
 static void receiving_remove(mcgrpc_call *call) {
     mcgrpc_server *server = call->server;
     pthread_mutex_lock(&server->lock);
-    if (call->previous != NULL) {
-        call->previous->next = call->next;
-    } else if (server->receiving == call) {
-        server->receiving = call->next;
-    }
-    if (call->next != NULL) call->next->previous = call->previous;
-    call->next = call->previous = NULL;
+    receiving_unlink(call);
     pthread_mutex_unlock(&server->lock);
+}
+
+/// Ends, with DEADLINE_EXCEEDED, the calls whose request message has not arrived within the receive timeout (a
+/// ModelStreamInfer that never sends, an upload that stalls), taking them off the list; their pending receive then
+/// completes and frees them. Returns when the next one expires (infinite future when none waits). Loop thread only:
+/// it is the only thread that changes the list (mcgrpc_server_shutdown only walks it, under the lock), so the head
+/// may be read without the lock, which is then taken only when a call is overdue.
+static gpr_timespec cancel_overdue_receivers(mcgrpc_server *server) {
+    gpr_timespec never = gpr_inf_future(GPR_CLOCK_MONOTONIC);
+    if (server->receive_timeout_milliseconds <= 0 || server->receiving == NULL) return never;
+    gpr_timespec now = gpr_now(GPR_CLOCK_MONOTONIC);
+    if (gpr_time_cmp(server->receiving->receive_deadline, now) > 0) return server->receiving->receive_deadline;
+    pthread_mutex_lock(&server->lock);
+    while (server->receiving != NULL && gpr_time_cmp(server->receiving->receive_deadline, now) <= 0) {
+        mcgrpc_call *call = server->receiving;
+        receiving_unlink(call);
+        call->is_cancelled_by_timeout = 1;
+        atomic_fetch_add(&server->receive_timeouts, 1);
+        grpc_call_cancel_with_status(
+            call->call, GRPC_STATUS_DEADLINE_EXCEEDED, server->receive_timeout_message, NULL);
+    }
+    gpr_timespec next = server->receiving != NULL ? server->receiving->receive_deadline : never;
+    pthread_mutex_unlock(&server->lock);
+    return next;
 }
 
 /// Asks the core for the next incoming call; returns 0 when it could not (shutting down).
@@ -130,14 +189,29 @@ static void destroy_queue(grpc_completion_queue *queue) {
     grpc_completion_queue_destroy(queue);
 }
 
-mcgrpc_server *mcgrpc_server_start(const char *address, int max_receive_message_bytes, int pending_calls,
-                                   int *bound_port) {
-    grpc_init();
+/// One integer channel argument.
+static grpc_arg integer_argument(const char *key, int value) {
     grpc_arg argument;
     argument.type = GRPC_ARG_INTEGER;
-    argument.key = (char *)GRPC_ARG_MAX_RECEIVE_MESSAGE_LENGTH;
-    argument.value.integer = max_receive_message_bytes;
-    grpc_channel_args arguments = {1, &argument};
+    argument.key = (char *)key;
+    argument.value.integer = value;
+    return argument;
+}
+
+mcgrpc_server *mcgrpc_server_start(const char *address, const mcgrpc_server_options *options, int *bound_port) {
+    grpc_init();
+    grpc_arg argument_list[] = {
+        integer_argument(GRPC_ARG_MAX_RECEIVE_MESSAGE_LENGTH, options->max_receive_message_bytes),
+        integer_argument(GRPC_ARG_MAX_CONCURRENT_STREAMS, options->max_concurrent_streams),
+        integer_argument(GRPC_ARG_SERVER_HANDSHAKE_TIMEOUT_MS, options->handshake_timeout_milliseconds),
+        integer_argument(GRPC_ARG_MAX_CONNECTION_IDLE_MS, options->idle_timeout_milliseconds),
+        integer_argument(GRPC_ARG_KEEPALIVE_TIME_MS, options->keepalive_time_milliseconds),
+        integer_argument(GRPC_ARG_KEEPALIVE_TIMEOUT_MS, options->keepalive_timeout_milliseconds),
+        integer_argument(GRPC_ARG_HTTP2_MIN_RECV_PING_INTERVAL_WITHOUT_DATA_MS,
+                         options->min_ping_interval_milliseconds),
+        integer_argument(GRPC_ARG_HTTP2_MAX_PING_STRIKES, options->max_ping_strikes),
+    };
+    grpc_channel_args arguments = {sizeof argument_list / sizeof argument_list[0], argument_list};
     grpc_server *handle = grpc_server_create(&arguments, NULL);
     grpc_completion_queue *queue = grpc_completion_queue_create_for_next(NULL);
     grpc_server_register_completion_queue(handle, queue, NULL);
@@ -156,9 +230,13 @@ mcgrpc_server *mcgrpc_server_start(const char *address, int max_receive_message_
     server->queue = queue;
     atomic_init(&server->is_shutting_down, 0);
     atomic_init(&server->answering, 0);
+    atomic_init(&server->receive_timeouts, 0);
+    server->receive_timeout_milliseconds = options->receive_timeout_milliseconds;
+    snprintf(server->receive_timeout_message, sizeof server->receive_timeout_message,
+             "no complete request message within %d ms; the call is ended", options->receive_timeout_milliseconds);
     pthread_mutex_init(&server->lock, NULL);
     grpc_server_start(handle);
-    for (int index = 0; index < pending_calls; index++) request_call(server);
+    for (int index = 0; index < options->pending_calls; index++) request_call(server);
     *bound_port = port;
     return server;
 }
@@ -186,8 +264,9 @@ static int advance(mcgrpc_call *call, int success) {
     }
     case STAGE_RECEIVING:
         receiving_remove(call);
-        // Cancelled or broken before its message arrived: nobody to answer.
-        if (!success || (call->is_cancelled_by_shutdown && call->received == NULL)) {
+        // Cancelled or broken before its message arrived: nobody to answer. One ended by the receive timeout has
+        // had its status already, even if its message came in meanwhile.
+        if (!success || call->is_cancelled_by_timeout || (call->is_cancelled_by_shutdown && call->received == NULL)) {
             call_free(call);
             return 0;
         }
@@ -215,13 +294,18 @@ static int advance(mcgrpc_call *call, int success) {
 
 mcgrpc_next_result mcgrpc_server_next(mcgrpc_server *server, int timeout_milliseconds, mcgrpc_call **call) {
     gpr_timespec deadline = timeout_milliseconds < 0
-        ? gpr_inf_future(GPR_CLOCK_REALTIME)
+        ? gpr_inf_future(GPR_CLOCK_MONOTONIC)
         : gpr_time_add(gpr_now(GPR_CLOCK_MONOTONIC), gpr_time_from_millis(timeout_milliseconds, GPR_TIMESPAN));
     for (;;) {
-        grpc_event event = grpc_completion_queue_next(server->queue, deadline, NULL);
+        // Wake up for the next receive timeout too; the core has no per-call timer for servers.
+        gpr_timespec next_overdue = cancel_overdue_receivers(server);
+        gpr_timespec wait_until = gpr_time_cmp(next_overdue, deadline) < 0 ? next_overdue : deadline;
+        grpc_event event = grpc_completion_queue_next(server->queue, wait_until, NULL);
         switch (event.type) {
         case GRPC_QUEUE_SHUTDOWN: return MCGRPC_NEXT_QUEUE_SHUT_DOWN;
-        case GRPC_QUEUE_TIMEOUT: return MCGRPC_NEXT_TIMEOUT;
+        case GRPC_QUEUE_TIMEOUT:
+            if (gpr_time_cmp(gpr_now(GPR_CLOCK_MONOTONIC), deadline) >= 0) return MCGRPC_NEXT_TIMEOUT;
+            break;
         case GRPC_OP_COMPLETE:
             if (event.tag == &server->shutdown_tag) return MCGRPC_NEXT_SERVER_SHUT_DOWN;
             if (advance(event.tag, event.success)) {
@@ -246,6 +330,8 @@ void mcgrpc_server_shutdown(mcgrpc_server *server) {
 }
 
 int mcgrpc_server_answering_count(mcgrpc_server *server) { return atomic_load(&server->answering); }
+
+long mcgrpc_server_receive_timeout_count(mcgrpc_server *server) { return atomic_load(&server->receive_timeouts); }
 
 void mcgrpc_server_cancel_all_calls(mcgrpc_server *server) { grpc_server_cancel_all_calls(server->server); }
 

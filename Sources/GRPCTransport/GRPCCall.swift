@@ -82,12 +82,18 @@ public struct GRPCServerConfiguration: Sendable, Hashable {
     public var port: Int
     /// Largest request message accepted; the gRPC core answers larger ones RESOURCE_EXHAUSTED by itself.
     public var maxReceiveMessageBytes: Int
+    /// What one client may hold: streams per connection, handshake, idle and receive timeouts, keepalive, PINGs.
+    public var limits: GRPCConnectionLimits
 
     /// Creates a configuration.
-    public init(host: String = "127.0.0.1", port: Int = 8081, maxReceiveMessageBytes: Int = 4 << 20) {
+    public init(
+        host: String = "127.0.0.1", port: Int = 8081, maxReceiveMessageBytes: Int = 4 << 20,
+        limits: GRPCConnectionLimits = GRPCConnectionLimits()
+    ) {
         self.host = host
         self.port = port
         self.maxReceiveMessageBytes = maxReceiveMessageBytes
+        self.limits = limits
     }
 
     /// The listening address in the form the core takes: `host:port`, IPv6 hosts in brackets.

@@ -33,10 +33,21 @@ public final class GRPCServer: Sendable {
         guard (0...Int(Int32.max)).contains(configuration.maxReceiveMessageBytes) else {
             throw .invalidConfiguration(setting: "maxReceiveMessageBytes", value: configuration.maxReceiveMessageBytes)
         }
+        let limits = try configuration.limits.coreValues()
+        var options = mcgrpc_server_options(
+            max_receive_message_bytes: Int32(configuration.maxReceiveMessageBytes),
+            max_concurrent_streams: limits.maxConcurrentStreams,
+            handshake_timeout_milliseconds: limits.handshakeTimeout,
+            idle_timeout_milliseconds: limits.idleTimeout,
+            keepalive_time_milliseconds: limits.keepaliveInterval,
+            keepalive_timeout_milliseconds: limits.keepaliveTimeout,
+            min_ping_interval_milliseconds: limits.minPingInterval,
+            max_ping_strikes: limits.maxPingStrikes,
+            receive_timeout_milliseconds: limits.receiveTimeout,
+            // A few calls requested ahead, so that a burst of clients does not wait for the loop to ask for each one.
+            pending_calls: 16)
         var boundPort: Int32 = 0
-        // A few calls requested ahead, so that a burst of clients does not wait for the loop to ask for each one.
-        let pointer = mcgrpc_server_start(
-            configuration.address, Int32(configuration.maxReceiveMessageBytes), 16, &boundPort)
+        let pointer = mcgrpc_server_start(configuration.address, &options, &boundPort)
         guard let pointer else { throw .bindFailed(address: configuration.address) }
         self.configuration = configuration
         port = Int(boundPort)
@@ -53,6 +64,12 @@ public final class GRPCServer: Sendable {
 
     /// Calls handed to the handler and not yet answered.
     public var inFlightCallCount: Int { core.outstanding.load(ordering: .acquiring) }
+
+    /// Calls ended with DEADLINE_EXCEEDED because their request message had not arrived within
+    /// ``GRPCConnectionLimits/receiveTimeout``; they never reach the handler.
+    public var receiveTimeoutCount: Int {
+        core.finalReceiveTimeoutCount.withLock { $0 ?? mcgrpc_server_receive_timeout_count(core.server.pointer) }
+    }
 
     /// Stops gracefully and waits for it. Idempotent.
     ///
@@ -89,7 +106,7 @@ public final class GRPCServer: Sendable {
             }
             mcgrpc_server_shutdown_queue(server)
             core.loopFinished.wait()
-            mcgrpc_server_destroy(server)
+            core.destroy()
             core.logger.info("gRPC server stopped", metadata: ["port": "\(port)"])
         }
     }
@@ -129,6 +146,9 @@ final class GRPCServerCore: Sendable {
     let shutdownState = Mutex(ShutdownState.running)
     /// Signalled when the loop thread has drained the queue and returned (not after a detached teardown).
     let loopFinished = DispatchSemaphore(value: 0)
+    /// The receive-timeout count once the C server is freed (`nil` before); its lock keeps a reader of the live
+    /// count from racing the freeing.
+    let finalReceiveTimeoutCount = Mutex<Int?>(nil)
 
     init(server: OpaquePointer, handler: some GRPCHandler, logger: Logger) {
         self.server = ServerPointer(pointer: server)
@@ -151,7 +171,7 @@ final class GRPCServerCore: Sendable {
                 if isDetached { mcgrpc_server_shutdown_queue(server.pointer) }
             } else if result == MCGRPC_NEXT_QUEUE_SHUT_DOWN {
                 if shutdownState.withLock({ $0 == .detached }) {
-                    mcgrpc_server_destroy(server.pointer)
+                    destroy()
                     logger.debug("gRPC core shut down after its last connection closed")
                 } else {
                     loopFinished.signal()
@@ -211,6 +231,14 @@ final class GRPCServerCore: Sendable {
             logger.warning("gRPC answer could not be started", metadata: ["grpc_call_error": "\(error)"])
         }
         outstanding.add(-1, ordering: .acquiringAndReleasing)
+    }
+
+    /// Frees the C server, keeping its last count for readers.
+    func destroy() {
+        finalReceiveTimeoutCount.withLock { count in
+            count = mcgrpc_server_receive_timeout_count(server.pointer)
+            mcgrpc_server_destroy(server.pointer)
+        }
     }
 
     /// Waits until every handed-out call has been answered and its answer sent, or the core has shut down

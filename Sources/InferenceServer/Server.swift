@@ -50,17 +50,20 @@ public final class Server: Sendable {
             do {
                 grpc = try GRPCServer(
                     configuration: GRPCServerConfiguration(
-                        host: transport.host, port: grpcPort, maxReceiveMessageBytes: transport.maxBodyBytes),
+                        host: transport.host, port: grpcPort, maxReceiveMessageBytes: transport.maxBodyBytes,
+                        limits: configuration.grpcLimits),
                     handler: endpoint, logger: logger)
             } catch {
                 // Nobody asked for this port (e.g. the HTTP port is 8081, as for the second replica behind nginx):
                 // serve HTTP rather than fail to start. An explicit --grpc-port still fails hard.
-                guard configuration.grpcPort == .automatic else { throw error }
+                guard configuration.grpcPort == .automatic, case .bindFailed = error else { throw error }
                 logger.warning(
                     "gRPC is off: its automatic port could not be bound; give --grpc-port to choose one",
                     metadata: ["port": "\(grpcPort)", "reason": "\(error)"])
             }
         }
+        // Weakly: the server's handler holds the service, whose metrics would otherwise hold the server.
+        if let grpc { service.grpcMetrics.attach { [weak grpc] in grpc?.receiveTimeoutCount ?? 0 } }
         let snapshot = registry.snapshot
         for name in snapshot.names {
             guard let model = snapshot.models[name] else { continue }

@@ -1,3 +1,4 @@
+public import GRPCTransport
 public import HTTPTransport
 
 /// Everything the server needs to start; the executable fills it from flags and `MCDROPOUT_*` variables.
@@ -15,6 +16,9 @@ public struct ServerConfiguration: Sendable {
     /// The port of the KServe V2 gRPC service, on `transport.host`; its largest request message is
     /// `transport.maxBodyBytes`.
     public var grpcPort = GRPCPortSetting.automatic
+    /// What one gRPC client may hold (streams per connection, handshake, idle and receive timeouts, keepalive and
+    /// PING policing); the gRPC counterpart of the transport's connection limits.
+    public var grpcLimits = GRPCConnectionLimits()
     /// Model files; each model is named after its file stem (`models/mnist.safetensors` → `mnist`).
     public var modelPaths: [String] = ["models/mnist.safetensors"]
     /// Passes per request when the request does not say.

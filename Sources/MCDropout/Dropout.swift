@@ -19,8 +19,13 @@ public struct Dropout: Sendable, Equatable {
     /// Whether the layer ever drops anything.
     public var isIdentity: Bool { probability == 0 }
 
-    /// The threshold a 32-bit uniform draw must reach for a unit to be kept: `⌊p · 2³²⌋`.
+    /// The threshold a 32-bit uniform draw of ``fillMask(_:rows:columns:using:)`` (training) must reach for a unit to be
+    /// kept: `⌊p · 2³²⌋`.
     @usableFromInline var dropThreshold: UInt64 { UInt64((Double(probability) * 4_294_967_296).rounded(.down)) }
+
+    /// The threshold a 16-bit uniform of Monte-Carlo inference's ``MaskStream`` must reach for a unit to be kept:
+    /// `⌊p · 65536⌋`, below 65 536 because `p < 1`; inference applies `p` to `1/65536`.
+    @usableFromInline var maskThreshold: UInt32 { UInt32((Double(probability) * 65_536).rounded(.down)) }
 
     /// Fills `mask` with `keepScale` for kept units and `0` for dropped ones.
     ///

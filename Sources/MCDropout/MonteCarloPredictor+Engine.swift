@@ -17,6 +17,8 @@ extension MonteCarloPredictor {
         workspace.activeUnits.ensureCount(instanceCount * sharedWidth)
         workspace.activeValues.ensureCount(instanceCount * sharedWidth)
         workspace.activeCounts.ensureCount(instanceCount)
+        workspace.activeWords.ensureCount(instanceCount * MaskStream.wordCount(units: sharedWidth))
+        workspace.activeWordCounts.ensureCount(instanceCount)
         let statisticsWidth = 2 * model.outputSize + 2
         workspace.statistics.ensureCount(instanceCount * statisticsWidth)
         workspace.halfStatistics.ensureCount(instanceCount * statisticsWidth)
@@ -64,14 +66,23 @@ extension MonteCarloPredictor {
                         if usesActiveUnits && prefixEnd < layers.count {
                             workspace.activeUnits.withUnsafeMutableBufferPointer { units in
                                 let list = units.baseAddress! + instance * sharedWidth
+                                let words = instance * MaskStream.wordCount(units: sharedWidth)
                                 var count = 0
+                                var wordCount = 0
                                 for column in 0..<sharedWidth where destination[column] != 0 {
                                     list[count] = Int32(truncatingIfNeeded: column)
                                     workspace.activeValues[instance * sharedWidth + count] = destination[column]
                                     count += 1
+                                    // The mask words holding the active units, each once (units ascend).
+                                    let word = Int32(truncatingIfNeeded: column >> 2)
+                                    if wordCount == 0 || workspace.activeWords[words + wordCount - 1] != word {
+                                        workspace.activeWords[words + wordCount] = word
+                                        wordCount += 1
+                                    }
                                 }
                                 if Double(count) <= Self.activeFraction * Double(sharedWidth) {
                                     workspace.activeCounts[instance] = count
+                                    workspace.activeWordCounts[instance] = wordCount
                                 }
                             }
                         }
@@ -106,12 +117,12 @@ extension MonteCarloPredictor {
         return true
     }
 
-    /// Adds `count` passes for every prepared instance, continuing `generator`'s stream.
+    /// Adds `count` passes for every prepared instance, with the masks of `stream`.
     ///
-    /// Pass `i` of this call is the request's pass `firstPass + i`; passes before `splitAt` accumulate into
-    /// `statistics`, the others into `halfStatistics` (see ``splitPoint(sampleCount:)``).
+    /// Pass `i` of this call is the request's pass `firstPass + i` (its masks are that pass's); passes before `splitAt`
+    /// accumulate into `statistics`, the others into `halfStatistics` (see ``splitPoint(sampleCount:)``).
     func addPasses(
-        _ count: Int, generator: inout RandomSource, workspace: inout MonteCarloWorkspace, firstPass: Int = 0,
+        _ count: Int, stream: MaskStream, workspace: inout MonteCarloWorkspace, firstPass: Int = 0,
         splitAt: Int = .max
     ) {
         let instances = workspace.instanceCount
@@ -140,17 +151,32 @@ extension MonteCarloPredictor {
         while done < count {
             let block = min(Self.blockRows, count - done)
             workspace.maskWords.withUnsafeMutableBufferPointer { words in
-                for index in 0..<(block * wordsPerPass) { words[index] = generator.next() }
+                fillLaterMasks(words.baseAddress!, rows: block, firstPass: firstPass + done, stream: stream)
             }
             for instance in 0..<instances {
                 gatherActiveWeights(instance: instance, workspace: &workspace)
                 withPointers(&workspace, instance: instance) { prepared, buffers, statistics, half in
                     runRows(
-                        prepared, rows: block, buffers: buffers, firstPass: firstPass + done, splitAt: splitAt,
-                        statistics: statistics, halfStatistics: half)
+                        prepared, rows: block, buffers: buffers, stream: stream, firstPass: firstPass + done,
+                        splitAt: splitAt, statistics: statistics, halfStatistics: half)
                 }
             }
             done += block
+        }
+    }
+
+    /// Writes the mask words of every stochastic layer after the first of passes `firstPass ..< firstPass + rows` into
+    /// a block's words (pass after pass, ``wordsPerPass`` each); they are shared by all inputs of a batch. The first
+    /// stochastic layer's words depend on the input's active units and are written by ``runRows``.
+    func fillLaterMasks(_ words: UnsafeMutablePointer<UInt64>, rows: Int, firstPass: Int, stream: MaskStream) {
+        let first = firstStochasticLayer
+        for index in (first + 1)..<max(first + 1, model.layers.count) where maskWordOffsets[index - first] >= 0 {
+            let count = MaskStream.wordCount(units: model.layers[index].inputSize)
+            for row in 0..<rows {
+                stream.fill(
+                    words + row * wordsPerPass + maskWordOffsets[index - first], count: count, pass: firstPass + row,
+                    layer: index)
+            }
         }
     }
 
@@ -175,27 +201,32 @@ extension MonteCarloPredictor {
         let sharedWidth = model.layers[firstStochasticLayer].inputSize
         let statisticsWidth = 2 * model.outputSize + 2
         let activeCount = workspace.activeCounts[instance]
+        let wordCount = activeCount < 0 ? 0 : workspace.activeWordCounts[instance]
+        let wordsWidth = MaskStream.wordCount(units: sharedWidth)
         return workspace.shared.withUnsafeBufferPointer { shared in
             workspace.activeUnits.withUnsafeBufferPointer { units in
                 workspace.activeValues.withUnsafeBufferPointer { values in
-                    workspace.activeWeights.withUnsafeBufferPointer { weights in
-                        let prepared = PreparedInstance(
-                            shared: shared.baseAddress! + instance * sharedWidth,
-                            units: units.baseAddress! + instance * sharedWidth,
-                            values: values.baseAddress! + instance * sharedWidth, activeCount: activeCount,
-                            activeWeights: weights.baseAddress)
-                        return workspace.maskWords.withUnsafeBufferPointer { words in
-                            workspace.passes.withUnsafeMutableBufferPointer { passes in
-                                workspace.passesNext.withUnsafeMutableBufferPointer { next in
-                                    workspace.statistics.withUnsafeMutableBufferPointer { statistics in
-                                        workspace.halfStatistics.withUnsafeMutableBufferPointer { half in
-                                            body(
-                                                prepared,
-                                                BlockBuffers(
-                                                    words: words.baseAddress!, passes: passes.baseAddress!,
-                                                    next: next.baseAddress!),
-                                                statistics.baseAddress! + instance * statisticsWidth,
-                                                half.baseAddress! + instance * statisticsWidth)
+                    workspace.activeWords.withUnsafeBufferPointer { activeWords in
+                        workspace.activeWeights.withUnsafeBufferPointer { weights in
+                            let prepared = PreparedInstance(
+                                shared: shared.baseAddress! + instance * sharedWidth,
+                                units: units.baseAddress! + instance * sharedWidth,
+                                values: values.baseAddress! + instance * sharedWidth, activeCount: activeCount,
+                                activeWords: activeWords.baseAddress! + instance * wordsWidth,
+                                activeWordCount: wordCount, activeWeights: weights.baseAddress)
+                            return workspace.maskWords.withUnsafeMutableBufferPointer { words in
+                                workspace.passes.withUnsafeMutableBufferPointer { passes in
+                                    workspace.passesNext.withUnsafeMutableBufferPointer { next in
+                                        workspace.statistics.withUnsafeMutableBufferPointer { statistics in
+                                            workspace.halfStatistics.withUnsafeMutableBufferPointer { half in
+                                                body(
+                                                    prepared,
+                                                    BlockBuffers(
+                                                        words: words.baseAddress!, passes: passes.baseAddress!,
+                                                        next: next.baseAddress!),
+                                                    statistics.baseAddress! + instance * statisticsWidth,
+                                                    half.baseAddress! + instance * statisticsWidth)
+                                            }
                                         }
                                     }
                                 }
@@ -207,11 +238,15 @@ extension MonteCarloPredictor {
         }
     }
 
-    /// Runs the stochastic layers on `rows` passes of one prepared instance, whose mask words are in `buffers`, and
-    /// accumulates each pass's statistics into `statistics` (pass `firstPass + row < splitAt`) or `halfStatistics`.
+    /// Runs the stochastic layers on `rows` passes (the request's passes `firstPass ..< firstPass + rows`) of one
+    /// prepared instance, and accumulates each pass's statistics into `statistics` (pass `firstPass + row < splitAt`)
+    /// or `halfStatistics`.
+    ///
+    /// `buffers.words` holds the later layers' mask words of these passes (``fillLaterMasks(_:rows:firstPass:stream:)``);
+    /// this writes the first stochastic layer's: the words holding the active units, or all of them (dense path).
     func runRows(
-        _ prepared: PreparedInstance, rows passCount: Int, buffers: BlockBuffers, firstPass: Int, splitAt: Int,
-        statistics: UnsafeMutablePointer<Double>, halfStatistics: UnsafeMutablePointer<Double>
+        _ prepared: PreparedInstance, rows passCount: Int, buffers: BlockBuffers, stream: MaskStream, firstPass: Int,
+        splitAt: Int, statistics: UnsafeMutablePointer<Double>, halfStatistics: UnsafeMutablePointer<Double>
     ) {
         let layers = model.layers
         let rows = passCount
@@ -229,6 +264,9 @@ extension MonteCarloPredictor {
             // The active units' masked values, compacted: an `N × k` pass matrix.
             for pass in 0..<passCount {
                 let mask = words + pass * wordsPerPass + maskWordOffsets[0]
+                stream.fill(
+                    mask, indices: prepared.activeWords, count: prepared.activeWordCount, pass: firstPass + pass,
+                    layer: first)
                 MaskKernels.selectActive(
                     prepared.values, units: prepared.units, into: input + pass * activeCount, count: activeCount,
                     mask: mask,
@@ -236,9 +274,11 @@ extension MonteCarloPredictor {
             }
         } else {
             // Masked broadcast of the (pre-scaled) shared activations straight into the pass matrix.
+            let wordCount = MaskStream.wordCount(units: sharedWidth)
             for pass in 0..<passCount {
                 let row = input + pass * sharedWidth
                 let mask = words + pass * wordsPerPass + maskWordOffsets[0]
+                stream.fill(mask, count: wordCount, pass: firstPass + pass, layer: first)
                 MaskKernels.select(source, into: row, count: sharedWidth, mask: mask, dropout: dropout)
             }
         }

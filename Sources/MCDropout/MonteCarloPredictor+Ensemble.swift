@@ -6,10 +6,10 @@
 /// entropies, mutual information) cover all `N` passes, so the mutual information includes the members'
 /// disagreement as well as each member's dropout spread.
 ///
-/// **Random stream.** Member 0 draws its masks from `RandomSource(seed: s)`, exactly as a single network does, so a
-/// one-member ensemble is today's engine bit for bit; member `k ≥ 1` from ``memberSeed(_:member:)``. Each member's
-/// stream is consumed as a single network's is (pass after pass), so equal seeds and equal `N` give bit-identical
-/// summaries.
+/// **Random stream.** Member 0's masks are `MaskStream(seed: s)`, exactly as a single network's, so a one-member
+/// ensemble is the single-network engine bit for bit; member `k ≥ 1`'s are `MaskStream(seed: memberSeed(s, k))`
+/// (``memberSeed(_:member:)``). Member `k`'s own passes are numbered `0, 1, …` in that stream (adaptive sampling
+/// continues the numbering from step to step), so equal seeds and equal `N` give bit-identical summaries.
 ///
 /// **Workspace.** Each member keeps its own prepared inputs, statistics and generator in
 /// ``MonteCarloWorkspace/members``; the request's statistics are their sums, in member order.
@@ -58,9 +58,8 @@ extension MonteCarloPredictor {
         workspace: inout MonteCarloWorkspace
     ) {
         if otherMembers.isEmpty {
-            var generator = RandomSource(seed: seed)
             prepare(inputs, instanceCount: instanceCount, workspace: &workspace)
-            addPassesInHalves(sampleCount, generator: &generator, workspace: &workspace)
+            addPassesInHalves(sampleCount, stream: MaskStream(seed: seed), workspace: &workspace)
             return
         }
         prepareMembers(inputs, instanceCount: instanceCount, seed: seed, workspace: &workspace)
@@ -69,21 +68,22 @@ extension MonteCarloPredictor {
 
     /// Adds a fixed-`N` request's `count` passes as its two halves, each in GEMMs and statistics of its own, and
     /// adds the second half's statistics to the first's (see `MonteCarloPredictor+Split.swift`).
-    func addPassesInHalves(_ count: Int, generator: inout RandomSource, workspace: inout MonteCarloWorkspace) {
+    func addPassesInHalves(_ count: Int, stream: MaskStream, workspace: inout MonteCarloWorkspace) {
         let half = Self.splitPoint(sampleCount: count)
-        addPasses(half, generator: &generator, workspace: &workspace, splitAt: half)
+        addPasses(half, stream: stream, workspace: &workspace, splitAt: half)
         guard half < count else { return }
-        addPasses(count - half, generator: &generator, workspace: &workspace, firstPass: half, splitAt: half)
+        addPasses(count - half, stream: stream, workspace: &workspace, firstPass: half, splitAt: half)
         workspace.addHalfStatistics(from: workspace.halfStatistics, classCount: model.outputSize)
     }
 
-    /// Prepares every member's inputs and seeds its generator.
+    /// Prepares every member's inputs and sets up its mask stream.
     func prepareMembers(
         _ inputs: UnsafeBufferPointer<Float>, instanceCount: Int, seed: UInt64, workspace: inout MonteCarloWorkspace
     ) {
         while workspace.members.count < memberCount { workspace.members.append(MonteCarloWorkspace()) }
         for index in 0..<memberCount {
-            workspace.members[index].generator = RandomSource(seed: Self.memberSeed(seed, member: index))
+            workspace.members[index].maskStream = MaskStream(seed: Self.memberSeed(seed, member: index))
+            workspace.members[index].nextPass = 0
             member(index).prepare(inputs, instanceCount: instanceCount, workspace: &workspace.members[index])
         }
         workspace.instanceCount = instanceCount
@@ -109,15 +109,15 @@ extension MonteCarloPredictor {
         }
     }
 
-    /// Adds `count` passes with the workspace's own mask stream (a member's), continuing it.
+    /// Adds `count` passes with the workspace's own mask stream (a member's), numbered on from its next pass.
     private func addPasses(_ count: Int, continuing workspace: inout MonteCarloWorkspace, inHalves: Bool) {
-        var generator = workspace.generator
+        let stream = workspace.maskStream
         if inHalves {
-            addPassesInHalves(count, generator: &generator, workspace: &workspace)
+            addPassesInHalves(count, stream: stream, workspace: &workspace)
         } else {
-            addPasses(count, generator: &generator, workspace: &workspace)
+            addPasses(count, stream: stream, workspace: &workspace, firstPass: workspace.nextPass)
         }
-        workspace.generator = generator
+        workspace.nextPass += count
     }
 
     /// The ensemble's prediction with dropout off: the mean of the members' weight-scaling probabilities, as a

@@ -9,12 +9,12 @@ import Synchronization
 /// thread runs both or two threads run one each. OpenBLAS rounds a row differently depending on the GEMM's row count
 /// (`mcdropout-bench --check-rows`; on this machine's kernels a row in the last partial 24-row group of an `M`-row
 /// GEMM differs from the same row inside a full group), so the halves must be separate GEMMs even on one thread for
-/// the bytes not to depend on scheduling. The masks are those of the seed's one stream (the second half continues the
-/// generator where the first half's masks end), so the split changes no mask. Same seed → same bytes, whichever
+/// the bytes not to depend on scheduling. A pass's masks depend only on the seed and the pass's index (``MaskStream``),
+/// so the split changes no mask and the second half needs nothing from the first. Same seed → same bytes, whichever
 /// thread ran which half; the cost on one thread is packing each layer's weights twice instead of once.
 ///
-/// **Hand-over.** The owner prepares the input (deterministic prefix, active units, their gathered weights), draws
-/// the first half's masks, and *offers* the second half to a ``PassHelper`` — which accepts only when a thread is
+/// **Hand-over.** The owner prepares the input (deterministic prefix, active units, their gathered weights), computes
+/// the first half's later-layer masks, and *offers* the second half to a ``PassHelper`` — which accepts only when a thread is
 /// idle at that moment, never queueing behind work. Then it runs the first half. Whoever claims the second half first
 /// (an atomic compare-and-swap) runs it: the helper, if it started by then; else the owner itself. The owner waits
 /// only for a half a helper has already started.
@@ -45,24 +45,24 @@ extension MonteCarloPredictor {
             return false
         }
         precondition(input.count == model.inputSize, "input width mismatch")
-        var generator = RandomSource(seed: seed)
+        let stream = MaskStream(seed: seed)
         prepare(input, instanceCount: 1, workspace: &workspace)
         ensureBlockBuffers(passes: half, workspace: &workspace)
         gatherActiveWeights(instance: 0, workspace: &workspace)
         workspace.maskWords.withUnsafeMutableBufferPointer { words in
-            for index in 0..<(half * wordsPerPass) { words[index] = generator.next() }
+            fillLaterMasks(words.baseAddress!, rows: half, firstPass: 0, stream: stream)
         }
         let helped = withPointers(&workspace, instance: 0) { prepared, buffers, statistics, _ -> Bool in
             split.predictor = self
             split.prepared = prepared
-            split.generator = generator
+            split.stream = stream
             split.firstPass = half
             split.passCount = sampleCount - half
             split.state.store(SplitWorkspace.offered, ordering: .releasing)
             _ = helper.offer(split.work)
             runRows(
-                prepared, rows: half, buffers: buffers, firstPass: 0, splitAt: half, statistics: statistics,
-                halfStatistics: statistics)
+                prepared, rows: half, buffers: buffers, stream: stream, firstPass: 0, splitAt: half,
+                statistics: statistics, halfStatistics: statistics)
             var helped = false
             let claimed = split.state.compareExchange(
                 expected: SplitWorkspace.offered, desired: SplitWorkspace.taken, ordering: .acquiringAndReleasing)
@@ -112,7 +112,7 @@ public final class SplitWorkspace: @unchecked Sendable {
     var buffers = MonteCarloWorkspace()
     var predictor: MonteCarloPredictor?
     var prepared: PreparedInstance?
-    var generator = RandomSource(seed: 0)
+    var stream = MaskStream(seed: 0)
     var firstPass = 0
     var passCount = 0
     /// The helper's entry point, made once so that offering it allocates nothing.
@@ -131,7 +131,7 @@ public final class SplitWorkspace: @unchecked Sendable {
         state.store(Self.done, ordering: .releasing)
     }
 
-    /// Runs the second half's passes into ``buffers``' statistics, continuing the seed's stream.
+    /// Runs the second half's passes into ``buffers``' statistics, with the masks of their pass indices.
     func runSecondHalf() {
         guard let predictor, let prepared else { return }
         // Worked on as a local value: nested accesses to a class's stored property would conflict dynamically.
@@ -149,9 +149,9 @@ public final class SplitWorkspace: @unchecked Sendable {
         while done < passCount {
             let block = min(MonteCarloPredictor.blockRows, passCount - done)
             buffers.maskWords.withUnsafeMutableBufferPointer { words in
-                for index in 0..<(block * predictor.wordsPerPass) { words[index] = generator.next() }
+                predictor.fillLaterMasks(words.baseAddress!, rows: block, firstPass: firstPass + done, stream: stream)
             }
-            buffers.maskWords.withUnsafeBufferPointer { words in
+            buffers.maskWords.withUnsafeMutableBufferPointer { words in
                 buffers.passes.withUnsafeMutableBufferPointer { passes in
                     buffers.passesNext.withUnsafeMutableBufferPointer { next in
                         buffers.statistics.withUnsafeMutableBufferPointer { statistics in
@@ -159,8 +159,8 @@ public final class SplitWorkspace: @unchecked Sendable {
                                 prepared, rows: block,
                                 buffers: BlockBuffers(
                                     words: words.baseAddress!, passes: passes.baseAddress!, next: next.baseAddress!),
-                                firstPass: firstPass + done, splitAt: 0, statistics: statistics.baseAddress!,
-                                halfStatistics: statistics.baseAddress!)
+                                stream: stream, firstPass: firstPass + done, splitAt: 0,
+                                statistics: statistics.baseAddress!, halfStatistics: statistics.baseAddress!)
                         }
                     }
                 }

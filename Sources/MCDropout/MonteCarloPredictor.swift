@@ -11,13 +11,15 @@
 /// an `N × k` pass matrix times the `k` matching weight rows, gathered per input, instead of `N × W` times all `W`.
 /// The sum is the same with the zero terms left out, so it differs from the dense product only by float rounding.
 ///
-/// **Random stream.** Masks for the request seed `s` come from `RandomSource(seed: s)`, drawn *pass after pass* and,
-/// within a pass, layer after layer (every layer with non-zero dropout from the first stochastic one on). A mask row
-/// of width `W` consumes fresh 64-bit words exactly as ``Dropout/fillMask(_:rows:columns:using:)`` does for one row:
-/// for `p = 0.5`, `⌈W/64⌉` words, unit `j` kept when bit `j mod 64` of word `⌊j/64⌋` is 1; otherwise `⌈W/2⌉` words,
-/// unit `j` kept when the low (`j` even) or high (`j` odd) 32-bit half of word `⌊j/2⌋` reaches
-/// ``Dropout/dropThreshold``. So the first `n` passes of a seed are the same whatever `N` is (adaptive sampling relies
-/// on this), and every input of a batch sees the same `N` masks as a single request with that seed.
+/// **Random stream.** The masks of request seed `s` are ``MaskStream(seed: s)``: the keep decision of unit `u` of
+/// layer `l`'s input in pass `n` is a pure function of `(s, n, l, u)` — a SplitMix64 word per four units, one 16-bit
+/// uniform per unit, compared with `⌊p · 65536⌋` (see ``MaskStream`` for the exact definition). Nothing is carried
+/// from pass to pass, so the first `n` passes of a seed are the same whatever `N` is (adaptive sampling relies on
+/// this), the second half of a request's passes needs no state from the first, every input of a batch sees the same
+/// `N` masks as a single request with that seed (the words of the later layers are computed once per block and
+/// shared), and the first stochastic layer computes only the words that hold its active units — the dense path
+/// computes all of them, and both read the same uniforms. Training draws its masks with
+/// ``Dropout/fillMask(_:rows:columns:using:)`` instead; inference masks have never had to match those.
 ///
 /// **Reproducibility.** Results are bit-identical for equal seeds and equal `N`. A batch of `B` inputs does *not*
 /// stack its `B × N` passes into one `(B·N) × H` sgemm: OpenBLAS 0.3.21 (even on one thread) rounds a row differently
@@ -33,9 +35,10 @@ public struct MonteCarloPredictor: Sendable {
     public let head: OutputHead
     /// Index of the first layer whose input dropout is non-zero; `layers.count` when the model has no dropout.
     let firstStochasticLayer: Int
-    /// For each layer from `firstStochasticLayer` on: the offset of its mask words within one pass (`-1`: no dropout).
+    /// For each layer from `firstStochasticLayer` on: the offset of its mask words within one pass's words in a block
+    /// (`-1`: no dropout).
     let maskWordOffsets: [Int]
-    /// Random words one pass consumes.
+    /// Mask words of one pass (``MaskStream``: four 16-bit uniforms each) over all its stochastic layers.
     let wordsPerPass: Int
     /// The widest layer input or output from the first stochastic layer on.
     let stochasticWidth: Int
@@ -76,6 +79,8 @@ public struct MonteCarloPredictor: Sendable {
         self.model = model
         self.head = head
         self.usesActiveUnits = usesActiveUnits && model.activation.isReLU
+        precondition(model.layers.count < 256, "the mask stream numbers layers below 256")
+        precondition(model.layers.allSatisfy { $0.inputSize < 1 << 26 }, "the mask stream numbers units below 2²⁶")
         let first = model.dropouts.firstIndex { !$0.isIdentity } ?? model.layers.count
         firstStochasticLayer = first
         var offsets: [Int] = []
@@ -89,7 +94,7 @@ public struct MonteCarloPredictor: Sendable {
                 offsets.append(-1)
             } else {
                 offsets.append(words)
-                words += dropout.probability == 0.5 ? (inputWidth + 63) / 64 : (inputWidth + 1) / 2
+                words += MaskStream.wordCount(units: inputWidth)
             }
         }
         maskWordOffsets = offsets
@@ -154,15 +159,15 @@ public struct MonteCarloPredictor: Sendable {
     /// Runs passes in blocks until ``AdaptiveSampling`` says the mean probabilities are precise enough or its
     /// decision test is settled.
     ///
-    /// The summary's `sampleCount` is the number of passes used. Because masks are drawn pass after pass, the passes
-    /// are those of ``predict(_:sampleCount:seed:workspace:)`` with that many passes and the same seed; results agree
+    /// The summary's `sampleCount` is the number of passes used. Because a pass's masks depend only on the seed and
+    /// the pass's index, the passes are those of ``predict(_:sampleCount:seed:workspace:)`` with that many passes and the same seed; results agree
     /// up to float rounding (the GEMMs have other row counts, see the type's documentation).
     public func predictAdaptive(
         _ input: UnsafeBufferPointer<Float>, sampling: AdaptiveSampling, seed: UInt64,
         workspace: inout MonteCarloWorkspace, into summary: inout PredictiveSummary
     ) {
         precondition(input.count == model.inputSize, "input width mismatch")
-        var generator = RandomSource(seed: seed)
+        let stream = MaskStream(seed: seed)
         if otherMembers.isEmpty {
             prepare(input, instanceCount: 1, workspace: &workspace)
         } else {
@@ -181,7 +186,7 @@ public struct MonteCarloPredictor: Sendable {
             let block = sampling.nextBlock(passesDone: done, maximumStandardError: error, isDecisionSettled: isSettled)
             if block == 0 { break }
             if otherMembers.isEmpty {
-                addPasses(block, generator: &generator, workspace: &workspace)
+                addPasses(block, stream: stream, workspace: &workspace, firstPass: done)
             } else {
                 addMemberPasses(block, workspace: &workspace)
             }

@@ -15,6 +15,10 @@ public struct MonteCarloWorkspace: Sendable {
     /// The shared activations of those units, in the same layout (`shared` compacted).
     var activeValues: [Float] = []
     var activeCounts: [Int] = []
+    /// Per instance, the indices of the first stochastic layer's mask words that hold its active units (the width of
+    /// a mask row in words apart), and their count.
+    var activeWords: [Int32] = []
+    var activeWordCounts: [Int] = []
     /// The first stochastic layer's weight rows of the active units of the instance being run, one after another.
     var activeWeights: [Float] = []
     /// The instance whose rows `activeWeights` holds (`-1`: none), so that a request's blocks and halves gather once.
@@ -22,7 +26,8 @@ public struct MonteCarloWorkspace: Sendable {
     /// The pass matrix of the current block and the next layer's output.
     var passes: [Float] = []
     var passesNext: [Float] = []
-    /// The random words of the current block's masks, pass after pass (see ``MonteCarloPredictor``).
+    /// The mask words of the current block, pass after pass (see ``MaskStream``); the first stochastic layer's are
+    /// the current input's.
     var maskWords: [UInt64] = []
     /// Per instance: `C` sums of probabilities, `C` sums of squares, the entropy sum and the pass count.
     var statistics: [Double] = []
@@ -36,8 +41,9 @@ public struct MonteCarloWorkspace: Sendable {
     /// For a deep ensemble: one workspace per member (its prepared inputs, statistics and mask stream); this
     /// workspace's `statistics` then hold their sums.
     var members: [MonteCarloWorkspace] = []
-    /// A member's mask stream, continued from block to block.
-    var generator = RandomSource(seed: 0)
+    /// A member's mask stream and the index of its next pass (adaptive sampling continues a member's passes).
+    var maskStream = MaskStream(seed: 0)
+    var nextPass = 0
 
     /// Creates an empty workspace; buffers grow to the largest request seen and are then reused.
     public init() {}
@@ -60,12 +66,15 @@ struct PreparedInstance {
     var values: UnsafePointer<Float>
     /// The number of active units, or `-1` for the dense path.
     var activeCount: Int
+    /// The indices of the mask words that hold the active units, ascending, and their count.
+    var activeWords: UnsafePointer<Int32>
+    var activeWordCount: Int
     var activeWeights: UnsafePointer<Float>?
 }
 
 /// The buffers one block of passes works in: its mask words, its pass matrix and the next layer's output.
 struct BlockBuffers {
-    var words: UnsafePointer<UInt64>
+    var words: UnsafeMutablePointer<UInt64>
     var passes: UnsafeMutablePointer<Float>
     var next: UnsafeMutablePointer<Float>
 }

@@ -75,7 +75,10 @@ struct FitRuleCommand: ParsableCommand {
             throw ValidationError("--rank, --feature-layer ≥ 0; --ridge > 0; --ink-cut in [0, 1)")
         }
         guard parsedAngles != nil else {
-            throw ValidationError("--rotation-angles: at most \(RotationProbe.maximumAngles) finite numbers")
+            throw ValidationError(
+                "--rotation-angles takes a comma-separated list of degrees such as -40,-20,20,40 (at most "
+                    + "\(RotationProbe.maximumAngles) finite numbers, or empty for no rotation score), not "
+                    + "'\(rotationAngles)'")
         }
         for name in summaryScores.split(separator: ",") where UncertaintyScore(rawValue: String(name)) == nil {
             throw ValidationError("--summary-scores: '\(name)' is not a summary score")

@@ -21,10 +21,15 @@ struct ShiftCommand: ParsableCommand {
 
     @Option(help: "The model file.")
     var model: String
-    @Option(help: "Directory with data/<dataset> directories.")
-    var dataRoot = "data"
+    @OptionGroup var data: DataDirectoryOptions
     @Option(help: "Out-of-distribution data set (default: fashion-mnist for mnist and vice versa).")
     var oodDataset: String?
+    @Option(help: "Out-of-distribution test set directory (default data/<ood-dataset>).", completion: .directory)
+    var oodDataDir: String?
+    /// The spelling before `--data-dir`: the directory holding both `<dataset>` directories. Kept, hidden, so that
+    /// older command lines run unchanged.
+    @Option(help: .hidden)
+    var dataRoot: String?
     @Option(help: "Images per set (0 = the whole test set).")
     var limit = 2000
     @Option(help: "Rotation step in degrees (0 … 180).")
@@ -44,6 +49,10 @@ struct ShiftCommand: ParsableCommand {
         guard limit >= 0, samples >= 1, threads >= 1 else {
             throw ValidationError("--limit ≥ 0, --samples, --threads ≥ 1")
         }
+        guard dataRoot == nil || (data.dataDir == nil && oodDataDir == nil) else {
+            throw ValidationError(
+                "--data-root (the older spelling) cannot be combined with --data-dir or --ood-data-dir")
+        }
         guard rotationStep > 0, rotationStep <= 180 else {
             throw ValidationError("--rotation-step must be in (0, 180]")
         }
@@ -54,9 +63,11 @@ struct ShiftCommand: ParsableCommand {
         let file = try ModelFile(decoding: InputFile.bytes(model))
         let dataset = file.metadata.dataset
         let classes = file.model.outputSize
-        let test = try DatasetLoader.load(directory: "\(dataRoot)/\(dataset)", split: .test, classCount: classes)
         let oodName = oodDataset ?? (dataset == "mnist" ? "fashion-mnist" : "mnist")
-        let ood = try DatasetLoader.load(directory: "\(dataRoot)/\(oodName)", split: .test, classCount: 10)
+        let testDirectory = dataRoot.map { "\($0)/\(dataset)" } ?? data.directory(for: dataset)
+        let oodDirectory = dataRoot.map { "\($0)/\(oodName)" } ?? oodDataDir ?? "data/\(oodName)"
+        let test = try DatasetLoader.load(directory: testDirectory, split: .test, classCount: classes)
+        let ood = try DatasetLoader.load(directory: oodDirectory, split: .test, classCount: 10)
         let count = limit == 0 ? test.count : min(limit, test.count)
         let clean = test.subset(0..<count)
         let side = Int(Double(test.pixelCount).squareRoot())

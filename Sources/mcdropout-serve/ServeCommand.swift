@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import GRPCTransport
 import HTTPTransport
 import InferenceServer
 import Logging
@@ -90,6 +91,27 @@ struct ServeCommand: ParsableCommand {
     var maxConnections = defaults.transport.connectionLimit
     @Option(help: "Most simultaneous connections from one IP address (0 = no limit, right behind a proxy).")
     var maxConnectionsPerIp = defaults.transport.perIPConnectionLimit
+    @Option(
+        help: "Most gRPC calls open at once on one connection (HTTP/2 max concurrent streams); clients queue the rest.")
+    var grpcMaxConcurrentStreams = defaults.grpcLimits.maxConcurrentStreams
+    @Option(help: "Seconds a new gRPC connection has to send its HTTP/2 preface and settings before it is closed.")
+    var grpcHandshakeTimeout = seconds(defaults.grpcLimits.handshakeTimeout)
+    @Option(help: "Seconds a gRPC connection may have no call open before it is closed (GOAWAY; 0 = never).")
+    var grpcIdleTimeout = seconds(defaults.grpcLimits.idleTimeout)
+    @Option(
+        help: ArgumentHelp(
+            "Seconds a gRPC call may take to deliver its request message; then DEADLINE_EXCEEDED (0 = no limit).",
+            discussion: "Ends calls that never send, such as a ModelStreamInfer stream left open, and stalled uploads."
+        ))
+    var grpcReceiveTimeout = seconds(defaults.grpcLimits.receiveTimeout)
+    @Option(help: "Seconds between the server's keepalive pings on gRPC connections with calls open (0 = none).")
+    var grpcKeepalive = seconds(defaults.grpcLimits.keepaliveInterval)
+    @Option(help: "Seconds a keepalive ping waits for its answer before the connection is closed as dead.")
+    var grpcKeepaliveTimeout = seconds(defaults.grpcLimits.keepaliveTimeout)
+    @Option(help: "Shortest interval in seconds between a client's pings without data; a faster ping is a strike.")
+    var grpcMinPingInterval = seconds(defaults.grpcLimits.minPingInterval)
+    @Option(help: "Ping strikes after which a gRPC connection is closed (GOAWAY too_many_pings; 0 = never).")
+    var grpcMaxPingStrikes = defaults.grpcLimits.maxPingStrikes
     @Option(help: "Seconds a graceful stop waits for requests in flight.")
     var drainTimeout = defaults.drainTimeoutSeconds
     @Option(
@@ -141,6 +163,18 @@ struct ServeCommand: ParsableCommand {
             throw ValidationError(
                 "--threads, --max-batch and --max-body-bytes must be ≥ 1 and --default-samples ≤ --max-samples")
         }
+        // The core takes milliseconds as a 32-bit int.
+        let grpcTimeouts = [
+            grpcHandshakeTimeout, grpcIdleTimeout, grpcReceiveTimeout, grpcKeepalive, grpcKeepaliveTimeout,
+            grpcMinPingInterval,
+        ]
+        guard grpcTimeouts.allSatisfy({ (0...2_147_483).contains($0) }), grpcHandshakeTimeout >= 1,
+            grpcKeepaliveTimeout >= 1, grpcMaxConcurrentStreams >= 1, grpcMaxPingStrikes >= 0
+        else {
+            throw ValidationError(
+                "--grpc-max-concurrent-streams, --grpc-handshake-timeout and --grpc-keepalive-timeout must be ≥ 1, "
+                    + "--grpc-max-ping-strikes ≥ 0, the other --grpc-* timeouts ≥ 0 (0: none), all below 2147483 s")
+        }
         guard maxBufferedBodyBytes >= maxBodyBytes else {
             throw ValidationError(
                 "--max-buffered-body-bytes (\(maxBufferedBodyBytes)) must be ≥ --max-body-bytes (\(maxBodyBytes))")
@@ -179,6 +213,11 @@ struct ServeCommand: ParsableCommand {
         configuration.transport.connectionTimeoutSeconds = connectionTimeout
         configuration.transport.connectionLimit = maxConnections
         configuration.transport.perIPConnectionLimit = maxConnectionsPerIp
+        configuration.grpcLimits = GRPCConnectionLimits(
+            maxConcurrentStreams: grpcMaxConcurrentStreams, handshakeTimeout: .seconds(grpcHandshakeTimeout),
+            idleTimeout: .seconds(grpcIdleTimeout), receiveTimeout: .seconds(grpcReceiveTimeout),
+            keepaliveInterval: .seconds(grpcKeepalive), keepaliveTimeout: .seconds(grpcKeepaliveTimeout),
+            minPingInterval: .seconds(grpcMinPingInterval), maxPingStrikes: grpcMaxPingStrikes)
         configuration.drainTimeoutSeconds = drainTimeout
         configuration.allowsModelContractChanges = reloadAllowChanges
         configuration.recordsDriftMetrics = driftMetrics
@@ -218,6 +257,9 @@ struct ServeCommand: ParsableCommand {
         }
     }
 }
+
+/// Whole seconds of a default, as an option shows it.
+private func seconds(_ duration: Duration) -> Int { Int(duration.components.seconds) }
 
 /// POSIX signals taken synchronously with `sigwait`.
 ///

@@ -44,12 +44,29 @@ struct DensityCommandTests {
         #expect(flagged <= 0.1)
 
         let output = fixture.directory.appendingPathComponent("shift").path
-        let shift = try eval([
-            "shift", "--model", fitted, "--data-root", fixture.directory.appendingPathComponent("data").path,
-            "--ood-dataset", "noise", "--limit", "30", "--samples", "5", "--rotation-step", "90", "--output-dir",
-            output,
-        ])
+        let shiftArguments = [
+            "shift", "--model", fitted, "--ood-dataset", "noise", "--limit", "30", "--samples", "5", "--rotation-step",
+            "90",
+        ]
+        let shift = try eval(
+            shiftArguments + [
+                "--data-dir", fixture.dataDirectory, "--ood-data-dir", fixture.oodDirectory, "--output-dir", output,
+            ])
         #expect(shift.status == 0, "\(shift.error)")
+        // The older spelling (the directory holding both sets) still runs, to the same results (timings aside).
+        let olderOutput = fixture.directory.appendingPathComponent("shift-data-root").path
+        let older = try eval(
+            shiftArguments + [
+                "--data-root", fixture.directory.appendingPathComponent("data").path, "--output-dir", olderOutput,
+            ])
+        #expect(older.status == 0, "\(older.error)")
+        let results = try [olderOutput, output].map { directory in
+            try JSONDecoder().decode(
+                ShiftBenchmark.Report.self,
+                from: Data(contentsOf: URL(fileURLWithPath: "\(directory)/shift-tiny.json"))
+            ).modes.map { ($0.sets, $0.detection) }
+        }
+        #expect(results[0].elementsEqual(results[1]) { $0.0 == $1.0 && $0.1 == $1.1 })
         let report = try JSONDecoder().decode(
             ShiftBenchmark.Report.self, from: Data(contentsOf: URL(fileURLWithPath: "\(output)/shift-tiny.json")))
         let sets = try #require(report.modes.last?.sets)
@@ -74,5 +91,22 @@ struct DensityCommandTests {
             inputScale: 255, sampleCount: 100, seed: 1)
         #expect(refreshed.metadata.metrics["monte_carlo_check"]?["accuracy"]?.doubleValue == check.accuracy)
         #expect(refreshed.metadata.metrics["monte_carlo"]?["samples"]?.intValue == 100)
+    }
+
+    @Test("fit-rule --rotation-angles that are not numbers: the message shows the expected list of degrees")
+    func rotationAnglesMessage() throws {
+        let fixture = try TinyEvaluationFixture()
+        defer { fixture.remove() }
+        let output = fixture.directory.appendingPathComponent("out.safetensors").path
+        for value in ["abc", "-40;40", "20,forty"] {
+            let result = try eval([
+                "fit-rule", "--model", fixture.modelPath, "--output", output, "--data-dir", fixture.dataDirectory,
+                "--rotation-angles=\(value)",
+            ])
+            #expect(result.status != 0, "\(value)")
+            #expect(result.error.contains("comma-separated list of degrees such as -40,-20,20,40"), "\(result.error)")
+            #expect(result.error.contains("'\(value)'"), "\(result.error)")
+            #expect(!FileManager.default.fileExists(atPath: output))
+        }
     }
 }

@@ -17,21 +17,21 @@ func referenceActivation(_ activation: HiddenActivation, _ x: Double) -> Double 
     }
 }
 
-/// Reference implementation: N separate forward passes in Double, one mask row per pass and layer, masks drawn in
-/// the order the batched engine documents (pass after pass and, within a pass, layer after layer); each row the
-/// pass's outputs after the head's transform (softmax, identity, or `exp` of the log variances).
+/// Reference implementation: N separate forward passes in Double, each unit's mask taken from the keep decision of
+/// ``MaskStream/isKept(pass:layer:unit:dropout:)`` one unit at a time; each row the pass's outputs after the head's
+/// transform (softmax, identity, or `exp` of the log variances).
 func naivePassOutputs(
     model: DropoutMLP, head: OutputHead, input: [Float], sampleCount: Int, seed: UInt64
 ) -> Matrix {
-    var generator = RandomSource(seed: seed)
+    let stream = MaskStream(seed: seed)
     let first = model.dropouts.firstIndex { !$0.isIdentity } ?? model.layers.count
     var masks: [[Float]] = model.layers.map { [Float](repeating: 1, count: sampleCount * $0.inputSize) }
     for pass in 0..<sampleCount {
         for (index, layer) in model.layers.enumerated() where index >= first && !model.dropouts[index].isIdentity {
-            let width = layer.inputSize
-            masks[index].withUnsafeMutableBufferPointer {
-                let row = UnsafeMutableBufferPointer(rebasing: $0[(pass * width)..<((pass + 1) * width)])
-                model.dropouts[index].fillMask(row, rows: 1, columns: width, using: &generator)
+            let dropout = model.dropouts[index]
+            for unit in 0..<layer.inputSize {
+                let isKept = stream.isKept(pass: pass, layer: index, unit: unit, dropout: dropout)
+                masks[index][pass * layer.inputSize + unit] = isKept ? dropout.keepScale : 0
             }
         }
     }

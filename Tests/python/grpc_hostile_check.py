@@ -8,6 +8,8 @@ Scenarios (each prints one JSON object on stdout):
                    each case prints the status name, message and seconds taken, then the status of a valid infer and
                    of ServerLive sent afterwards.
   live             one ServerLive call: its status and message.
+  stalled_stream   a ModelStreamInfer stream that never sends, and ServerLive on the same connection 0.2 s later:
+                   the status, message and end time (seconds from the start) of each.
   flood N SAMPLES  N concurrent ModelInfer calls of 16 images with SAMPLES passes each (a warm-up ServerLive first);
                    prints "started" on its own line once they are sent, then the JSON: per call its status,
                    seconds and the wall-clock time it ended (Unix seconds), then the status of one ServerLive sent
@@ -183,5 +185,34 @@ elif scenario == "flood":
                   for status, message, seconds, ended in outcomes],
         "after": {"status": after[0], "message": after[1]},
     }))
+elif scenario == "stalled_stream":
+    # A ModelStreamInfer left open without a message, and ServerLive on the same channel (one connection) 0.2 s
+    # later: with one stream per connection, grpcio queues ServerLive until the stream has ended.
+    release = threading.Event()
+
+    def nothing():
+        release.wait(60)
+        yield from ()
+
+    outcome = {}
+    start = time.monotonic()
+
+    def run_stream():
+        try:
+            for _ in channel.stream_stream(service + "ModelStreamInfer")(nothing(), timeout=60):
+                pass
+            outcome["stream"] = {"status": "OK", "message": ""}
+        except grpc.RpcError as error:
+            outcome["stream"] = {"status": error.code().name, "message": error.details() or ""}
+        outcome["stream"]["ended"] = round(time.monotonic() - start, 4)
+
+    thread = threading.Thread(target=run_stream)
+    thread.start()
+    time.sleep(0.2)
+    status, message, _ = call("ServerLive", b"", timeout=30)
+    outcome["live"] = {"status": status, "message": message, "ended": round(time.monotonic() - start, 4)}
+    thread.join()
+    release.set()
+    print(json.dumps(outcome))
 else:
     raise SystemExit(f"unknown scenario {scenario}")

@@ -5,6 +5,8 @@
 // metadata arrays whose memory must stay alive until the completion queue reports the batch done. Doing that
 // bookkeeping here keeps the Swift side to "next call, its bytes, answer it". The shim holds no policy: which RPC
 // does what, status codes and limits are decided in Swift (GRPCServer.swift, the only file importing this module).
+// Its only statuses of its own end calls nobody will answer: UNAVAILABLE for those still arriving at a shutdown, and
+// DEADLINE_EXCEEDED at the receive timeout Swift sets (the core has no per-call receive timer on servers).
 // This header deliberately does not include <grpc/grpc.h>: Swift sees only the opaque types below.
 #pragma once
 
@@ -35,17 +37,41 @@ typedef enum {
     MCGRPC_NEXT_QUEUE_SHUT_DOWN = 3,
 } mcgrpc_next_result;
 
+/// What a server accepts from its clients. Every field but the last two is one of the core's channel arguments,
+/// passed through unchanged (the values, INT_MAX for "never" included, are chosen in Swift).
+typedef struct {
+    /// GRPC_ARG_MAX_RECEIVE_MESSAGE_LENGTH: larger request messages fail with RESOURCE_EXHAUSTED in the core.
+    int max_receive_message_bytes;
+    /// GRPC_ARG_MAX_CONCURRENT_STREAMS, the SETTINGS_MAX_CONCURRENT_STREAMS the server announces.
+    int max_concurrent_streams;
+    /// GRPC_ARG_SERVER_HANDSHAKE_TIMEOUT_MS: until the client's preface and SETTINGS have arrived.
+    int handshake_timeout_milliseconds;
+    /// GRPC_ARG_MAX_CONNECTION_IDLE_MS: a connection with no call open for this long gets a GOAWAY and is closed.
+    int idle_timeout_milliseconds;
+    /// GRPC_ARG_KEEPALIVE_TIME_MS and GRPC_ARG_KEEPALIVE_TIMEOUT_MS: the server's PINGs on connections with calls.
+    int keepalive_time_milliseconds;
+    int keepalive_timeout_milliseconds;
+    /// GRPC_ARG_HTTP2_MIN_RECV_PING_INTERVAL_WITHOUT_DATA_MS and GRPC_ARG_HTTP2_MAX_PING_STRIKES: client PINGs
+    /// faster than the interval are strikes; past the strikes, GOAWAY ENHANCE_YOUR_CALM and the connection closes.
+    int min_ping_interval_milliseconds;
+    int max_ping_strikes;
+    /// The shim's own timer (the core has none per call on servers): a call whose request message has not fully
+    /// arrived this long after its headers is cancelled with DEADLINE_EXCEEDED; 0 for no limit.
+    int receive_timeout_milliseconds;
+    /// Incoming calls asked for at once, so that a burst of clients does not wait for the loop.
+    int pending_calls;
+} mcgrpc_server_options;
+
 /// Initialises the gRPC library (reference counted), creates a server listening without TLS on `address`
-/// ("host:port", "[::1]:port"; port 0 lets the kernel choose) with the given largest accepted request message
-/// (GRPC_ARG_MAX_RECEIVE_MESSAGE_LENGTH; larger ones fail with RESOURCE_EXHAUSTED in the core), starts it and asks
-/// for `pending_calls` incoming calls at once. Returns NULL when the address cannot be bound; `*bound_port` receives
-/// the port.
-mcgrpc_server *mcgrpc_server_start(const char *address, int max_receive_message_bytes, int pending_calls,
-                                   int *bound_port);
+/// ("host:port", "[::1]:port"; port 0 lets the kernel choose) with `options`, starts it and asks for
+/// `options->pending_calls` incoming calls at once. Returns NULL when the address cannot be bound; `*bound_port`
+/// receives the port.
+mcgrpc_server *mcgrpc_server_start(const char *address, const mcgrpc_server_options *options, int *bound_port);
 
 /// Waits up to `timeout_milliseconds` (negative: forever) for something the caller must act on. Completions that
 /// are only bookkeeping (a call arrived: read its message and ask for the next one; an answer was sent: free the
-/// call) are handled inside. Call from one thread only.
+/// call) are handled inside, and so are receive timeouts (the call is cancelled and freed; the caller never sees
+/// it). Call from one thread only.
 mcgrpc_next_result mcgrpc_server_next(mcgrpc_server *server, int timeout_milliseconds, mcgrpc_call **call);
 
 /// Stops accepting calls (new ones are refused by the core) and asks to be told, through `mcgrpc_server_next`,
@@ -56,6 +82,8 @@ void mcgrpc_server_shutdown(mcgrpc_server *server);
 /// only connections hold the shutdown (the core closes idle ones after a GOAWAY, a client that never reads it after
 /// about 20 s). Thread-safe.
 int mcgrpc_server_answering_count(mcgrpc_server *server);
+/// Calls ended so far by the receive timeout. Thread-safe.
+long mcgrpc_server_receive_timeout_count(mcgrpc_server *server);
 /// Cancels every call still in the core (after a drain timeout). Thread-safe.
 void mcgrpc_server_cancel_all_calls(mcgrpc_server *server);
 /// Shuts the completion queue down; `mcgrpc_server_next` then drains it and returns MCGRPC_NEXT_QUEUE_SHUT_DOWN.

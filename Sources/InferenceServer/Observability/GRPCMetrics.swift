@@ -1,4 +1,5 @@
 import GRPCTransport
+import Synchronization
 
 /// Prometheus counters of gRPC calls by method and status code, and their latency by method; atomics only, like
 /// ``ServerMetrics`` (whose buckets they share). Rendered on `/metrics` after the HTTP series.
@@ -8,6 +9,9 @@ final class GRPCMetrics: Sendable {
     private let calls: [Counter]  // method × code
     private let bucketCounts: [Counter]  // method × (buckets + inf)
     private let latencyMicroseconds: [Counter]  // method
+    /// Reads the gRPC server's count of calls ended by its receive timeout (they never reach the endpoint); set once
+    /// the server runs, read only when rendering.
+    private let receiveTimeoutCount = Mutex<(@Sendable () -> Int)?>(nil)
 
     init() {
         calls = (0..<(Self.methods.count * Self.codes.count)).map { _ in Counter() }
@@ -26,6 +30,11 @@ final class GRPCMetrics: Sendable {
         let bucket = ServerMetrics.buckets.firstIndex { seconds <= $0 } ?? ServerMetrics.buckets.count
         bucketCounts[index * (ServerMetrics.buckets.count + 1) + bucket].add(1)
         latencyMicroseconds[index].add(Int((seconds * 1e6).rounded()))
+    }
+
+    /// Makes `render()` report the server's receive timeouts, read through `count`.
+    func attach(receiveTimeoutCount count: @escaping @Sendable () -> Int) {
+        receiveTimeoutCount.withLock { $0 = count }
     }
 
     /// Calls recorded for `method` ending with `code`.
@@ -58,6 +67,12 @@ final class GRPCMetrics: Sendable {
             let sum = Double(latencyMicroseconds[index].value) / 1e6
             out += "mcdropout_grpc_request_duration_seconds_sum{method=\"\(method)\"} \(sum)\n"
             out += "mcdropout_grpc_request_duration_seconds_count{method=\"\(method)\"} \(cumulative)\n"
+        }
+        if let count = receiveTimeoutCount.withLock({ $0 }) {
+            out += "# HELP mcdropout_grpc_receive_timeouts_total gRPC calls ended DEADLINE_EXCEEDED because their "
+            out += "request message had not arrived within --grpc-receive-timeout.\n"
+            out += "# TYPE mcdropout_grpc_receive_timeouts_total counter\n"
+            out += "mcdropout_grpc_receive_timeouts_total \(count())\n"
         }
         return out
     }

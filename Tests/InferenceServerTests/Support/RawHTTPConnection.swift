@@ -260,6 +260,19 @@ final class RawHTTPConnection {
         return pending
     }
 
+    /// Reads exactly `count` bytes (for binary protocols such as HTTP/2 frames); on a timeout nothing is consumed.
+    func receive(exactly count: Int) throws(RawHTTPClientError) -> [UInt8] {
+        try readExactly(count)
+    }
+
+    /// The next `count` bytes, left unread; waits for them as ``receive(exactly:)`` does.
+    func peek(_ count: Int) throws(RawHTTPClientError) -> [UInt8] {
+        while pending.count < count {
+            guard try fill() else { throw .closedByPeer }
+        }
+        return Array(pending[..<count])
+    }
+
     /// Waits for the server to end the connection, consuming nothing that it sends.
     func waitForEnding() -> ConnectionEnding {
         if !pending.isEmpty {
