@@ -15,7 +15,9 @@
 /// **Why counters.** No state is carried from pass to pass: the second half of a request's passes (on another
 /// thread), the next step of adaptive sampling and each input of a batch compute the masks they need directly; the
 /// first stochastic layer computes only the words that hold its active units; the dense and active-unit paths read
-/// the same uniforms. Counters are unique while `n < 2³²`, `l < 256` and `w < 2²⁴`.
+/// the same uniforms. Counters are unique while `n < 2³²` and `w < 2²⁴` (layers up to 2²⁰ units wide, the model
+/// file's limit). A layer `l ≥ 256` (no real model has one; it must not trap either) uses `l mod 256` in the counter
+/// and the key `key ^ mix(⌊l/256⌋)` instead of `key`, where `mix` is the SplitMix64 finalizer.
 public struct MaskStream: Sendable, Equatable {
     /// The SplitMix64 increment `γ`.
     static let gamma: UInt64 = 0x9E37_79B9_7F4A_7C15
@@ -42,7 +44,9 @@ public struct MaskStream: Sendable, Equatable {
     /// `mix(start &+ (w + 1) &* γ)`.
     @inline(__always)
     func start(pass: Int, layer: Int) -> UInt64 {
-        key &+ (UInt64(truncatingIfNeeded: pass) << 32 | UInt64(truncatingIfNeeded: layer) << 24) &* Self.gamma
+        let layerKey = layer < 256 ? key : key ^ Self.mix(UInt64(truncatingIfNeeded: layer >> 8))
+        let counter = UInt64(truncatingIfNeeded: pass) << 32 | UInt64(truncatingIfNeeded: layer & 255) << 24
+        return layerKey &+ counter &* Self.gamma
     }
 
     /// Random word `index` of layer `layer` in pass `pass` (see the type's documentation).

@@ -19,15 +19,16 @@
 /// `N` masks as a single request with that seed (the words of the later layers are computed once per block and
 /// shared), and the first stochastic layer computes only the words that hold its active units — the dense path
 /// computes all of them, and both read the same uniforms. Training draws its masks with
-/// ``Dropout/fillMask(_:rows:columns:using:)`` instead; inference masks have never had to match those.
+/// ``Dropout/fillMask(_:rows:columns:using:)`` instead; inference masks need not match those.
 ///
 /// **Reproducibility.** Results are bit-identical for equal seeds and equal `N`. A batch of `B` inputs does *not*
 /// stack its `B × N` passes into one `(B·N) × H` sgemm: OpenBLAS 0.3.21 (even on one thread) rounds a row differently
 /// depending on the number of rows `M` (its kernels for row tails and its blocking depend on `M`; `mcdropout-bench
 /// --check-rows` shows it), so a stacked batch would not reproduce single requests bit for bit. Instead each input
 /// runs the same GEMMs a single request runs (`N × H`, already large enough to be near the sgemm peak), while the
-/// masks of a block are drawn once and shared by all inputs. For the same reason, adaptive sampling, which runs its
-/// passes in blocks, agrees with a fixed-`N` request using the same masks only up to float rounding.
+/// masks of a block are the same for all inputs (the later layers' words are computed once per block). For the same
+/// reason, adaptive sampling, which runs its passes in blocks, agrees with a fixed-`N` request using the same masks
+/// only up to float rounding.
 public struct MonteCarloPredictor: Sendable {
     /// The network whose dropout is sampled.
     public let model: DropoutMLP
@@ -79,7 +80,6 @@ public struct MonteCarloPredictor: Sendable {
         self.model = model
         self.head = head
         self.usesActiveUnits = usesActiveUnits && model.activation.isReLU
-        precondition(model.layers.count < 256, "the mask stream numbers layers below 256")
         precondition(model.layers.allSatisfy { $0.inputSize < 1 << 26 }, "the mask stream numbers units below 2²⁶")
         let first = model.dropouts.firstIndex { !$0.isIdentity } ?? model.layers.count
         firstStochasticLayer = first

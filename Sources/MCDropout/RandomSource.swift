@@ -19,8 +19,9 @@ public struct SplitMix64: RandomNumberGenerator, Sendable {
 
 /// The package's seedable generator: xoshiro256** (Blackman & Vigna 2018), seeded through SplitMix64.
 ///
-/// Every random stream in mcdropout (initialisation, shuffling, augmentation, dropout masks) is one of these, so the
-/// same seed always gives the same bytes out. It is a value type: copying it forks the stream.
+/// Every sequential random stream in mcdropout (initialisation, shuffling, augmentation, training's dropout masks) is
+/// one of these, so the same seed always gives the same bytes out; Monte-Carlo inference's masks are the counter-based
+/// ``MaskStream``. It is a value type: copying it forks the stream.
 public struct RandomSource: RandomNumberGenerator, Sendable {
     @usableFromInline var s0: UInt64
     @usableFromInline var s1: UInt64

@@ -15,8 +15,10 @@ public enum ShiftReport {
         lines.append("### Shift and out-of-distribution benchmark: `\(model)`")
         lines.append("")
         lines.append(
-            "Command: `\(command)`. The first \(images) test images, rotated (bilinear, about the centre), the other "
-                + "data set's first \(images) test images and \(images) uniform-noise images; per-image seeds from "
+            "Command: `\(command)`. The first \(images) test images, rotated (bilinear, about the centre) and "
+                + "shifted in six milder ways (moved 2 px right and down, moved 4 px left, ink scaled by 0.5, strokes "
+                + "dilated by a 3 × 3 maximum, a 3 × 3 box blur, Gaussian noise of σ = 0.1 of the pixel range on "
+                + "every pixel), the other data set's first \(images) test images and \(images) uniform-noise images; per-image seeds from "
                 + "\(report.firstSeed). *Flagged* is the model's stored rule as the server applies it at N = \(n): "
                 + (report.rule.isEmpty
                     ? "the model has no stored rule." : report.rule.map { "`\($0)`" }.joined(separator: " or ")) + ".")

@@ -12,7 +12,9 @@ struct ShiftCommand: ParsableCommand {
         abstract: "Rotated test images and out-of-distribution sets: accuracy, calibration, flags and OOD detection.",
         discussion: """
             Evaluates the model with dropout off and with --samples passes on its test set rotated from 0° to 180°
-            in 15° steps, on the other data set's test images and on uniform noise, and writes shift-NAME.json,
+            in 15° steps, on six milder shifts of it (moved 2 px right and down, moved 4 px left, ink × 0.5, 3 × 3
+            dilation, 3 × 3 blur, Gaussian noise σ = 0.1 of the pixel range), on the other data set's test images
+            and on uniform noise, and writes shift-NAME.json,
             shift-NAME.svg and shift-NAME.md (the report section) into --output-dir.
 
             Example:
@@ -80,6 +82,16 @@ struct ShiftCommand: ParsableCommand {
                 ? clean.pixels : ImageShift.rotated(clean.pixels, height: side, width: side, degrees: angle)
             sets.append(.init(name: "rotated \(Int(angle))°", pixels: pixels, labels: labels, rotation: angle))
         }
+        // Other shifts that keep the images recognisable (issue 12's "mild shift"), labelled like the clean set.
+        let mild: [(String, [UInt8])] = [
+            ("moved 2 px", ImageShift.translated(clean.pixels, height: side, width: side, right: 2, down: 2)),
+            ("moved 4 px", ImageShift.translated(clean.pixels, height: side, width: side, right: -4, down: 0)),
+            ("faint ink ×0.5", ImageShift.inkScaled(clean.pixels, factor: 0.5)),
+            ("bold strokes", ImageShift.dilated(clean.pixels, height: side, width: side)),
+            ("blurred 3×3", ImageShift.blurred(clean.pixels, height: side, width: side)),
+            ("gaussian noise σ 0.1", ImageShift.gaussianNoise(clean.pixels, deviation: 0.1, seed: seed)),
+        ]
+        for (name, pixels) in mild { sets.append(.init(name: name, pixels: pixels, labels: labels)) }
         sets.append(.init(name: oodName, pixels: ood.subset(0..<min(count, ood.count)).pixels, labels: nil))
         sets.append(
             .init(

@@ -70,7 +70,13 @@ struct DensityCommandTests {
         let report = try JSONDecoder().decode(
             ShiftBenchmark.Report.self, from: Data(contentsOf: URL(fileURLWithPath: "\(output)/shift-tiny.json")))
         let sets = try #require(report.modes.last?.sets)
-        #expect(sets.map(\.name) == ["rotated 0°", "rotated 90°", "rotated 180°", "noise", "uniform noise"])
+        #expect(
+            sets.map(\.name) == [
+                "rotated 0°", "rotated 90°", "rotated 180°", "moved 2 px", "moved 4 px", "faint ink ×0.5",
+                "bold strokes",
+                "blurred 3×3", "gaussian noise σ 0.1", "noise", "uniform noise",
+            ])
+        #expect(sets.filter { !$0.isOutOfDistribution }.allSatisfy { $0.accuracy != nil })
         #expect(sets.allSatisfy { $0.images == 30 && $0.flagged != nil })
         let detection = report.modes.last!.detection.first {
             $0.outOfDistribution == "noise" && $0.score == "reconstruction_error"

@@ -26,6 +26,25 @@ struct MaskStreamTests {
         }
     }
 
+    @Test("layers from 256 on take another key: a very deep model neither traps nor repeats a layer's masks")
+    func deepLayers() {
+        let stream = MaskStream(seed: 3)
+        var keyMixer = SplitMix64(seed: 3)
+        let key = keyMixer.next()
+        let counter = UInt64(5) << 32 | UInt64(4) << 24 | 9
+        var mixer = SplitMix64(seed: (key ^ MaskStream.mix(1)) &+ counter &* 0x9E37_79B9_7F4A_7C15)
+        #expect(stream.word(pass: 5, layer: 260, index: 9) == mixer.next())
+        #expect(stream.word(pass: 5, layer: 260, index: 9) != stream.word(pass: 5, layer: 4, index: 9))
+        let model = tabularModel(
+            sizes: [Int](repeating: 3, count: 300), dropout: [Float](repeating: 0.2, count: 299), activation: .relu)
+        let summary = MonteCarloPredictor(model: model).predict([0.5, -1, 2], sampleCount: 4, seed: 1)
+        let reference = PredictiveSummary(
+            passProbabilities: naivePassProbabilities(model: model, input: [0.5, -1, 2], sampleCount: 4, seed: 1))
+        for column in 0..<3 {
+            #expect(abs(summary.meanProbabilities[column] - reference.meanProbabilities[column]) < 1e-4)
+        }
+    }
+
     @Test("the threshold is ⌊p · 65536⌋: the keep probability is 1 − p to within 1/65536", arguments: probabilities)
     func threshold(probability: Float) {
         let dropout = Dropout(probability: probability)

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Usage: scripts/benchmarks/bench-http.sh [--samples N] [--connections 1,8,64] [--duration 10s] [--peer fastapi]
 #                              [--peer-engine auto|numpy|onnxruntime] [--compare-split] [--soak SECONDS]
-#                              [--skip-build]
+#                              [--skip-build] [--baseline GIT-REF]
 # HTTP throughput of mcdropout-serve (release build, models/mnist.safetensors, 2 worker threads) on loopback:
 # wrk POSTs real MNIST test digits ({"pixels": [...], "samples": N}, default N = 100, no seed) at each connection
 # count and the script prints req/s, p50/p99 latency, non-2xx answers and the server's RSS before and after.
@@ -16,11 +16,15 @@
 # used during that row's wrk run, i.e. all busy CPU time (/proc/stat) minus the server's (its process and children)
 # and wrk's. The benchmark itself keeps a 2-core machine's load near 2, so the load average cannot tell a quiet
 # machine from a busy one; "other" can (report.py judges targets only when it stays below 0.2 cores).
+# --baseline REF also serves an earlier version: REF's mcdropout-serve (built once into .build-baseline-<commit>/,
+# git-ignored, from a temporary worktree) with REF's own models/mnist.safetensors, and alternates it with the
+# current server twice (current, REF, current, REF) at the same connection counts — "does a default request cost
+# more than it did at REF?" answered in one run.
 # Needs wrk (installed with apt when missing); the peer needs the bench venv (scripts/python/python-env.sh).
 set -euo pipefail
 root="$(cd "$(dirname "$0")/../.." && pwd)"
 cd "$root"
-samples=100 connections=1,8,64 duration=10s peer="" peer_engine=auto soak=0 build=1 compare_split=0
+samples=100 connections=1,8,64 duration=10s peer="" peer_engine=auto soak=0 build=1 compare_split=0 baseline=""
 while [ $# -gt 0 ]; do
     case "$1" in
         --samples) samples="$2"; shift 2 ;;
@@ -31,6 +35,7 @@ while [ $# -gt 0 ]; do
         --compare-split) compare_split=1; shift ;;
         --soak) soak="$2"; shift 2 ;;
         --skip-build) build=0; shift ;;
+        --baseline) baseline="$2"; shift 2 ;;
         *) sed -n '2,/^[^#]/{/^#/p}' "$0" >&2; exit 2 ;;
     esac
 done
@@ -46,12 +51,21 @@ fi
 
 work="$(mktemp -d)"
 pids=()
+baseline_dir=""
 cleanup() {
     for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
     wait 2>/dev/null || true
+    if [ -n "$baseline_dir" ]; then git worktree remove --force "$baseline_dir" 2>/dev/null || true; fi
     rm -rf "$work"
 }
 trap cleanup EXIT
+if [ -n "$baseline" ]; then
+    commit="$(git rev-parse --short=12 "$baseline^{commit}")"
+    baseline_dir="$work/baseline"
+    git worktree add --detach "$baseline_dir" "$commit" >&2
+    swift build -c release --product mcdropout-serve --package-path "$baseline_dir" \
+        --scratch-path "$root/.build-baseline-$commit" >&2
+fi
 # The one wrk script (scripts/lib/wrk.lua) sends these bodies round-robin; no per-response Lua, the lightest client.
 export WRK_BODIES WRK_RESULT=0
 WRK_BODIES="$(python3 scripts/benchmarks/make_bodies.py "$work/bodies" "$samples")"
@@ -125,10 +139,10 @@ run_wrk() {  # NAME URL PID
     done
 }
 
-start_serve() {  # extra mcdropout-serve options; sets port and serve_pid
+start_serve() {  # extra mcdropout-serve options; sets port and serve_pid (SERVE_ROOT, SERVE_BIN: another version)
     port="$(free_port)"
-    .build/release/mcdropout-serve --model models/mnist.safetensors --port "$port" --threads "$cores" \
-        --log-level warning "$@" >"$work/serve.log" 2>&1 &
+    "${SERVE_BIN:-.build/release/mcdropout-serve}" --model "${SERVE_ROOT:-.}/models/mnist.safetensors" --port "$port" \
+        --threads "$cores" --log-level warning "$@" >"$work/serve.log" 2>&1 &
     serve_pid=$!
     pids+=("$serve_pid")
     wait_ready "http://127.0.0.1:$port/health" "$serve_pid"
@@ -146,6 +160,18 @@ fi
 start_serve
 run_wrk mcdropout-serve "http://127.0.0.1:$port/predict" "$serve_pid"
 echo "mcdropout-serve: $(split_count) requests had their second half of passes on the idle worker"
+if [ -n "$baseline" ]; then
+    for round in 1 2; do
+        if [ "$round" = 2 ]; then
+            kill "$serve_pid"; wait "$serve_pid" 2>/dev/null || true
+            start_serve
+            run_wrk mcdropout-serve "http://127.0.0.1:$port/predict" "$serve_pid"
+        fi
+        kill "$serve_pid"; wait "$serve_pid" 2>/dev/null || true
+        SERVE_ROOT="$baseline_dir" SERVE_BIN="$root/.build-baseline-$commit/release/mcdropout-serve" start_serve
+        run_wrk "at-$commit" "http://127.0.0.1:$port/predict" "$serve_pid"
+    done
+fi
 
 if [ "$soak" -gt 0 ]; then
     wrk -t1 -c8 -d"${soak}s" -s scripts/lib/wrk.lua "http://127.0.0.1:$port/predict" >"$work/soak.txt" &
