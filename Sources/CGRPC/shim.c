@@ -6,12 +6,25 @@
 #include <grpc/grpc.h>
 #include <grpc/grpc_security.h>
 #include <grpc/slice.h>
+#include <grpc/support/alloc.h>
 #include <grpc/support/time.h>
 #include <pthread.h>
 #include <stdatomic.h>
+#include <limits.h>
+#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+/// The calls open on one connection, known by its peer address ("ipv4:127.0.0.1:54321"), while it has any.
+typedef struct mcgrpc_peer {
+    char *address;
+    int open_calls;
+    struct mcgrpc_peer *next;
+} mcgrpc_peer;
+
+/// Buckets of the server's peer table (a power of two).
+#define MCGRPC_PEER_BUCKETS 256
 
 struct mcgrpc_server {
     grpc_server *server;
@@ -36,6 +49,21 @@ struct mcgrpc_server {
     int is_cancelling_receivers;
     /// Calls handed to Swift whose answer has not been sent completely yet (STAGE_HANDED_OUT or STAGE_RESPONDING).
     atomic_int answering;
+    /// Most calls open at once per connection: twice the stream cap. libgrpc 1.51 enforces its SETTINGS limit only
+    /// once the client has acknowledged it, so a client that never does could open streams without bound; the shim
+    /// counts unanswered calls per connection and refuses the excess (RESOURCE_EXHAUSTED) at once. Twice, because a
+    /// polite client may open its next stream the moment it has cancelled one, before the cancellation reaches the
+    /// shim; it must never be refused.
+    int max_calls_per_connection;
+    /// Set by mcgrpc_server_shutdown_queue: no batch may start any more (the core aborts on one).
+    atomic_int is_queue_shut_down;
+    /// Batches being started, which mcgrpc_server_shutdown_queue waits out before shutting the queue down.
+    atomic_int batches_starting;
+    /// The connections with calls open, chained per bucket; guarded by `lock`.
+    mcgrpc_peer *peers[MCGRPC_PEER_BUCKETS];
+    /// Calls refused by that count, for the metrics.
+    atomic_long refused_calls;
+    char refused_call_message[96];
 };
 
 /// Where a call is in its life; the completion queue reports each stage's batch with the call as its tag.
@@ -70,13 +98,92 @@ struct mcgrpc_call {
     gpr_timespec receive_deadline;
     /// Counted in the server's `answering` (from hand-out to freeing).
     int is_answering;
+    /// Its connection's entry in the server's peer table while counted there (from arrival to freeing).
+    mcgrpc_peer *peer;
     /// Links of the server's `receiving` list, while in STAGE_RECEIVING.
     mcgrpc_call *next;
     mcgrpc_call *previous;
 };
 
+/// The peer table's bucket for an address (FNV-1a).
+static mcgrpc_peer **peer_bucket(mcgrpc_server *server, const char *address) {
+    uint32_t hash = 2166136261u;
+    for (const char *character = address; *character != 0; character++) {
+        hash = (hash ^ (uint8_t)*character) * 16777619u;
+    }
+    return &server->peers[hash & (MCGRPC_PEER_BUCKETS - 1)];
+}
+
+/// Counts a call that arrived on its connection; returns 0, counting nothing, when that connection already has
+/// `max_calls_per_connection` calls open.
+static int peer_acquire(mcgrpc_call *call) {
+    mcgrpc_server *server = call->server;
+    char *address = grpc_call_get_peer(call->call);
+    if (address == NULL) return 1;
+    pthread_mutex_lock(&server->lock);
+    mcgrpc_peer **bucket = peer_bucket(server, address);
+    mcgrpc_peer *peer = *bucket;
+    while (peer != NULL && strcmp(peer->address, address) != 0) peer = peer->next;
+    int is_admitted = peer == NULL || peer->open_calls < server->max_calls_per_connection;
+    if (is_admitted && peer == NULL) {
+        peer = calloc(1, sizeof(mcgrpc_peer));
+        if (peer != NULL) {
+            peer->address = address;
+            address = NULL;
+            peer->next = *bucket;
+            *bucket = peer;
+        }
+    }
+    if (is_admitted && peer != NULL) {
+        peer->open_calls++;
+        call->peer = peer;
+    }
+    pthread_mutex_unlock(&server->lock);
+    if (address != NULL) gpr_free(address);
+    return is_admitted;
+}
+
+/// Uncounts a call (once: later calls do nothing); a connection's entry goes with its last call. The caller holds
+/// the lock, which guards every call's `peer`.
+static void peer_release_locked(mcgrpc_call *call) {
+    mcgrpc_peer *peer = call->peer;
+    if (peer == NULL) return;
+    call->peer = NULL;
+    if (--peer->open_calls > 0) return;
+    mcgrpc_peer **link = peer_bucket(call->server, peer->address);
+    while (*link != peer) link = &(*link)->next;
+    *link = peer->next;
+    gpr_free(peer->address);
+    free(peer);
+}
+
+/// Uncounts a call whose stream the client will see end now: answered, cancelled or freed. (Counting until the call
+/// is freed instead would refuse a polite client's next call in the moment between its reading the status and the
+/// answer's batch completing here.)
+static void peer_release(mcgrpc_call *call) {
+    pthread_mutex_lock(&call->server->lock);
+    peer_release_locked(call);
+    pthread_mutex_unlock(&call->server->lock);
+}
+
+/// Starts a batch on a call, unless the server's queue has been shut down (the core would abort): then returns
+/// GRPC_CALL_ERROR_COMPLETION_QUEUE_SHUTDOWN and the caller frees the call, which cancels it. A late answer (a
+/// handler answering after a stop gave up waiting, or a call handed out while the queue drains) thus costs the
+/// call, never the process. Lock-free: the counter lets mcgrpc_server_shutdown_queue wait out a start in progress.
+static grpc_call_error start_batch(mcgrpc_call *call, const grpc_op *operations, size_t count) {
+    mcgrpc_server *server = call->server;
+    atomic_fetch_add(&server->batches_starting, 1);
+    grpc_call_error error = GRPC_CALL_ERROR_COMPLETION_QUEUE_SHUTDOWN;
+    if (!atomic_load(&server->is_queue_shut_down)) {
+        error = grpc_call_start_batch(call->call, operations, count, call, NULL);
+    }
+    atomic_fetch_sub(&server->batches_starting, 1);
+    return error;
+}
+
 static void call_free(mcgrpc_call *call) {
     if (call->is_answering) atomic_fetch_sub(&call->server->answering, 1);
+    peer_release(call);
     if (call->call != NULL) grpc_call_unref(call->call);
     grpc_call_details_destroy(&call->details);
     grpc_metadata_array_destroy(&call->metadata);
@@ -153,6 +260,7 @@ static gpr_timespec cancel_overdue_receivers(mcgrpc_server *server) {
         mcgrpc_call *call = server->receiving;
         receiving_unlink(call);
         call->is_cancelled_by_timeout = 1;
+        peer_release_locked(call);
         atomic_fetch_add(&server->receive_timeouts, 1);
         grpc_call_cancel_with_status(
             call->call, GRPC_STATUS_DEADLINE_EXCEEDED, server->receive_timeout_message, NULL);
@@ -234,6 +342,13 @@ mcgrpc_server *mcgrpc_server_start(const char *address, const mcgrpc_server_opti
     server->receive_timeout_milliseconds = options->receive_timeout_milliseconds;
     snprintf(server->receive_timeout_message, sizeof server->receive_timeout_message,
              "no complete request message within %d ms; the call is ended", options->receive_timeout_milliseconds);
+    server->max_calls_per_connection =
+        options->max_concurrent_streams > INT_MAX / 2 ? INT_MAX : 2 * options->max_concurrent_streams;
+    atomic_init(&server->is_queue_shut_down, 0);
+    atomic_init(&server->batches_starting, 0);
+    atomic_init(&server->refused_calls, 0);
+    snprintf(server->refused_call_message, sizeof server->refused_call_message,
+             "more than %d calls open on this connection", options->max_concurrent_streams);
     pthread_mutex_init(&server->lock, NULL);
     grpc_server_start(handle);
     for (int index = 0; index < options->pending_calls; index++) request_call(server);
@@ -250,12 +365,19 @@ static int advance(mcgrpc_call *call, int success) {
             call_free(call);
             return 0;
         }
+        if (!peer_acquire(call)) {
+            atomic_fetch_add(&call->server->refused_calls, 1);
+            grpc_call_cancel_with_status(
+                call->call, GRPC_STATUS_RESOURCE_EXHAUSTED, call->server->refused_call_message, NULL);
+            call_free(call);
+            return 0;
+        }
         grpc_op operation;
         memset(&operation, 0, sizeof operation);
         operation.op = GRPC_OP_RECV_MESSAGE;
         operation.data.recv_message.recv_message = &call->received;
         call->stage = STAGE_RECEIVING;
-        if (grpc_call_start_batch(call->call, &operation, 1, call, NULL) != GRPC_CALL_OK) {
+        if (start_batch(call, &operation, 1) != GRPC_CALL_OK) {
             call_free(call);
             return 0;
         }
@@ -333,9 +455,15 @@ int mcgrpc_server_answering_count(mcgrpc_server *server) { return atomic_load(&s
 
 long mcgrpc_server_receive_timeout_count(mcgrpc_server *server) { return atomic_load(&server->receive_timeouts); }
 
+long mcgrpc_server_refused_call_count(mcgrpc_server *server) { return atomic_load(&server->refused_calls); }
+
 void mcgrpc_server_cancel_all_calls(mcgrpc_server *server) { grpc_server_cancel_all_calls(server->server); }
 
-void mcgrpc_server_shutdown_queue(mcgrpc_server *server) { grpc_completion_queue_shutdown(server->queue); }
+void mcgrpc_server_shutdown_queue(mcgrpc_server *server) {
+    atomic_store(&server->is_queue_shut_down, 1);
+    while (atomic_load(&server->batches_starting) != 0) sched_yield();
+    grpc_completion_queue_shutdown(server->queue);
+}
 
 void mcgrpc_server_destroy(mcgrpc_server *server) {
     grpc_server_destroy(server->server);
@@ -402,7 +530,8 @@ int mcgrpc_call_respond(mcgrpc_call *call, int status, const char *details, size
     operations[count].op = GRPC_OP_RECV_CLOSE_ON_SERVER;
     operations[count++].data.recv_close_on_server.cancelled = &call->cancelled;
     call->stage = STAGE_RESPONDING;
-    grpc_call_error error = grpc_call_start_batch(call->call, operations, count, call, NULL);
+    peer_release(call);  // the client sees this call end now
+    grpc_call_error error = start_batch(call, operations, count);
     grpc_slice_unref(status_details);
     if (error != GRPC_CALL_OK) {
         call_free(call);

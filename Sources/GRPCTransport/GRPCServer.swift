@@ -65,10 +65,9 @@ public final class GRPCServer: Sendable {
     /// Calls handed to the handler and not yet answered.
     public var inFlightCallCount: Int { core.outstanding.load(ordering: .acquiring) }
 
-    /// Calls ended with DEADLINE_EXCEEDED because their request message had not arrived within
-    /// ``GRPCConnectionLimits/receiveTimeout``; they never reach the handler.
-    public var receiveTimeoutCount: Int {
-        core.finalReceiveTimeoutCount.withLock { $0 ?? mcgrpc_server_receive_timeout_count(core.server.pointer) }
+    /// Calls the server ended by itself, before they reached the handler, for its limits; readable after a stop.
+    public var limitCounts: GRPCLimitCounts {
+        core.finalLimitCounts.withLock { $0 ?? GRPCLimitCounts(core.server.pointer) }
     }
 
     /// Stops gracefully and waits for it. Idempotent.
@@ -146,9 +145,9 @@ final class GRPCServerCore: Sendable {
     let shutdownState = Mutex(ShutdownState.running)
     /// Signalled when the loop thread has drained the queue and returned (not after a detached teardown).
     let loopFinished = DispatchSemaphore(value: 0)
-    /// The receive-timeout count once the C server is freed (`nil` before); its lock keeps a reader of the live
-    /// count from racing the freeing.
-    let finalReceiveTimeoutCount = Mutex<Int?>(nil)
+    /// The limit counts once the C server is freed (`nil` before); its lock keeps a reader of the live counts from
+    /// racing the freeing.
+    let finalLimitCounts = Mutex<GRPCLimitCounts?>(nil)
 
     init(server: OpaquePointer, handler: some GRPCHandler, logger: Logger) {
         self.server = ServerPointer(pointer: server)
@@ -233,25 +232,54 @@ final class GRPCServerCore: Sendable {
         outstanding.add(-1, ordering: .acquiringAndReleasing)
     }
 
-    /// Frees the C server, keeping its last count for readers.
+    /// Frees the C server, keeping its last count for readers, once no handed-out call is left unanswered (a call
+    /// handed out while the queue drained is answered by the handler, and cancelled by the shim, first).
     func destroy() {
-        finalReceiveTimeoutCount.withLock { count in
-            count = mcgrpc_server_receive_timeout_count(server.pointer)
+        while outstanding.load(ordering: .acquiring) != 0 {
+            var pause = timespec(tv_sec: 0, tv_nsec: 1_000_000)
+            _ = nanosleep(&pause, nil)
+        }
+        finalLimitCounts.withLock { counts in
+            counts = GRPCLimitCounts(server.pointer)
             mcgrpc_server_destroy(server.pointer)
         }
     }
 
-    /// Waits until every handed-out call has been answered and its answer sent, or the core has shut down
-    /// completely, polling every millisecond; `false` when `deadline` passed first (`nil`: no deadline).
+    /// Waits until every handed-out call has been answered and its answer sent (or only answered, once the core has
+    /// shut down completely: its connections are gone, so are the answers' batches), polling every millisecond;
+    /// `false` when `deadline` passed first (`nil`: no deadline). A call handed out is always answered before this
+    /// returns `true`: the core's shutdown can complete while the handler still holds one (its client went away).
     func waitUntilAnswered(deadline: ContinuousClock.Instant?) -> Bool {
         while true {
-            if shutdownState.withLock({ $0 == .notified }) { return true }
-            if outstanding.load(ordering: .acquiring) == 0, mcgrpc_server_answering_count(server.pointer) == 0 {
-                return true
+            if outstanding.load(ordering: .acquiring) == 0 {
+                if shutdownState.withLock({ $0 == .notified }) { return true }
+                if mcgrpc_server_answering_count(server.pointer) == 0 { return true }
             }
             if let deadline, ContinuousClock.now >= deadline { return false }
             var pause = timespec(tv_sec: 0, tv_nsec: 1_000_000)
             _ = nanosleep(&pause, nil)
         }
+    }
+}
+
+/// Calls a ``GRPCServer`` ended by itself for its ``GRPCConnectionLimits``, never handing them to the handler.
+public struct GRPCLimitCounts: Sendable, Equatable {
+    /// Ended DEADLINE_EXCEEDED: the request message had not arrived within the receive timeout.
+    public var receiveTimeouts: Int
+    /// Refused RESOURCE_EXHAUSTED: the connection already had `maxConcurrentStreams` calls open (a client that
+    /// never acknowledged the stream limit; the core closes the connection of one that did).
+    public var refusedCalls: Int
+
+    /// Creates counts.
+    public init(receiveTimeouts: Int = 0, refusedCalls: Int = 0) {
+        self.receiveTimeouts = receiveTimeouts
+        self.refusedCalls = refusedCalls
+    }
+
+    /// The live counts of a running C server.
+    init(_ server: OpaquePointer) {
+        self.init(
+            receiveTimeouts: mcgrpc_server_receive_timeout_count(server),
+            refusedCalls: mcgrpc_server_refused_call_count(server))
     }
 }

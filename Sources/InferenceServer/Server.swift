@@ -63,7 +63,7 @@ public final class Server: Sendable {
             }
         }
         // Weakly: the server's handler holds the service, whose metrics would otherwise hold the server.
-        if let grpc { service.grpcMetrics.attach { [weak grpc] in grpc?.receiveTimeoutCount ?? 0 } }
+        if let grpc { service.grpcMetrics.attach { [weak grpc] in grpc?.limitCounts ?? GRPCLimitCounts() } }
         let snapshot = registry.snapshot
         for name in snapshot.names {
             guard let model = snapshot.models[name] else { continue }

@@ -183,6 +183,23 @@ struct GRPCConnectionLimitTests {
         #expect(answer.contains { $0.type == HTTP2Frame.data && $0.stream == 1 }, "\(answer)")
     }
 
+    @Test("a client that never acknowledges the stream cap has its calls beyond twice it refused at once")
+    func unacknowledgedStreamCap() throws {
+        let server = try startLimitedServer(GRPCConnectionLimits(maxConcurrentStreams: 2))
+        defer { server.shutdown(drainTimeout: .seconds(5)) }
+        let connection = try RawHTTPConnection(port: try #require(server.grpcPort), timeout: .milliseconds(100))
+        // libgrpc holds a client to its SETTINGS only once acknowledged; this one never acknowledges them. The shim
+        // holds it to twice the cap (the margin keeps polite clients' cancellations in flight from being refused).
+        try connection.send(RawHTTP2.clientStart + (0..<6).flatMap { RawHTTP2.callHeaders(stream: UInt32(1 + 2 * $0)) })
+        let transcript = RawHTTP2.readUntilEnd(of: connection, limit: .milliseconds(800), answers: false)
+        #expect(transcript.ending == .stillOpen)
+        let ended = transcript.frames.filter { $0.type == HTTP2Frame.headers && $0.flags & 1 != 0 }.map(\.stream)
+        #expect(Set(ended) == [9, 11], "\(transcript.frames)")
+        #expect(server.grpc?.limitCounts == GRPCLimitCounts(refusedCalls: 2))
+        let metrics = try RawHTTPConnection(port: server.port).request(target: "/metrics").text
+        #expect(metrics.contains("mcdropout_grpc_refused_calls_total 2\n"))
+    }
+
     @Test(
         "grpcio keeps to the stream cap: more concurrent calls than it allows all succeed on one channel",
         .enabled(if: testPython != nil, "needs MCDROPOUT_PYTHON with grpcio"))
@@ -242,7 +259,7 @@ struct GRPCConnectionLimitTests {
                 },
                 "stream \(stream): \(transcript.frames)")
         }
-        #expect(server.grpc?.receiveTimeoutCount == 2)
+        #expect(server.grpc?.limitCounts == GRPCLimitCounts(receiveTimeouts: 2))
         #expect(server.grpc?.inFlightCallCount == 0)
         let metrics = try RawHTTPConnection(port: server.port).request(target: "/metrics").text
         #expect(metrics.contains("mcdropout_grpc_receive_timeouts_total 2\n"))

@@ -5,8 +5,9 @@
 // metadata arrays whose memory must stay alive until the completion queue reports the batch done. Doing that
 // bookkeeping here keeps the Swift side to "next call, its bytes, answer it". The shim holds no policy: which RPC
 // does what, status codes and limits are decided in Swift (GRPCServer.swift, the only file importing this module).
-// Its only statuses of its own end calls nobody will answer: UNAVAILABLE for those still arriving at a shutdown, and
-// DEADLINE_EXCEEDED at the receive timeout Swift sets (the core has no per-call receive timer on servers).
+// Its only statuses of its own end calls nobody will answer: UNAVAILABLE for those still arriving at a shutdown,
+// DEADLINE_EXCEEDED at the receive timeout Swift sets (the core has no per-call receive timer on servers), and
+// RESOURCE_EXHAUSTED for calls over the per-connection stream cap the core does not hold every client to.
 // This header deliberately does not include <grpc/grpc.h>: Swift sees only the opaque types below.
 #pragma once
 
@@ -42,7 +43,8 @@ typedef enum {
 typedef struct {
     /// GRPC_ARG_MAX_RECEIVE_MESSAGE_LENGTH: larger request messages fail with RESOURCE_EXHAUSTED in the core.
     int max_receive_message_bytes;
-    /// GRPC_ARG_MAX_CONCURRENT_STREAMS, the SETTINGS_MAX_CONCURRENT_STREAMS the server announces.
+    /// GRPC_ARG_MAX_CONCURRENT_STREAMS, the SETTINGS_MAX_CONCURRENT_STREAMS the server announces; the shim also
+    /// refuses calls beyond twice it on one connection (see mcgrpc_server_refused_call_count).
     int max_concurrent_streams;
     /// GRPC_ARG_SERVER_HANDSHAKE_TIMEOUT_MS: until the client's preface and SETTINGS have arrived.
     int handshake_timeout_milliseconds;
@@ -84,10 +86,16 @@ void mcgrpc_server_shutdown(mcgrpc_server *server);
 int mcgrpc_server_answering_count(mcgrpc_server *server);
 /// Calls ended so far by the receive timeout. Thread-safe.
 long mcgrpc_server_receive_timeout_count(mcgrpc_server *server);
+/// Calls refused so far (RESOURCE_EXHAUSTED) because their connection had twice `max_concurrent_streams` calls
+/// unanswered: the core enforces its stream limit only on clients that acknowledged it, the shim (with a margin for
+/// cancellations in flight) on all. Thread-safe.
+long mcgrpc_server_refused_call_count(mcgrpc_server *server);
 /// Cancels every call still in the core (after a drain timeout). Thread-safe.
 void mcgrpc_server_cancel_all_calls(mcgrpc_server *server);
 /// Shuts the completion queue down; `mcgrpc_server_next` then drains it and returns MCGRPC_NEXT_QUEUE_SHUT_DOWN.
-/// Only after MCGRPC_NEXT_SERVER_SHUT_DOWN and once every handed-out call was answered.
+/// Only after MCGRPC_NEXT_SERVER_SHUT_DOWN. A call answered afterwards is cancelled instead (its
+/// `mcgrpc_call_respond` returns GRPC_CALL_ERROR_COMPLETION_QUEUE_SHUTDOWN); the server must not be destroyed
+/// before every handed-out call has been answered.
 void mcgrpc_server_shutdown_queue(mcgrpc_server *server);
 /// Frees the server and the queue and releases the library; only after MCGRPC_NEXT_QUEUE_SHUT_DOWN.
 void mcgrpc_server_destroy(mcgrpc_server *server);

@@ -9,9 +9,9 @@ final class GRPCMetrics: Sendable {
     private let calls: [Counter]  // method × code
     private let bucketCounts: [Counter]  // method × (buckets + inf)
     private let latencyMicroseconds: [Counter]  // method
-    /// Reads the gRPC server's count of calls ended by its receive timeout (they never reach the endpoint); set once
-    /// the server runs, read only when rendering.
-    private let receiveTimeoutCount = Mutex<(@Sendable () -> Int)?>(nil)
+    /// Reads the gRPC server's counts of calls it ended for its limits (they never reach the endpoint); set once the
+    /// server runs, read only when rendering.
+    private let limitCounts = Mutex<(@Sendable () -> GRPCLimitCounts)?>(nil)
 
     init() {
         calls = (0..<(Self.methods.count * Self.codes.count)).map { _ in Counter() }
@@ -32,9 +32,9 @@ final class GRPCMetrics: Sendable {
         latencyMicroseconds[index].add(Int((seconds * 1e6).rounded()))
     }
 
-    /// Makes `render()` report the server's receive timeouts, read through `count`.
-    func attach(receiveTimeoutCount count: @escaping @Sendable () -> Int) {
-        receiveTimeoutCount.withLock { $0 = count }
+    /// Makes `render()` report the server's limit counts, read through `counts`.
+    func attach(limitCounts counts: @escaping @Sendable () -> GRPCLimitCounts) {
+        limitCounts.withLock { $0 = counts }
     }
 
     /// Calls recorded for `method` ending with `code`.
@@ -68,11 +68,15 @@ final class GRPCMetrics: Sendable {
             out += "mcdropout_grpc_request_duration_seconds_sum{method=\"\(method)\"} \(sum)\n"
             out += "mcdropout_grpc_request_duration_seconds_count{method=\"\(method)\"} \(cumulative)\n"
         }
-        if let count = receiveTimeoutCount.withLock({ $0 }) {
+        if let counts = limitCounts.withLock({ $0 })?() {
             out += "# HELP mcdropout_grpc_receive_timeouts_total gRPC calls ended DEADLINE_EXCEEDED because their "
             out += "request message had not arrived within --grpc-receive-timeout.\n"
             out += "# TYPE mcdropout_grpc_receive_timeouts_total counter\n"
-            out += "mcdropout_grpc_receive_timeouts_total \(count())\n"
+            out += "mcdropout_grpc_receive_timeouts_total \(counts.receiveTimeouts)\n"
+            out += "# HELP mcdropout_grpc_refused_calls_total gRPC calls refused RESOURCE_EXHAUSTED because their "
+            out += "connection had --grpc-max-concurrent-streams calls open.\n"
+            out += "# TYPE mcdropout_grpc_refused_calls_total counter\n"
+            out += "mcdropout_grpc_refused_calls_total \(counts.refusedCalls)\n"
         }
         return out
     }
