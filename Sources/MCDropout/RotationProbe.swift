@@ -17,6 +17,13 @@ public struct RotationProbe: Sendable {
     /// linear map of the image). One `saxpy` of `rows × width` per non-zero pixel of the *unturned* image then gives
     /// the first layer of all rows at once (see ``instability(of:workspace:)``).
     let foldedFirstLayer: [Float]
+    /// Per angle and output pixel, the four bilinear source pixels (−1: outside the image), for images with many
+    /// non-zero pixels (see ``instability(of:workspace:)``).
+    let taps: [Int32]
+    /// The weights of ``taps``.
+    let tapWeights: [Float]
+    /// The first layer's weights by input pixel (`side² × width`; the model's own array, not a copy).
+    let firstLayerByInput: [Float]
     /// Per layer after the first, the weights by input unit (`inputSize × outputSize`), so that zero inputs are
     /// skipped.
     let weightsByInput: [[Float]]
@@ -41,6 +48,26 @@ public struct RotationProbe: Sendable {
         let rows = angles.count + 1
         let width = model.layers[0].outputSize
         let firstWeights = model.layers[0].weightsByInput
+        var taps = [Int32](repeating: -1, count: angles.count * size * 4)
+        var tapWeights = [Float](repeating: 0, count: angles.count * size * 4)
+        for (angleIndex, degrees) in angles.enumerated() {
+            let rotation = ImageRotation(degrees: degrees, height: side, width: side)
+            for y in 0..<side {
+                for x in 0..<side {
+                    let (y0, x0, fy, fx) = rotation.source(y: y, x: x)
+                    let base = ((angleIndex * size) + y * side + x) * 4
+                    let corners = [
+                        (y0, x0, (1 - fy) * (1 - fx)), (y0, x0 + 1, (1 - fy) * fx),
+                        (y0 + 1, x0, fy * (1 - fx)), (y0 + 1, x0 + 1, fy * fx),
+                    ]
+                    for (slot, corner) in corners.enumerated()
+                    where corner.0 >= 0 && corner.0 < side && corner.1 >= 0 && corner.1 < side {
+                        taps[base + slot] = Int32(corner.0 * side + corner.1)
+                        tapWeights[base + slot] = Float(corner.2)
+                    }
+                }
+            }
+        }
         var folded = [Float](repeating: 0, count: size * rows * width)
         folded.withUnsafeMutableBufferPointer { folded in
             firstWeights.withUnsafeBufferPointer { weights in
@@ -48,30 +75,25 @@ public struct RotationProbe: Sendable {
                     (folded.baseAddress! + pixel * rows * width).update(
                         from: weights.baseAddress! + pixel * width, count: width)
                 }
-                // Output pixel (y, x) of the turned image mixes up to four input pixels; each adds its bilinear
-                // weight times the output pixel's weight row to the input pixel's row for this angle.
-                for (angleIndex, degrees) in angles.enumerated() {
-                    let rotation = ImageRotation(degrees: degrees, height: side, width: side)
-                    for y in 0..<side {
-                        for x in 0..<side {
-                            let (y0, x0, fy, fx) = rotation.source(y: y, x: x)
-                            let corners = [
-                                (y0, x0, (1 - fy) * (1 - fx)), (y0, x0 + 1, (1 - fy) * fx),
-                                (y0 + 1, x0, fy * (1 - fx)), (y0 + 1, x0 + 1, fy * fx),
-                            ]
-                            let weightRow = weights.baseAddress! + (y * side + x) * width
-                            for (sourceY, sourceX, share) in corners
-                            where sourceY >= 0 && sourceY < side && sourceX >= 0 && sourceX < side && share != 0 {
-                                let target =
-                                    folded.baseAddress! + ((sourceY * side + sourceX) * rows + 1 + angleIndex) * width
-                                let factor = Float(share)
-                                for unit in 0..<width { target[unit] += factor * weightRow[unit] }
-                            }
+                // Output pixel p of the turned image mixes up to four input pixels; each adds its bilinear weight
+                // times output pixel p's weight row to the input pixel's row for this angle.
+                for angle in angles.indices {
+                    for pixel in 0..<size {
+                        let weightRow = weights.baseAddress! + pixel * width
+                        for slot in 0..<4 {
+                            let tap = (angle * size + pixel) * 4 + slot
+                            guard taps[tap] >= 0, tapWeights[tap] != 0 else { continue }
+                            let target = folded.baseAddress! + (Int(taps[tap]) * rows + 1 + angle) * width
+                            let factor = tapWeights[tap]
+                            for unit in 0..<width { target[unit] += factor * weightRow[unit] }
                         }
                     }
                 }
             }
         }
+        self.taps = taps
+        self.tapWeights = tapWeights
+        firstLayerByInput = firstWeights
         foldedFirstLayer = folded
         weightsByInput = model.layers.dropFirst().map(\.weightsByInput)
         biases = model.layers.map(\.bias)
@@ -88,20 +110,43 @@ public struct RotationProbe: Sendable {
             workspace.features = [Float](repeating: 0, count: rows * widestRow)
             workspace.featuresNext = workspace.features
         }
-        // Row 0: the image's first layer; row 1 + a: the turned image's, all from the unturned image's non-zero
-        // pixels.
+        // Row 0: the image's first layer; row 1 + a: the turned image's.
         let width = biases[0].count
-        let blockWidth = rows * width
+        var nonZero = 0
+        for pixel in 0..<size where input[pixel] != 0 { nonZero += 1 }
+        // A digit (100–200 of 784 pixels inked) takes one long `saxpy` per non-zero pixel of the unturned image over
+        // its folded rows: a few hundred BLAS calls fewer than turning the image first. With many non-zero pixels
+        // (noise, clothing) the folded rows of them all would stream `rows` times the first layer's weights from
+        // memory; turning the image and reading the layer's own weights, which stay in cache across the rows, is
+        // cheaper.
+        let isSparse = nonZero * 4 <= size
+        if !isSparse { turn(input, rows: rows, into: &workspace.turned) }
         workspace.features.withUnsafeMutableBufferPointer { batch in
             for row in 0..<rows {
                 _ = UnsafeMutableBufferPointer(rebasing: batch[(row * width)..<((row + 1) * width)])
                     .update(fromContentsOf: biases[0])
             }
-            foldedFirstLayer.withUnsafeBufferPointer { folded in
-                for pixel in 0..<size where input[pixel] != 0 {
-                    BLAS.axpy(
-                        count: blockWidth, alpha: input[pixel], x: folded.baseAddress! + pixel * blockWidth,
-                        y: batch.baseAddress!)
+            if isSparse {
+                let blockWidth = rows * width
+                foldedFirstLayer.withUnsafeBufferPointer { folded in
+                    for pixel in 0..<size where input[pixel] != 0 {
+                        BLAS.axpy(
+                            count: blockWidth, alpha: input[pixel], x: folded.baseAddress! + pixel * blockWidth,
+                            y: batch.baseAddress!)
+                    }
+                }
+            } else {
+                workspace.turned.withUnsafeBufferPointer { images in
+                    firstLayerByInput.withUnsafeBufferPointer { weightRows in
+                        for pixel in 0..<size {
+                            let weightRow = weightRows.baseAddress! + pixel * width
+                            for row in 0..<rows where images[row * size + pixel] != 0 {
+                                BLAS.axpy(
+                                    count: width, alpha: images[row * size + pixel], x: weightRow,
+                                    y: batch.baseAddress! + row * width)
+                            }
+                        }
+                    }
                 }
             }
             finish(layer: 0, rows: rows, values: batch.baseAddress!)
@@ -114,6 +159,31 @@ public struct RotationProbe: Sendable {
             var total: Double = 0
             for angle in angles.indices { total += Double(1 - probabilities[(angle + 1) * classes + reference]) }
             return min(max(total / Double(angles.count), 0), 1)
+        }
+    }
+
+    /// Writes the image and its turned copies (bilinear, through ``taps``), `rows` images of `side²` values, into
+    /// `images`.
+    private func turn(_ input: UnsafeBufferPointer<Float>, rows: Int, into images: inout [Float]) {
+        let size = side * side
+        images.ensureCount(rows * size)
+        images.withUnsafeMutableBufferPointer { images in
+            _ = UnsafeMutableBufferPointer(rebasing: images[0..<size]).update(fromContentsOf: input)
+            taps.withUnsafeBufferPointer { taps in
+                tapWeights.withUnsafeBufferPointer { weights in
+                    for angle in angles.indices {
+                        let row = (angle + 1) * size
+                        for pixel in 0..<size {
+                            let base = (angle * size + pixel) * 4
+                            var value: Float = 0
+                            for slot in 0..<4 where taps[base + slot] >= 0 {
+                                value += weights[base + slot] * input[Int(taps[base + slot])]
+                            }
+                            images[row + pixel] = value
+                        }
+                    }
+                }
+            }
         }
     }
 

@@ -73,17 +73,26 @@ struct RotationProbeTests {
         }
     }
 
-    @Test("turns that interpolate: the folded first layer equals turning the image, then the dense forward pass")
-    func interpolatedTurns() {
+    /// An 8 × 8 image: a blob of 12 inked pixels off the centre (a quarter of the pixels or fewer: the folded first
+    /// layer), or every pixel non-zero (the turned images).
+    static func probeImage(dense: Bool) -> [Float] {
+        (0..<64).map { index in
+            let (y, x) = (index / 8, index % 8)
+            let ink: Float = (1...4).contains(y) && (2...4).contains(x) ? Float(y * 3 + x) / 20 : 0
+            return dense ? ink + Float((index * 7) % 5 + 1) / 40 : ink
+        }
+    }
+
+    @Test(
+        "turns that interpolate, sparse and dense images: the score equals turning the image, then the dense forward",
+        arguments: [false, true])
+    func interpolatedTurns(dense: Bool) {
         var generator = RandomSource(seed: 5)
-        let side = 7
+        let side = 8
         let model = DropoutMLP(
             layerSizes: [side * side, 80, 12], dropoutProbabilities: [0, 0.3], initialization: .he, using: &generator)
-        // A blob off the centre with a zero background, so that turns move ink across the image and out of it.
-        let image: [Float] = (0..<(side * side)).map { index in
-            let (y, x) = (index / side, index % side)
-            return (1...5).contains(y) && (2...4).contains(x) ? Float(y * 3 + x) / 20 : 0
-        }
+        let image = Self.probeImage(dense: dense)
+        #expect((image.filter { $0 != 0 }.count * 4 <= image.count) != dense)
         let angles: [Double] = [-40, -20, 13.5, 20, 40, 135]
         let probe = RotationProbe(angles: angles, side: side, model: model)
         var workspace = DensityWorkspace()
@@ -96,6 +105,8 @@ struct RotationProbeTests {
             (1...angles.count).map { 1 - Double(probabilities[$0, reference]) }.reduce(0, +) / Double(angles.count)
         #expect(abs(score - expected) < 1e-5)
         #expect(expected > 0.05)  // the turns do move this network's answer
+        let again = image.withUnsafeBufferPointer { probe.instability(of: $0, workspace: &workspace) }
+        #expect(again == score)
     }
 
     @Test("a model file with angles round-trips; a wrong side or bad angles are typed errors")
