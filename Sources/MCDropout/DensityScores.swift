@@ -63,8 +63,6 @@ public struct DensityWorkspace: Sendable {
     var features: [Float] = []
     var featuresNext: [Float] = []
     var whitened: [Float] = []
-    /// The rotation probe's turned images.
-    var turned: [Float] = []
 
     /// Creates an empty workspace.
     public init() {}

@@ -59,7 +59,7 @@ struct RotationProbeTests {
     }
 
     /// `image` (`side × side`) turned by `degrees` with bilinear interpolation and a 0 background, written out
-    /// pixel by pixel from ``ImageRotation`` (the probe folds the same map into the first layer's weights).
+    /// pixel by pixel from ``ImageRotation`` (the probe precomputes the same map as taps).
     static func bilinearTurn(_ image: [Float], side: Int, degrees: Double) -> [Float] {
         let rotation = ImageRotation(degrees: degrees, height: side, width: side)
         func pixel(_ y: Int, _ x: Int) -> Double {
@@ -73,8 +73,8 @@ struct RotationProbeTests {
         }
     }
 
-    /// An 8 × 8 image: a blob of 12 inked pixels off the centre (a quarter of the pixels or fewer: the folded first
-    /// layer), or every pixel non-zero (the turned images).
+    /// An 8 × 8 image: a blob of 12 inked pixels off the centre (mostly zero, like a digit), or every pixel non-zero
+    /// (like noise).
     static func probeImage(dense: Bool) -> [Float] {
         (0..<64).map { index in
             let (y, x) = (index / 8, index % 8)
