@@ -32,8 +32,8 @@ struct mcgrpc_server {
     /// Its address is the tag of grpc_server_shutdown_and_notify (call tags are mcgrpc_call pointers).
     int shutdown_tag;
     atomic_int is_shutting_down;
-    /// Guards `receiving`, `receiving_tail` and `is_cancelling_receivers` (the loop thread and a stopping thread meet
-    /// here).
+    /// Guards `receiving`, `receiving_tail`, `is_cancelling_receivers`, `peers` and every call's `peer` (the loop
+    /// thread, a stopping thread and answering threads meet here).
     pthread_mutex_t lock;
     /// Calls whose request message has not arrived yet (STAGE_RECEIVING), linked through `next` / `previous`, oldest
     /// first: with one receive timeout for all, the head is always the next to expire.
@@ -98,7 +98,8 @@ struct mcgrpc_call {
     gpr_timespec receive_deadline;
     /// Counted in the server's `answering` (from hand-out to freeing).
     int is_answering;
-    /// Its connection's entry in the server's peer table while counted there (from arrival to freeing).
+    /// Its connection's entry in the server's peer table while counted there (from arrival until its answer or
+    /// cancellation starts, or it is freed).
     mcgrpc_peer *peer;
     /// Links of the server's `receiving` list, while in STAGE_RECEIVING.
     mcgrpc_call *next;

@@ -319,6 +319,26 @@ struct GRPCConnectionLimitTests {
         #expect(transcript.frames(ofType: HTTP2Frame.goAway).map(\.errorCode) == [0xB], "\(transcript.frames)")
     }
 
+    @Test("mcdropout-serve's --grpc-* options reach the core: the announced stream cap, the handshake timeout")
+    func commandLineOptions() throws {
+        guard FileManager.default.isExecutableFile(atPath: serveExecutable.path) else { return }
+        let server = try ServeProcess(arguments: [
+            "--model", try writeSyntheticModel(name: "m"), "--grpc-port", "0", "--grpc-max-concurrent-streams", "7",
+            "--grpc-handshake-timeout", "1",
+        ])
+        defer {
+            server.signal(SIGTERM)
+            #expect(server.exits(within: .seconds(10)))
+        }
+        let port = try #require(grpcPort(of: server))
+        let silent = try RawHTTPConnection(port: port, timeout: .milliseconds(100))
+        let polite = try RawHTTPConnection(port: port, timeout: .seconds(5))
+        #expect(try RawHTTP2.handshake(polite).setting(3) == 7)
+        let transcript = RawHTTP2.readUntilEnd(of: silent, limit: .seconds(3), answers: false)
+        #expect(transcript.ending != .stillOpen)
+        #expect(transcript.frames(ofType: HTTP2Frame.goAway).count == 1, "\(transcript.frames)")
+    }
+
     @Test("limits the core cannot take are refused before listening")
     func invalidLimits() throws {
         let handler = GRPCEndpoint(service: try makeService(paths: [try writeSyntheticModel(name: "m")])) { _, _ in

@@ -86,7 +86,7 @@ private func stalledGRPCClients(port: Int) throws -> [RawHTTPConnection] {
 }
 
 /// The gRPC port a `mcdropout-serve` child printed ("… gRPC (KServe V2) on HOST:PORT").
-private func grpcPort(of server: ServeProcess) -> Int? {
+func grpcPort(of server: ServeProcess) -> Int? {
     let deadline = ContinuousClock.now.advanced(by: .seconds(30))
     while ContinuousClock.now < deadline {
         let text = String(decoding: server.child.standardOutput, as: UTF8.self)
