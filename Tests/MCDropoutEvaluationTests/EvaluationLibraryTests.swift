@@ -100,7 +100,10 @@ struct EvaluationLibraryTests {
         let report = try EvaluationReport(contentsOf: path)
         #expect(report.dataset == name)
         #expect(report.mainRow != nil)
-        #expect(report.recommendedThreshold?.score == .maxProbability)
+        // Which Monte-Carlo score keeps the most answers at the target accuracy depends on the mask stream (it was
+        // the maximum probability before the stream of 2026-12-02, the summed variance for MNIST after it).
+        let recommended = try #require(report.recommendedThreshold)
+        #expect((recommended.coverage ?? 0) > 0.5 && (recommended.coverage ?? 0) <= 1)
         #expect(report.rows.allSatisfy { $0.accuracy > 0.5 && $0.accuracy <= 1 })
     }
 
