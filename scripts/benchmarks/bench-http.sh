@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Usage: scripts/benchmarks/bench-http.sh [--samples N] [--connections 1,8,64] [--duration 10s] [--peer fastapi]
 #                              [--peer-engine auto|numpy|onnxruntime] [--compare-split] [--soak SECONDS]
-#                              [--skip-build] [--baseline GIT-REF]
-# HTTP throughput of mcdropout-serve (release build, models/mnist.safetensors, 2 worker threads) on loopback:
+#                              [--skip-build] [--baseline GIT-REF] [--model FILE]
+# HTTP throughput of mcdropout-serve (release build, the default model or --model, 2 worker threads) on loopback:
 # wrk POSTs real MNIST test digits ({"pixels": [...], "samples": N}, default N = 100, no seed) at each connection
 # count and the script prints req/s, p50/p99 latency, non-2xx answers and the server's RSS before and after.
 # --peer fastapi also serves the same digits from FastAPI + uvicorn (2 workers, uvloop + httptools) and drives it
@@ -20,11 +20,13 @@
 # git-ignored, from a temporary worktree) with REF's own models/mnist.safetensors, and alternates it with the
 # current server twice (current, REF, current, REF) at the same connection counts — "does a default request cost
 # more than it did at REF?" answered in one run.
+# --model FILE serves FILE instead of models/mnist.safetensors (ours and the peer; e.g. the same network with another
+# rule or without density scores, to compare equal work).
 # Needs wrk (installed with apt when missing); the peer needs the bench venv (scripts/python/python-env.sh).
 set -euo pipefail
 root="$(cd "$(dirname "$0")/../.." && pwd)"
 cd "$root"
-samples=100 connections=1,8,64 duration=10s peer="" peer_engine=auto soak=0 build=1 compare_split=0 baseline=""
+samples=100 connections=1,8,64 duration=10s peer="" peer_engine=auto soak=0 build=1 compare_split=0 baseline="" model=models/mnist.safetensors
 while [ $# -gt 0 ]; do
     case "$1" in
         --samples) samples="$2"; shift 2 ;;
@@ -36,6 +38,7 @@ while [ $# -gt 0 ]; do
         --soak) soak="$2"; shift 2 ;;
         --skip-build) build=0; shift ;;
         --baseline) baseline="$2"; shift 2 ;;
+        --model) model="$2"; shift 2 ;;
         *) sed -n '2,/^[^#]/{/^#/p}' "$0" >&2; exit 2 ;;
     esac
 done
@@ -90,7 +93,7 @@ rss_mb() {  # PID: resident set of the process and its children, MB
 to_ms() { awk -v v="$1" 'BEGIN { n = v + 0; if (v ~ /us$/) n /= 1000; else if (v ~ /ms$/) n += 0; else if (v ~ /s$/) n *= 1000; printf "%.2f", n }'; }
 
 # Single-request compute time at 1 BLAS thread, for the compute-bound limit.
-compute_us="$(.build/release/mcdropout-bench --model models/mnist.safetensors --samples "$samples" --threads 1 \
+compute_us="$(.build/release/mcdropout-bench --model "$model" --samples "$samples" --threads 1 \
     --input examples/mnist-test-0000-label-7.json \
     --seconds 2 | awk '$1 == 1 && $2 == 1 { print $4 }')"
 vector_units() { grep -m1 '^flags' /proc/cpuinfo | tr ' ' '\n' | grep -E '^(avx2|fma|avx512f|avx512_vnni|avx512_bf16)$' \
@@ -139,9 +142,9 @@ run_wrk() {  # NAME URL PID
     done
 }
 
-start_serve() {  # extra mcdropout-serve options; sets port and serve_pid (SERVE_ROOT, SERVE_BIN: another version)
+start_serve() {  # extra mcdropout-serve options; sets port and serve_pid (SERVE_MODEL, SERVE_BIN: another version)
     port="$(free_port)"
-    "${SERVE_BIN:-.build/release/mcdropout-serve}" --model "${SERVE_ROOT:-.}/models/mnist.safetensors" --port "$port" \
+    "${SERVE_BIN:-.build/release/mcdropout-serve}" --model "${SERVE_MODEL:-$model}" --port "$port" \
         --threads "$cores" --log-level warning "$@" >"$work/serve.log" 2>&1 &
     serve_pid=$!
     pids+=("$serve_pid")
@@ -168,7 +171,7 @@ if [ -n "$baseline" ]; then
             run_wrk mcdropout-serve "http://127.0.0.1:$port/predict" "$serve_pid"
         fi
         kill "$serve_pid"; wait "$serve_pid" 2>/dev/null || true
-        SERVE_ROOT="$baseline_dir" SERVE_BIN="$root/.build-baseline-$commit/release/mcdropout-serve" start_serve
+        SERVE_MODEL="$baseline_dir/models/mnist.safetensors" SERVE_BIN="$root/.build-baseline-$commit/release/mcdropout-serve" start_serve
         run_wrk "at-$commit" "http://127.0.0.1:$port/predict" "$serve_pid"
     done
 fi
@@ -192,7 +195,7 @@ if [ "$peer" = fastapi ]; then
         # The faster Python engine at this N on one thread, measured now (ONNX Runtime brings its own kernels and
         # wins on some CPUs, numpy + OpenBLAS on others).
         OPENBLAS_NUM_THREADS=1 OMP_NUM_THREADS=1 "$python" scripts/benchmarks/peers/bench_peers.py \
-            --model models/mnist.safetensors --input examples/mnist-test-0000-label-7.json --threads 1 \
+            --model "$model" --input examples/mnist-test-0000-label-7.json --threads 1 \
             --samples "$samples" --engines numpy,onnxruntime --seconds 2 >"$work/engines.jsonl"
         read -r peer_engine medians < <(python3 - "$work/engines.jsonl" <<'PY'
 import json, sys
@@ -206,7 +209,8 @@ PY
         echo "peer engine: $peer_engine (named)"
     fi
     port="$(free_port)"
-    MCDROPOUT_MODEL="$root/models/mnist.safetensors" MCDROPOUT_ENGINE="$peer_engine" \
+    case "$model" in /*) peer_model="$model" ;; *) peer_model="$root/$model" ;; esac
+    MCDROPOUT_MODEL="$peer_model" MCDROPOUT_ENGINE="$peer_engine" \
         OPENBLAS_NUM_THREADS=1 OMP_NUM_THREADS=1 \
         "$python" -m uvicorn fastapi_app:app --app-dir scripts/benchmarks/peers --workers 2 \
         --host 127.0.0.1 --port "$port" --loop uvloop --http httptools --log-level warning --no-access-log \
