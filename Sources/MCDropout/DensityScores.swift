@@ -13,8 +13,8 @@ public enum DensityScore: String, Sendable, CaseIterable {
     /// median share, as `|ln((share + 1/D) / median)|`: 0 for a typical amount of ink, ln 2 ≈ 0.69 for twice or half
     /// of it. Sparse digits shown to a clothing model (and dense clothing shown to a digit model) score high.
     case inkDeviation = "ink_deviation"
-    /// How much the network's dropout-off answer moves when the image is turned by the stored angles
-    /// (``RotationProbe``): the mean drop of the unturned image's class probability, in [0, 1]. High for images the
+    /// Whether the served answer survives turning the image by the stored angles (``RotationProbe``): the mean, over
+    /// the turned copies, of 1 − their dropout-off probability of the served class, in [0, 1]. High for images the
     /// network reads by accident, such as heavily rotated digits.
     case rotationInstability = "rotation_instability"
 }
@@ -107,14 +107,21 @@ public struct DensityModel: Sendable, Equatable {
     }
 
     /// The density scores of one scaled input (`model.inputSize` values, already divided by the input scale).
+    ///
+    /// - Parameter predictedClass: the class served for the input (the Monte-Carlo arg-max), the reference of
+    ///   ``DensityScore/rotationInstability``; `nil` for the dropout-off arg-max.
     public func values(
-        for input: UnsafeBufferPointer<Float>, model: DropoutMLP, workspace: inout DensityWorkspace
+        for input: UnsafeBufferPointer<Float>, model: DropoutMLP, predictedClass: Int? = nil,
+        workspace: inout DensityWorkspace
     ) -> DensityValues {
         var result = DensityValues()
         if let subspace { result.reconstructionError = subspace.reconstructionError(of: input, workspace: &workspace) }
         if let gaussian { result.featureDistance = gaussian.distance(of: input, model: model, workspace: &workspace) }
         if let ink { result.inkDeviation = ink.deviation(of: input) }
-        if let rotation { result.rotationInstability = rotation.instability(of: input, workspace: &workspace) }
+        if let rotation {
+            result.rotationInstability = rotation.instability(
+                of: input, reference: predictedClass, workspace: &workspace)
+        }
         return result
     }
 }

@@ -4,8 +4,9 @@
 /// often does not. This is test-time augmentation (Ayhan & Berens 2018) as a score of the input alone: no training
 /// statistics, only the stored angles; it applies to square single-channel images with a 0 background.
 ///
-/// Score: with `p(x)` the dropout-off softmax and `c` its arg-max, `mean over the angles a of 1 − p(rotate(x, a))[c]`,
-/// in [0, 1]: 0 when every turned copy gives class `c` probability 1.
+/// Score: with `p(x)` the dropout-off softmax and `c` the served class (the Monte-Carlo arg-max, or `p(x)`'s arg-max
+/// when none is given), `mean over the angles a of 1 − p(rotate(x, a))[c]`, in [0, 1]: 0 when every turned copy
+/// gives class `c` probability 1.
 public struct RotationProbe: Sendable {
     /// The rotations, in degrees (counter-clockwise).
     public let angles: [Double]
@@ -64,21 +65,30 @@ public struct RotationProbe: Sendable {
     }
 
     /// The score of one input (`side²` scaled values).
-    public func instability(of input: UnsafeBufferPointer<Float>, workspace: inout DensityWorkspace) -> Double {
+    ///
+    /// - Parameter reference: the class whose probability the turned copies are asked for — the served answer's
+    ///   (the Monte-Carlo arg-max), which spares the forward pass of the unturned image; `nil`: the dropout-off
+    ///   arg-max of the unturned image, computed here.
+    public func instability(
+        of input: UnsafeBufferPointer<Float>, reference: Int? = nil, workspace: inout DensityWorkspace
+    ) -> Double {
         let size = side * side
         precondition(input.count == size, "input width \(input.count) ≠ \(size)")
-        let rows = angles.count + 1
+        let classes = biases[biases.count - 1].count
+        precondition(reference.map { (0..<classes).contains($0) } ?? true, "reference class out of range")
+        // Row 0: the unturned image, unless the reference class is given; then the turned copies, one per angle.
+        let first = reference == nil ? 1 : 0
+        let rows = angles.count + first
         if workspace.features.count < rows * widestRow {
             workspace.features = [Float](repeating: 0, count: rows * widestRow)
             workspace.featuresNext = workspace.features
         }
-        // Row 0: the image; row 1 + a: the image turned by angle a.
         workspace.features.withUnsafeMutableBufferPointer { batch in
-            _ = UnsafeMutableBufferPointer(rebasing: batch[0..<size]).update(fromContentsOf: input)
+            if first == 1 { _ = UnsafeMutableBufferPointer(rebasing: batch[0..<size]).update(fromContentsOf: input) }
             taps.withUnsafeBufferPointer { taps in
                 weights.withUnsafeBufferPointer { weights in
                     for angle in angles.indices {
-                        let row = (angle + 1) * size
+                        let row = (angle + first) * size
                         for pixel in 0..<size {
                             let base = (angle * size + pixel) * 4
                             var value: Float = 0
@@ -92,12 +102,13 @@ public struct RotationProbe: Sendable {
             }
         }
         forward(rows: rows, inputWidth: size, workspace: &workspace)
-        let classes = biases[biases.count - 1].count
         return workspace.features.withUnsafeBufferPointer { probabilities in
-            var reference = 0
-            for index in 1..<classes where probabilities[index] > probabilities[reference] { reference = index }
+            var chosen = reference ?? 0
+            if reference == nil {
+                for index in 1..<classes where probabilities[index] > probabilities[chosen] { chosen = index }
+            }
             var total: Double = 0
-            for angle in angles.indices { total += Double(1 - probabilities[(angle + 1) * classes + reference]) }
+            for angle in angles.indices { total += Double(1 - probabilities[(angle + first) * classes + chosen]) }
             return min(max(total / Double(angles.count), 0), 1)
         }
     }

@@ -57,7 +57,10 @@ public struct ScoredPredictions: Sendable {
             }
             let middle = clock.now
             let values = input.withUnsafeBufferPointer { buffer in
-                density?.values(for: buffer, model: model, workspace: &densityWorkspace) ?? .none
+                density?.values(
+                    for: buffer, model: model,
+                    predictedClass: summary.head == .classification ? summary.prediction : nil,
+                    workspace: &densityWorkspace) ?? .none
             }
             densityTime += clock.now - middle
             monteCarlo += middle - start

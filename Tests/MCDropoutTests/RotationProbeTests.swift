@@ -107,6 +107,20 @@ struct RotationProbeTests {
         #expect(expected > 0.05)  // the turns do move this network's answer
         let again = image.withUnsafeBufferPointer { probe.instability(of: $0, workspace: &workspace) }
         #expect(again == score)
+        // Given the served class, the unturned image's forward pass is skipped: the same bytes when it is the
+        // dropout-off class, the drop of the given class's probability otherwise.
+        let given = image.withUnsafeBufferPointer {
+            probe.instability(of: $0, reference: reference, workspace: &workspace)
+        }
+        #expect(given == score)
+        let other = (reference + 1) % 12
+        let otherScore = image.withUnsafeBufferPointer {
+            probe.instability(of: $0, reference: other, workspace: &workspace)
+        }
+        let otherExpected =
+            (1...angles.count).map { 1 - Double(probabilities[$0, other]) }.reduce(0, +) / Double(angles.count)
+        #expect(abs(otherScore - otherExpected) < 1e-5)
+        #expect(otherScore != score)
     }
 
     @Test("a model file with angles round-trips; a wrong side or bad angles are typed errors")

@@ -104,10 +104,14 @@ extension InferenceService {
         }
         worker.pixels.withUnsafeBufferPointer { pixels in
             for index in 0..<instanceCount {
+                // The served class is the rotation probe's reference (no extra forward pass of the input).
+                let served =
+                    index < worker.summaries.count && worker.summaries[index].head == .classification
+                    ? worker.summaries[index].prediction : nil
                 worker.densityValues.append(
                     density.values(
                         for: UnsafeBufferPointer(rebasing: pixels[(index * width)..<((index + 1) * width)]),
-                        model: model.file.model, workspace: &worker.densityWorkspace))
+                        model: model.file.model, predictedClass: served, workspace: &worker.densityWorkspace))
             }
         }
     }
