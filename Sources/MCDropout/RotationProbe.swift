@@ -1,7 +1,7 @@
 /// The statistics of ``DensityScore/rotationInstability``: whether the served answer survives turning the input image
 /// a little (the turned copies run with dropout off). A digit the network knows (upright, or within the rotations it
 /// trained on) keeps its class when turned by ±20–40°; an image the network reads by accident — a heavily rotated or
-/// unfamiliar one — often does not. This is test-time augmentation (Ayhan & Berens 2018) as a score of the input alone: no training
+/// unfamiliar one — often does not. This is test-time augmentation (Ayhan & Berens 2018) as a score: no training
 /// statistics, only the stored angles; it applies to square single-channel images with a 0 background.
 ///
 /// Score: with `p(x)` the dropout-off softmax and `c` the served class (the Monte-Carlo arg-max, or `p(x)`'s arg-max
