@@ -36,10 +36,15 @@ let package = Package(
             name: "CGRPC",
             linkerSettings: [.linkedLibrary("grpc"), .linkedLibrary("gpr")]
         ),
+        // mcdropout's own vector kernels (C, so that AVX-512 / AVX2 variants can be chosen at run time from a build
+        // for baseline x86-64); MCDropout's RowKernels.swift is their only caller.
+        .target(name: "CKernels"),
         // Minimal, Foundation-free JSON reader/writer shared by the model codec and the server.
         .target(name: "MCDropoutJSON", swiftSettings: strictSettings),
         // The numeric core: no Foundation, no I/O.
-        .target(name: "MCDropout", dependencies: ["CBLAS", "MCDropoutJSON"], swiftSettings: strictSettings),
+        .target(
+            name: "MCDropout", dependencies: ["CBLAS", "CKernels", "MCDropoutJSON"], swiftSettings: strictSettings
+        ),
         // Labelled image data sets: IDX parsing, gzip (the only importer of CZlib), the known data sets' names.
         .target(name: "MCDropoutData", dependencies: ["CZlib"], swiftSettings: strictSettings),
         .target(

@@ -51,39 +51,37 @@ enum MaskKernels {
         }
     }
 
-    /// `row[i] = values[i] × keep(units[i])` for `i < count`: the masked values of the active units only, compacted
-    /// (`values[i]` is the shared activation of unit `units[i]`, already multiplied by the keep scale), reading only
-    /// their uniforms of the mask row (the only words the engine computed for it).
+    /// Splits the `count` active units of one pass by their keep decisions: the dropped ones into `droppedUnits` with
+    /// their values negated, the kept ones into `keptUnits` with their values, both in unit order (`values[i]` is the
+    /// shared activation of unit `units[i]`, already multiplied by the keep scale; the mask row holds only their
+    /// uniforms). Returns the number dropped; `count` minus it were kept.
     ///
-    /// Eight units at a time: their uniforms are collected into one vector and compared at once. The scalar
-    /// `keep ? 1 : 0` (also written with integer tricks) was compiled into a branch, mispredicted for a third of the
-    /// units of a random mask, which made this loop ~10 % of a request (BENCHMARKS.md, "Engine breakdown").
+    /// Without branches: each unit is written to the next free slot of both lists and only its own list's length
+    /// advances (a branch per unit is mispredicted for a third of a random mask's units).
     @inline(__always)
-    static func selectActive(
-        _ values: UnsafePointer<Float>, units: UnsafePointer<Int32>, into row: UnsafeMutablePointer<Float>,
-        count: Int, mask: UnsafePointer<UInt64>, dropout: Dropout
-    ) {
-        let threshold = thresholdLanes(dropout)
+    static func partitionActive(
+        _ values: UnsafePointer<Float>, units: UnsafePointer<Int32>, count: Int, mask: UnsafePointer<UInt64>,
+        dropout: Dropout, droppedUnits: UnsafeMutablePointer<Int32>, droppedValues: UnsafeMutablePointer<Float>,
+        keptUnits: UnsafeMutablePointer<Int32>, keptValues: UnsafeMutablePointer<Float>
+    ) -> Int {
+        let threshold = dropout.maskThreshold
         let uniforms = UnsafeRawPointer(mask)
-        var index = 0
-        @inline(__always)
-        func draw(_ lane: Int) -> Int32 {
-            Int32(uniforms.load(fromByteOffset: Int(units[index + lane]) * 2, as: UInt16.self))
+        var dropped = 0
+        var kept = 0
+        for index in 0..<count {
+            let unit = units[index]
+            let value = values[index]
+            let uniform = UInt32(uniforms.load(fromByteOffset: Int(unit) * 2, as: UInt16.self))
+            // 1 when uniform < threshold (dropped): the borrow of the 32-bit difference of two 17-bit numbers.
+            let isDropped = Int((uniform &- threshold) >> 31)
+            droppedUnits[dropped] = unit
+            droppedValues[dropped] = -value
+            keptUnits[kept] = unit
+            keptValues[kept] = value
+            dropped += isDropped
+            kept += 1 - isDropped
         }
-        while index + 8 <= count {
-            // Built from eight scalars at once: setting lanes one by one went through memory (a stalled reload).
-            let lanes = SIMD8<Int32>(draw(0), draw(1), draw(2), draw(3), draw(4), draw(5), draw(6), draw(7))
-            let x = UnsafeRawPointer(values + index).loadUnaligned(as: SIMD8<Float>.self)
-            let kept = x * SIMD8<Float>(repeating: 0).replacing(with: 1, where: lanes .>= threshold)
-            UnsafeMutableRawPointer(row + index).storeBytes(of: kept, as: SIMD8<Float>.self)
-            index += 8
-        }
-        let scalarThreshold = dropout.maskThreshold
-        while index < count {
-            let unit = Int(units[index])
-            row[index] = values[index] * (isKept(unit, mask: mask, threshold: scalarThreshold) ? 1 : 0)
-            index += 1
-        }
+        return dropped
     }
 
     /// `values[j] = max(values[j] + bias[j], 0)` (NaN becomes 0), for a layer whose output has no dropout after it.

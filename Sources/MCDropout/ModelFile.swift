@@ -70,6 +70,9 @@ public struct ModelMetadata: Sendable, Equatable {
     public var inputScale: Float = 255
     /// The input's image shape, e.g. `[28, 28]`, when it is an image.
     public var inputShape: [Int]?
+    /// The step applied to each image before the network (`input.transform`; nil: none). Needs a square
+    /// single-channel ``inputShape`` (``InputTransform/squareSide(of:)``); decoding refuses a file without one.
+    public var inputTransform: InputTransform?
     /// One class name per output; empty for regression.
     public var labels: [String]
     /// The training data set's name.
@@ -149,6 +152,7 @@ extension ModelMetadata {
         if let inputShape { input.append(("shape", .array(inputShape.map { .number(Double($0)) }))) }
         if let inputMean { input.append(("mean", .array(inputMean.map { .number(shortestDecimal($0)) }))) }
         if let inputStd { input.append(("std", .array(inputStd.map { .number(shortestDecimal($0)) }))) }
+        if let inputTransform { input.append(("transform", .string(inputTransform.rawValue))) }
         members.append(("input", .object(JSONObject(input))))
         switch head {
         case .classification: members.append(("labels", .array(labels.map { .string($0) })))

@@ -85,6 +85,7 @@ extension ModelMetadata {
         guard (inputMean == nil) == (inputStd == nil) else {
             throw .invalidMetadata(field: inputMean == nil ? "input.mean" : "input.std", reason: "give both or neither")
         }
+        let transform = try Self.transform(input["transform"], shape: shape)
         var labelValues: [JSONValue] = []
         if head.isClassification {
             guard case .array(let values) = try field("labels"), values.count == sizes[sizes.count - 1] else {
@@ -131,6 +132,27 @@ extension ModelMetadata {
         self.head = head
         self.inputMean = inputMean
         self.inputStd = inputStd
+        self.inputTransform = transform
+    }
+
+    /// Reads `input.transform`: absent (none) or a known transform, which needs a square single-channel `input.shape`.
+    private static func transform(_ value: JSONValue?, shape: [Int]?) throws(ModelFileError) -> InputTransform? {
+        guard let value else { return nil }
+        let known = InputTransform.names.joined(separator: ", ")
+        guard case .string(let name) = value else {
+            throw .invalidMetadata(field: "input.transform", reason: "must be a string (one of \(known))")
+        }
+        guard let transform = InputTransform(rawValue: name) else {
+            throw .invalidMetadata(field: "input.transform", reason: "'\(name)' is not supported (one of \(known))")
+        }
+        guard InputTransform.squareSide(of: shape) != nil else {
+            let found = shape.map { "\($0)" } ?? "none"
+            throw .invalidMetadata(
+                field: "input.transform",
+                reason:
+                    "\(name) needs a square single-channel image (input.shape [side, side]); input.shape is \(found)")
+        }
+        return transform
     }
 
     /// Reads `task` (`"classification"`, the default, or `"regression"`) and, for regression, `outputs` (`"mean"`,
@@ -182,19 +204,18 @@ extension ModelMetadata {
 }
 
 extension ModelMetadata {
+    /// How raw values become the network's inputs: `input.scale`, `input.transform` and `input.mean`/`input.std`.
+    public var inputPreparation: InputPreparation {
+        InputPreparation(
+            scale: inputScale, transform: inputTransform,
+            imageSide: inputTransform == nil ? 0 : InputTransform.squareSide(of: inputShape) ?? 0, mean: inputMean,
+            std: inputStd)
+    }
+
     /// Appends the network inputs for raw values (pixels or features, row after row, `layerSizes[0]` per row) to
-    /// `inputs`: `x / inputScale`, then `(· − mean) / std` per column when the file has normalisation constants.
+    /// `inputs` (``InputPreparation/append(_:to:)``): `x / inputScale`, moved by the input transform, then
+    /// `(· − mean) / std` per column when the file has normalisation constants.
     public func appendNetworkInputs(_ raw: [Float], to inputs: inout [Float]) {
-        let scale = 1 / inputScale
-        guard let inputMean, let inputStd else {
-            for value in raw { inputs.append(value * scale) }
-            return
-        }
-        let width = layerSizes[0]
-        var column = 0
-        for value in raw {
-            inputs.append((value * scale - inputMean[column]) / inputStd[column])
-            column = column + 1 == width ? 0 : column + 1
-        }
+        inputPreparation.append(raw, to: &inputs)
     }
 }

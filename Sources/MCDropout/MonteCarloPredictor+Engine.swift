@@ -23,7 +23,9 @@ extension MonteCarloPredictor {
         workspace.statistics.ensureCount(instanceCount * statisticsWidth)
         workspace.halfStatistics.ensureCount(instanceCount * statisticsWidth)
         workspace.instanceCount = instanceCount
-        workspace.gatheredInstance = -1
+        workspace.baseInstance = -1
+        workspace.passUnits.ensureCount(max(model.inputSize, sharedWidth))
+        workspace.passValues.ensureCount(max(model.inputSize, sharedWidth))
         workspace.statistics.withUnsafeMutableBufferPointer { statistics in
             for index in 0..<(instanceCount * statisticsWidth) { statistics[index] = 0 }
         }
@@ -40,7 +42,10 @@ extension MonteCarloPredictor {
                     for index in 0..<prefixEnd {
                         let layer = layers[index]
                         layer.bias.withUnsafeBufferPointer { y.update(from: $0.baseAddress!, count: layer.outputSize) }
-                        if index == 0, sparseFirstLayer(UnsafePointer(x), into: y) {
+                        if index == 0,
+                            sparseFirstLayer(
+                                UnsafePointer(x), into: y, units: &workspace.passUnits, values: &workspace.passValues)
+                        {
                             // Done from the non-zero inputs' weight rows alone.
                         } else {
                             layer.weight.storage.withUnsafeBufferPointer { w in
@@ -100,18 +105,32 @@ extension MonteCarloPredictor {
     /// streams all `outputSize × inputSize` weights (1.6 MB for 784 × 512, more than L2 holds), which made the
     /// deterministic first layer the largest cost of a request at small `N`; skipping zero inputs reads a fifth of
     /// that. A zero input adds exactly zero, so the result is the same sum in another order (it differs from
-    /// `sgemv`'s only by float rounding). Each row is one `saxpy` (OpenBLAS's AVX2 kernel; a Swift `SIMD8` loop,
-    /// compiled for baseline x86-64, measured ~3 µs slower per request).
-    func sparseFirstLayer(_ input: UnsafePointer<Float>, into output: UnsafeMutablePointer<Float>) -> Bool {
+    /// `sgemv`'s only by float rounding). The rows are summed by ``RowKernels/addRows(into:base:rows:stride:indices:alphas:count:width:variant:)``
+    /// in input order (the bytes of one `saxpy` per row, without a BLAS call per row); `units` and `values` are
+    /// scratch room for the non-zero inputs (at least `inputSize` each).
+    func sparseFirstLayer(
+        _ input: UnsafePointer<Float>, into output: UnsafeMutablePointer<Float>, units: inout [Int32],
+        values: inout [Float]
+    ) -> Bool {
         guard firstStochasticLayer > 0 else { return false }
         let inputSize = model.inputSize
         let outputSize = model.layers[0].outputSize
         var nonZero = 0
         for index in 0..<inputSize where input[index] != 0 { nonZero += 1 }
         guard nonZero * 4 <= inputSize else { return false }
-        weightsByInput[0].withUnsafeBufferPointer { rows in
-            for index in 0..<inputSize where input[index] != 0 {
-                BLAS.axpy(count: outputSize, alpha: input[index], x: rows.baseAddress! + index * outputSize, y: output)
+        units.withUnsafeMutableBufferPointer { units in
+            values.withUnsafeMutableBufferPointer { values in
+                var count = 0
+                for index in 0..<inputSize where input[index] != 0 {
+                    units[count] = Int32(truncatingIfNeeded: index)
+                    values[count] = input[index]
+                    count += 1
+                }
+                weightsByInput[0].withUnsafeBufferPointer { rows in
+                    RowKernels.addRows(
+                        into: output, base: output, rows: rows.baseAddress!, stride: outputSize,
+                        indices: units.baseAddress!, alphas: values.baseAddress!, count: count, width: outputSize)
+                }
             }
         }
         return true
@@ -154,7 +173,7 @@ extension MonteCarloPredictor {
                 fillLaterMasks(words.baseAddress!, rows: block, firstPass: firstPass + done, stream: stream)
             }
             for instance in 0..<instances {
-                gatherActiveWeights(instance: instance, workspace: &workspace)
+                computeActiveBase(instance: instance, workspace: &workspace)
                 withPointers(&workspace, instance: instance) { prepared, buffers, statistics, half in
                     runRows(
                         prepared, rows: block, buffers: buffers, stream: stream, firstPass: firstPass + done,
@@ -185,11 +204,10 @@ extension MonteCarloPredictor {
         workspace.passes.ensureCount(passes * stochasticWidth)
         workspace.passesNext.ensureCount(passes * stochasticWidth)
         workspace.maskWords.ensureCount(passes * wordsPerPass)
-        if usesActiveUnits {
-            let layer = model.layers[firstStochasticLayer]
-            let mostActive = Int(Self.activeFraction * Double(layer.inputSize))
-            workspace.activeWeights.ensureCount(max(mostActive, 1) * layer.outputSize)
-        }
+        let layer = model.layers[firstStochasticLayer]
+        workspace.passUnits.ensureCount(2 * layer.inputSize)
+        workspace.passValues.ensureCount(2 * layer.inputSize)
+        if usesActiveUnits { workspace.activeBase.ensureCount(layer.outputSize) }
     }
 
     /// Runs `body` with prepared instance `instance` of `workspace`, its block buffers and the instance's two
@@ -207,26 +225,23 @@ extension MonteCarloPredictor {
             workspace.activeUnits.withUnsafeBufferPointer { units in
                 workspace.activeValues.withUnsafeBufferPointer { values in
                     workspace.activeWords.withUnsafeBufferPointer { activeWords in
-                        workspace.activeWeights.withUnsafeBufferPointer { weights in
+                        workspace.activeBase.withUnsafeBufferPointer { base in
                             let prepared = PreparedInstance(
                                 shared: shared.baseAddress! + instance * sharedWidth,
                                 units: units.baseAddress! + instance * sharedWidth,
                                 values: values.baseAddress! + instance * sharedWidth, activeCount: activeCount,
                                 activeWords: activeWords.baseAddress! + instance * wordsWidth,
-                                activeWordCount: wordCount, activeWeights: weights.baseAddress)
+                                activeWordCount: wordCount, activeBase: base.baseAddress)
                             return workspace.maskWords.withUnsafeMutableBufferPointer { words in
-                                workspace.passes.withUnsafeMutableBufferPointer { passes in
-                                    workspace.passesNext.withUnsafeMutableBufferPointer { next in
-                                        workspace.statistics.withUnsafeMutableBufferPointer { statistics in
-                                            workspace.halfStatistics.withUnsafeMutableBufferPointer { half in
-                                                body(
-                                                    prepared,
-                                                    BlockBuffers(
-                                                        words: words.baseAddress!, passes: passes.baseAddress!,
-                                                        next: next.baseAddress!),
-                                                    statistics.baseAddress! + instance * statisticsWidth,
-                                                    half.baseAddress! + instance * statisticsWidth)
-                                            }
+                                withBlockBuffers(
+                                    words: words.baseAddress!, passes: &workspace.passes, next: &workspace.passesNext,
+                                    units: &workspace.passUnits, values: &workspace.passValues
+                                ) { buffers in
+                                    workspace.statistics.withUnsafeMutableBufferPointer { statistics in
+                                        workspace.halfStatistics.withUnsafeMutableBufferPointer { half in
+                                            body(
+                                                prepared, buffers, statistics.baseAddress! + instance * statisticsWidth,
+                                                half.baseAddress! + instance * statisticsWidth)
                                         }
                                     }
                                 }
@@ -261,16 +276,31 @@ extension MonteCarloPredictor {
         let dropout = model.dropouts[first]
         let source = prepared.shared
         if activeCount >= 0 {
-            // The active units' masked values, compacted: an `N × k` pass matrix.
-            for pass in 0..<passCount {
-                let mask = words + pass * wordsPerPass + maskWordOffsets[0]
-                stream.fill(
-                    mask, indices: prepared.activeWords, count: prepared.activeWordCount, pass: firstPass + pass,
-                    layer: first)
-                MaskKernels.selectActive(
-                    prepared.values, units: prepared.units, into: input + pass * activeCount, count: activeCount,
-                    mask: mask,
-                    dropout: dropout)
+            // Each pass's first stochastic layer straight into `output`: the all-kept sum minus its dropped units'
+            // rows, or its kept units' rows from zero when fewer are kept than dropped.
+            let width = layers[first].outputSize
+            weightsByInput[first].withUnsafeBufferPointer { rows in
+                for pass in 0..<passCount {
+                    let mask = words + pass * wordsPerPass + maskWordOffsets[0]
+                    stream.fill(
+                        mask, indices: prepared.activeWords, count: prepared.activeWordCount, pass: firstPass + pass,
+                        layer: first)
+                    let dropped = MaskKernels.partitionActive(
+                        prepared.values, units: prepared.units, count: activeCount, mask: mask, dropout: dropout,
+                        droppedUnits: buffers.units, droppedValues: buffers.values,
+                        keptUnits: buffers.units + sharedWidth, keptValues: buffers.values + sharedWidth)
+                    let row = output + pass * width
+                    if 2 * dropped <= activeCount {
+                        RowKernels.addRows(
+                            into: row, base: prepared.activeBase, rows: rows.baseAddress!, stride: width,
+                            indices: buffers.units, alphas: buffers.values, count: dropped, width: width)
+                    } else {
+                        RowKernels.addRows(
+                            into: row, base: nil, rows: rows.baseAddress!, stride: width,
+                            indices: buffers.units + sharedWidth, alphas: buffers.values + sharedWidth,
+                            count: activeCount - dropped, width: width)
+                    }
+                }
             }
         } else {
             // Masked broadcast of the (pre-scaled) shared activations straight into the pass matrix.
@@ -285,9 +315,7 @@ extension MonteCarloPredictor {
         for index in first..<layers.count {
             let layer = layers[index]
             if index == first && activeCount >= 0 {
-                multiplyActive(
-                    input, rows: rows, activeCount: activeCount, weights: prepared.activeWeights,
-                    outputSize: layer.outputSize, into: output)
+                // Done above.
             } else {
                 weightsByInput[index].withUnsafeBufferPointer { w in
                     BLAS.gemm(
@@ -332,46 +360,28 @@ extension MonteCarloPredictor {
         }
     }
 
-    /// Gathers the first stochastic layer's weight rows of `instance`'s active units into the workspace (nothing
-    /// for an instance on the dense path, nor when they are there already since `prepare`).
-    func gatherActiveWeights(instance: Int, workspace: inout MonteCarloWorkspace) {
+    /// Computes the first stochastic layer's output (before its bias) of `instance` with all its active units kept
+    /// into the workspace's `activeBase` (nothing for an instance on the dense path, nor when it is there already
+    /// since `prepare`).
+    func computeActiveBase(instance: Int, workspace: inout MonteCarloWorkspace) {
         let activeCount = workspace.activeCounts[instance]
-        guard activeCount >= 0, workspace.gatheredInstance != instance else { return }
-        workspace.gatheredInstance = instance
+        guard activeCount >= 0, workspace.baseInstance != instance else { return }
+        workspace.baseInstance = instance
         let sharedWidth = model.layers[firstStochasticLayer].inputSize
-        workspace.activeUnits.withUnsafeBufferPointer { units in
-            gatherActiveWeights(
-                units.baseAddress! + instance * sharedWidth, count: activeCount, into: &workspace.activeWeights)
-        }
-    }
-
-    /// Copies the first stochastic layer's weight rows (input-major) of the `count` units in `units` one after
-    /// another into `destination`.
-    func gatherActiveWeights(_ units: UnsafePointer<Int32>, count: Int, into destination: inout [Float]) {
         let width = model.layers[firstStochasticLayer].outputSize
-        weightsByInput[firstStochasticLayer].withUnsafeBufferPointer { rows in
-            destination.withUnsafeMutableBufferPointer { target in
-                for index in 0..<count {
-                    (target.baseAddress! + index * width).update(
-                        from: rows.baseAddress! + Int(units[index]) * width, count: width)
+        workspace.activeBase.ensureCount(width)
+        workspace.activeUnits.withUnsafeBufferPointer { units in
+            workspace.activeValues.withUnsafeBufferPointer { values in
+                weightsByInput[firstStochasticLayer].withUnsafeBufferPointer { rows in
+                    workspace.activeBase.withUnsafeMutableBufferPointer { base in
+                        RowKernels.addRows(
+                            into: base.baseAddress!, base: nil, rows: rows.baseAddress!, stride: width,
+                            indices: units.baseAddress! + instance * sharedWidth,
+                            alphas: values.baseAddress! + instance * sharedWidth, count: activeCount, width: width)
+                    }
                 }
             }
         }
-    }
-
-    /// `output = passes × weights` for the `rows × activeCount` compacted pass matrix and the gathered
-    /// `activeCount × outputSize` weight rows; all zero when no unit is active.
-    private func multiplyActive(
-        _ passes: UnsafePointer<Float>, rows: Int, activeCount: Int, weights: UnsafePointer<Float>?, outputSize: Int,
-        into output: UnsafeMutablePointer<Float>
-    ) {
-        guard activeCount > 0 else {
-            output.update(repeating: 0, count: rows * outputSize)
-            return
-        }
-        BLAS.gemm(
-            transposeA: false, transposeB: false, m: rows, n: outputSize, k: activeCount, alpha: 1, a: passes,
-            lda: activeCount, b: weights!, ldb: outputSize, beta: 0, c: output, ldc: outputSize)
     }
 }
 

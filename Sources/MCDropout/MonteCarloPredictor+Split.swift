@@ -13,7 +13,7 @@ import Synchronization
 /// so the split changes no mask and the second half needs nothing from the first. Same seed → same bytes, whichever
 /// thread ran which half; the cost on one thread is packing each layer's weights twice instead of once.
 ///
-/// **Hand-over.** The owner prepares the input (deterministic prefix, active units, their gathered weights), computes
+/// **Hand-over.** The owner prepares the input (deterministic prefix, active units, their all-kept sum), computes
 /// the first half's later-layer masks, and *offers* the second half to a ``PassHelper`` — which accepts only when a thread is
 /// idle at that moment, never queueing behind work. Then it runs the first half. Whoever claims the second half first
 /// (an atomic compare-and-swap) runs it: the helper, if it started by then; else the owner itself. The owner waits
@@ -48,7 +48,7 @@ extension MonteCarloPredictor {
         let stream = MaskStream(seed: seed)
         prepare(input, instanceCount: 1, workspace: &workspace)
         ensureBlockBuffers(passes: half, workspace: &workspace)
-        gatherActiveWeights(instance: 0, workspace: &workspace)
+        computeActiveBase(instance: 0, workspace: &workspace)
         workspace.maskWords.withUnsafeMutableBufferPointer { words in
             fillLaterMasks(words.baseAddress!, rows: half, firstPass: 0, stream: stream)
         }
@@ -152,16 +152,14 @@ public final class SplitWorkspace: @unchecked Sendable {
                 predictor.fillLaterMasks(words.baseAddress!, rows: block, firstPass: firstPass + done, stream: stream)
             }
             buffers.maskWords.withUnsafeMutableBufferPointer { words in
-                buffers.passes.withUnsafeMutableBufferPointer { passes in
-                    buffers.passesNext.withUnsafeMutableBufferPointer { next in
-                        buffers.statistics.withUnsafeMutableBufferPointer { statistics in
-                            predictor.runRows(
-                                prepared, rows: block,
-                                buffers: BlockBuffers(
-                                    words: words.baseAddress!, passes: passes.baseAddress!, next: next.baseAddress!),
-                                stream: stream, firstPass: firstPass + done, splitAt: 0,
-                                statistics: statistics.baseAddress!, halfStatistics: statistics.baseAddress!)
-                        }
+                withBlockBuffers(
+                    words: words.baseAddress!, passes: &buffers.passes, next: &buffers.passesNext,
+                    units: &buffers.passUnits, values: &buffers.passValues
+                ) { blockBuffers in
+                    buffers.statistics.withUnsafeMutableBufferPointer { statistics in
+                        predictor.runRows(
+                            prepared, rows: block, buffers: blockBuffers, stream: stream, firstPass: firstPass + done,
+                            splitAt: 0, statistics: statistics.baseAddress!, halfStatistics: statistics.baseAddress!)
                     }
                 }
             }

@@ -7,9 +7,13 @@
 ///
 /// **Active units.** The input of the first stochastic layer is the same vector in every pass, masked; after a ReLU
 /// most of it is zero (on MNIST test digits about 17 % of the 512 units of the default model are non-zero). A zero
-/// unit contributes nothing in any pass, so that layer's `sgemm` runs over the `k` non-zero ("active") units only:
-/// an `N × k` pass matrix times the `k` matching weight rows, gathered per input, instead of `N × W` times all `W`.
-/// The sum is the same with the zero terms left out, so it differs from the dense product only by float rounding.
+/// unit contributes nothing in any pass, so that layer runs over the `k` non-zero ("active") units only. And since
+/// a pass keeps most of them (`1 − p`), each pass's row is computed as the sum with every active unit kept — once per
+/// input — minus the weight rows of the units that pass drops (about `p · k` rows; the kept rows from zero instead
+/// when a pass keeps fewer than it drops), read in place by
+/// ``RowKernels/addRows(into:base:rows:stride:indices:alphas:count:width:variant:)``. On the default MNIST model
+/// that is ~34 weight rows per pass instead of a GEMM over 112 (or 512): the sums are the same with zero terms left
+/// out and the dropped ones subtracted, so they differ from the dense product only by float rounding.
 ///
 /// **Random stream.** The masks of request seed `s` are ``MaskStream(seed: s)``: the keep decision of unit `u` of
 /// layer `l`'s input in pass `n` is a pure function of `(s, n, l, u)` — a SplitMix64 word per four units, one 16-bit
@@ -49,7 +53,8 @@ public struct MonteCarloPredictor: Sendable {
     /// Stochastic layers: OpenBLAS packs both operands on every `sgemm` call, and packing the weights is the fixed
     /// cost of a request (half the time at `N = 1`). Packing them from `inputSize × outputSize` (`sgemm` "NN",
     /// OpenBLAS's `itcopy`) measured about 20 % cheaper than from the model's `outputSize × inputSize` ("NT",
-    /// `incopy`), about 3 % of a request at `N = 100`. The first layer: see ``sparseFirstLayer(_:into:)``.
+    /// `incopy`), about 3 % of a request at `N = 100`. The first layer: see
+    /// ``sparseFirstLayer(_:into:units:values:)``; the first stochastic layer's rows are read by the row kernel.
     let weightsByInput: [[Float]]
     /// Whether the first stochastic layer runs over the active units only (see the type's documentation); an input
     /// with more than ``activeFraction`` of its units active runs the dense product.

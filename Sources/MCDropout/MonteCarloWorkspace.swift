@@ -19,10 +19,15 @@ public struct MonteCarloWorkspace: Sendable {
     /// a mask row in words apart), and their count.
     var activeWords: [Int32] = []
     var activeWordCounts: [Int] = []
-    /// The first stochastic layer's weight rows of the active units of the instance being run, one after another.
-    var activeWeights: [Float] = []
-    /// The instance whose rows `activeWeights` holds (`-1`: none), so that a request's blocks and halves gather once.
-    var gatheredInstance = -1
+    /// The first stochastic layer's output (before its bias) with every active unit kept — `Σ values[i] · W[units[i]]`
+    /// of the instance being run — from which each pass subtracts its dropped units' rows (see ``MonteCarloPredictor``'s
+    /// `runRows`).
+    var activeBase: [Float] = []
+    /// The instance whose sum `activeBase` holds (`-1`: none), so that a request's blocks and halves compute it once.
+    var baseInstance = -1
+    /// One pass's dropped (or kept) active units and their signed values: the terms `runRows` adds to a row.
+    var passUnits: [Int32] = []
+    var passValues: [Float] = []
     /// The pass matrix of the current block and the next layer's output.
     var passes: [Float] = []
     var passesNext: [Float] = []
@@ -58,7 +63,7 @@ extension Array where Element: Numeric {
 }
 
 /// One prepared instance as the stochastic layers read it: its scaled shared activations, its active units and,
-/// when it runs the active-unit path, their gathered weight rows.
+/// when it runs the active-unit path, the first stochastic layer's output with all of them kept.
 struct PreparedInstance {
     var shared: UnsafePointer<Float>
     var units: UnsafePointer<Int32>
@@ -69,12 +74,39 @@ struct PreparedInstance {
     /// The indices of the mask words that hold the active units, ascending, and their count.
     var activeWords: UnsafePointer<Int32>
     var activeWordCount: Int
-    var activeWeights: UnsafePointer<Float>?
+    /// The first stochastic layer's output with every active unit kept (see `MonteCarloWorkspace.activeBase`).
+    var activeBase: UnsafePointer<Float>?
 }
 
-/// The buffers one block of passes works in: its mask words, its pass matrix and the next layer's output.
+/// The buffers one block of passes works in: its mask words, its pass matrix, the next layer's output and one pass's
+/// terms of the first stochastic layer.
 struct BlockBuffers {
     var words: UnsafeMutablePointer<UInt64>
     var passes: UnsafeMutablePointer<Float>
     var next: UnsafeMutablePointer<Float>
+    /// Room for one pass's terms: its dropped units from `units`/`values`, its kept ones from `+ inputs` (twice the
+    /// first stochastic layer's inputs in all).
+    var units: UnsafeMutablePointer<Int32>
+    var values: UnsafeMutablePointer<Float>
+}
+
+/// Runs `body` with the block buffers over `words` and a workspace's pass buffers (its `passes`, `passesNext`,
+/// `passUnits` and `passValues`, passed separately so that they can be borrowed beside its other buffers).
+@inline(__always)
+func withBlockBuffers<R>(
+    words: UnsafeMutablePointer<UInt64>, passes: inout [Float], next: inout [Float], units: inout [Int32],
+    values: inout [Float], _ body: (BlockBuffers) -> R
+) -> R {
+    passes.withUnsafeMutableBufferPointer { passes in
+        next.withUnsafeMutableBufferPointer { next in
+            units.withUnsafeMutableBufferPointer { units in
+                values.withUnsafeMutableBufferPointer { values in
+                    body(
+                        BlockBuffers(
+                            words: words, passes: passes.baseAddress!, next: next.baseAddress!,
+                            units: units.baseAddress!, values: values.baseAddress!))
+                }
+            }
+        }
+    }
 }

@@ -8,10 +8,10 @@ public enum AdaptiveComparison {
     /// Adaptive-sampling predictions; image `i` uses seed `firstSeed &+ i`, like ``PredictionSet/monteCarlo``, so the
     /// first passes are the fixed-N run's passes.
     public static func predictions(
-        _ model: [DropoutMLP], on data: LabeledImages, inputScale: Float, sampling: AdaptiveSampling,
+        _ model: [DropoutMLP], on data: LabeledImages, input: InputPreparation, sampling: AdaptiveSampling,
         firstSeed: UInt64
     ) -> PredictionSet {
-        PredictionSet.perImage(model, on: data, inputScale: inputScale, firstSeed: firstSeed) {
+        PredictionSet.perImage(model, on: data, input: input, firstSeed: firstSeed) {
             predictor, input, seed, workspace, summary in
             predictor.predictAdaptive(input, sampling: sampling, seed: seed, workspace: &workspace, into: &summary)
         }

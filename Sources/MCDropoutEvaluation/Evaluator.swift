@@ -24,39 +24,39 @@ public struct EvaluationResult: Sendable, Equatable {
 public enum Evaluator {
     /// Dropout off (weight scaling), in batches of `batchSize`.
     public static func deterministic(
-        _ model: DropoutMLP, on data: LabeledImages, inputScale: Float, batchSize: Int = 1000
+        _ model: DropoutMLP, on data: LabeledImages, input: InputPreparation, batchSize: Int = 1000
     ) -> EvaluationResult {
         EvaluationResult(
-            PredictionSet.deterministic(model, on: data, inputScale: inputScale, batchSize: batchSize),
+            PredictionSet.deterministic(model, on: data, input: input, batchSize: batchSize),
             labels: data.labels)
     }
 
     /// Dropout off for a deep ensemble: the mean of its members' probabilities.
     public static func deterministic(
-        _ members: [DropoutMLP], on data: LabeledImages, inputScale: Float, batchSize: Int = 1000
+        _ members: [DropoutMLP], on data: LabeledImages, input: InputPreparation, batchSize: Int = 1000
     ) -> EvaluationResult {
         EvaluationResult(
-            PredictionSet.deterministic(members, on: data, inputScale: inputScale, batchSize: batchSize),
+            PredictionSet.deterministic(members, on: data, input: input, batchSize: batchSize),
             labels: data.labels)
     }
 
     /// Monte-Carlo dropout with `sampleCount` passes per image, spread over a deep ensemble's members.
     public static func monteCarlo(
-        _ members: [DropoutMLP], on data: LabeledImages, inputScale: Float, sampleCount: Int, seed: UInt64
+        _ members: [DropoutMLP], on data: LabeledImages, input: InputPreparation, sampleCount: Int, seed: UInt64
     ) -> EvaluationResult {
         EvaluationResult(
             PredictionSet.monteCarlo(
-                members, on: data, inputScale: inputScale, sampleCount: sampleCount, firstSeed: seed),
+                members, on: data, input: input, sampleCount: sampleCount, firstSeed: seed),
             labels: data.labels)
     }
 
     /// Monte-Carlo dropout with `sampleCount` passes per image; image `i` uses seed `seed &+ i`.
     public static func monteCarlo(
-        _ model: DropoutMLP, on data: LabeledImages, inputScale: Float, sampleCount: Int, seed: UInt64
+        _ model: DropoutMLP, on data: LabeledImages, input: InputPreparation, sampleCount: Int, seed: UInt64
     ) -> EvaluationResult {
         EvaluationResult(
             PredictionSet.monteCarlo(
-                model, on: data, inputScale: inputScale, sampleCount: sampleCount, firstSeed: seed),
+                model, on: data, input: input, sampleCount: sampleCount, firstSeed: seed),
             labels: data.labels)
     }
 }

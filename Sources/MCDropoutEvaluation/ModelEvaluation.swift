@@ -31,7 +31,8 @@ public struct EvaluationOptions: Sendable, Equatable {
 public struct ModelEvaluation {
     /// The networks: one, or a deep ensemble's members.
     let model: [DropoutMLP]
-    let scale: Float
+    /// How pixels become network inputs (the file's ``ModelMetadata/inputPreparation``).
+    let input: InputPreparation
     let options: EvaluationOptions
     let test: LabeledImages
     let ood: LabeledImages?
@@ -47,7 +48,7 @@ public struct ModelEvaluation {
         options: EvaluationOptions, log: @escaping (String) -> Void = { _ in }
     ) -> EvaluationReport {
         let evaluation = ModelEvaluation(
-            model: file.members, scale: file.metadata.inputScale, options: options, test: test, ood: ood?.images,
+            model: file.members, input: file.metadata.inputPreparation, options: options, test: test, ood: ood?.images,
             labels: test.labels.map(Int.init), uncertainty: try? file.metadata.uncertaintyThreshold(), log: log)
         let metadata = file.metadata
         log(
@@ -74,12 +75,12 @@ public struct ModelEvaluation {
     private var oodSeed: UInt64 { options.seed &+ (1 << 32) }
 
     private func monteCarlo(_ data: LabeledImages, samples: Int, seed: UInt64) -> PredictionSet {
-        PredictionSet.monteCarlo(model, on: data, inputScale: scale, sampleCount: samples, firstSeed: seed)
+        PredictionSet.monteCarlo(model, on: data, input: input, sampleCount: samples, firstSeed: seed)
     }
 
     private func fill(_ report: inout EvaluationReport) {
-        let deterministicIn = PredictionSet.deterministic(model, on: test, inputScale: scale)
-        let deterministicOut = ood.map { PredictionSet.deterministic(model, on: $0, inputScale: scale) }
+        let deterministicIn = PredictionSet.deterministic(model, on: test, input: input)
+        let deterministicOut = ood.map { PredictionSet.deterministic(model, on: $0, input: input) }
         report.rows.append(row(.deterministic, samples: 0, deterministicIn, deterministicOut, labels: labels))
         log(summaryLine("deterministic", report.rows[report.rows.count - 1]))
         var fullSets: [Int: (inSet: PredictionSet, outSet: PredictionSet?)] = [:]
@@ -194,10 +195,10 @@ public struct ModelEvaluation {
         let outCount = ood.map { limit > 0 ? min(limit, $0.count) : $0.count }
         let rule = options.adaptiveDecisive ? AdaptiveSampling.decisive(uncertainty: uncertainty) : .standard
         let adaptiveIn = AdaptiveComparison.predictions(
-            model, on: test.subset(0..<inCount), inputScale: scale, sampling: rule, firstSeed: options.seed)
+            model, on: test.subset(0..<inCount), input: input, sampling: rule, firstSeed: options.seed)
         let adaptiveOut = ood.map {
             AdaptiveComparison.predictions(
-                model, on: $0.subset(0..<(outCount ?? 0)), inputScale: scale, sampling: rule, firstSeed: oodSeed)
+                model, on: $0.subset(0..<(outCount ?? 0)), input: input, sampling: rule, firstSeed: oodSeed)
         }
         let subsetLabels = Array(labels[0..<inCount])
         var adaptiveRow = row(.adaptive, samples: 0, adaptiveIn, adaptiveOut, labels: subsetLabels)

@@ -19,16 +19,16 @@ public struct PredictionSet: Sendable {
     public var count: Int { probabilities.rows }
 
     /// Dropout off for each member of a deep ensemble: the mean of the members' weight-scaling probabilities, with
-    /// their disagreement as variance and mutual information (one network: ``deterministic(_:on:inputScale:batchSize:)``).
+    /// their disagreement as variance and mutual information (one network: ``deterministic(_:on:input:batchSize:)``).
     public static func deterministic(
-        _ members: [DropoutMLP], on data: LabeledImages, inputScale: Float, batchSize: Int = 1000
+        _ members: [DropoutMLP], on data: LabeledImages, input: InputPreparation, batchSize: Int = 1000
     ) -> PredictionSet {
         guard members.count > 1 else {
-            return deterministic(members[0], on: data, inputScale: inputScale, batchSize: batchSize)
+            return deterministic(members[0], on: data, input: input, batchSize: batchSize)
         }
         let clock = ContinuousClock()
         let start = clock.now
-        let parts = members.map { deterministic($0, on: data, inputScale: inputScale, batchSize: batchSize) }
+        let parts = members.map { deterministic($0, on: data, input: input, batchSize: batchSize) }
         let classes = members[0].outputSize
         var summaries: [PredictiveSummary] = []
         summaries.reserveCapacity(data.count)
@@ -43,7 +43,7 @@ public struct PredictionSet: Sendable {
 
     /// Dropout off (weight scaling), in batches of 1000; variance and mutual information are zero by construction.
     public static func deterministic(
-        _ model: DropoutMLP, on data: LabeledImages, inputScale: Float, batchSize: Int = 1000
+        _ model: DropoutMLP, on data: LabeledImages, input: InputPreparation, batchSize: Int = 1000
     ) -> PredictionSet {
         let clock = ContinuousClock()
         let start = clock.now
@@ -52,10 +52,11 @@ public struct PredictionSet: Sendable {
         var lower = 0
         while lower < data.count {
             let upper = min(lower + batchSize, data.count)
-            let slice = data.subset(lower..<upper)
-            let input = Matrix(
-                rows: upper - lower, columns: data.pixelCount, storage: slice.pixels.map { Float($0) / inputScale })
-            storage += model.deterministicProbabilities(for: input).storage
+            let width = data.pixelCount
+            let inputs = Matrix(
+                rows: upper - lower, columns: width,
+                storage: input.prepared(data.pixels[(lower * width)..<(upper * width)], width: width))
+            storage += model.deterministicProbabilities(for: inputs).storage
             lower = upper
         }
         let probabilities = Matrix(rows: data.count, columns: model.outputSize, storage: storage)
@@ -72,16 +73,16 @@ public struct PredictionSet: Sendable {
     /// Monte-Carlo dropout with `sampleCount` passes; image `i` uses seed `firstSeed &+ i`, so results do not depend
     /// on which other images are evaluated.
     public static func monteCarlo(
-        _ model: DropoutMLP, on data: LabeledImages, inputScale: Float, sampleCount: Int, firstSeed: UInt64
+        _ model: DropoutMLP, on data: LabeledImages, input: InputPreparation, sampleCount: Int, firstSeed: UInt64
     ) -> PredictionSet {
-        monteCarlo([model], on: data, inputScale: inputScale, sampleCount: sampleCount, firstSeed: firstSeed)
+        monteCarlo([model], on: data, input: input, sampleCount: sampleCount, firstSeed: firstSeed)
     }
 
     /// Monte-Carlo dropout over a deep ensemble's members (the passes spread over them, as the server does).
     public static func monteCarlo(
-        _ model: [DropoutMLP], on data: LabeledImages, inputScale: Float, sampleCount: Int, firstSeed: UInt64
+        _ model: [DropoutMLP], on data: LabeledImages, input: InputPreparation, sampleCount: Int, firstSeed: UInt64
     ) -> PredictionSet {
-        perImage(model, on: data, inputScale: inputScale, firstSeed: firstSeed) {
+        perImage(model, on: data, input: input, firstSeed: firstSeed) {
             predictor, input, seed, workspace, summary in
             summary = predictor.predict(input, sampleCount: sampleCount, seed: seed, workspace: &workspace)
         }
@@ -89,7 +90,7 @@ public struct PredictionSet: Sendable {
 
     /// Runs `predict` on every image in turn with one predictor and workspace; image `i` gets seed `firstSeed &+ i`.
     public static func perImage(
-        _ model: [DropoutMLP], on data: LabeledImages, inputScale: Float, firstSeed: UInt64,
+        _ model: [DropoutMLP], on data: LabeledImages, input: InputPreparation, firstSeed: UInt64,
         _ predict: (
             MonteCarloPredictor, UnsafeBufferPointer<Float>, UInt64, inout MonteCarloWorkspace, inout PredictiveSummary
         ) -> Void
@@ -98,15 +99,18 @@ public struct PredictionSet: Sendable {
         let start = clock.now
         let predictor = MonteCarloPredictor(members: model)
         var workspace = MonteCarloWorkspace()
-        var input = [Float](repeating: 0, count: data.pixelCount)
+        let width = data.pixelCount
+        var prepared = [Float](repeating: 0, count: width)
         var summaries: [PredictiveSummary] = []
         summaries.reserveCapacity(data.count)
         for index in 0..<data.count {
-            for column in 0..<data.pixelCount {
-                input[column] = Float(data.pixels[index * data.pixelCount + column]) / inputScale
+            data.pixels[(index * width)..<((index + 1) * width)].withUnsafeBufferPointer { raw in
+                prepared.withUnsafeMutableBufferPointer { input.prepare(raw, into: $0) }
             }
             var summary = PredictiveSummary.empty
-            input.withUnsafeBufferPointer { predict(predictor, $0, firstSeed &+ UInt64(index), &workspace, &summary) }
+            prepared.withUnsafeBufferPointer {
+                predict(predictor, $0, firstSeed &+ UInt64(index), &workspace, &summary)
+            }
             summaries.append(summary)
         }
         return PredictionSet(

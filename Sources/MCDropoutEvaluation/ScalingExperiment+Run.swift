@@ -9,8 +9,8 @@ extension ScalingExperiment {
         log: (String) -> Void = { _ in }
     ) -> ScalingExperiment {
         let labels = test.labels.map(Int.init)
-        let scale = file.metadata.inputScale
-        let deterministic = PredictionSet.deterministic(file.model, on: test, inputScale: scale)
+        let input = file.metadata.inputPreparation
+        let deterministic = PredictionSet.deterministic(file.model, on: test, input: input)
         let deterministicError = 1 - Scoring.accuracy(deterministic.probabilities, labels: labels)
         log("weight scaling: error \(percent(deterministicError, digits: 3))")
         var points: [Point] = []
@@ -19,7 +19,7 @@ extension ScalingExperiment {
             var losses: [Double] = []
             for repeatIndex in 0..<repeats {
                 let set = PredictionSet.monteCarlo(
-                    file.model, on: test, inputScale: scale, sampleCount: count,
+                    file.model, on: test, input: input, sampleCount: count,
                     firstSeed: seed &* 1_000_003 &+ UInt64(repeatIndex) << 40)
                 errors.append(1 - Scoring.accuracy(set.probabilities, labels: labels))
                 losses.append(Scoring.negativeLogLikelihood(set.probabilities, labels: labels))

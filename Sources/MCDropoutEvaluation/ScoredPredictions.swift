@@ -19,9 +19,12 @@ public struct ScoredPredictions: Sendable {
     /// Runs `sampleCount` passes on each image (`sampleCount == 0`: dropout off) with seed `firstSeed &+ i` for
     /// image `i`, and the density scores of `density`.
     ///
-    /// - Parameter pixels: `count × model.inputSize` raw pixels (0–255), row after row.
+    /// - Parameters:
+    ///   - pixels: `count × model.inputSize` raw pixels (0–255), row after row.
+    ///   - input: the model's ``InputPreparation`` (its file's ``ModelMetadata/inputPreparation``).
     public static func evaluate(
-        model: DropoutMLP, members: [DropoutMLP]? = nil, density: DensityModel?, pixels: [UInt8], inputScale: Float,
+        model: DropoutMLP, members: [DropoutMLP]? = nil, density: DensityModel?, pixels: [UInt8],
+        input: InputPreparation,
         sampleCount: Int, firstSeed: UInt64
     ) -> ScoredPredictions {
         let width = model.inputSize
@@ -30,7 +33,7 @@ public struct ScoredPredictions: Sendable {
         let predictor = MonteCarloPredictor(members: members ?? [model])
         var workspace = MonteCarloWorkspace()
         var densityWorkspace = DensityWorkspace()
-        var input = [Float](repeating: 0, count: width)
+        var prepared = [Float](repeating: 0, count: width)
         var probabilities = Matrix(rows: count, columns: model.outputSize)
         var scores: [FlagScore: [Double]] = [:]
         let available = density?.scores ?? []
@@ -44,11 +47,13 @@ public struct ScoredPredictions: Sendable {
         var densityTime = Duration.zero
         var summary = PredictiveSummary.empty
         for image in 0..<count {
-            for column in 0..<width { input[column] = Float(pixels[image * width + column]) / inputScale }
+            pixels[(image * width)..<((image + 1) * width)].withUnsafeBufferPointer { raw in
+                prepared.withUnsafeMutableBufferPointer { input.prepare(raw, into: $0) }
+            }
             let start = clock.now
-            input.withUnsafeBufferPointer { buffer in
+            prepared.withUnsafeBufferPointer { buffer in
                 if sampleCount == 0 {
-                    summary = predictor.predictDeterministic(input)
+                    summary = predictor.predictDeterministic(prepared)
                 } else {
                     predictor.predict(
                         buffer, sampleCount: sampleCount, seed: firstSeed &+ UInt64(image), workspace: &workspace,
@@ -56,7 +61,7 @@ public struct ScoredPredictions: Sendable {
                 }
             }
             let middle = clock.now
-            let values = input.withUnsafeBufferPointer { buffer in
+            let values = prepared.withUnsafeBufferPointer { buffer in
                 density?.values(
                     for: buffer, model: model,
                     predictedClass: summary.head == .classification ? summary.prediction : nil,

@@ -89,8 +89,7 @@ public enum ShiftBenchmark {
             for set in sets {
                 let scored = ScoredPredictions.evaluate(
                     model: file.model, members: file.members, density: file.density, pixels: set.pixels,
-                    inputScale: file.metadata.inputScale,
-                    sampleCount: samples, firstSeed: firstSeed)
+                    input: file.metadata.inputPreparation, sampleCount: samples, firstSeed: firstSeed)
                 predictions.append(scored)
                 results.append(result(of: set, scored, rule: samples == 0 ? nil : rule))
             }

@@ -25,18 +25,15 @@ public enum DensityFitting {
 
     /// The mean and the `rank` leading principal directions of the scaled training images.
     public static func principalSubspace(
-        of data: LabeledImages, inputScale: Float, rank: Int
+        of data: LabeledImages, input: InputPreparation, rank: Int
     ) throws(DensityFittingError) -> PrincipalSubspace {
         let width = data.pixelCount
         guard rank >= 1, rank <= width else { throw .invalidRequest("rank \(rank) must be in 1 … \(width)") }
         guard data.count > 1 else { throw .invalidRequest("need at least two training images") }
         let (mean, covariance) = meanAndCovariance(count: data.count, width: width) { range, chunk in
-            for row in range {
-                for column in 0..<width {
-                    chunk[(row - range.lowerBound) * width + column] =
-                        Float(data.pixels[row * width + column]) / inputScale
-                }
-            }
+            let prepared = input.prepared(
+                data.pixels[(range.lowerBound * width)..<(range.upperBound * width)], width: width)
+            for index in prepared.indices { chunk[index] = prepared[index] }
         } group: { _ in
             0
         }
@@ -56,16 +53,19 @@ public enum DensityFitting {
     /// The median share of inked elements (scaled value above `cut`) over the training images, for
     /// ``DensityScore/inkDeviation``; at least one element per image so that the median stays positive.
     public static func inkStatistics(
-        of data: LabeledImages, inputScale: Float, cut: Float
+        of data: LabeledImages, input: InputPreparation, cut: Float
     ) throws(DensityFittingError) -> InkStatistics {
         let width = data.pixelCount
         guard data.count > 0, width > 0 else { throw .invalidRequest("need training images") }
         guard cut.isFinite, cut >= 0 else { throw .invalidRequest("the ink cut \(cut) must be finite and ≥ 0") }
         var shares: [Double] = []
         shares.reserveCapacity(data.count)
+        var prepared = [Float](repeating: 0, count: width)
         for image in 0..<data.count {
-            var inked = 0
-            for column in 0..<width where Float(data.pixels[image * width + column]) / inputScale > cut { inked += 1 }
+            data.pixels[(image * width)..<((image + 1) * width)].withUnsafeBufferPointer { raw in
+                prepared.withUnsafeMutableBufferPointer { input.prepare(raw, into: $0) }
+            }
+            let inked = prepared.reduce(0) { $1 > cut ? $0 + 1 : $0 }
             shares.append(Double(max(inked, 1)) / Double(width))
         }
         shares.sort()
@@ -78,7 +78,7 @@ public enum DensityFitting {
     /// off), grouped by the true labels; the covariance's eigenvalues get `ridgeFraction` × their mean added before
     /// whitening, so directions the training data never uses (dead ReLU units) count strongly but finitely.
     public static func classConditionalGaussian(
-        model: DropoutMLP, data: LabeledImages, inputScale: Float, layer: Int, ridgeFraction: Double
+        model: DropoutMLP, data: LabeledImages, input: InputPreparation, layer: Int, ridgeFraction: Double
     ) throws(DensityFittingError) -> ClassConditionalGaussian {
         guard layer >= 1, layer < model.layers.count else {
             throw .invalidRequest("layer \(layer) must be a hidden layer (1 … \(model.layers.count - 1))")
@@ -90,11 +90,12 @@ public enum DensityFitting {
         let (means, covariance) = meanAndCovariance(
             count: data.count, width: width, groups: classes
         ) { range, chunk in
-            let input = Matrix(
+            let inputs = Matrix(
                 rows: range.count, columns: data.pixelCount,
-                storage: data.pixels[(range.lowerBound * data.pixelCount)..<(range.upperBound * data.pixelCount)]
-                    .map { Float($0) / inputScale })
-            let features = hiddenFeatures(of: input, model: model, layer: layer)
+                storage: input.prepared(
+                    data.pixels[(range.lowerBound * data.pixelCount)..<(range.upperBound * data.pixelCount)],
+                    width: data.pixelCount))
+            let features = hiddenFeatures(of: inputs, model: model, layer: layer)
             for index in features.storage.indices { chunk[index] = features.storage[index] }
         } group: {
             Int(data.labels[$0])

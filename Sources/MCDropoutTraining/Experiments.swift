@@ -101,15 +101,15 @@ public struct TrainingExperiments {
         var epochs: [EpochMeasurement] = []
         let clock = ContinuousClock()
         let start = clock.now
-        let scale = configuration.inputScale
+        let input = configuration.inputPreparation
         let (model, history) = Trainer(configuration: configuration).train(
             on: training, validation: nil,
             afterEpoch: { model, record in
                 guard record.epoch == 1 || record.epoch % every == 0 || record.epoch == configuration.epochs else {
                     return
                 }
-                let testResult = Evaluator.deterministic(model, on: test, inputScale: scale)
-                let trainResult = trainEvaluation.map { Evaluator.deterministic(model, on: $0, inputScale: scale) }
+                let testResult = Evaluator.deterministic(model, on: test, input: input)
+                let trainResult = trainEvaluation.map { Evaluator.deterministic(model, on: $0, input: input) }
                 epochs.append(
                     EpochMeasurement(
                         epoch: record.epoch, trainLossRunning: record.trainLoss,
@@ -125,11 +125,11 @@ public struct TrainingExperiments {
             },
             progress: { _ in })
         let seconds = Double((clock.now - start).components.seconds)
-        let deterministic = Evaluator.deterministic(model, on: test, inputScale: scale)
+        let deterministic = Evaluator.deterministic(model, on: test, input: input)
         var final = FinalMeasurement(testAccuracy: deterministic.accuracy, testNll: deterministic.meanLoss)
         if let monteCarloSamples {
             let mc = Evaluator.monteCarlo(
-                model, on: test, inputScale: scale, sampleCount: monteCarloSamples, seed: 2026)
+                model, on: test, input: input, sampleCount: monteCarloSamples, seed: 2026)
             final.mcSamples = monteCarloSamples
             final.mcTestAccuracy = mc.accuracy
             final.mcTestNll = mc.meanLoss

@@ -44,13 +44,21 @@ public struct TrainingConfiguration: Sendable, Equatable {
     /// Random rotations about the image centre, uniform in ±this many degrees, with bilinear interpolation
     /// (0 disables; then the augmentation stream and the batches are exactly those of earlier versions).
     public var maximumRotation: Float = 0
-    /// Image side length, for augmentation (28 for MNIST-style sets).
+    /// Image side length, for augmentation and the input transform (28 for MNIST-style sets).
     public var imageSide: Int = 28
+    /// The model's input step (`input.transform`), applied to every training image after augmentation and to the
+    /// validation images, as the server will apply it; nil: none.
+    public var inputTransform: InputTransform?
 
     /// Creates a configuration with the given architecture and defaults for the rest.
     public init(layerSizes: [Int], dropoutProbabilities: [Float]) {
         self.layerSizes = layerSizes
         self.dropoutProbabilities = dropoutProbabilities
+    }
+
+    /// How the trained model's pixels become its inputs (``inputScale`` and ``inputTransform``), as its file will say.
+    public var inputPreparation: InputPreparation {
+        InputPreparation(scale: inputScale, transform: inputTransform, imageSide: inputTransform == nil ? 0 : imageSide)
     }
 }
 
@@ -150,7 +158,8 @@ public struct Trainer: Sendable {
                 trainAccuracy: Double(correct) / Double(seen), validationLoss: nil, validationAccuracy: nil,
                 seconds: 0)
             if let validation, validation.count > 0 {
-                let evaluation = Evaluator.deterministic(model, on: validation, inputScale: configuration.inputScale)
+                let evaluation = Evaluator.deterministic(
+                    model, on: validation, input: configuration.inputPreparation)
                 record.validationLoss = evaluation.meanLoss
                 record.validationAccuracy = evaluation.accuracy
             }
@@ -162,7 +171,7 @@ public struct Trainer: Sendable {
         return (model, history)
     }
 
-    /// Copies the selected examples into `batch`, scaled and (optionally) augmented.
+    /// Copies the selected examples into `batch`, scaled, (optionally) augmented, then moved by the input transform.
     func fillBatch(
         _ batch: inout Matrix, labels: inout [Int], from data: LabeledImages, indices: ArraySlice<Int>,
         using generator: inout RandomSource
@@ -175,12 +184,21 @@ public struct Trainer: Sendable {
         let shift = configuration.maximumShift
         let rotation = configuration.maximumRotation
         let augment = (shift > 0 || configuration.horizontalFlip || rotation > 0) && side * side == width
+        let recenters = configuration.inputTransform == .centerOfMass
+        precondition(!recenters || side * side == width, "the input transform needs square images of imageSide")
         batch.storage.withUnsafeMutableBufferPointer { out in
             data.pixels.withUnsafeBufferPointer { pixels in
                 for (row, example) in indices.enumerated() {
                     labels.append(Int(data.labels[example]))
                     let source = example * width
                     let target = row * width
+                    // After the augmentation, so the network trains on what the server will feed it.
+                    defer {
+                        if recenters {
+                            CenterOfMass.recenter(
+                                UnsafeMutableBufferPointer(rebasing: out[target..<(target + width)]), side: side)
+                        }
+                    }
                     guard augment else {
                         for column in 0..<width { out[target + column] = Float(pixels[source + column]) * scale }
                         continue

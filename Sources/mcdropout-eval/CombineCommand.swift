@@ -39,6 +39,7 @@ struct CombineCommand: ParsableCommand {
                 other.layerSizes == metadata.layerSizes, other.dropoutProbabilities == metadata.dropoutProbabilities,
                 other.activation == metadata.activation, other.inputScale == metadata.inputScale,
                 other.inputMean == metadata.inputMean, other.inputStd == metadata.inputStd,
+                other.inputTransform == metadata.inputTransform, other.inputShape == metadata.inputShape,
                 file.additionalMembers.isEmpty
             else {
                 throw ValidationError(

@@ -16,6 +16,7 @@ struct EvalCommand: ParsableCommand {
             EvaluateCommand.self, ExperimentCommand.self, ReportCommand.self, SetThresholdCommand.self,
             FitRuleCommand.self,
             ShiftCommand.self, RefreshMetricsCommand.self, CombineCommand.self, RegressionCommand.self,
+            SetTransformCommand.self,
         ],
         defaultSubcommand: EvaluateCommand.self)
 }

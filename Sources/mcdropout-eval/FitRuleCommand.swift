@@ -96,11 +96,11 @@ struct FitRuleCommand: ParsableCommand {
         guard validationCount < all.count else { throw ValidationError("--validation-count leaves no training images") }
         let training = all.subset(0..<(all.count - validationCount))
         let validation = all.subset((all.count - validationCount)..<all.count)
-        let scale = file.metadata.inputScale
+        let input = file.metadata.inputPreparation
 
         var density = DensityModel(trainingCount: training.count)
         if rank > 0 {
-            density.subspace = try DensityFitting.principalSubspace(of: training, inputScale: scale, rank: rank)
+            density.subspace = try DensityFitting.principalSubspace(of: training, input: input, rank: rank)
             log(
                 String(
                     format: "principal subspace: rank %d explains %.2f%% of the training images' variance", rank,
@@ -108,11 +108,11 @@ struct FitRuleCommand: ParsableCommand {
         }
         if featureLayer > 0 {
             density.gaussian = try DensityFitting.classConditionalGaussian(
-                model: file.model, data: training, inputScale: scale, layer: featureLayer, ridgeFraction: ridge)
+                model: file.model, data: training, input: input, layer: featureLayer, ridgeFraction: ridge)
             log("class-conditional Gaussian on hidden layer \(featureLayer) (\(density.gaussian!.featureCount) units)")
         }
         if inkCut > 0 {
-            density.ink = try DensityFitting.inkStatistics(of: training, inputScale: scale, cut: Float(inkCut))
+            density.ink = try DensityFitting.inkStatistics(of: training, input: input, cut: Float(inkCut))
             log(
                 String(
                     format: "ink: median share %.4f of the training images' elements above %g",
@@ -129,8 +129,7 @@ struct FitRuleCommand: ParsableCommand {
         }
         let predictions = ScoredPredictions.evaluate(
             model: file.model, members: file.members, density: density.scores.isEmpty ? nil : density,
-            pixels: validation.pixels,
-            inputScale: scale, sampleCount: samples, firstSeed: seed)
+            pixels: validation.pixels, input: input, sampleCount: samples, firstSeed: seed)
         let isCorrect = predictions.isCorrect(labels: validation.labels.map(Int.init))
         let ruleDensity = Set(ruleDensityScores.split(separator: ",").compactMap { DensityScore(rawValue: String($0)) })
         let candidates = predictions.scores.filter { score, _ in

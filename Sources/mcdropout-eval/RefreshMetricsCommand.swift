@@ -40,12 +40,12 @@ struct RefreshMetricsCommand: ParsableCommand {
         let stored = metrics["monte_carlo"]
         let samples = stored?["samples"]?.intValue ?? 100
         let seed = UInt64(stored?["seed"]?.intValue ?? Int(file.metadata.seed))
-        let scale = file.metadata.inputScale
-        let deterministic = Evaluator.deterministic(file.members, on: test, inputScale: scale)
+        let input = file.metadata.inputPreparation
+        let deterministic = Evaluator.deterministic(file.members, on: test, input: input)
         let monteCarlo = Evaluator.monteCarlo(
-            file.members, on: test, inputScale: scale, sampleCount: samples, seed: seed)
+            file.members, on: test, input: input, sampleCount: samples, seed: seed)
         let check = Evaluator.monteCarlo(
-            file.members, on: test.subset(0..<min(Self.checkCount, test.count)), inputScale: scale,
+            file.members, on: test.subset(0..<min(Self.checkCount, test.count)), input: input,
             sampleCount: samples,
             seed: seed)
         let extra: [JSONObject.Member] = [("samples", .number(Double(samples))), ("seed", .number(Double(seed)))]

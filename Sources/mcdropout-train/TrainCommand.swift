@@ -94,6 +94,14 @@ struct TrainCommand: ParsableCommand {
     @Flag(help: "Random left–right flips (clothing, not digits).")
     var flip = false
     @Option(
+        help: """
+            The model's input step, stored in the file (input.transform) and applied by the server before every \
+            prediction; training and the test metrics see it too: center_of_mass moves each image so that its \
+            centre of mass is at the centre (MNIST-style digits) (default: none).
+            """,
+        completion: .list(InputTransform.names))
+    var inputTransform: String?
+    @Option(
         parsing: .unconditional,
         help: """
             Train a deep ensemble of this many networks, member k with seed SEED + k (member 0 is the network \
@@ -150,6 +158,10 @@ struct TrainCommand: ParsableCommand {
             throw ValidationError("--validation-count, --limit and --shift must be ≥ 0")
         }
         guard rotate >= 0, rotate <= 180 else { throw ValidationError("--rotate must be in [0, 180] degrees") }
+        if let inputTransform, InputTransform(rawValue: inputTransform) == nil {
+            throw ValidationError(
+                "--input-transform must be one of \(InputTransform.names.joined(separator: ", "))")
+        }
     }
 
     func run() throws {
@@ -205,6 +217,14 @@ struct TrainCommand: ParsableCommand {
         configuration.maximumShift = shift
         configuration.horizontalFlip = flip
         configuration.maximumRotation = rotate
+        if let inputTransform {
+            guard InputTransform.squareSide(of: imageShape(pixelCount: training.pixelCount)) == configuration.imageSide
+            else {
+                throw ValidationError(
+                    "--input-transform needs \(configuration.imageSide)×\(configuration.imageSide) images")
+            }
+            configuration.inputTransform = InputTransform(rawValue: inputTransform)
+        }
 
         print(
             "training \(sizes.map(String.init).joined(separator: "-")) dropout \(probabilities) on \(training.count) \(dataset) images (validation \(validation?.count ?? 0)), \(threads) BLAS thread(s)"
@@ -226,9 +246,9 @@ struct TrainCommand: ParsableCommand {
         }
         let trainingSeconds = seconds(clock.now - start)
 
-        let deterministic = Evaluator.deterministic(members, on: test, inputScale: configuration.inputScale)
+        let deterministic = Evaluator.deterministic(members, on: test, input: configuration.inputPreparation)
         let monteCarlo = Evaluator.monteCarlo(
-            members, on: test, inputScale: configuration.inputScale, sampleCount: mcSamples, seed: seed)
+            members, on: test, input: configuration.inputPreparation, sampleCount: mcSamples, seed: seed)
         print(
             String(
                 format: "test (%d images): dropout off %.2f%% (NLL %.4f), MC N=%d %.2f%% (NLL %.4f); trained in %.1f s",
@@ -251,10 +271,11 @@ struct TrainCommand: ParsableCommand {
         ])
         var hyperparameters = configuration.hyperparametersJSON
         if ensemble > 1 { hyperparameters["ensemble"] = .number(Double(ensemble)) }
-        let metadata = ModelMetadata(
+        var metadata = ModelMetadata(
             layerSizes: sizes, dropoutProbabilities: probabilities, labels: known.labels, dataset: dataset, seed: seed,
             inputScale: configuration.inputScale, inputShape: imageShape(pixelCount: training.pixelCount),
             hyperparameters: hyperparameters, metrics: metrics)
+        metadata.inputTransform = configuration.inputTransform
         try OutputFile.write(ModelFile(members: members, metadata: metadata).encoded(), to: output)
         var history = historyJSON(histories[0], totalSeconds: trainingSeconds, blasThreads: threads)
         if ensemble > 1 {

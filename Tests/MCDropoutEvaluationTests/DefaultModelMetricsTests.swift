@@ -28,8 +28,8 @@ struct DefaultModelMetricsTests {
             directory: root.appendingPathComponent("data/\(name)").path, split: .test, classCount: file.model.outputSize
         )
         let metrics = file.metadata.metrics
-        let scale = file.metadata.inputScale
-        let deterministic = Evaluator.deterministic(file.members, on: test, inputScale: scale)
+        let input = file.metadata.inputPreparation
+        let deterministic = Evaluator.deterministic(file.members, on: test, input: input)
         #expect(metrics["deterministic"]?["accuracy"]?.doubleValue == deterministic.accuracy)
         // Debug and release builds round the dropout-off NLL differently in the last digits (≈ 1e-9).
         #expect(abs((metrics["deterministic"]?["nll"]?.doubleValue ?? 0) - deterministic.meanLoss) < 1e-7)
@@ -38,7 +38,7 @@ struct DefaultModelMetricsTests {
         let samples = try #require(check["samples"]?.intValue)
         let seed = UInt64(try #require(check["seed"]?.intValue))
         let monteCarlo = Evaluator.monteCarlo(
-            file.members, on: test.subset(0..<count), inputScale: scale, sampleCount: samples, seed: seed)
+            file.members, on: test.subset(0..<count), input: input, sampleCount: samples, seed: seed)
         #expect(check["accuracy"]?.doubleValue == monteCarlo.accuracy)
         // OpenBLAS picks its kernels by CPU (AVX2 `HASWELL`/`ZEN` or AVX-512 `COOPERLAKE`), whose sums round
         // differently: the same stream's 500-image NLL moves by ~1e-8 between them. Another mask stream moves it by

@@ -37,8 +37,8 @@ struct DensityCommandTests {
         // The stored share is what the rule flags on the validation split (the last 100 training images), ≤ budget.
         let training = try DatasetLoader.load(directory: fixture.dataDirectory, split: .train, classCount: 3)
         let validation = ScoredPredictions.evaluate(
-            model: file.model, density: file.density, pixels: training.subset(200..<300).pixels, inputScale: 255,
-            sampleCount: 10, firstSeed: 2026)
+            model: file.model, density: file.density, pixels: training.subset(200..<300).pixels,
+            input: InputPreparation(scale: 255), sampleCount: 10, firstSeed: 2026)
         let flagged = Double(validation.flagged(by: rule).filter { $0 }.count) / 100
         #expect(flagged == rule.validationFlagged)
         #expect(flagged <= 0.1)
@@ -94,7 +94,7 @@ struct DensityCommandTests {
         #expect(refreshed.model == file.model && refreshed.density == file.density)
         let check = Evaluator.monteCarlo(
             file.model, on: try DatasetLoader.load(directory: fixture.dataDirectory, split: .test, classCount: 3),
-            inputScale: 255, sampleCount: 100, seed: 1)
+            input: InputPreparation(scale: 255), sampleCount: 100, seed: 1)
         #expect(refreshed.metadata.metrics["monte_carlo_check"]?["accuracy"]?.doubleValue == check.accuracy)
         #expect(refreshed.metadata.metrics["monte_carlo"]?["samples"]?.intValue == 100)
     }

@@ -134,6 +134,26 @@ struct EvalCommandTests {
         #expect(try eval(["combine", "--member", fixture.modelPath, "--output", pair]).status != 0)
     }
 
+    @Test("set-transform sets and removes input.transform, keeping the tensors; unknown names are refused")
+    func setTransform() throws {
+        let fixture = try TinyEvaluationFixture()
+        defer { fixture.remove() }
+        let original = try Data(contentsOf: URL(fileURLWithPath: fixture.modelPath))
+        let output = fixture.directory.appendingPathComponent("recentred.safetensors").path
+        let set = try eval([
+            "set-transform", "--model", fixture.modelPath, "--transform", "center_of_mass", "--output", output,
+        ])
+        #expect(set.status == 0, "\(set.error)")
+        #expect(set.error.contains("refresh-metrics"))
+        let file = try ModelFile(decoding: [UInt8](Data(contentsOf: URL(fileURLWithPath: output))))
+        #expect(file.metadata.inputTransform == .centerOfMass && file.model == TinyEvaluationFixture.model)
+        let removed = try eval(["set-transform", "--model", output, "--transform", "none", "--output", output])
+        #expect(removed.status == 0, "\(removed.error)")
+        #expect(try Data(contentsOf: URL(fileURLWithPath: output)) == original)
+        let unknown = try eval(["set-transform", "--model", output, "--transform", "centre", "--output", output])
+        #expect(unknown.status != 0 && unknown.error.contains("--transform must be one of center_of_mass, none"))
+    }
+
     @Test("a missing model file or result says 'no such file' in one line")
     func missingFiles() throws {
         let fixture = try TinyEvaluationFixture()

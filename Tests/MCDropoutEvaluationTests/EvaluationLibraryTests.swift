@@ -33,8 +33,9 @@ struct EvaluationLibraryTests {
         let report = tinyReport(options: smallOptions)
         let data = TinyEvaluationFixture.classes(count: 60)
         let model = TinyEvaluationFixture.model
-        let deterministic = Evaluator.deterministic(model, on: data, inputScale: 255)
-        let monteCarlo = Evaluator.monteCarlo(model, on: data, inputScale: 255, sampleCount: 10, seed: 2026)
+        let deterministic = Evaluator.deterministic(model, on: data, input: InputPreparation(scale: 255))
+        let monteCarlo = Evaluator.monteCarlo(
+            model, on: data, input: InputPreparation(scale: 255), sampleCount: 10, seed: 2026)
         let fullDeterministic = report.rows.first { $0.mode == .deterministic && report.isFullSet($0) }
         #expect(fullDeterministic?.accuracy == deterministic.accuracy)
         #expect(fullDeterministic?.nll == deterministic.meanLoss)

@@ -29,8 +29,8 @@ struct ActiveUnitTests {
     }
 
     @Test(
-        "skipping inactive units equals the dense product up to float rounding",
-        arguments: [(512, Float(0.3)), (512, 0.5), (1024, 0.25)])
+        "skipping inactive units (subtracting the dropped rows, or adding the kept ones when fewer) equals the dense product up to float rounding",
+        arguments: [(512, Float(0.3)), (512, 0.5), (512, 0.7), (1024, 0.25)])
     func equalsDense(width: Int, dropout: Float) {
         let model = sparseWideModel(width: width, dropout: dropout, seed: 21)
         let active = MonteCarloPredictor(model: model)

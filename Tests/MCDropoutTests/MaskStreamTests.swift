@@ -175,7 +175,11 @@ struct MaskStreamTests {
             for unit in units where wordIndices.last != unit >> 2 { wordIndices.append(unit >> 2) }
             let source = (0..<width).map { Float($0) + 1 }
             var dense = [Float](repeating: -1, count: width)
-            var active = [Float](repeating: -1, count: units.count)
+            var droppedUnits = [Int32](repeating: -1, count: units.count)
+            var droppedValues = [Float](repeating: -1, count: units.count)
+            var keptUnits = droppedUnits
+            var keptValues = droppedValues
+            var droppedCount = 0
             var fused = (0..<width).map { Float($0) - 20 }
             let bias = [Float](repeating: 0.5, count: width)
             mask.withUnsafeMutableBufferPointer { m in
@@ -186,8 +190,10 @@ struct MaskStreamTests {
             sparse.withUnsafeMutableBufferPointer { m in
                 stream.fill(m.baseAddress!, indices: wordIndices, count: wordIndices.count, pass: 6, layer: 2)
                 let values = units.map { source[Int($0)] }
-                MaskKernels.selectActive(
-                    values, units: units, into: &active, count: units.count, mask: m.baseAddress!, dropout: dropout)
+                droppedCount = MaskKernels.partitionActive(
+                    values, units: units, count: units.count, mask: m.baseAddress!, dropout: dropout,
+                    droppedUnits: &droppedUnits, droppedValues: &droppedValues, keptUnits: &keptUnits,
+                    keptValues: &keptValues)
             }
             for index in wordIndices.map(Int.init) { #expect(sparse[index] == mask[index]) }
             for unit in 0..<width {
@@ -196,10 +202,14 @@ struct MaskStreamTests {
                 let relu = max(Float(unit) - 20 + 0.5, 0) * dropout.keepScale
                 #expect(fused[unit] == (isKept ? relu : 0))
             }
-            for (position, unit) in units.enumerated() {
-                let isKept = stream.isKept(pass: 6, layer: 2, unit: Int(unit), dropout: dropout)
-                #expect(active[position] == (isKept ? source[Int(unit)] : 0))
-            }
+            // The active-unit path's partition: the dropped units (values negated) and the kept ones, in unit order.
+            let kept = units.filter { stream.isKept(pass: 6, layer: 2, unit: Int($0), dropout: dropout) }
+            let dropped = units.filter { !stream.isKept(pass: 6, layer: 2, unit: Int($0), dropout: dropout) }
+            #expect(droppedCount == dropped.count)
+            #expect(Array(droppedUnits[..<droppedCount]) == dropped)
+            #expect(Array(droppedValues[..<droppedCount]) == dropped.map { -source[Int($0)] })
+            #expect(Array(keptUnits[..<kept.count]) == kept)
+            #expect(Array(keptValues[..<kept.count]) == kept.map { source[Int($0)] })
         }
     }
 }

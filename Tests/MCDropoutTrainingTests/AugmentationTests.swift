@@ -62,4 +62,22 @@ struct AugmentationTests {
         // Without rotation each image is an integer shift of the original: its pixel values stay on the 0–200 grid.
         #expect(batch(0, seed: 3).allSatisfy { [0, 90, 200].contains(($0 * 255).rounded()) })
     }
+
+    @Test("with the input transform every training image is recentred after augmentation, as the server will")
+    func recentredBatches() {
+        let data = LabeledImages(pixels: image() + image(), labels: [0, 1], pixelCount: 784)
+        var configuration = TrainingConfiguration(layerSizes: [784, 8, 10], dropoutProbabilities: [0, 0.5])
+        configuration.maximumShift = 3
+        configuration.inputTransform = .centerOfMass
+        var batch = Matrix(rows: 0, columns: 784)
+        var labels: [Int] = []
+        var generator = RandomSource(seed: 5)
+        Trainer(configuration: configuration).fillBatch(
+            &batch, labels: &labels, from: data, indices: [0, 1], using: &generator)
+        // Whatever the random shifts, both copies come out as the original image recentred.
+        var expected = image().map { Float($0) * (1 / 255) }
+        _ = expected.withUnsafeMutableBufferPointer { CenterOfMass.recenter($0, side: 28) }
+        #expect(batch.storage == expected + expected)
+        #expect(configuration.inputPreparation == InputPreparation(transform: .centerOfMass, imageSide: 28))
+    }
 }

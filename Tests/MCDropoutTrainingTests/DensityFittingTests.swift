@@ -23,7 +23,7 @@ struct DensityFittingTests {
     @Test("the principal subspace finds the direction the images vary along and how much it explains")
     func principalDirection() throws {
         let data = lineImages(count: 4000)
-        let subspace = try DensityFitting.principalSubspace(of: data, inputScale: 1, rank: 1)
+        let subspace = try DensityFitting.principalSubspace(of: data, input: InputPreparation(scale: 1), rank: 1)
         let direction = subspace.components.row(0)
         let cosine: Double = abs(Double(direction[0]) * 2 + Double(direction[1])) / Double(5).squareRoot()
         #expect(cosine > 0.999)
@@ -33,7 +33,7 @@ struct DensityFittingTests {
         #expect(subspace.explainedVariance! > 0.97 && subspace.explainedVariance! < 0.999)
         #expect(abs(subspace.mean[2] - 49.5) < 0.5)
         #expect(throws: DensityFittingError.self) {
-            try DensityFitting.principalSubspace(of: data, inputScale: 1, rank: 4)
+            try DensityFitting.principalSubspace(of: data, input: InputPreparation(scale: 1), rank: 4)
         }
     }
 
@@ -46,7 +46,7 @@ struct DensityFittingTests {
         let model = DropoutMLP(layers: [identity, head], dropoutProbabilities: [0, 0])
         let data = lineImages(count: 2000)
         let gaussian = try DensityFitting.classConditionalGaussian(
-            model: model, data: data, inputScale: 1, layer: 1, ridgeFraction: 0.01)
+            model: model, data: data, input: InputPreparation(scale: 1), layer: 1, ridgeFraction: 0.01)
         // Naive pooled covariance and class means.
         var means = [[Double]](repeating: [0, 0, 0], count: 2)
         for row in 0..<data.count {
@@ -87,12 +87,13 @@ struct DensityFittingTests {
         // counts as one inked element, so the shares are 1/4, 1/4, 3/4, 1 and the median is 1/2.
         let pixels: [UInt8] = [0, 0, 0, 0, 101, 0, 100, 0, 255, 200, 101, 0, 101, 101, 101, 101]
         let data = LabeledImages(pixels: pixels, labels: [0, 1, 0, 1], pixelCount: 4)
-        let ink = try DensityFitting.inkStatistics(of: data, inputScale: 255, cut: 100 / 255)
+        let ink = try DensityFitting.inkStatistics(of: data, input: InputPreparation(scale: 255), cut: 100 / 255)
         #expect(ink.medianShare == 0.5)
-        let odd = try DensityFitting.inkStatistics(of: data.subset(1..<4), inputScale: 255, cut: 100 / 255)
+        let odd = try DensityFitting.inkStatistics(
+            of: data.subset(1..<4), input: InputPreparation(scale: 255), cut: 100 / 255)
         #expect(odd.medianShare == 0.75)
         #expect(throws: DensityFittingError.self) {
-            try DensityFitting.inkStatistics(of: data, inputScale: 255, cut: -1)
+            try DensityFitting.inkStatistics(of: data, input: InputPreparation(scale: 255), cut: -1)
         }
     }
 }

@@ -143,9 +143,10 @@ struct TrainerTests {
         #expect(batches == 8 * 19)
         #expect(history.last!.trainLoss < history.first!.trainLoss * 0.5)
         #expect((history.last!.validationAccuracy ?? 0) > 0.95)
-        let test = Evaluator.deterministic(model, on: validation, inputScale: 255)
+        let test = Evaluator.deterministic(model, on: validation, input: InputPreparation(scale: 255))
         #expect(test.accuracy == history.last!.validationAccuracy)
-        let monteCarlo = Evaluator.monteCarlo(model, on: validation, inputScale: 255, sampleCount: 20, seed: 3)
+        let monteCarlo = Evaluator.monteCarlo(
+            model, on: validation, input: InputPreparation(scale: 255), sampleCount: 20, seed: 3)
         #expect(monteCarlo.accuracy > 0.9)
     }
 

@@ -152,6 +152,11 @@ extension InferenceService {
             writer.endArray()
             writer.key("input_scale")
             writer.number(model.inputScale)
+            if let transform = model.file.metadata.inputTransform {
+                // Applied by the server to every input before the passes, the density scores and the probe.
+                writer.key("input_transform")
+                writer.string(transform.rawValue)
+            }
             // A deep ensemble's networks; a request's passes are spread over them (1 for a single network).
             writer.key("members")
             writer.integer(model.predictor.memberCount)

@@ -250,6 +250,10 @@ public final class InferenceService: HTTPHandler {
                 writer.endArray()
                 writer.key("members")
                 writer.integer(model.predictor.memberCount)
+                if let transform = model.file.metadata.inputTransform {
+                    writer.key("input_transform")
+                    writer.string(transform.rawValue)
+                }
                 writer.endObject()
             }
             writer.endArray()

@@ -1,0 +1,20 @@
+// mcdropout's own vector kernels, in C so that one build for baseline x86-64 can still run AVX-512 or AVX2 + FMA code
+// where the CPU has it (chosen per call with __builtin_cpu_supports). Every variant computes the same bytes: each
+// output element is accumulated in the same order with fused multiply-adds (fmaf where there is no vector unit).
+#pragma once
+#include <stddef.h>
+#include <stdint.h>
+
+/// out[c] = base[c] + Σ_j alphas[j] · rows[indices[j] · stride + c] for c < width, accumulated in j order with one
+/// fused multiply-add per term (the same rounding as `saxpy` calls in that order). `base` may be NULL (zeros) or equal
+/// `out`; `out` must not overlap `rows`. Rows are read directly from `rows`, so no gather or packing is needed.
+void mcd_add_rows(float *out, const float *base, const float *rows, ptrdiff_t stride, const int32_t *indices,
+                  const float *alphas, ptrdiff_t count, ptrdiff_t width);
+
+/// `mcd_add_rows` with a chosen variant: 512, 256 or 0 as in `mcd_vector_width` (a variant the CPU lacks falls back to
+/// the next narrower one it has). For tests that check the variants give the same bytes.
+void mcd_add_rows_variant(int vector_width, float *out, const float *base, const float *rows, ptrdiff_t stride,
+                          const int32_t *indices, const float *alphas, ptrdiff_t count, ptrdiff_t width);
+
+/// The vector unit `mcd_add_rows` uses on this CPU: 512 (AVX-512F), 256 (AVX2 + FMA) or 0 (scalar fmaf).
+int mcd_vector_width(void);

@@ -1,0 +1,29 @@
+import CKernels
+
+/// mcdropout's own vector kernels (the C target `CKernels`); the only file in the package that calls them.
+///
+/// The C code holds AVX-512, AVX2 + FMA and scalar variants of each kernel and picks one per call from what the CPU
+/// has, so a build for baseline x86-64 still runs wide vectors. The variants give the same bytes: each sum is taken
+/// in the same order with one fused multiply-add per term.
+public enum RowKernels {
+    /// The vector unit the kernels use on this CPU: 512 (AVX-512F), 256 (AVX2 + FMA) or 0 (scalar).
+    public static var vectorWidth: Int { Int(mcd_vector_width()) }
+
+    /// `output[c] = base[c] + Σⱼ alphas[j] · rows[indices[j] · stride + c]` for `c < width`, summed in `j` order with
+    /// one fused multiply-add per term — the bytes of `saxpy` calls in that order with FMA kernels — reading the
+    /// selected weight rows in place (no gather, no packing). `base` may be `nil` (zeros) or `output` itself.
+    ///
+    /// - Parameter variant: a vector width to use instead of the CPU's widest (tests compare the variants).
+    @inline(__always)
+    public static func addRows(
+        into output: UnsafeMutablePointer<Float>, base: UnsafePointer<Float>?, rows: UnsafePointer<Float>,
+        stride: Int, indices: UnsafePointer<Int32>, alphas: UnsafePointer<Float>, count: Int, width: Int,
+        variant: Int? = nil
+    ) {
+        if let variant {
+            mcd_add_rows_variant(Int32(variant), output, base, rows, stride, indices, alphas, count, width)
+        } else {
+            mcd_add_rows(output, base, rows, stride, indices, alphas, count, width)
+        }
+    }
+}

@@ -1,0 +1,72 @@
+import Testing
+
+@testable import MCDropout
+
+@Suite("Row kernels (CKernels)")
+struct RowKernelsTests {
+    /// The sum `addRows` documents, with Swift's fused multiply-add (`addingProduct`) term by term in `j` order.
+    func reference(
+        base: [Float]?, rows: [Float], stride: Int, indices: [Int32], alphas: [Float], width: Int
+    ) -> [Float] {
+        (0..<width).map { column in
+            var sum = base?[column] ?? 0
+            for (j, index) in indices.enumerated() {
+                sum = sum.addingProduct(alphas[j], rows[Int(index) * stride + column])
+            }
+            return sum
+        }
+    }
+
+    @Test(
+        "every variant gives the bytes of fused multiply-adds in term order, for any width, with or without a base",
+        arguments: [1, 10, 16, 17, 64, 100, 128, 130, 512, 1024])
+    func variantsAgree(width: Int) {
+        var generator = RandomSource(seed: UInt64(width))
+        let stride = width + 3
+        let rowCount = 40
+        let rows = (0..<(rowCount * stride)).map { _ in generator.nextUnitFloat() * 2 - 1 }
+        let indices: [Int32] = (0..<25).map { _ in Int32(generator.next() % UInt64(rowCount)) }
+        let alphas = indices.map { _ in (generator.nextUnitFloat() - 0.5) * 3 }
+        let base = (0..<width).map { _ in generator.nextUnitFloat() }
+        for useBase in [false, true] {
+            let expected = reference(
+                base: useBase ? base : nil, rows: rows, stride: stride, indices: indices, alphas: alphas,
+                width: width)
+            for variant in [512, 256, 0] {
+                var output = [Float](repeating: .nan, count: width)
+                output.withUnsafeMutableBufferPointer { output in
+                    base.withUnsafeBufferPointer { base in
+                        RowKernels.addRows(
+                            into: output.baseAddress!, base: useBase ? base.baseAddress! : nil, rows: rows,
+                            stride: stride, indices: indices, alphas: alphas, count: indices.count, width: width,
+                            variant: variant)
+                    }
+                }
+                #expect(
+                    output.map(\.bitPattern) == expected.map(\.bitPattern),
+                    "variant \(variant), width \(width), base \(useBase)")
+            }
+        }
+    }
+
+    @Test("the base may be the output itself, and no terms leave the base (or zeros)")
+    func inPlaceAndEmpty() {
+        var values: [Float] = (0..<70).map { Float($0) / 7 }
+        let rows: [Float] = (0..<140).map { Float($0) }
+        let expected = reference(base: values, rows: rows, stride: 70, indices: [1, 0], alphas: [0.5, -2], width: 70)
+        values.withUnsafeMutableBufferPointer { values in
+            RowKernels.addRows(
+                into: values.baseAddress!, base: values.baseAddress!, rows: rows, stride: 70, indices: [1, 0],
+                alphas: [0.5, -2], count: 2, width: 70)
+        }
+        #expect(values == expected)
+        var zeros = [Float](repeating: .nan, count: 33)
+        zeros.withUnsafeMutableBufferPointer { output in
+            RowKernels.addRows(
+                into: output.baseAddress!, base: nil, rows: rows, stride: 70, indices: [], alphas: [], count: 0,
+                width: 33)
+        }
+        #expect(zeros == [Float](repeating: 0, count: 33))
+        #expect([0, 256, 512].contains(RowKernels.vectorWidth))
+    }
+}
