@@ -83,6 +83,8 @@ public struct RotationProbe: Sendable {
             workspace.features = [Float](repeating: 0, count: rows * widestRow)
             workspace.featuresNext = workspace.features
         }
+        workspace.units.ensureCount(widestRow)
+        workspace.values.ensureCount(widestRow)
         workspace.features.withUnsafeMutableBufferPointer { batch in
             if first == 1 { _ = UnsafeMutableBufferPointer(rebasing: batch[0..<size]).update(fromContentsOf: input) }
             taps.withUnsafeBufferPointer { taps in
@@ -116,9 +118,10 @@ public struct RotationProbe: Sendable {
     /// The dropout-off softmax of the `rows` inputs at the start of `workspace.features` (rows of `inputWidth`),
     /// left there as rows of the class count.
     ///
-    /// A wide layer adds, for every input unit, its weight row times each row's value where that is non-zero
-    /// (`saxpy`): images and ReLU activations are mostly zero, and a weight row is read once for all rows (a rank-1
-    /// `sger` per input unit measured slower: OpenBLAS copies the strided column first). A narrow layer (the
+    /// A wide layer adds to each row the weight rows of that row's non-zero inputs, in input order, with the row
+    /// kernel (``RowKernels/addRows(into:base:rows:stride:indices:alphas:count:width:variant:)``: the bytes of one
+    /// `saxpy` per non-zero input, as this loop made before, without a BLAS call each): images and ReLU activations
+    /// are mostly zero. A narrow layer (the
     /// classifier) adds its short weight rows in a Swift loop, cheaper than a BLAS call per non-zero input.
     private func forward(rows: Int, inputWidth: Int, workspace: inout DensityWorkspace) {
         var inputWidth = inputWidth
@@ -133,14 +136,20 @@ public struct RotationProbe: Sendable {
                 workspace.features.withUnsafeBufferPointer { current in
                     if outputs >= Self.narrowLayer {
                         weightsByInput[layer].withUnsafeBufferPointer { weightRows in
-                            for index in 0..<width {
-                                let weightRow = weightRows.baseAddress! + index * outputs
-                                for row in 0..<rows {
-                                    let value = current[row * width + index]
-                                    if value != 0 {
-                                        BLAS.axpy(
-                                            count: outputs, alpha: value, x: weightRow,
-                                            y: next.baseAddress! + row * outputs)
+                            workspace.units.withUnsafeMutableBufferPointer { units in
+                                workspace.values.withUnsafeMutableBufferPointer { values in
+                                    for row in 0..<rows {
+                                        var count = 0
+                                        for index in 0..<width where current[row * width + index] != 0 {
+                                            units[count] = Int32(truncatingIfNeeded: index)
+                                            values[count] = current[row * width + index]
+                                            count += 1
+                                        }
+                                        let output = next.baseAddress! + row * outputs
+                                        RowKernels.addRows(
+                                            into: output, base: output, rows: weightRows.baseAddress!,
+                                            stride: outputs, indices: units.baseAddress!,
+                                            alphas: values.baseAddress!, count: count, width: outputs)
                                     }
                                 }
                             }
