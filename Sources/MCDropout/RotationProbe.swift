@@ -12,7 +12,8 @@ public struct RotationProbe: Sendable {
     public let angles: [Double]
     /// The image side: the network's input is `side × side` values, row after row.
     public let side: Int
-    /// Per angle and output pixel, the four bilinear source pixels (−1: outside the image).
+    /// Per angle and output pixel, the four bilinear source pixels; a corner outside the image is pixel 0 with weight
+    /// 0 (it adds an exact zero), so the interpolation needs no branch.
     let taps: [Int32]
     /// The weights of ``taps``.
     let weights: [Float]
@@ -36,7 +37,7 @@ public struct RotationProbe: Sendable {
         self.angles = angles
         self.side = side
         let size = side * side
-        var taps = [Int32](repeating: -1, count: angles.count * size * 4)
+        var taps = [Int32](repeating: 0, count: angles.count * size * 4)
         var weights = [Float](repeating: 0, count: angles.count * size * 4)
         for (angleIndex, degrees) in angles.enumerated() {
             let rotation = ImageRotation(degrees: degrees, height: side, width: side)
@@ -94,9 +95,7 @@ public struct RotationProbe: Sendable {
                         for pixel in 0..<size {
                             let base = (angle * size + pixel) * 4
                             var value: Float = 0
-                            for slot in 0..<4 where taps[base + slot] >= 0 {
-                                value += weights[base + slot] * input[Int(taps[base + slot])]
-                            }
+                            for slot in 0..<4 { value += weights[base + slot] * input[Int(taps[base + slot])] }
                             batch[row + pixel] = value
                         }
                     }
@@ -139,11 +138,13 @@ public struct RotationProbe: Sendable {
                             workspace.units.withUnsafeMutableBufferPointer { units in
                                 workspace.values.withUnsafeMutableBufferPointer { values in
                                     for row in 0..<rows {
+                                        // The non-zero inputs, compacted without a branch per input.
                                         var count = 0
-                                        for index in 0..<width where current[row * width + index] != 0 {
+                                        for index in 0..<width {
+                                            let value = current[row * width + index]
                                             units[count] = Int32(truncatingIfNeeded: index)
-                                            values[count] = current[row * width + index]
-                                            count += 1
+                                            values[count] = value
+                                            count += value != 0 ? 1 : 0
                                         }
                                         let output = next.baseAddress! + row * outputs
                                         RowKernels.addRows(
