@@ -277,8 +277,17 @@ extension DaemonCore {
         if exchange.machine.isReceiving {
             receivingRequests.wrappingSubtract(1, ordering: .acquiringAndReleasing)
         }
-        switch exchange.machine.calledWithoutData(needsWorker: { handler.needsWorker(exchange.request) }) {
-        case .wait, .deferToNextCall:
+        var step = exchange.machine.calledWithoutData()
+        // The handler and the job are asked outside the machine's mutations (see `calledWithoutData()`).
+        if case .askWhereToRun = step {
+            let onWorker = handler.needsWorker(exchange.request)
+            step = exchange.machine.placed(onWorker: onWorker)
+        } else if case .collect(let job) = step {
+            let response = job.takeResponse()
+            step = exchange.machine.collected(response)
+        }
+        switch step {
+        case .wait, .deferToNextCall, .askWhereToRun, .collect:
             return .YES
         case .handleInline:
             let request = exchange.request
@@ -303,20 +312,18 @@ extension DaemonCore {
         if admission != .admitted {
             request.body = []
         }
-        let action = exchange.machine.offload(admission) { [request] in
-            OffloadedRequest(connection: connection, request: request, handler: handler)
-        }
-        switch action {
-        case .reject(let rejection):
+        let action = exchange.machine.offload(admission)
+        if case .reject(let rejection) = action {
             return queue(handler.reject(rejection, request: request), on: connection)
-        case .suspendAndEnqueue(let job):
-            mcd_connection_suspend(connection)
+        }
+        let job = OffloadedRequest(connection: connection, request: request, handler: handler)
+        exchange.machine.suspended(for: job)
+        // Suspended before the job is queued or held, so that its resume can never come first.
+        mcd_connection_suspend(connection)
+        if action == .suspendAndEnqueue {
             pool?.enqueue(WorkerPool.Job(run: { job.run() }, cancel: { job.refuse(.shuttingDown) }))
-        case .suspendAndHold(let job):
-            mcd_connection_suspend(connection)
-            if hold?.hold({ job.refuse(.overloaded) }) != true {
-                job.refuse(.overloaded)
-            }
+        } else if hold?.hold({ job.refuse(.overloaded) }) != true {
+            job.refuse(.overloaded)
         }
         return .YES
     }
@@ -406,7 +413,7 @@ extension DaemonCore {
 /// overload hold and the pool down (every connection resumed) before `MHD_stop_daemon`. `run` or `refuse` is called
 /// exactly once, so the connection is resumed exactly once; the response crosses threads under a `Mutex`, and MHD's
 /// resume lock orders it before the access-handler call that takes it.
-final class OffloadedRequest: SuspendedWork, @unchecked Sendable {
+final class OffloadedRequest: @unchecked Sendable {
     private let connection: OpaquePointer
     private let request: HTTPRequest
     private let handler: any HTTPHandler
@@ -429,6 +436,7 @@ final class OffloadedRequest: SuspendedWork, @unchecked Sendable {
         finish(with: handler.reject(rejection, request: request))
     }
 
+    /// The computed response, once; `nil` before it is ready.
     func takeResponse() -> HTTPResponse? {
         response.withLock { value in
             defer { value = nil }

@@ -1,6 +1,7 @@
 /// The life of one request as libmicrohttpd delivers it, as decisions: given what happened (the head arrived, a piece
-/// of body, the budget for bodies ran out, MHD called with nothing more, a worker finished), it says what to do
-/// (receive, append, drop, close, answer inline, reject with a rejection, suspend and queue or hold, respond).
+/// of body, the budget for bodies ran out, MHD called with nothing more, the handler said where the request runs, the
+/// pool answered, a worker finished), it says what to do (receive, append, drop, close, answer inline, reject with a
+/// rejection, ask, defer, suspend and queue or hold, respond).
 ///
 /// Pure Swift and free of C, so that every decision is testable without a socket; `MicroHTTPDaemon.swift` turns
 /// MHD's callbacks into these events and the actions into C calls, and keeps the counters. Body sizes are decided by
@@ -10,16 +11,19 @@
 /// the body, and again each time it gets back to the connection (after a deferral, after a resume). That last call
 /// means something different in each state, which is why the state is kept here and not in flags.
 ///
-/// Generic over the job that computes (or refuses) a request while its connection is suspended, so that tests can
-/// stand in for the daemon's `OffloadedRequest`, which resumes a real connection.
-struct RequestStateMachine<Job: SuspendedWork> {
+/// Generic over the job that computes (or refuses) a request while its connection is suspended, which the machine
+/// only keeps and hands back, so that tests can stand in for the daemon's `OffloadedRequest`, which resumes a real
+/// connection.
+struct RequestStateMachine<Job> {
     /// Where the request is between MHD's calls.
     enum State {
         /// Head in, body still arriving; the body's size state.
         case receiving(RequestBodyState)
+        /// The body is complete and fits: the handler is being asked where it runs (`placed(onWorker:)`).
+        case placing
         /// The body is complete (or was refused): answered on the I/O thread, or already answered.
         case complete
-        /// Complete and bound for the worker pool, on MHD's next call (see `bodyEnded`).
+        /// Complete and bound for the worker pool, on MHD's next call (see `calledWithoutData()`).
         case deferred
         /// Computing on a worker, or its refusal held back for overload, while the connection is suspended.
         case offloaded(Job)
@@ -52,10 +56,16 @@ struct RequestStateMachine<Job: SuspendedWork> {
         case handleInline
         /// Answer with the handler's rejection now.
         case reject(RequestRejection)
+        /// Ask the handler whether the request needs a worker (`HTTPHandler.needsWorker`), and report the answer to
+        /// `placed(onWorker:)`.
+        case askWhereToRun
         /// Return without a response, so that MHD calls again at once; the request is offloaded then.
         case deferToNextCall
-        /// Ask the worker pool for a slot and report the answer to `offload(_:job:)`.
+        /// Ask the worker pool for a slot and report the answer to `offload(_:)`.
         case askForWorker
+        /// MHD is back on a suspended request (resumed, or not yet): take the job's response, if it is ready, and
+        /// report it to `collected(_:)`.
+        case collect(Job)
         /// Queue the response the worker (or the overload hold) produced.
         case respond(HTTPResponse)
     }
@@ -71,14 +81,16 @@ struct RequestStateMachine<Job: SuspendedWork> {
     }
 
     /// How a request bound for the pool goes on.
-    enum OffloadAction {
+    enum OffloadAction: Equatable {
         /// Answer with the handler's rejection at once.
         case reject(RequestRejection)
-        /// Suspend the connection, then queue `Job` for the reserved slot. Suspended first, so that the job's resume
-        /// can never come before the suspension.
-        case suspendAndEnqueue(Job)
-        /// Suspend the connection, then hold `Job`'s refusal for overload (or refuse now if the hold is stopping).
-        case suspendAndHold(Job)
+        /// Make the job that computes the request, report it to `suspended(for:)`, suspend the connection, then
+        /// queue the job for the reserved slot. Suspended first, so that the job's resume can never come before the
+        /// suspension.
+        case suspendAndEnqueue
+        /// Make the job that refuses the request, report it to `suspended(for:)`, suspend the connection, then hold
+        /// the job's refusal for overload (or refuse now if the hold is stopping).
+        case suspendAndHold
     }
 
     /// Where the request is now.
@@ -139,67 +151,82 @@ struct RequestStateMachine<Job: SuspendedWork> {
 
     /// MHD called without data: the body is complete, or MHD is back after a deferral or a resume.
     ///
-    /// - Parameter needsWorker: whether the complete request should run on the pool (`HTTPHandler.needsWorker`);
-    ///   asked only when there is a pool and the request is to be handled.
-    mutating func calledWithoutData(needsWorker: () -> Bool) -> Step {
+    /// Calls no code but its own on purpose, nor do the other transitions (no closure, no job, no precondition that
+    /// copies the state): the daemon keeps the machine in a class, and a call or a release that might run unknown
+    /// code inside one of its mutations makes the compiler check exclusive access to the machine at run time, on
+    /// every access in every request (a first version of this split paid 7 more `swift_beginAccess` calls per
+    /// request than before it, measured with callgrind). Questions to the handler, the pool and the job are steps of
+    /// their own (`.askWhereToRun`, `.askForWorker`, `.collect`).
+    mutating func calledWithoutData() -> Step {
         switch state {
         case .receiving(var body):
-            state = .complete
             switch body.finish() {
             case .handle:
-                guard hasWorkers, needsWorker() else { return .handleInline }
-                // Not suspended in this call: libmicrohttpd 0.9.75 suspends a connection without updating what its
-                // event loop waits for, which is still "read" after a body, and marks a resumed connection readable.
-                // Suspended here, the resumed connection would read once more before the response is queued; a
-                // client that half-closed after sending (shutdown(SHUT_WR): `nc -N`, proxies, health checkers)
-                // makes that read return end-of-file, and MHD then closes the connection with the computed answer
-                // unsent. Returning without a response lets MHD mark the connection "blocked" and call again at
-                // once (one more zero-timeout turn of its loop); suspended then, it reads nothing when resumed.
-                state = .deferred
-                return .deferToNextCall
+                guard hasWorkers else {
+                    state = .complete
+                    return .handleInline
+                }
+                state = .placing
+                return .askWhereToRun
             case .reject(let rejection):
+                state = .complete
                 return .reject(rejection)
             case .none:
+                state = .complete
                 return .wait
             }
-        case .complete:
+        case .placing, .complete:
             return .wait
         case .deferred:
             return .askForWorker
         case .offloaded(let job):
-            // Called again after the job resumed the connection: send what it produced.
-            guard let response = job.takeResponse() else { return .wait }
-            state = .complete
-            return .respond(response)
+            return .collect(job)
         }
     }
 
-    /// The pool answered `admission` for a request that `.askForWorker`; `job` makes the job to suspend for.
-    mutating func offload(_ admission: Admission, job: () -> Job) -> OffloadAction {
-        precondition(isDeferred, "offload(_:job:) without .askForWorker")
+    /// The daemon took `response` from the job it was asked to `.collect`: `nil` when the job is not done yet (MHD
+    /// may call before the resume), else the answer to send.
+    mutating func collected(_ response: HTTPResponse?) -> Step {
+        guard let response else { return .wait }
+        state = .complete
+        return .respond(response)
+    }
+
+    /// The handler answered `.askWhereToRun`: whether the request needs a worker.
+    mutating func placed(onWorker: Bool) -> Step {
+        guard case .placing = state else { preconditionFailure("placed(onWorker:) without .askWhereToRun") }
+        guard onWorker else {
+            state = .complete
+            return .handleInline
+        }
+        // Not suspended in this call: libmicrohttpd 0.9.75 suspends a connection without updating what its event
+        // loop waits for, which is still "read" after a body, and marks a resumed connection readable. Suspended
+        // here, the resumed connection would read once more before the response is queued; a client that
+        // half-closed after sending (shutdown(SHUT_WR): `nc -N`, proxies, health checkers) makes that read return
+        // end-of-file, and MHD then closes the connection with the computed answer unsent. Returning without a
+        // response lets MHD mark the connection "blocked" and call again at once (one more zero-timeout turn of its
+        // loop); suspended then, it reads nothing when resumed.
+        state = .deferred
+        return .deferToNextCall
+    }
+
+    /// The pool answered `.askForWorker` with `admission`.
+    mutating func offload(_ admission: Admission) -> OffloadAction {
+        guard case .deferred = state else { preconditionFailure("offload(_:) without .askForWorker") }
         switch admission {
         case .admitted:
-            let job = job()
-            state = .offloaded(job)
-            return .suspendAndEnqueue(job)
+            return .suspendAndEnqueue
         case .refused:
             state = .complete
             return .reject(.overloaded)
         case .refusedWithHold:
-            let job = job()
-            state = .offloaded(job)
-            return .suspendAndHold(job)
+            return .suspendAndHold
         }
     }
 
-    private var isDeferred: Bool {
-        if case .deferred = state { true } else { false }
+    /// The daemon made `job` for `.suspendAndEnqueue` or `.suspendAndHold`; MHD's next call collects its response.
+    mutating func suspended(for job: Job) {
+        guard case .deferred = state else { preconditionFailure("suspended(for:) without a suspending offload") }
+        state = .offloaded(job)
     }
-}
-
-/// A request's work done away from its I/O thread while the connection is suspended: a computation on a worker, or
-/// a refusal held back for overload. Its response is taken once it is ready.
-protocol SuspendedWork {
-    /// The response, once; `nil` before it is ready.
-    func takeResponse() -> HTTPResponse?
 }

@@ -6,35 +6,8 @@ import Testing
 
 @testable import HTTPTransport
 
-/// Stands in for the daemon's `OffloadedRequest`: its response is set by the test, as a worker would.
-private final class FakeJob: SuspendedWork {
-    let name: String
-    var response: HTTPResponse?
-
-    init(_ name: String) {
-        self.name = name
-    }
-
-    func takeResponse() -> HTTPResponse? {
-        defer { response = nil }
-        return response
-    }
-}
-
-/// Answers the machine's question whether the request needs a worker, and counts how often it was asked.
-private final class NeedsWorker {
-    let answer: Bool
-    var askCount = 0
-
-    init(_ answer: Bool) {
-        self.answer = answer
-    }
-
-    func ask() -> Bool {
-        askCount += 1
-        return answer
-    }
-}
+/// Stands in for the daemon's `OffloadedRequest` (the machine only keeps it and hands it back).
+private final class FakeJob {}
 
 private typealias Machine = RequestStateMachine<FakeJob>
 
@@ -44,18 +17,26 @@ private func describe(_ step: Machine.Step) -> String {
     case .wait: "wait"
     case .handleInline: "handleInline"
     case .reject(let rejection): "reject(\(rejection))"
+    case .askWhereToRun: "askWhereToRun"
     case .deferToNextCall: "deferToNextCall"
     case .askForWorker: "askForWorker"
+    case .collect: "collect"
     case .respond(let response): "respond(\(response.status))"
     }
 }
 
-private func describe(_ action: Machine.OffloadAction) -> String {
-    switch action {
-    case .reject(let rejection): "reject(\(rejection))"
-    case .suspendAndEnqueue(let job): "suspendAndEnqueue(\(job.name))"
-    case .suspendAndHold(let job): "suspendAndHold(\(job.name))"
-    }
+/// Whether `step` asks to collect the response of exactly `job`.
+private func collectsJob(_ job: FakeJob, _ step: Machine.Step) -> Bool {
+    if case .collect(let collected) = step { collected === job } else { false }
+}
+
+/// A machine with workers whose request, complete and within the limits, is bound for the pool (`.askForWorker`).
+private func requestBoundForWorker() -> Machine {
+    var machine = Machine(bodyLimit: 100, memoryBudget: 1000, hasWorkers: true)
+    _ = machine.headArrived(declaredLength: nil)
+    _ = machine.calledWithoutData()
+    _ = machine.placed(onWorker: true)
+    return machine
 }
 
 @Suite("RequestStateMachine")
@@ -67,11 +48,10 @@ struct RequestStateMachineTests {
         #expect(machine.headArrived(declaredLength: 10) == .receiveBody(reservingCapacity: 10))
         #expect(machine.bodyArrived(byteCount: 4) == .append)
         #expect(machine.bodyArrived(byteCount: 6) == .append)
-        let needsWorker = NeedsWorker(true)
-        #expect(describe(machine.calledWithoutData(needsWorker: needsWorker.ask)) == "handleInline")
-        #expect(needsWorker.askCount == 0, "without a pool the handler is not asked whether it needs a worker")
+        // Without a pool the handler is not asked whether the request needs a worker.
+        #expect(describe(machine.calledWithoutData()) == "handleInline")
         #expect(!machine.isReceiving)
-        #expect(describe(machine.calledWithoutData { true }) == "wait")
+        #expect(describe(machine.calledWithoutData()) == "wait")
         #expect(machine.bodyArrived(byteCount: 1) == .drop)
     }
 
@@ -92,7 +72,7 @@ struct RequestStateMachineTests {
         #expect(machine.headArrived(declaredLength: 101) == .reject(.bodyTooLarge(limit: 100)))
         #expect(!machine.isReceiving)
         #expect(machine.bodyArrived(byteCount: 50) == .drop)
-        #expect(describe(machine.calledWithoutData { true }) == "wait")
+        #expect(describe(machine.calledWithoutData()) == "wait")
     }
 
     @Test("a streamed body over the limit is dropped and rejected at its end; far over it, the connection is closed")
@@ -102,10 +82,9 @@ struct RequestStateMachineTests {
         #expect(machine.bodyArrived(byteCount: 60) == .append)
         #expect(machine.bodyArrived(byteCount: 60) == .drop)
         #expect(machine.isReceiving)
-        let needsWorker = NeedsWorker(true)
-        #expect(
-            describe(machine.calledWithoutData(needsWorker: needsWorker.ask)) == "reject(bodyTooLarge(limit: 100))")
-        #expect(needsWorker.askCount == 0, "a rejected request is not bound for a worker")
+        // Rejected without asking the handler where it would run.
+        #expect(describe(machine.calledWithoutData()) == "reject(bodyTooLarge(limit: 100))")
+        #expect(describe(machine.calledWithoutData()) == "wait")
 
         var flooding = Machine(bodyLimit: 100, memoryBudget: 1000, hasWorkers: true)
         _ = flooding.headArrived(declaredLength: nil)
@@ -120,16 +99,17 @@ struct RequestStateMachineTests {
         #expect(machine.bodyArrived(byteCount: 30) == .append)
         machine.budgetExhausted()
         #expect(machine.bodyArrived(byteCount: 50) == .drop)
-        #expect(describe(machine.calledWithoutData { true }) == "reject(bodyMemoryExhausted(limit: 1000))")
+        #expect(describe(machine.calledWithoutData()) == "reject(bodyMemoryExhausted(limit: 1000))")
     }
 
     @Test("with workers, a request the handler keeps on the I/O thread is handled inline")
     func workersButInline() {
         var machine = Machine(bodyLimit: 100, memoryBudget: 1000, hasWorkers: true)
         _ = machine.headArrived(declaredLength: nil)
-        let needsWorker = NeedsWorker(false)
-        #expect(describe(machine.calledWithoutData(needsWorker: needsWorker.ask)) == "handleInline")
-        #expect(needsWorker.askCount == 1)
+        #expect(describe(machine.calledWithoutData()) == "askWhereToRun")
+        #expect(!machine.isReceiving)
+        #expect(describe(machine.placed(onWorker: false)) == "handleInline")
+        #expect(describe(machine.calledWithoutData()) == "wait")
     }
 
     @Test("a request for a worker is deferred one call, admitted, suspended, then answered when the worker is done")
@@ -137,45 +117,38 @@ struct RequestStateMachineTests {
         var machine = Machine(bodyLimit: 100, memoryBudget: 1000, hasWorkers: true)
         _ = machine.headArrived(declaredLength: 5)
         #expect(machine.bodyArrived(byteCount: 5) == .append)
-        #expect(describe(machine.calledWithoutData { true }) == "deferToNextCall")
-        #expect(!machine.isReceiving)
-        #expect(describe(machine.calledWithoutData { true }) == "askForWorker")
-        let job = FakeJob("compute")
-        #expect(describe(machine.offload(.admitted) { job }) == "suspendAndEnqueue(compute)")
+        #expect(describe(machine.calledWithoutData()) == "askWhereToRun")
+        #expect(describe(machine.placed(onWorker: true)) == "deferToNextCall")
+        #expect(describe(machine.calledWithoutData()) == "askForWorker")
+        #expect(machine.offload(.admitted) == .suspendAndEnqueue)
+        let job = FakeJob()
+        machine.suspended(for: job)
         // MHD may call before the worker has finished: nothing to send yet.
-        #expect(describe(machine.calledWithoutData { true }) == "wait")
-        job.response = HTTPResponse(status: 200)
-        #expect(describe(machine.calledWithoutData { true }) == "respond(200)")
-        #expect(describe(machine.calledWithoutData { true }) == "wait")
+        #expect(collectsJob(job, machine.calledWithoutData()))
+        #expect(describe(machine.collected(nil)) == "wait")
+        #expect(collectsJob(job, machine.calledWithoutData()))
+        #expect(describe(machine.collected(HTTPResponse(status: 200))) == "respond(200)")
+        #expect(describe(machine.calledWithoutData()) == "wait")
     }
 
-    @Test("a full pool without an overload hold refuses at once, making no job")
+    @Test("a full pool without an overload hold refuses at once")
     func refusedAtOnce() {
-        var machine = Machine(bodyLimit: 100, memoryBudget: 1000, hasWorkers: true)
-        _ = machine.headArrived(declaredLength: nil)
-        _ = machine.calledWithoutData { true }
-        #expect(describe(machine.calledWithoutData { true }) == "askForWorker")
-        var made = 0
-        let action = machine.offload(.refused) {
-            made += 1
-            return FakeJob("unused")
-        }
-        #expect(describe(action) == "reject(overloaded)")
-        #expect(made == 0)
-        #expect(describe(machine.calledWithoutData { true }) == "wait")
+        var machine = requestBoundForWorker()
+        #expect(describe(machine.calledWithoutData()) == "askForWorker")
+        #expect(machine.offload(.refused) == .reject(.overloaded))
+        #expect(describe(machine.calledWithoutData()) == "wait")
     }
 
     @Test("a full pool with an overload hold suspends the request and sends the held refusal when it is released")
     func refusedWithHold() {
-        var machine = Machine(bodyLimit: 100, memoryBudget: 1000, hasWorkers: true)
-        _ = machine.headArrived(declaredLength: nil)
-        _ = machine.calledWithoutData { true }
-        _ = machine.calledWithoutData { true }
-        let job = FakeJob("held")
-        #expect(describe(machine.offload(.refusedWithHold) { job }) == "suspendAndHold(held)")
-        #expect(describe(machine.calledWithoutData { true }) == "wait")
-        job.response = HTTPResponse(status: 503)
-        #expect(describe(machine.calledWithoutData { true }) == "respond(503)")
+        var machine = requestBoundForWorker()
+        #expect(describe(machine.calledWithoutData()) == "askForWorker")
+        #expect(machine.offload(.refusedWithHold) == .suspendAndHold)
+        let job = FakeJob()
+        machine.suspended(for: job)
+        #expect(collectsJob(job, machine.calledWithoutData()))
+        #expect(describe(machine.collected(HTTPResponse(status: 503))) == "respond(503)")
+        #expect(describe(machine.calledWithoutData()) == "wait")
     }
 }
 
