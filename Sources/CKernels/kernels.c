@@ -5,31 +5,44 @@
 #if defined(__x86_64__)
 #include <immintrin.h>
 
-// 8 vectors of 16 floats per tile; the last tile's lanes past `width` are masked off.
+// Full tiles of 16 vectors of 16 floats (256 columns: 16 of the 32 registers accumulate), then tiles of 8 vectors,
+// then single vectors, the last one masked. Each output element sees the same terms in the same order whatever tile
+// holds it.
+#define MCD_ADD_ROWS_TILE_512(VECTORS)                                                                     \
+    for (; column + 16 * (VECTORS) <= width; column += 16 * (VECTORS)) {                                  \
+        __m512 acc[VECTORS];                                                                              \
+        for (int v = 0; v < (VECTORS); v++) {                                                             \
+            acc[v] = base ? _mm512_loadu_ps(base + column + 16 * v) : _mm512_setzero_ps();                \
+        }                                                                                                 \
+        for (ptrdiff_t j = 0; j < count; j++) {                                                           \
+            const float *row = rows + (ptrdiff_t)indices[j] * stride + column;                            \
+            __m512 alpha = _mm512_set1_ps(alphas[j]);                                                     \
+            for (int v = 0; v < (VECTORS); v++) {                                                         \
+                acc[v] = _mm512_fmadd_ps(alpha, _mm512_loadu_ps(row + 16 * v), acc[v]);                   \
+            }                                                                                             \
+        }                                                                                                 \
+        for (int v = 0; v < (VECTORS); v++) _mm512_storeu_ps(out + column + 16 * v, acc[v]);               \
+    }
+
 __attribute__((target("avx512f"))) static void add_rows_avx512(float *out, const float *base, const float *rows,
                                                                 ptrdiff_t stride, const int32_t *indices,
                                                                 const float *alphas, ptrdiff_t count,
                                                                 ptrdiff_t width) {
-    for (ptrdiff_t column = 0; column < width; column += 128) {
-        __mmask16 masks[8];
-        for (int v = 0; v < 8; v++) {
-            ptrdiff_t left = width - column - 16 * v;
-            masks[v] = left >= 16 ? (__mmask16)0xFFFF : left <= 0 ? (__mmask16)0 : (__mmask16)((1u << left) - 1);
-        }
-        __m512 acc[8];
-        for (int v = 0; v < 8; v++) {
-            acc[v] = base ? _mm512_maskz_loadu_ps(masks[v], base + column + 16 * v) : _mm512_setzero_ps();
-        }
+    ptrdiff_t column = 0;
+    MCD_ADD_ROWS_TILE_512(16)
+    MCD_ADD_ROWS_TILE_512(8)
+    for (; column < width; column += 16) {
+        ptrdiff_t left = width - column;
+        __mmask16 mask = left >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << left) - 1);
+        __m512 acc = base ? _mm512_maskz_loadu_ps(mask, base + column) : _mm512_setzero_ps();
         for (ptrdiff_t j = 0; j < count; j++) {
-            const float *row = rows + (ptrdiff_t)indices[j] * stride + column;
-            __m512 alpha = _mm512_set1_ps(alphas[j]);
-            for (int v = 0; v < 8; v++) {
-                acc[v] = _mm512_fmadd_ps(alpha, _mm512_maskz_loadu_ps(masks[v], row + 16 * v), acc[v]);
-            }
+            acc = _mm512_fmadd_ps(_mm512_set1_ps(alphas[j]),
+                                  _mm512_maskz_loadu_ps(mask, rows + (ptrdiff_t)indices[j] * stride + column), acc);
         }
-        for (int v = 0; v < 8; v++) _mm512_mask_storeu_ps(out + column + 16 * v, masks[v], acc[v]);
+        _mm512_mask_storeu_ps(out + column, mask, acc);
     }
 }
+#undef MCD_ADD_ROWS_TILE_512
 
 // 8 vectors of 8 floats per tile; columns past the last whole vector are done one by one with scalar FMAs.
 __attribute__((target("avx2,fma"))) static void add_rows_avx2(float *out, const float *base, const float *rows,

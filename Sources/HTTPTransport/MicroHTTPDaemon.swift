@@ -1,6 +1,7 @@
 // The only file that talks to libmicrohttpd (through CMicroHTTPD); the rest of the server sees plain Swift values.
+// It translates: MHD's callbacks become events for a request's `RequestStateMachine`, which decides, and the actions
+// it returns become MHD calls here. Counters, limits and the drain live in `DaemonCore` (DaemonCore.swift).
 internal import CMicroHTTPD
-internal import Glibc
 public import Logging
 internal import Synchronization
 
@@ -19,7 +20,8 @@ public final class MicroHTTPDaemon: Sendable {
     /// The TCP port the daemon listens on; the kernel's choice when `configuration.port` was 0.
     public let port: Int
 
-    private let core: DaemonCore
+    /// What the C callbacks reach (the handler, limits, counters, the worker pool).
+    let core: DaemonCore
     private let lifecycle: Mutex<Lifecycle>
 
     /// What `stop()` has to undo; only touched under `lifecycle`'s lock.
@@ -42,20 +44,7 @@ public final class MicroHTTPDaemon: Sendable {
         logger: Logger = Logger(label: "mcdropout.http")
     ) throws(DaemonError) {
         try configuration.validate()
-        let pool =
-            configuration.workerThreadCount > 0
-            ? WorkerPool(
-                threadCount: configuration.workerThreadCount, queueLength: configuration.maxQueuedRequests,
-                name: "mcdropout-worker") : nil
-        let hold =
-            pool != nil && configuration.overloadedResponseDelay > .zero
-            ? OverloadHold(
-                delay: configuration.overloadedResponseDelay,
-                maxReleasesPerSecond: configuration.maxOverloadedResponsesPerSecond, name: "mcdropout-overload-hold")
-            : nil
-        let core = DaemonCore(
-            handler: handler, logger: logger, maxBodyBytes: configuration.maxBodyBytes,
-            maxBufferedBodyBytes: configuration.maxBufferedBodyBytes, pool: pool, hold: hold)
+        let core = DaemonCore(configuration: configuration, handler: handler, logger: logger)
         let callbackReference = Unmanaged.passRetained(core)
         let context = callbackReference.toOpaque()
         var status = MCD_START_OK
@@ -91,8 +80,8 @@ public final class MicroHTTPDaemon: Sendable {
         }
         let startupMessages = core.finishStartup()
         guard let daemon else {
-            pool?.shutdown()
-            hold?.shutdown()
+            core.pool?.shutdown()
+            core.hold?.shutdown()
             callbackReference.release()
             if status == MCD_START_INVALID_ADDRESS {
                 throw .invalidAddress(configuration.host)
@@ -115,30 +104,6 @@ public final class MicroHTTPDaemon: Sendable {
 
     deinit {
         stop(drainTimeout: .zero)
-    }
-
-    /// Requests whose headers have arrived and whose response has not yet been fully sent (or abandoned).
-    public var inFlightRequestCount: Int {
-        core.inFlightRequests.load(ordering: .acquiring)
-    }
-
-    /// Bytes of request bodies held now (see `DaemonConfiguration.maxBufferedBodyBytes`).
-    public var bufferedBodyByteCount: Int {
-        core.bufferedBodyBytes.load(ordering: .relaxed)
-    }
-
-    /// Runs `work` on the daemon's workers behind the same admission limit as the HTTP requests that need one, for
-    /// another transport's requests (the gRPC server's). Returns `false`, running nothing, when every slot is taken
-    /// or the daemon is stopping; `cancelled` runs instead of `work` if the daemon stops before a worker starts it.
-    /// Without workers (`workerThreadCount` 0) `work` runs at once on the calling thread.
-    public func submit(_ work: @escaping @Sendable () -> Void, cancelled: @escaping @Sendable () -> Void) -> Bool {
-        guard let pool = core.pool else {
-            work()
-            return true
-        }
-        guard pool.reserve() else { return false }
-        pool.enqueue(WorkerPool.Job(run: work, cancel: cancelled))
-        return true
     }
 
     /// Whether the daemon has been started and not yet stopped (it may be quiesced).
@@ -166,24 +131,7 @@ public final class MicroHTTPDaemon: Sendable {
             }
             core.isDraining.store(true, ordering: .releasing)
             Self.quiesce(&state, logger: core.logger)
-            // Refusals held back for overload are sent now; the stop need not wait out their delay.
-            core.hold?.shutdown()
-            core.waitUntilDrained(deadline: ContinuousClock.now.advanced(by: drainTimeout))
-            if let pool = core.pool {
-                // Requests still waiting for a worker are answered 503 and resumed; running ones finish (their
-                // compute is bounded). Suspended connections must all be resumed before MHD_stop_daemon, and no
-                // worker may touch a connection after it, so this wait has no deadline.
-                pool.shutdown()
-                let grace = ContinuousClock.now.advanced(by: .milliseconds(200))
-                while core.inFlightRequests.load(ordering: .acquiring) > 0, ContinuousClock.now < grace {
-                    var pause = timespec(tv_sec: 0, tv_nsec: 1_000_000)
-                    _ = nanosleep(&pause, nil)
-                }
-            }
-            let abandoned = core.inFlightRequests.load(ordering: .acquiring)
-            if abandoned > 0 {
-                core.logger.warning("HTTP daemon stopping with requests in flight", metadata: ["count": "\(abandoned)"])
-            }
+            core.drain(until: ContinuousClock.now.advanced(by: drainTimeout))
             // Joins the workers: after this no callback runs, so the callbacks' reference to `core` can go.
             mcd_daemon_stop(daemon)
             state.callbackReference?.release()
@@ -206,101 +154,15 @@ public final class MicroHTTPDaemon: Sendable {
     }
 }
 
-/// What the C callbacks need: the handler, the logger, limits and counters. Shared by all worker threads.
-///
-/// Checked `Sendable`: every stored property is immutable and `Sendable`, or an atomic, or behind a `Mutex`.
-final class DaemonCore: Sendable {
-    let handler: any HTTPHandler
-    let logger: Logger
-    let maxBodyBytes: Int
-    /// Budget for the bodies of all requests in flight (`DaemonConfiguration.maxBufferedBodyBytes`).
-    let maxBufferedBodyBytes: Int
-    /// Body bytes held now by requests in flight, against `maxBufferedBodyBytes`: taken as pieces are appended,
-    /// given back when the body is dropped or the request completes.
-    let bufferedBodyBytes = Atomic<Int>(0)
-    /// Runs handlers off the I/O threads with bounded admission; `nil` runs them inline.
-    let pool: WorkerPool?
-    /// Delays the pool's refusals; `nil` refuses at once.
-    let hold: OverloadHold?
-    /// Requests between their first access-handler call and their completion callback.
-    let inFlightRequests = Atomic<Int>(0)
-    /// Those of `inFlightRequests` whose body is still being received.
-    let receivingRequests = Atomic<Int>(0)
-    /// Bumped whenever a request's head or a piece of body arrives, so a drain can tell a live upload from a stalled
-    /// one without a clock read on the hot path.
-    let uploadProgress = Atomic<Int>(0)
-    /// Set once `stop()` begins, so responses ask keep-alive clients to go away.
-    let isDraining = Atomic<Bool>(false)
-    /// Messages libmicrohttpd logs while starting (they explain a failed start); `nil` once started.
-    private let startupMessages = Mutex<[String]?>([])
+// MARK: - Callbacks from C
 
-    init(
-        handler: any HTTPHandler, logger: Logger, maxBodyBytes: Int, maxBufferedBodyBytes: Int, pool: WorkerPool?,
-        hold: OverloadHold?
-    ) {
-        self.handler = handler
-        self.logger = logger
-        self.maxBodyBytes = maxBodyBytes
-        self.maxBufferedBodyBytes = maxBufferedBodyBytes
-        self.pool = pool
-        self.hold = hold
-    }
-
-    /// How long the drain must see no complete request in flight before it considers the daemon drained.
-    static let drainSettleTime = Duration.milliseconds(100)
-    /// How long an upload may go without a byte before the drain stops waiting for it.
-    static let drainUploadStallTime = Duration.milliseconds(300)
-
-    /// Waits until nothing is left to drain, or until `deadline`.
-    ///
-    /// Drained means no complete request in flight for a short unbroken interval, not for one instant: a keep-alive
-    /// client may have sent its next request just before its previous response told it to close, and those bytes
-    /// take a moment to be read and counted; stopping in that gap would drop a request the client did send.
-    /// Uploads still arriving are waited for while they make progress; one that has sent nothing for
-    /// `drainUploadStallTime` (a client that went away without closing, or a slowloris) no longer holds the stop, which
-    /// otherwise lasted until the connection timeout closed it (30 s by default, a Kubernetes grace period).
-    func waitUntilDrained(deadline: ContinuousClock.Instant) {
-        var quietSince: ContinuousClock.Instant?
-        var lastProgress = uploadProgress.load(ordering: .relaxed)
-        var lastProgressAt = ContinuousClock.now
-        while true {
-            let now = ContinuousClock.now
-            guard now < deadline else { return }
-            let progress = uploadProgress.load(ordering: .relaxed)
-            if progress != lastProgress {
-                (lastProgress, lastProgressAt) = (progress, now)
-            }
-            let receiving = receivingRequests.load(ordering: .acquiring)
-            let complete = inFlightRequests.load(ordering: .acquiring) - receiving
-            let uploadsLive = receiving > 0 && now - lastProgressAt < Self.drainUploadStallTime
-            if complete > 0 || uploadsLive {
-                quietSince = nil
-            } else if let since = quietSince {
-                if now - since >= Self.drainSettleTime { return }
-            } else {
-                quietSince = now
-            }
-            var pause = timespec(tv_sec: 0, tv_nsec: 5_000_000)
-            _ = nanosleep(&pause, nil)
-        }
-    }
-
-    /// Ends startup-message capture and returns what was captured.
-    func finishStartup() -> [String] {
-        startupMessages.withLock { messages in
-            defer { messages = nil }
-            return messages ?? []
-        }
-    }
-
+extension DaemonCore {
     private static func core(_ context: UnsafeMutableRawPointer?) -> DaemonCore {
         guard let context else {
             fatalError("libmicrohttpd passed no callback context")
         }
         return Unmanaged<DaemonCore>.fromOpaque(context).takeUnretainedValue()
     }
-
-    // MARK: Callbacks from C
 
     /// MHD_LogCallback, already formatted by the shim.
     static func log(context: UnsafeMutableRawPointer?, message: UnsafePointer<CChar>?) {
@@ -309,11 +171,12 @@ final class DaemonCore: Sendable {
         }
         let core = core(context)
         let text = String(cString: message)
-        core.startupMessages.withLock { $0?.append(text) }
+        core.recordStartupMessage(text)
         core.logger.notice("\(text)", metadata: ["source": "libmicrohttpd"])
     }
 
-    /// MHD_AccessHandlerCallback: called once when the headers are in, once per piece of body, and once at the end.
+    /// MHD_AccessHandlerCallback: called once when the headers are in, once per piece of body, and once at the end
+    /// (and again after a deferral or a resume).
     static func access(
         context: UnsafeMutableRawPointer?,
         connection: OpaquePointer?,
@@ -331,22 +194,22 @@ final class DaemonCore: Sendable {
         guard let existing = requestContext.pointee else {
             let exchange = RequestExchange(
                 head: readHead(connection: connection, url: url, method: method, version: version),
-                bodyState: RequestBodyState(limit: core.maxBodyBytes, memoryBudget: core.maxBufferedBodyBytes))
+                machine: core.makeStateMachine())
             // Released exactly once, in `requestCompleted`, which MHD calls for every request it showed us.
             requestContext.pointee = Unmanaged.passRetained(exchange).toOpaque()
             core.inFlightRequests.wrappingAdd(1, ordering: .acquiringAndReleasing)
             core.receivingRequests.wrappingAdd(1, ordering: .acquiringAndReleasing)
             core.uploadProgress.wrappingAdd(1, ordering: .relaxed)
-            return core.begin(exchange, on: connection)
+            return core.headArrived(exchange, on: connection)
         }
         let exchange = Unmanaged<RequestExchange>.fromOpaque(existing).takeUnretainedValue()
         let size = uploadDataSize.pointee
         if size > 0 {
             uploadDataSize.pointee = 0
             core.uploadProgress.wrappingAdd(1, ordering: .relaxed)
-            return core.receive(UnsafeRawBufferPointer(start: uploadData, count: size), for: exchange)
+            return core.bodyArrived(UnsafeRawBufferPointer(start: uploadData, count: size), for: exchange)
         }
-        return core.complete(exchange, on: connection)
+        return core.calledWithoutData(exchange, on: connection)
     }
 
     /// MHD_RequestCompletedCallback: the response was sent, or the connection failed or the daemon stopped.
@@ -360,7 +223,7 @@ final class DaemonCore: Sendable {
         requestContext.pointee = nil
         let core = core(context)
         let request = Unmanaged<RequestExchange>.fromOpaque(exchange)
-        if request.takeUnretainedValue().stage.isReceiving {
+        if request.takeUnretainedValue().machine.isReceiving {
             core.receivingRequests.wrappingSubtract(1, ordering: .acquiringAndReleasing)
         }
         core.releaseBodyMemory(of: request.takeUnretainedValue())
@@ -368,37 +231,35 @@ final class DaemonCore: Sendable {
         core.inFlightRequests.wrappingSubtract(1, ordering: .acquiringAndReleasing)
     }
 
-    // MARK: Request handling
+    // MARK: Events in, actions out
 
-    private func begin(_ exchange: RequestExchange, on connection: OpaquePointer) -> MHD_Result {
+    private func headArrived(_ exchange: RequestExchange, on connection: OpaquePointer) -> MHD_Result {
         let declaredLength = mcd_connection_header(connection, "Content-Length").flatMap { value in
-            UInt64(String(cString: value).trimmingASCIIWhitespace())
+            ASCII.contentLength(String(cString: value))
         }
-        if let rejection = exchange.bodyState.start(declaredLength: declaredLength) {
-            // Queued before the body is read: MHD skips `100 Continue`, discards the body and closes afterwards.
-            exchange.stage = .complete
+        switch exchange.machine.headArrived(declaredLength: declaredLength) {
+        case .reject(let rejection):
             receivingRequests.wrappingSubtract(1, ordering: .acquiringAndReleasing)
             return queue(handler.reject(rejection, request: exchange.request), on: connection)
+        case .receiveBody(let capacity):
+            if capacity > 0 {
+                exchange.request.body.reserveCapacity(capacity)
+            }
+            return .YES
         }
-        if let declaredLength, declaredLength > 0 {
-            // Capped: a client could otherwise make every open connection reserve the full limit by declaring it
-            // and then sending nothing. Larger bodies grow geometrically, a handful of reallocations at most.
-            exchange.request.body.reserveCapacity(min(Int(declaredLength), 64 * 1024))
-        }
-        return .YES
     }
 
-    private func receive(_ data: UnsafeRawBufferPointer, for exchange: RequestExchange) -> MHD_Result {
-        switch exchange.bodyState.receive(byteCount: data.count) {
+    private func bodyArrived(_ data: UnsafeRawBufferPointer, for exchange: RequestExchange) -> MHD_Result {
+        switch exchange.machine.bodyArrived(byteCount: data.count) {
         case .append:
             guard reserveBodyMemory(data.count, for: exchange) else {
-                exchange.bodyState.shed()
+                exchange.machine.budgetExhausted()
                 exchange.request.body = []
                 releaseBodyMemory(of: exchange)
                 return .YES
             }
             exchange.request.body.append(contentsOf: data)
-        case .discard:
+        case .drop:
             if !exchange.request.body.isEmpty {
                 exchange.request.body = []
             }
@@ -412,61 +273,23 @@ final class DaemonCore: Sendable {
         return .YES
     }
 
-    /// Takes `count` bytes of the body budget for `exchange`; `false` (taking nothing) when they do not fit.
-    private func reserveBodyMemory(_ count: Int, for exchange: RequestExchange) -> Bool {
-        let total = bufferedBodyBytes.wrappingAdd(count, ordering: .relaxed).newValue
-        guard total <= maxBufferedBodyBytes else {
-            bufferedBodyBytes.wrappingSubtract(count, ordering: .relaxed)
-            return false
-        }
-        exchange.reservedBodyBytes += count
-        return true
-    }
-
-    /// Gives back what `exchange` holds of the body budget.
-    private func releaseBodyMemory(of exchange: RequestExchange) {
-        guard exchange.reservedBodyBytes > 0 else { return }
-        bufferedBodyBytes.wrappingSubtract(exchange.reservedBodyBytes, ordering: .relaxed)
-        exchange.reservedBodyBytes = 0
-    }
-
-    private func complete(_ exchange: RequestExchange, on connection: OpaquePointer) -> MHD_Result {
-        switch exchange.stage {
-        case .receiving:
-            exchange.stage = .complete
+    private func calledWithoutData(_ exchange: RequestExchange, on connection: OpaquePointer) -> MHD_Result {
+        if exchange.machine.isReceiving {
             receivingRequests.wrappingSubtract(1, ordering: .acquiringAndReleasing)
-        case .complete:
-            break
-        case .deferred:
-            return offload(exchange, on: connection)
-        case .offloaded(let job):
-            // Called again after the worker resumed the connection: send what it computed.
-            guard let response = job.takeResponse() else {
-                return .YES
-            }
-            exchange.stage = .complete
-            return queue(response, on: connection)
         }
-        switch exchange.bodyState.finish() {
-        case .handle:
-            guard pool != nil, handler.needsWorker(exchange.request) else {
-                let request = exchange.request
-                exchange.request.body = []
-                return queue(handler.handle(request), on: connection)
-            }
-            // Not suspended in this call: libmicrohttpd 0.9.75 suspends a connection without updating what its event
-            // loop waits for, which is still "read" after a body, and marks a resumed connection readable. Suspended
-            // here, the resumed connection would read once more before the response is queued; a client that
-            // half-closed after sending (shutdown(SHUT_WR): `nc -N`, proxies, health checkers) makes that read return
-            // end-of-file, and MHD then closes the connection with the computed answer unsent. Returning without a
-            // response lets MHD mark the connection "blocked" and call again at once (one more zero-timeout turn of
-            // its loop); suspended then, it reads nothing when resumed.
-            exchange.stage = .deferred
+        switch exchange.machine.calledWithoutData(needsWorker: { handler.needsWorker(exchange.request) }) {
+        case .wait, .deferToNextCall:
             return .YES
+        case .handleInline:
+            let request = exchange.request
+            exchange.request.body = []
+            return queue(handler.handle(request), on: connection)
         case .reject(let rejection):
             return queue(handler.reject(rejection, request: exchange.request), on: connection)
-        case .none:
-            return .YES
+        case .askForWorker:
+            return offload(exchange, on: connection)
+        case .respond(let response):
+            return queue(response, on: connection)
         }
     }
 
@@ -475,74 +298,46 @@ final class DaemonCore: Sendable {
     private func offload(_ exchange: RequestExchange, on connection: OpaquePointer) -> MHD_Result {
         var request = exchange.request
         exchange.request.body = []
-        guard let pool, pool.reserve() else {
+        let admission: RequestStateMachine<OffloadedRequest>.Admission =
+            pool?.reserve() == true ? .admitted : hold == nil ? .refused : .refusedWithHold
+        if admission != .admitted {
             request.body = []
-            guard let hold else {
-                exchange.stage = .complete
-                return queue(handler.reject(.overloaded, request: request), on: connection)
-            }
-            let job = OffloadedRequest(connection: connection, request: request, handler: handler)
-            exchange.stage = .offloaded(job)
-            // Suspended before it is held, so that its resume can never come first.
+        }
+        let action = exchange.machine.offload(admission) { [request] in
+            OffloadedRequest(connection: connection, request: request, handler: handler)
+        }
+        switch action {
+        case .reject(let rejection):
+            return queue(handler.reject(rejection, request: request), on: connection)
+        case .suspendAndEnqueue(let job):
             mcd_connection_suspend(connection)
-            if !hold.hold({ job.refuse(.overloaded) }) {
+            pool?.enqueue(WorkerPool.Job(run: { job.run() }, cancel: { job.refuse(.shuttingDown) }))
+        case .suspendAndHold(let job):
+            mcd_connection_suspend(connection)
+            if hold?.hold({ job.refuse(.overloaded) }) != true {
                 job.refuse(.overloaded)
             }
-            return .YES
         }
-        let job = OffloadedRequest(connection: connection, request: request, handler: handler)
-        exchange.stage = .offloaded(job)
-        // Suspended before the job is queued, so that its resume can never come first.
-        mcd_connection_suspend(connection)
-        pool.enqueue(WorkerPool.Job(run: { job.run() }, cancel: { job.refuse(.shuttingDown) }))
         return .YES
     }
 
-    /// Validates `response` and hands it to MHD; returns MHD_NO (close the connection) if MHD refuses it.
+    /// Checks `response` (`ResponseHead`) and hands it to MHD; returns MHD_NO (close the connection) if MHD refuses it.
     private func queue(_ response: HTTPResponse, on connection: OpaquePointer) -> MHD_Result {
-        var status = response.status
-        var headers = response.headers
-        var body = response.body
-        if !(200...599).contains(status) {
-            logger.error("handler returned an invalid status code; sending 500", metadata: ["status": "\(status)"])
-            (status, headers, body) = (500, [], [])
-        }
-        var headerBlock: [UInt8] = []
-        var headerCount = 0
-        for header in headers {
-            let name = Array(header.name.utf8)
-            let value = Array(header.value.utf8)
-            let lowercasedName = name.map(Self.asciiLowercased)
-            if lowercasedName == Array("content-length".utf8) || lowercasedName == Array("transfer-encoding".utf8) {
-                continue
-            }
-            guard !name.isEmpty, name.allSatisfy(Self.isTokenCharacter), !value.isEmpty,
-                !value.contains(where: { $0 == 0 || $0 == 10 || $0 == 13 })
-            else {
-                logger.warning("dropping invalid response header", metadata: ["name": "\(header.name)"])
-                continue
-            }
-            headerBlock += name + [0] + value + [0]
-            headerCount += 1
-        }
-        if isDraining.load(ordering: .acquiring) {
-            headerBlock += Array("Connection\u{0}close\u{0}".utf8)
-            headerCount += 1
-        }
+        let head = ResponseHead(response, closesConnection: isDraining.load(ordering: .acquiring), logger: logger)
         var rejectedHeaders = 0
-        let status32 = UInt32(status)
-        let result = headerBlock.withUnsafeBytes { headerBytes in
-            body.withUnsafeBytes { bodyBytes in
+        let result = head.packedHeaders.withUnsafeBytes { headerBytes in
+            head.body.withUnsafeBytes { bodyBytes in
                 mcd_queue_response(
-                    connection, status32, headerBytes.baseAddress?.assumingMemoryBound(to: CChar.self), headerCount,
-                    bodyBytes.baseAddress, bodyBytes.count, &rejectedHeaders)
+                    connection, UInt32(head.status), headerBytes.baseAddress?.assumingMemoryBound(to: CChar.self),
+                    head.headerCount, bodyBytes.baseAddress, bodyBytes.count, &rejectedHeaders)
             }
         }
         if rejectedHeaders > 0 {
             logger.warning("libmicrohttpd refused response headers", metadata: ["count": "\(rejectedHeaders)"])
         }
         guard result == MCD_QUEUE_OK else {
-            logger.error("libmicrohttpd refused the response; closing connection", metadata: ["status": "\(status)"])
+            logger.error(
+                "libmicrohttpd refused the response; closing connection", metadata: ["status": "\(head.status)"])
             return .NO
         }
         return .YES
@@ -561,7 +356,7 @@ final class DaemonCore: Sendable {
             mcd_connection_headers(
                 connection,
                 { list, name, nameSize, value, valueSize in
-                    let name = DaemonCore.bytes(name, nameSize).map(DaemonCore.asciiLowercased)
+                    let name = DaemonCore.bytes(name, nameSize).map(ASCII.lowercased)
                     let value = DaemonCore.bytes(value, valueSize)
                     list?.assumingMemoryBound(to: [(name: String, value: String)].self).pointee.append(
                         (name: String(decoding: name, as: UTF8.self), value: String(decoding: value, as: UTF8.self)))
@@ -601,54 +396,6 @@ final class DaemonCore: Sendable {
         }
         return Array(UnsafeRawBufferPointer(start: pointer, count: count))
     }
-
-    private static func asciiLowercased(_ byte: UInt8) -> UInt8 {
-        (UInt8(ascii: "A")...UInt8(ascii: "Z")).contains(byte) ? byte + 32 : byte
-    }
-
-    /// RFC 9110 `tchar`.
-    private static func isTokenCharacter(_ byte: UInt8) -> Bool {
-        switch byte {
-        case UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "A")...UInt8(ascii: "Z"),
-            UInt8(ascii: "0")...UInt8(ascii: "9"):
-            true
-        default:
-            Array("!#$%&'*+-.^_`|~".utf8).contains(byte)
-        }
-    }
-}
-
-/// One request in progress, reached from MHD through its per-request `req_cls` pointer.
-///
-/// Not `Sendable` and needs no lock: MHD calls the access handler and the completion callback for a connection
-/// from the one worker thread that owns it, one call at a time.
-final class RequestExchange {
-    /// Where the request is between MHD's calls.
-    enum Stage {
-        /// Headers in, body still arriving.
-        case receiving
-        /// The body is complete (or was refused); answered on the I/O thread, or already answered.
-        case complete
-        /// Complete and bound for the worker pool, on MHD's next call (see `complete`).
-        case deferred
-        /// Computing on a worker (or done) while its connection is suspended.
-        case offloaded(OffloadedRequest)
-
-        var isReceiving: Bool {
-            if case .receiving = self { true } else { false }
-        }
-    }
-
-    var request: HTTPRequest
-    var bodyState: RequestBodyState
-    var stage = Stage.receiving
-    /// Bytes of `DaemonCore.maxBufferedBodyBytes` this request holds; given back when it completes.
-    var reservedBodyBytes = 0
-
-    init(head: HTTPRequest, bodyState: RequestBodyState) {
-        self.request = head
-        self.bodyState = bodyState
-    }
 }
 
 /// A request computed on a pool worker, or a refusal held back for overload, while MHD keeps its connection suspended.
@@ -657,9 +404,9 @@ final class RequestExchange {
 /// `mcd_connection_resume`, which MHD documents as callable from any thread. The pointer stays valid until then
 /// because a suspended connection is neither timed out nor closed by MHD, and `MicroHTTPDaemon.stop` shuts the
 /// overload hold and the pool down (every connection resumed) before `MHD_stop_daemon`. `run` or `refuse` is called
-/// exactly once, so the connection is resumed exactly once; the response crosses threads under a `Mutex`, and MHD's resume lock orders it before the
-/// access-handler call that takes it.
-final class OffloadedRequest: @unchecked Sendable {
+/// exactly once, so the connection is resumed exactly once; the response crosses threads under a `Mutex`, and MHD's
+/// resume lock orders it before the access-handler call that takes it.
+final class OffloadedRequest: SuspendedWork, @unchecked Sendable {
     private let connection: OpaquePointer
     private let request: HTTPRequest
     private let handler: any HTTPHandler
@@ -682,7 +429,6 @@ final class OffloadedRequest: @unchecked Sendable {
         finish(with: handler.reject(rejection, request: request))
     }
 
-    /// The computed response, once; `nil` before it is ready.
     func takeResponse() -> HTTPResponse? {
         response.withLock { value in
             defer { value = nil }
@@ -693,16 +439,5 @@ final class OffloadedRequest: @unchecked Sendable {
     private func finish(with value: HTTPResponse) {
         response.withLock { $0 = value }
         mcd_connection_resume(connection)
-    }
-}
-
-extension String {
-    /// The string without leading and trailing spaces and tabs.
-    fileprivate func trimmingASCIIWhitespace() -> Substring {
-        let isBlank: (Character) -> Bool = { $0 == " " || $0 == "\t" }
-        guard let first = firstIndex(where: { !isBlank($0) }), let last = lastIndex(where: { !isBlank($0) }) else {
-            return ""
-        }
-        return self[first...last]
     }
 }

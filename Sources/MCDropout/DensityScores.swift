@@ -63,6 +63,9 @@ public struct DensityWorkspace: Sendable {
     var features: [Float] = []
     var featuresNext: [Float] = []
     var whitened: [Float] = []
+    /// One row's non-zero inputs and their values (``RotationProbe``'s sparse layers).
+    var units: [Int32] = []
+    var values: [Float] = []
 
     /// Creates an empty workspace.
     public init() {}

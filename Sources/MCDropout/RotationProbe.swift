@@ -12,7 +12,8 @@ public struct RotationProbe: Sendable {
     public let angles: [Double]
     /// The image side: the network's input is `side × side` values, row after row.
     public let side: Int
-    /// Per angle and output pixel, the four bilinear source pixels (−1: outside the image).
+    /// Per angle and output pixel, the four bilinear source pixels; a corner outside the image is pixel 0 with weight
+    /// 0 (it adds an exact zero), so the interpolation needs no branch.
     let taps: [Int32]
     /// The weights of ``taps``.
     let weights: [Float]
@@ -36,7 +37,7 @@ public struct RotationProbe: Sendable {
         self.angles = angles
         self.side = side
         let size = side * side
-        var taps = [Int32](repeating: -1, count: angles.count * size * 4)
+        var taps = [Int32](repeating: 0, count: angles.count * size * 4)
         var weights = [Float](repeating: 0, count: angles.count * size * 4)
         for (angleIndex, degrees) in angles.enumerated() {
             let rotation = ImageRotation(degrees: degrees, height: side, width: side)
@@ -83,6 +84,8 @@ public struct RotationProbe: Sendable {
             workspace.features = [Float](repeating: 0, count: rows * widestRow)
             workspace.featuresNext = workspace.features
         }
+        workspace.units.ensureCount(widestRow)
+        workspace.values.ensureCount(widestRow)
         workspace.features.withUnsafeMutableBufferPointer { batch in
             if first == 1 { _ = UnsafeMutableBufferPointer(rebasing: batch[0..<size]).update(fromContentsOf: input) }
             taps.withUnsafeBufferPointer { taps in
@@ -92,9 +95,7 @@ public struct RotationProbe: Sendable {
                         for pixel in 0..<size {
                             let base = (angle * size + pixel) * 4
                             var value: Float = 0
-                            for slot in 0..<4 where taps[base + slot] >= 0 {
-                                value += weights[base + slot] * input[Int(taps[base + slot])]
-                            }
+                            for slot in 0..<4 { value += weights[base + slot] * input[Int(taps[base + slot])] }
                             batch[row + pixel] = value
                         }
                     }
@@ -116,9 +117,10 @@ public struct RotationProbe: Sendable {
     /// The dropout-off softmax of the `rows` inputs at the start of `workspace.features` (rows of `inputWidth`),
     /// left there as rows of the class count.
     ///
-    /// A wide layer adds, for every input unit, its weight row times each row's value where that is non-zero
-    /// (`saxpy`): images and ReLU activations are mostly zero, and a weight row is read once for all rows (a rank-1
-    /// `sger` per input unit measured slower: OpenBLAS copies the strided column first). A narrow layer (the
+    /// A wide layer adds to each row the weight rows of that row's non-zero inputs, in input order, with the row
+    /// kernel (``RowKernels/addRows(into:base:rows:stride:indices:alphas:count:width:variant:)``: the bytes of one
+    /// `saxpy` per non-zero input, as this loop made before, without a BLAS call each): images and ReLU activations
+    /// are mostly zero. A narrow layer (the
     /// classifier) adds its short weight rows in a Swift loop, cheaper than a BLAS call per non-zero input.
     private func forward(rows: Int, inputWidth: Int, workspace: inout DensityWorkspace) {
         var inputWidth = inputWidth
@@ -133,14 +135,22 @@ public struct RotationProbe: Sendable {
                 workspace.features.withUnsafeBufferPointer { current in
                     if outputs >= Self.narrowLayer {
                         weightsByInput[layer].withUnsafeBufferPointer { weightRows in
-                            for index in 0..<width {
-                                let weightRow = weightRows.baseAddress! + index * outputs
-                                for row in 0..<rows {
-                                    let value = current[row * width + index]
-                                    if value != 0 {
-                                        BLAS.axpy(
-                                            count: outputs, alpha: value, x: weightRow,
-                                            y: next.baseAddress! + row * outputs)
+                            workspace.units.withUnsafeMutableBufferPointer { units in
+                                workspace.values.withUnsafeMutableBufferPointer { values in
+                                    for row in 0..<rows {
+                                        // The non-zero inputs, compacted without a branch per input.
+                                        var count = 0
+                                        for index in 0..<width {
+                                            let value = current[row * width + index]
+                                            units[count] = Int32(truncatingIfNeeded: index)
+                                            values[count] = value
+                                            count += value != 0 ? 1 : 0
+                                        }
+                                        let output = next.baseAddress! + row * outputs
+                                        RowKernels.addRows(
+                                            into: output, base: output, rows: weightRows.baseAddress!,
+                                            stride: outputs, indices: units.baseAddress!,
+                                            alphas: values.baseAddress!, count: count, width: outputs)
                                     }
                                 }
                             }

@@ -67,6 +67,12 @@ struct BenchCommand: ParsableCommand {
     var decode: String?
     @Flag(help: "Measure what drift metrics add to a /predict request (with --model, --input, --samples, --seconds).")
     var driftCost = false
+    @Option(
+        help: """
+            An IDX directory: time each density score of --model per test image against its N passes (--samples, \
+            the first; --limit images, 1,000 by default; --seconds), then exit.
+            """)
+    var densityCost: String?
 
     func run() throws {
         if let decode {
@@ -81,6 +87,13 @@ struct BenchCommand: ParsableCommand {
             let pixelsJSON = String(decoding: try JSONSerialization.data(withJSONObject: pixels), as: UTF8.self)
             return try DriftCostMeasurement(modelPath: model, pixelsJSON: pixelsJSON).run(
                 sampleCounts: samples.split(separator: ",").compactMap { Int($0) }, seconds: seconds)
+        }
+        if let densityCost {
+            guard let model else { throw ValidationError("--density-cost needs --model") }
+            return try DensityCostMeasurement(
+                file: ModelFile(decoding: InputFile.bytes(model)), directory: densityCost,
+                limit: limit > 0 ? limit : 1000
+            ).run(sampleCount: samples.split(separator: ",").compactMap { Int($0) }.first ?? 100, seconds: seconds)
         }
         let networks: [DropoutMLP]
         var inputScale: Float = 255

@@ -3,7 +3,8 @@
 // Every symbol added here starts with `mcd_`. The shim holds no policy: it exists only where Swift cannot call
 // libmicrohttpd directly (C-variadic functions, `va_list` callbacks, `struct sockaddr` unions, option arrays whose
 // union members Swift imports awkwardly) or where one C call replaces several crossings of the language boundary.
-// All decisions (limits, status codes, what to do with a request) are made in Swift, in MicroHTTPDaemon.swift.
+// All decisions (limits, status codes, what to do with a request) are made in Swift (RequestStateMachine.swift);
+// MicroHTTPDaemon.swift is the only Swift file that calls these functions.
 #pragma once
 
 #include <microhttpd.h>

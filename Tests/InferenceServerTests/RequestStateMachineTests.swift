@@ -1,0 +1,254 @@
+// The daemon's decisions for one request, without a socket: events in, actions out (RequestStateMachine), and the
+// checks a response passes before libmicrohttpd sends it (ResponseHead). The live tests (MicroHTTPDaemon*Tests,
+// HalfCloseAndDrainTests) check that the daemon carries these actions out.
+import Logging
+import Testing
+
+@testable import HTTPTransport
+
+/// Stands in for the daemon's `OffloadedRequest`: its response is set by the test, as a worker would.
+private final class FakeJob: SuspendedWork {
+    let name: String
+    var response: HTTPResponse?
+
+    init(_ name: String) {
+        self.name = name
+    }
+
+    func takeResponse() -> HTTPResponse? {
+        defer { response = nil }
+        return response
+    }
+}
+
+/// Answers the machine's question whether the request needs a worker, and counts how often it was asked.
+private final class NeedsWorker {
+    let answer: Bool
+    var askCount = 0
+
+    init(_ answer: Bool) {
+        self.answer = answer
+    }
+
+    func ask() -> Bool {
+        askCount += 1
+        return answer
+    }
+}
+
+private typealias Machine = RequestStateMachine<FakeJob>
+
+/// The step's case, for comparing (payloads that are not `Equatable` become text).
+private func describe(_ step: Machine.Step) -> String {
+    switch step {
+    case .wait: "wait"
+    case .handleInline: "handleInline"
+    case .reject(let rejection): "reject(\(rejection))"
+    case .deferToNextCall: "deferToNextCall"
+    case .askForWorker: "askForWorker"
+    case .respond(let response): "respond(\(response.status))"
+    }
+}
+
+private func describe(_ action: Machine.OffloadAction) -> String {
+    switch action {
+    case .reject(let rejection): "reject(\(rejection))"
+    case .suspendAndEnqueue(let job): "suspendAndEnqueue(\(job.name))"
+    case .suspendAndHold(let job): "suspendAndHold(\(job.name))"
+    }
+}
+
+@Suite("RequestStateMachine")
+struct RequestStateMachineTests {
+    @Test("without workers, a body within the limit is received and handled inline; later calls send nothing more")
+    func inlineRequest() {
+        var machine = Machine(bodyLimit: 100, memoryBudget: 1000, hasWorkers: false)
+        #expect(machine.isReceiving)
+        #expect(machine.headArrived(declaredLength: 10) == .receiveBody(reservingCapacity: 10))
+        #expect(machine.bodyArrived(byteCount: 4) == .append)
+        #expect(machine.bodyArrived(byteCount: 6) == .append)
+        let needsWorker = NeedsWorker(true)
+        #expect(describe(machine.calledWithoutData(needsWorker: needsWorker.ask)) == "handleInline")
+        #expect(needsWorker.askCount == 0, "without a pool the handler is not asked whether it needs a worker")
+        #expect(!machine.isReceiving)
+        #expect(describe(machine.calledWithoutData { true }) == "wait")
+        #expect(machine.bodyArrived(byteCount: 1) == .drop)
+    }
+
+    @Test("the body's initial capacity is what the head declares, at most 64 KiB, and none without a length")
+    func initialCapacity() {
+        var declared = Machine(bodyLimit: 1 << 20, memoryBudget: 1 << 30, hasWorkers: false)
+        #expect(declared.headArrived(declaredLength: 1_000_000) == .receiveBody(reservingCapacity: 64 * 1024))
+        var undeclared = Machine(bodyLimit: 1 << 20, memoryBudget: 1 << 30, hasWorkers: false)
+        #expect(undeclared.headArrived(declaredLength: nil) == .receiveBody(reservingCapacity: 0))
+        var empty = Machine(bodyLimit: 1 << 20, memoryBudget: 1 << 30, hasWorkers: false)
+        #expect(empty.headArrived(declaredLength: 0) == .receiveBody(reservingCapacity: 0))
+        #expect(empty.isReceiving)
+    }
+
+    @Test("a declared length over the limit is rejected at once; the body that follows is dropped")
+    func declaredTooLarge() {
+        var machine = Machine(bodyLimit: 100, memoryBudget: 1000, hasWorkers: true)
+        #expect(machine.headArrived(declaredLength: 101) == .reject(.bodyTooLarge(limit: 100)))
+        #expect(!machine.isReceiving)
+        #expect(machine.bodyArrived(byteCount: 50) == .drop)
+        #expect(describe(machine.calledWithoutData { true }) == "wait")
+    }
+
+    @Test("a streamed body over the limit is dropped and rejected at its end; far over it, the connection is closed")
+    func streamedTooLarge() {
+        var machine = Machine(bodyLimit: 100, memoryBudget: 1000, hasWorkers: true)
+        #expect(machine.headArrived(declaredLength: nil) == .receiveBody(reservingCapacity: 0))
+        #expect(machine.bodyArrived(byteCount: 60) == .append)
+        #expect(machine.bodyArrived(byteCount: 60) == .drop)
+        #expect(machine.isReceiving)
+        let needsWorker = NeedsWorker(true)
+        #expect(
+            describe(machine.calledWithoutData(needsWorker: needsWorker.ask)) == "reject(bodyTooLarge(limit: 100))")
+        #expect(needsWorker.askCount == 0, "a rejected request is not bound for a worker")
+
+        var flooding = Machine(bodyLimit: 100, memoryBudget: 1000, hasWorkers: true)
+        _ = flooding.headArrived(declaredLength: nil)
+        #expect(flooding.bodyArrived(byteCount: 100 + 64 * 1024) == .drop)
+        #expect(flooding.bodyArrived(byteCount: 1) == .closeConnection)
+    }
+
+    @Test("when the budget for bodies runs out, the rest of the body is dropped and the request refused for memory")
+    func budgetExhausted() {
+        var machine = Machine(bodyLimit: 100, memoryBudget: 1000, hasWorkers: true)
+        _ = machine.headArrived(declaredLength: 80)
+        #expect(machine.bodyArrived(byteCount: 30) == .append)
+        machine.budgetExhausted()
+        #expect(machine.bodyArrived(byteCount: 50) == .drop)
+        #expect(describe(machine.calledWithoutData { true }) == "reject(bodyMemoryExhausted(limit: 1000))")
+    }
+
+    @Test("with workers, a request the handler keeps on the I/O thread is handled inline")
+    func workersButInline() {
+        var machine = Machine(bodyLimit: 100, memoryBudget: 1000, hasWorkers: true)
+        _ = machine.headArrived(declaredLength: nil)
+        let needsWorker = NeedsWorker(false)
+        #expect(describe(machine.calledWithoutData(needsWorker: needsWorker.ask)) == "handleInline")
+        #expect(needsWorker.askCount == 1)
+    }
+
+    @Test("a request for a worker is deferred one call, admitted, suspended, then answered when the worker is done")
+    func offloadedRequest() {
+        var machine = Machine(bodyLimit: 100, memoryBudget: 1000, hasWorkers: true)
+        _ = machine.headArrived(declaredLength: 5)
+        #expect(machine.bodyArrived(byteCount: 5) == .append)
+        #expect(describe(machine.calledWithoutData { true }) == "deferToNextCall")
+        #expect(!machine.isReceiving)
+        #expect(describe(machine.calledWithoutData { true }) == "askForWorker")
+        let job = FakeJob("compute")
+        #expect(describe(machine.offload(.admitted) { job }) == "suspendAndEnqueue(compute)")
+        // MHD may call before the worker has finished: nothing to send yet.
+        #expect(describe(machine.calledWithoutData { true }) == "wait")
+        job.response = HTTPResponse(status: 200)
+        #expect(describe(machine.calledWithoutData { true }) == "respond(200)")
+        #expect(describe(machine.calledWithoutData { true }) == "wait")
+    }
+
+    @Test("a full pool without an overload hold refuses at once, making no job")
+    func refusedAtOnce() {
+        var machine = Machine(bodyLimit: 100, memoryBudget: 1000, hasWorkers: true)
+        _ = machine.headArrived(declaredLength: nil)
+        _ = machine.calledWithoutData { true }
+        #expect(describe(machine.calledWithoutData { true }) == "askForWorker")
+        var made = 0
+        let action = machine.offload(.refused) {
+            made += 1
+            return FakeJob("unused")
+        }
+        #expect(describe(action) == "reject(overloaded)")
+        #expect(made == 0)
+        #expect(describe(machine.calledWithoutData { true }) == "wait")
+    }
+
+    @Test("a full pool with an overload hold suspends the request and sends the held refusal when it is released")
+    func refusedWithHold() {
+        var machine = Machine(bodyLimit: 100, memoryBudget: 1000, hasWorkers: true)
+        _ = machine.headArrived(declaredLength: nil)
+        _ = machine.calledWithoutData { true }
+        _ = machine.calledWithoutData { true }
+        let job = FakeJob("held")
+        #expect(describe(machine.offload(.refusedWithHold) { job }) == "suspendAndHold(held)")
+        #expect(describe(machine.calledWithoutData { true }) == "wait")
+        job.response = HTTPResponse(status: 503)
+        #expect(describe(machine.calledWithoutData { true }) == "respond(503)")
+    }
+}
+
+@Suite("ResponseHead")
+struct ResponseHeadTests {
+    private let logger = Logger(label: "test") { _ in SwiftLogNoOpLogHandler() }
+
+    /// The packed fields back as pairs.
+    private func fields(_ head: ResponseHead) -> [String] {
+        head.packedHeaders.split(separator: 0, omittingEmptySubsequences: false).dropLast().map {
+            String(decoding: $0, as: UTF8.self)
+        }
+    }
+
+    @Test("valid fields are packed in order as name, NUL, value, NUL")
+    func packsFields() {
+        let head = ResponseHead(
+            HTTPResponse(
+                status: 201, headers: [(name: "Content-Type", value: "text/plain"), (name: "X-A", value: "1")],
+                body: [1, 2]),
+            closesConnection: false, logger: logger)
+        #expect(head.status == 201)
+        #expect(head.headerCount == 2)
+        #expect(fields(head) == ["Content-Type", "text/plain", "X-A", "1"])
+        #expect(head.body == [1, 2])
+    }
+
+    @Test("framing fields, names that are not tokens and values with CR, LF or NUL or none are dropped")
+    func dropsInvalidFields() {
+        let head = ResponseHead(
+            HTTPResponse(
+                status: 200,
+                headers: [
+                    (name: "content-LENGTH", value: "5"), (name: "Transfer-Encoding", value: "chunked"),
+                    (name: "Bad Name", value: "x"), (name: "", value: "x"), (name: "X-Split", value: "a\r\nb"),
+                    (name: "X-Nul", value: "a\u{0}b"), (name: "X-Empty", value: ""), (name: "X-Ok", value: "yes"),
+                ]),
+            closesConnection: false, logger: logger)
+        #expect(fields(head) == ["X-Ok", "yes"])
+        #expect(head.headerCount == 1)
+    }
+
+    @Test("a status outside 200...599 becomes a bare 500")
+    func invalidStatus() {
+        for status in [0, 199, 600] {
+            let head = ResponseHead(
+                HTTPResponse(status: status, headers: [(name: "X-A", value: "1")], body: [1]),
+                closesConnection: false, logger: logger)
+            #expect(head.status == 500)
+            #expect(head.headerCount == 0)
+            #expect(head.body.isEmpty)
+        }
+    }
+
+    @Test("while draining, every response asks the client to close, even a replaced one")
+    func draining() {
+        let head = ResponseHead(
+            HTTPResponse(status: 200, headers: [(name: "X-A", value: "1")]), closesConnection: true, logger: logger)
+        #expect(fields(head) == ["X-A", "1", "Connection", "close"])
+        let replaced = ResponseHead(HTTPResponse(status: 42), closesConnection: true, logger: logger)
+        #expect(fields(replaced) == ["Connection", "close"])
+        #expect(replaced.headerCount == 1)
+    }
+
+    @Test("Content-Length is read as a number with blanks around it, anything else as absent")
+    func contentLength() {
+        #expect(ASCII.contentLength("42") == 42)
+        #expect(ASCII.contentLength(" \t42 ") == 42)
+        #expect(ASCII.contentLength("18446744073709551615") == .max)
+        #expect(ASCII.contentLength("18446744073709551616") == nil)
+        #expect(ASCII.contentLength("") == nil)
+        #expect(ASCII.contentLength("  ") == nil)
+        #expect(ASCII.contentLength("4 2") == nil)
+        #expect(ASCII.contentLength("x") == nil)
+    }
+}
