@@ -1,11 +1,12 @@
 import Foundation
+import GRPCTransport
 import MCDropout
 import MCDropoutJSON
 import Testing
 
 @testable import InferenceServer
 
-@Suite("A model's input transform, served over real HTTP")
+@Suite("A model's input transform as served: /predict and V2 over real HTTP, gRPC ModelInfer in process")
 struct InputTransformEndpointTests {
     /// The committed MNIST network written twice into a temporary directory: `recentred.safetensors` with
     /// `input.transform` center_of_mass, `plain.safetensors` without.
@@ -82,5 +83,37 @@ struct InputTransformEndpointTests {
         let metadata = try connection.request(target: "/v2/models/recentred").json
         #expect(metadata?["parameters"]?["input_transform"] == .string("center_of_mass"))
         #expect(try connection.request(target: "/v2/models/plain").json?["parameters"]?["input_transform"] == nil)
+    }
+
+    @Test("gRPC ModelInfer answers a moved digit with the centred one's bytes too (same runInference as V2 HTTP)")
+    func movedDigitOverGRPC() throws {
+        let (recentred, plain) = try Self.writeModels()
+        let service = try makeService(paths: [recentred, plain])
+        let endpoint = GRPCEndpoint(service: service) { work, _ in
+            work()
+            return true
+        }
+        let centred = try Self.digit()
+        func infer(_ model: String, _ pixels: [Int]) -> [UInt8]? {
+            var writer = ProtobufWriter()
+            writer.writeString(1, model)
+            encodeParameters([("samples", .int64(30)), ("seed", .int64(11))], field: 4, to: &writer)
+            writer.writeMessage(5) { input in
+                input.writeString(1, "pixels")
+                input.writeString(2, "FP32")
+                input.writePackedInt64(3, [1, 784])
+                input.writeMessage(5) { $0.writePackedFloats(6, pixels.map(Float.init)) }
+            }
+            let response = grpcAnswer(endpoint, "ModelInfer", writer.bytes)
+            #expect(response?.status == .ok, "\(response?.message ?? "no answer")")
+            return response?.payload
+        }
+        let reference = try #require(infer("recentred", centred))
+        let plainReference = infer("plain", centred)
+        for (rows, columns) in [(-3, -4), (1, 2)] {
+            let image = Self.moved(centred, rows: rows, columns: columns)
+            #expect(infer("recentred", image) == reference)
+            #expect(infer("plain", image) != plainReference)
+        }
     }
 }
