@@ -43,9 +43,11 @@ public struct ServerConfiguration: Sendable {
     /// `/metrics`; `--no-drift-metrics` stops the recording (the series stay, at zero). For measuring their cost.
     public var recordsDriftMetrics = true
     /// Whether a single-input request with a fixed `N` may run half its passes on another worker that is idle at that
-    /// moment (``MonteCarloPredictor``'s split; the answer is the same bytes either way). `--no-split-passes` turns
-    /// it off, to compare latency and throughput with and without.
-    public var splitsPasses = true
+    /// moment (``MonteCarloPredictor``'s split; the answer is the same bytes either way). Off by default since
+    /// 2026-12-02: on the 2-core hosts measured, waking the idle worker costs more than half the passes save — quiet
+    /// machine, one connection, p50 0.54 ms with it vs 0.48 ms without, 8 connections 4,428 vs 5,032 req/s
+    /// (BENCHMARKS.md); `--split-passes` turns it on, to compare.
+    public var splitsPasses = false
 
     /// The gRPC port to bind (see ``GRPCPortSetting``); `nil` when gRPC is off.
     public var resolvedGRPCPort: Int? {

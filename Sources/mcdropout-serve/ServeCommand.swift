@@ -130,7 +130,10 @@ struct ServeCommand: ParsableCommand {
     var driftMetrics = defaults.recordsDriftMetrics
     @Flag(
         inversion: .prefixedNo,
-        help: "Let a single-input request run half its passes on an idle worker (same answer bytes either way).")
+        help: """
+            Let a single-input request run half its passes on an idle worker (same answer bytes either way; off by \
+            default: measured slower on 2 cores, BENCHMARKS.md).
+            """)
     var splitPasses = defaults.splitsPasses
     @Option(
         help: "Log level: trace, debug, info, notice, warning, error or critical.",

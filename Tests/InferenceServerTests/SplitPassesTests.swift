@@ -17,7 +17,7 @@ struct SplitPassesTests {
     @Test("same seed → same bytes with and without the split, over real HTTP and in process; the split happens")
     func sameBytes() throws {
         let path = try writeSyntheticModel(name: "wide", hidden: 256)
-        let splitting = try startServer(paths: [path])
+        let splitting = try startServer(paths: [path]) { $0.splitsPasses = true }
         defer { splitting.shutdown(drainTimeout: .seconds(5)) }
         let plain = try startServer(paths: [path]) { $0.splitsPasses = false }
         defer { plain.shutdown(drainTimeout: .seconds(5)) }

@@ -8,8 +8,8 @@
 # --peer fastapi also serves the same digits from FastAPI + uvicorn (2 workers, uvloop + httptools) and drives it
 # with the same wrk script and settings, in the same run. Its engine is the faster of numpy and ONNX Runtime in an
 # in-process comparison at N on one thread made just before (--peer-engine auto, the default; printed), or the one
-# named. --compare-split also runs mcdropout-serve --no-split-passes (a request's passes on one worker only) right
-# after the default server, for the same connection counts. --soak S adds S seconds at 8 connections against
+# named. --compare-split also runs mcdropout-serve --split-passes (a single-input request's second half of passes on
+# the idle worker, off by default) right before the default server, for the same connection counts. --soak S adds S seconds at 8 connections against
 # mcdropout-serve, sampling its RSS every 10 s (the "RSS flat over a 5-minute load" is --soak 300).
 # The compute-bound limit is cores / single-request compute time, that time measured by mcdropout-bench (1 thread).
 # Each row ends with the 1-minute load average and "other": the CPU (in cores) that processes *outside* the benchmark
@@ -156,13 +156,13 @@ start_serve() {  # extra mcdropout-serve options; sets port and serve_pid (SERVE
 split_count() { curl -fsS "http://127.0.0.1:$port/metrics" | awk '$1 == "mcdropout_split_requests_total" { print $2 }'; }
 
 if [ "$compare_split" = 1 ]; then
-    start_serve --no-split-passes
-    run_wrk serve-no-split "http://127.0.0.1:$port/predict" "$serve_pid"
+    start_serve --split-passes
+    run_wrk serve-split "http://127.0.0.1:$port/predict" "$serve_pid"
+    echo "serve-split: $(split_count) requests had their second half of passes on the idle worker"
     kill "$serve_pid"; wait "$serve_pid" 2>/dev/null || true
 fi
 start_serve
 run_wrk mcdropout-serve "http://127.0.0.1:$port/predict" "$serve_pid"
-echo "mcdropout-serve: $(split_count) requests had their second half of passes on the idle worker"
 if [ -n "$baseline" ]; then
     for round in 1 2; do
         if [ "$round" = 2 ]; then
