@@ -50,8 +50,16 @@ public enum ModelFileError: Error, Sendable, Equatable, CustomStringConvertible 
 
 /// The `mcdropout` metadata of a model file: what the weights are and how they were made.
 public struct ModelMetadata: Sendable, Equatable {
-    /// The metadata layout version this code writes and reads.
-    public static let currentFormatVersion = 1
+    /// The newest metadata layout version this code reads; it reads every older one too.
+    ///
+    /// A file is written with the lowest version that holds what it uses (``formatVersion``), so that a server too
+    /// old to apply a step refuses the file ("only version 1 is supported") instead of serving it without the step:
+    /// version 2 adds `input.transform`, which changes what the network sees.
+    public static let currentFormatVersion = 2
+
+    /// The version this metadata is written with: 2 when it declares an input transform, else 1 (readable by every
+    /// release since the format began).
+    public var formatVersion: Int { inputTransform == nil ? 1 : 2 }
 
     /// Widths of input and every layer output, e.g. `[784, 512, 512, 10]`.
     public var layerSizes: [Int]
@@ -140,7 +148,7 @@ extension ModelMetadata {
     /// The metadata as a JSON object, field order fixed so the encoding is deterministic.
     public var jsonValue: JSONValue {
         var members: [JSONObject.Member] = [
-            ("format_version", .number(Double(Self.currentFormatVersion))),
+            ("format_version", .number(Double(formatVersion))),
             (
                 "architecture",
                 .object(

@@ -23,10 +23,13 @@ extension ModelMetadata {
             guard let value = object[name] else { throw .missingMetadata(field: name) }
             return value
         }
-        guard case .number(let version) = try field("format_version"), version == Double(Self.currentFormatVersion)
+        guard case .number(let version) = try field("format_version"),
+            (1...Double(Self.currentFormatVersion)).contains(version), version.rounded() == version
         else {
             throw .invalidMetadata(
-                field: "format_version", reason: "only version \(Self.currentFormatVersion) is supported")
+                field: "format_version",
+                reason:
+                    "only versions 1 to \(Self.currentFormatVersion) are supported (a newer mcdropout wrote this file)")
         }
         guard case .object(let architecture) = try field("architecture") else {
             throw .invalidMetadata(field: "architecture", reason: "must be an object")

@@ -158,6 +158,32 @@ struct InputTransformMetadataTests {
                 .contains(#"\"transform\":\"center_of_mass\""#))
     }
 
+    @Test("a file with a transform is format version 2, so older servers refuse it; others stay 1; 3 is refused")
+    func formatVersion() throws {
+        let moved = file(shape: [4, 4], transform: .centerOfMass)
+        let plain = file(shape: [4, 4], transform: nil)
+        #expect(moved.metadata.formatVersion == 2 && plain.metadata.formatVersion == 1)
+        #expect(String(decoding: moved.encoded(), as: UTF8.self).contains(#"\"format_version\":2"#))
+        #expect(String(decoding: plain.encoded(), as: UTF8.self).contains(#"\"format_version\":1"#))
+        let refusal = ModelFileError.invalidMetadata(
+            field: "format_version",
+            reason: "only versions 1 to 2 are supported (a newer mcdropout wrote this file)")
+        for version in ["3", "0", "1.5"] {
+            #expect(throws: refusal) {
+                try ModelFile(
+                    decoding: withHeader(plain.encoded()) {
+                        $0.replacingFirst(#"\"format_version\":1"#, with: #"\"format_version\":"# + version)
+                    })
+            }
+        }
+        // A version-2 file without a transform still reads (it is written as 1 again).
+        let two = try ModelFile(
+            decoding: withHeader(plain.encoded()) {
+                $0.replacingFirst(#"\"format_version\":1"#, with: #"\"format_version\":2"#)
+            })
+        #expect(two == plain)
+    }
+
     @Test("unknown values, non-strings and images that are not square and single-channel are refused at load")
     func rejection() throws {
         let bytes = file(shape: [4, 4], transform: .centerOfMass).encoded()
