@@ -51,7 +51,7 @@ swift build -c "$configuration" --scratch-path "$scratch" --target InferenceServ
     -Xswiftc -sanitize=address -Xswiftc -sanitize-coverage=edge,inline-8bit-counters,pc-table,trace-cmp -Xswiftc -g >&2
 out="$scratch/$configuration"
 objects=()
-for module in CMicroHTTPD CGRPC Logging HTTPTransport GRPCTransport MCDropoutJSON MCDropout InferenceServer; do
+for module in CMicroHTTPD CGRPC CKernels Logging HTTPTransport GRPCTransport MCDropoutJSON MCDropout InferenceServer; do
     objects+=("$out/$module.build/"*.o)
 done
 harness="$scratch/mcdropout-fuzz" corpus=fuzz/corpus grown=.build/fuzz-corpus defines=(-DFUZZING) prefix=""
@@ -64,6 +64,7 @@ swiftc "$optimization" -g -sanitize=fuzzer,address -parse-as-library "${defines[
     -Xcc -fmodule-map-file=Sources/CBLAS/module.modulemap \
     -Xcc -fmodule-map-file="$out/CMicroHTTPD.build/module.modulemap" -Xcc -ISources/CMicroHTTPD/include \
     -Xcc -fmodule-map-file="$out/CGRPC.build/module.modulemap" -Xcc -ISources/CGRPC/include \
+    -Xcc -fmodule-map-file="$out/CKernels.build/module.modulemap" -Xcc -ISources/CKernels/include \
     Sources/mcdropout-fuzz/FuzzHarness.swift Sources/mcdropout-fuzz/GRPCFuzzHarness.swift "${objects[@]}" \
     $(pkg-config --libs-only-L openblas) -lopenblas -lmicrohttpd -lgrpc -lgpr -o "$harness" >&2
 
