@@ -52,6 +52,8 @@ def check_tensors(tensors: dict) -> list:
     """Returns [(weight, bias), ...] in layer order."""
     indices = set()
     for name in tensors:
+        if name.startswith("density."):
+            continue  # the density scores' training statistics (mcdropout-eval fit-rule): not part of the network
         match = re.fullmatch(r"layers\.(0|[1-9][0-9]*)\.(weight|bias)", name)
         require(match is not None, f"unexpected tensor '{name}' (want layers.{{i}}.weight / layers.{{i}}.bias)")
         indices.add(int(match.group(1)))
