@@ -53,13 +53,22 @@ public struct ModelMetadata: Sendable, Equatable {
     /// The newest metadata layout version this code reads; it reads every older one too.
     ///
     /// A file is written with the lowest version that holds what it uses (``formatVersion``), so that a server too
-    /// old to apply a step refuses the file ("only version 1 is supported") instead of serving it without the step:
-    /// version 2 adds `input.transform`, which changes what the network sees.
+    /// old to apply a part refuses the file ("only version 1 is supported") instead of serving it without that part:
+    /// version 2 adds `input.transform` (it changes what the network sees), the density statistics (the `density`
+    /// extension and `density.*` tensors, which the uncertainty rule's conditions read) and deep-ensemble members
+    /// (`members.{k}.*`; an older reader would serve member 0 alone).
     public static let currentFormatVersion = 2
 
-    /// The version this metadata is written with: 2 when it declares an input transform, else 1 (readable by every
-    /// release since the format began).
-    public var formatVersion: Int { inputTransform == nil ? 1 : 2 }
+    /// The version this metadata is written with: 2 when it declares an input transform or carries density
+    /// statistics, or when ``minimumFormatVersion`` says so; else 1 (readable by every release since the format
+    /// began).
+    public var formatVersion: Int {
+        let needsTwo = inputTransform != nil || extensions[DensityModel.metadataKey] != nil
+        return max(minimumFormatVersion, needsTwo ? 2 : 1)
+    }
+    /// A floor for ``formatVersion`` set by the file around the metadata (2 for a deep ensemble's members); not
+    /// stored.
+    var minimumFormatVersion = 1
 
     /// Widths of input and every layer output, e.g. `[784, 512, 512, 10]`.
     public var layerSizes: [Int]
@@ -197,6 +206,7 @@ extension ModelFile {
     public func encoded() -> [UInt8] {
         var stored = metadata
         stored.extensions[DensityModel.metadataKey] = density?.jsonValue
+        stored.minimumFormatVersion = additionalMembers.isEmpty ? 1 : 2
         var entries: [JSONObject.Member] = [
             (
                 "__metadata__",

@@ -158,11 +158,21 @@ struct InputTransformMetadataTests {
                 .contains(#"\"transform\":\"center_of_mass\""#))
     }
 
-    @Test("a file with a transform is format version 2, so older servers refuse it; others stay 1; 3 is refused")
+    @Test(
+        "a transform, density statistics or ensemble members make a file version 2, so older servers refuse it; others stay 1; 3 is refused"
+    )
     func formatVersion() throws {
         let moved = file(shape: [4, 4], transform: .centerOfMass)
         let plain = file(shape: [4, 4], transform: nil)
         #expect(moved.metadata.formatVersion == 2 && plain.metadata.formatVersion == 1)
+        // Density statistics and deep-ensemble members need version 2 as well (older readers would drop them).
+        var scored = plain
+        scored.density = DensityModel(ink: InkStatistics(cut: 0.5, medianShare: 0.2))
+        #expect(String(decoding: scored.encoded(), as: UTF8.self).contains(#"\"format_version\":2"#))
+        #expect(try ModelFile(decoding: scored.encoded()) == scored)
+        let ensemble = ModelFile(members: [plain.model, plain.model], metadata: plain.metadata)
+        #expect(String(decoding: ensemble.encoded(), as: UTF8.self).contains(#"\"format_version\":2"#))
+        #expect(try ModelFile(decoding: ensemble.encoded()) == ensemble)
         #expect(String(decoding: moved.encoded(), as: UTF8.self).contains(#"\"format_version\":2"#))
         #expect(String(decoding: plain.encoded(), as: UTF8.self).contains(#"\"format_version\":1"#))
         let refusal = ModelFileError.invalidMetadata(

@@ -5,7 +5,7 @@ Usage: check-model.py MODEL.safetensors [--data SET_DIR] [--dump-probabilities N
 
 Loads the file with safetensors.numpy and verifies the layout that mcdropout writes: tensors layers.{i}.weight
 [out, in] and layers.{i}.bias [out], float32, finite, i = 0, 1, ... without gaps, shapes chaining; metadata key
-"mcdropout" holding a JSON object with format_version 1 (2 when input.transform is declared), architecture.layer_sizes (matching the tensors) and
+"mcdropout" holding a JSON object with format_version 1 (2 with input.transform or density statistics), architecture.layer_sizes (matching the tensors) and
 architecture.activation "relu", dropout (one probability in [0, 1) per dense layer input), input.scale (> 0; pixels
 0-255 are divided by it) and optional input.shape, labels (one string per output), dataset, seed, metrics (object)
 and optional hyperparameters (object).
@@ -90,11 +90,12 @@ def check_metadata(raw: dict, sizes: list) -> dict:
         require(key in meta, f"metadata field '{key}' is missing")
     require(is_int(meta["format_version"]) and meta["format_version"] in (1, 2),
             f"format_version {meta['format_version']!r} is not supported (1 or 2)")
-    # Version 2 is written exactly when the file declares an input transform (so older servers refuse it).
+    # Version 2 is written exactly when the file declares an input transform or density statistics, or holds
+    # deep-ensemble members (so that older servers refuse it); this checker reads plain networks.
     has_transform = isinstance(meta.get("input"), dict) and "transform" in meta["input"]
-    require(meta["format_version"] == (2 if has_transform else 1),
-            f"format_version {meta['format_version']} with{'' if has_transform else 'out'} input.transform: "
-            f"expected {2 if has_transform else 1}")
+    needs_two = has_transform or "density" in meta
+    require(meta["format_version"] == (2 if needs_two else 1),
+            f"format_version {meta['format_version']}: expected {2 if needs_two else 1} for this file's contents")
     arch = meta["architecture"]
     require(isinstance(arch, dict), "architecture must be an object")
     require(arch.get("layer_sizes") == sizes and all(is_int(s) for s in arch["layer_sizes"]),
