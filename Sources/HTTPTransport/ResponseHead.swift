@@ -72,14 +72,16 @@ enum ASCII {
         }
     }
 
-    /// The value of a `Content-Length` field as a byte count: surrounding spaces and tabs ignored, the rest read by
-    /// `UInt64.init(_:)` (`nil` unless it is a decimal number that fits 64 bits).
+    /// The value of a `Content-Length` field as a byte count: surrounding spaces and tabs ignored, the rest digits
+    /// only (RFC 9110's `1*DIGIT`: no sign, which `UInt64.init(_:)` alone would accept) that fit 64 bits; else `nil`.
     static func contentLength(_ field: String) -> UInt64? {
         let isBlank: (Character) -> Bool = { $0 == " " || $0 == "\t" }
         guard let first = field.firstIndex(where: { !isBlank($0) }), let last = field.lastIndex(where: { !isBlank($0) })
         else {
             return nil
         }
-        return UInt64(field[first...last])
+        let digits = field[first...last]
+        guard digits.utf8.allSatisfy({ (UInt8(ascii: "0")...UInt8(ascii: "9")).contains($0) }) else { return nil }
+        return UInt64(digits)
     }
 }

@@ -213,7 +213,7 @@ struct ResponseHeadTests {
         #expect(replaced.headerCount == 1)
     }
 
-    @Test("Content-Length is read as a number with blanks around it, anything else as absent")
+    @Test("Content-Length is read as digits with blanks around it (no sign), anything else as absent")
     func contentLength() {
         #expect(ASCII.contentLength("42") == 42)
         #expect(ASCII.contentLength(" \t42 ") == 42)
@@ -223,5 +223,8 @@ struct ResponseHeadTests {
         #expect(ASCII.contentLength("  ") == nil)
         #expect(ASCII.contentLength("4 2") == nil)
         #expect(ASCII.contentLength("x") == nil)
+        #expect(ASCII.contentLength("+42") == nil)
+        #expect(ASCII.contentLength("-0") == nil)
+        #expect(ASCII.contentLength("0x10") == nil)
     }
 }
