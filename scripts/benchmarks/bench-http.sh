@@ -65,7 +65,7 @@ trap cleanup EXIT
 if [ -n "$baseline" ]; then
     commit="$(git rev-parse --short=12 "$baseline^{commit}")"
     baseline_dir="$work/baseline"
-    git worktree add --detach "$baseline_dir" "$commit" >&2
+    git worktree add --quiet --detach "$baseline_dir" "$commit" >&2
     swift build -c release --product mcdropout-serve --package-path "$baseline_dir" \
         --scratch-path "$root/.build-baseline-$commit" >&2
 fi
