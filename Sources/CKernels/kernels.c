@@ -114,15 +114,5 @@ void mcd_add_rows_variant(int vector_width, float *out, const float *base, const
 
 void mcd_add_rows(float *out, const float *base, const float *rows, ptrdiff_t stride, const int32_t *indices,
                   const float *alphas, ptrdiff_t count, ptrdiff_t width) {
-#if defined(__x86_64__)
-    if (__builtin_cpu_supports("avx512f")) {
-        add_rows_avx512(out, base, rows, stride, indices, alphas, count, width);
-        return;
-    }
-    if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) {
-        add_rows_avx2(out, base, rows, stride, indices, alphas, count, width);
-        return;
-    }
-#endif
-    add_rows_scalar(out, base, rows, stride, indices, alphas, count, width);
+    mcd_add_rows_variant(512, out, base, rows, stride, indices, alphas, count, width);
 }

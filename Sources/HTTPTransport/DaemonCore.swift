@@ -175,3 +175,13 @@ final class RequestExchange {
         self.machine = machine
     }
 }
+
+extension DaemonCore {
+    /// A copy of the `count` bytes at `pointer` (a name or value MHD hands a callback; empty for none).
+    static func bytes(_ pointer: UnsafePointer<CChar>?, _ count: Int) -> [UInt8] {
+        guard let pointer, count > 0 else {
+            return []
+        }
+        return Array(UnsafeRawBufferPointer(start: pointer, count: count))
+    }
+}

@@ -396,13 +396,6 @@ extension DaemonCore {
         request.headers = headers
         return request
     }
-
-    private static func bytes(_ pointer: UnsafePointer<CChar>?, _ count: Int) -> [UInt8] {
-        guard let pointer, count > 0 else {
-            return []
-        }
-        return Array(UnsafeRawBufferPointer(start: pointer, count: count))
-    }
 }
 
 /// A request computed on a pool worker, or a refusal held back for overload, while MHD keeps its connection suspended.

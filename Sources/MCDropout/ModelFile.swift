@@ -59,16 +59,10 @@ public struct ModelMetadata: Sendable, Equatable {
     /// (`members.{k}.*`; an older reader would serve member 0 alone).
     public static let currentFormatVersion = 2
 
-    /// The version this metadata is written with: 2 when it declares an input transform or carries density
-    /// statistics, or when ``minimumFormatVersion`` says so; else 1 (readable by every release since the format
-    /// began).
-    public var formatVersion: Int {
-        let needsTwo = inputTransform != nil || extensions[DensityModel.metadataKey] != nil
-        return max(minimumFormatVersion, needsTwo ? 2 : 1)
-    }
-    /// A floor for ``formatVersion`` set by the file around the metadata (2 for a deep ensemble's members); not
-    /// stored.
-    var minimumFormatVersion = 1
+    /// The version this metadata is written with on its own: 2 when it declares an input transform or carries
+    /// density statistics, else 1 (readable by every release since the format began). A file with deep-ensemble
+    /// members is written as 2 whatever this says (``ModelFile/encoded()``).
+    public var formatVersion: Int { inputTransform != nil || extensions[DensityModel.metadataKey] != nil ? 2 : 1 }
 
     /// Widths of input and every layer output, e.g. `[784, 512, 512, 10]`.
     public var layerSizes: [Int]
@@ -155,7 +149,10 @@ public struct ModelFile: Sendable, Equatable {
 
 extension ModelMetadata {
     /// The metadata as a JSON object, field order fixed so the encoding is deterministic.
-    public var jsonValue: JSONValue {
+    public var jsonValue: JSONValue { jsonValue(formatVersion: formatVersion) }
+
+    /// The metadata as a JSON object written as `formatVersion`.
+    func jsonValue(formatVersion: Int) -> JSONValue {
         var members: [JSONObject.Member] = [
             ("format_version", .number(Double(formatVersion))),
             (
@@ -206,12 +203,13 @@ extension ModelFile {
     public func encoded() -> [UInt8] {
         var stored = metadata
         stored.extensions[DensityModel.metadataKey] = density?.jsonValue
-        stored.minimumFormatVersion = additionalMembers.isEmpty ? 1 : 2
+        let version = additionalMembers.isEmpty ? stored.formatVersion : 2
+        let metadataJSON = String(decoding: stored.jsonValue(formatVersion: version).serialized(), as: UTF8.self)
         var entries: [JSONObject.Member] = [
             (
                 "__metadata__",
                 .object(
-                    JSONObject([("mcdropout", .string(String(decoding: stored.jsonValue.serialized(), as: UTF8.self)))])
+                    JSONObject([("mcdropout", .string(metadataJSON))])
                 )
             )
         ]

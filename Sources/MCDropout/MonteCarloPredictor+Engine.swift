@@ -115,25 +115,19 @@ extension MonteCarloPredictor {
         guard firstStochasticLayer > 0 else { return false }
         let inputSize = model.inputSize
         let outputSize = model.layers[0].outputSize
-        var nonZero = 0
-        for index in 0..<inputSize where input[index] != 0 { nonZero += 1 }
-        guard nonZero * 4 <= inputSize else { return false }
-        units.withUnsafeMutableBufferPointer { units in
+        return units.withUnsafeMutableBufferPointer { units in
             values.withUnsafeMutableBufferPointer { values in
-                var count = 0
-                for index in 0..<inputSize where input[index] != 0 {
-                    units[count] = Int32(truncatingIfNeeded: index)
-                    values[count] = input[index]
-                    count += 1
-                }
+                let count = RowKernels.nonZeroTerms(
+                    of: input, count: inputSize, units: units.baseAddress!, values: values.baseAddress!)
+                guard count * 4 <= inputSize else { return false }
                 weightsByInput[0].withUnsafeBufferPointer { rows in
                     RowKernels.addRows(
                         into: output, base: output, rows: rows.baseAddress!, stride: outputSize,
                         indices: units.baseAddress!, alphas: values.baseAddress!, count: count, width: outputSize)
                 }
+                return true
             }
         }
-        return true
     }
 
     /// Adds `count` passes for every prepared instance, with the masks of `stream`.
@@ -362,14 +356,13 @@ extension MonteCarloPredictor {
 
     /// Computes the first stochastic layer's output (before its bias) of `instance` with all its active units kept
     /// into the workspace's `activeBase` (nothing for an instance on the dense path, nor when it is there already
-    /// since `prepare`).
+    /// since `prepare`). `ensureBlockBuffers` has sized `activeBase`.
     func computeActiveBase(instance: Int, workspace: inout MonteCarloWorkspace) {
         let activeCount = workspace.activeCounts[instance]
         guard activeCount >= 0, workspace.baseInstance != instance else { return }
         workspace.baseInstance = instance
         let sharedWidth = model.layers[firstStochasticLayer].inputSize
         let width = model.layers[firstStochasticLayer].outputSize
-        workspace.activeBase.ensureCount(width)
         workspace.activeUnits.withUnsafeBufferPointer { units in
             workspace.activeValues.withUnsafeBufferPointer { values in
                 weightsByInput[firstStochasticLayer].withUnsafeBufferPointer { rows in

@@ -138,14 +138,9 @@ public struct RotationProbe: Sendable {
                             workspace.units.withUnsafeMutableBufferPointer { units in
                                 workspace.values.withUnsafeMutableBufferPointer { values in
                                     for row in 0..<rows {
-                                        // The non-zero inputs, compacted without a branch per input.
-                                        var count = 0
-                                        for index in 0..<width {
-                                            let value = current[row * width + index]
-                                            units[count] = Int32(truncatingIfNeeded: index)
-                                            values[count] = value
-                                            count += value != 0 ? 1 : 0
-                                        }
+                                        let count = RowKernels.nonZeroTerms(
+                                            of: current.baseAddress! + row * width, count: width,
+                                            units: units.baseAddress!, values: values.baseAddress!)
                                         let output = next.baseAddress! + row * outputs
                                         RowKernels.addRows(
                                             into: output, base: output, rows: weightRows.baseAddress!,
