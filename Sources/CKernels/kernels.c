@@ -86,6 +86,112 @@ static void add_rows_scalar(float *out, const float *base, const float *rows, pt
     }
 }
 
+// Several outputs over one list of rows: output o gets base + Σ_j alphas[o·alpha_stride + j] · row j, in j order with
+// one fused multiply-add per term, so each output has exactly the bytes of `mcd_add_rows` over the same terms; a
+// zero alpha adds an exact zero (the rows are finite). Each weight row is read once for all outputs.
+#define MCD_MULTI_ARGS                                                                                         \
+    float *out, ptrdiff_t out_stride, const float *base, const float *rows, ptrdiff_t stride,                  \
+        const int32_t *indices, const float *alphas, ptrdiff_t alpha_stride, ptrdiff_t count, ptrdiff_t width
+
+#if defined(__x86_64__)
+// Tiles of 4 vectors of 16 floats per output (at most 16 accumulators), then single vectors, the last one masked.
+__attribute__((target("avx512f"), always_inline)) static inline void add_rows_multi_avx512(const int M,
+                                                                                          MCD_MULTI_ARGS) {
+    ptrdiff_t column = 0;
+    for (; column + 64 <= width; column += 64) {
+        __m512 acc[4][4];
+        for (int o = 0; o < M; o++) {
+            for (int v = 0; v < 4; v++) acc[o][v] = base ? _mm512_loadu_ps(base + column + 16 * v) : _mm512_setzero_ps();
+        }
+        for (ptrdiff_t j = 0; j < count; j++) {
+            const float *row = rows + (ptrdiff_t)indices[j] * stride + column;
+            __m512 weights[4];
+            for (int v = 0; v < 4; v++) weights[v] = _mm512_loadu_ps(row + 16 * v);
+            for (int o = 0; o < M; o++) {
+                __m512 alpha = _mm512_set1_ps(alphas[o * alpha_stride + j]);
+                for (int v = 0; v < 4; v++) acc[o][v] = _mm512_fmadd_ps(alpha, weights[v], acc[o][v]);
+            }
+        }
+        for (int o = 0; o < M; o++) {
+            for (int v = 0; v < 4; v++) _mm512_storeu_ps(out + o * out_stride + column + 16 * v, acc[o][v]);
+        }
+    }
+    for (; column < width; column += 16) {
+        ptrdiff_t left = width - column;
+        __mmask16 mask = left >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << left) - 1);
+        __m512 acc[4];
+        for (int o = 0; o < M; o++) acc[o] = base ? _mm512_maskz_loadu_ps(mask, base + column) : _mm512_setzero_ps();
+        for (ptrdiff_t j = 0; j < count; j++) {
+            __m512 weights = _mm512_maskz_loadu_ps(mask, rows + (ptrdiff_t)indices[j] * stride + column);
+            for (int o = 0; o < M; o++) {
+                acc[o] = _mm512_fmadd_ps(_mm512_set1_ps(alphas[o * alpha_stride + j]), weights, acc[o]);
+            }
+        }
+        for (int o = 0; o < M; o++) _mm512_mask_storeu_ps(out + o * out_stride + column, mask, acc[o]);
+    }
+}
+
+// Tiles of 2 vectors of 8 floats per output (at most 8 accumulators); the columns past the last whole vector with
+// scalar FMAs.
+__attribute__((target("avx2,fma"), always_inline)) static inline void add_rows_multi_avx2(const int M,
+                                                                                        MCD_MULTI_ARGS) {
+    ptrdiff_t column = 0;
+    for (; column + 16 <= width; column += 16) {
+        __m256 acc[4][2];
+        for (int o = 0; o < M; o++) {
+            for (int v = 0; v < 2; v++) acc[o][v] = base ? _mm256_loadu_ps(base + column + 8 * v) : _mm256_setzero_ps();
+        }
+        for (ptrdiff_t j = 0; j < count; j++) {
+            const float *row = rows + (ptrdiff_t)indices[j] * stride + column;
+            __m256 weights[2] = {_mm256_loadu_ps(row), _mm256_loadu_ps(row + 8)};
+            for (int o = 0; o < M; o++) {
+                __m256 alpha = _mm256_set1_ps(alphas[o * alpha_stride + j]);
+                for (int v = 0; v < 2; v++) acc[o][v] = _mm256_fmadd_ps(alpha, weights[v], acc[o][v]);
+            }
+        }
+        for (int o = 0; o < M; o++) {
+            for (int v = 0; v < 2; v++) _mm256_storeu_ps(out + o * out_stride + column + 8 * v, acc[o][v]);
+        }
+    }
+    for (; column + 8 <= width; column += 8) {
+        __m256 acc[4];
+        for (int o = 0; o < M; o++) acc[o] = base ? _mm256_loadu_ps(base + column) : _mm256_setzero_ps();
+        for (ptrdiff_t j = 0; j < count; j++) {
+            __m256 weights = _mm256_loadu_ps(rows + (ptrdiff_t)indices[j] * stride + column);
+            for (int o = 0; o < M; o++) {
+                acc[o] = _mm256_fmadd_ps(_mm256_set1_ps(alphas[o * alpha_stride + j]), weights, acc[o]);
+            }
+        }
+        for (int o = 0; o < M; o++) _mm256_storeu_ps(out + o * out_stride + column, acc[o]);
+    }
+    for (; column < width; column++) {
+        for (int o = 0; o < M; o++) {
+            float acc = base ? base[column] : 0;
+            for (ptrdiff_t j = 0; j < count; j++) {
+                acc = fmaf(alphas[o * alpha_stride + j], rows[(ptrdiff_t)indices[j] * stride + column], acc);
+            }
+            out[o * out_stride + column] = acc;
+        }
+    }
+}
+
+// One function per output count, so that the loops over outputs unroll and the accumulators stay in registers.
+#define MCD_MULTI_INSTANCE(VARIANT, TARGET, M)                                                                 \
+    __attribute__((target(TARGET))) static void add_rows_multi_##VARIANT##_##M(MCD_MULTI_ARGS) {               \
+        add_rows_multi_##VARIANT(M, out, out_stride, base, rows, stride, indices, alphas, alpha_stride, count, \
+                                 width);                                                                       \
+    }
+MCD_MULTI_INSTANCE(avx512, "avx512f", 1)
+MCD_MULTI_INSTANCE(avx512, "avx512f", 2)
+MCD_MULTI_INSTANCE(avx512, "avx512f", 3)
+MCD_MULTI_INSTANCE(avx512, "avx512f", 4)
+MCD_MULTI_INSTANCE(avx2, "avx2,fma", 1)
+MCD_MULTI_INSTANCE(avx2, "avx2,fma", 2)
+MCD_MULTI_INSTANCE(avx2, "avx2,fma", 3)
+MCD_MULTI_INSTANCE(avx2, "avx2,fma", 4)
+#undef MCD_MULTI_INSTANCE
+#endif
+
 int mcd_vector_width(void) {
 #if defined(__x86_64__)
     if (__builtin_cpu_supports("avx512f")) return 512;
@@ -115,4 +221,37 @@ void mcd_add_rows_variant(int vector_width, float *out, const float *base, const
 void mcd_add_rows(float *out, const float *base, const float *rows, ptrdiff_t stride, const int32_t *indices,
                   const float *alphas, ptrdiff_t count, ptrdiff_t width) {
     mcd_add_rows_variant(512, out, base, rows, stride, indices, alphas, count, width);
+}
+
+void mcd_add_rows_multi_variant(int vector_width, int outputs, MCD_MULTI_ARGS) {
+    if (outputs < 1) return;
+    int available = mcd_vector_width();
+#if defined(__x86_64__)
+    typedef void (*multi_kernel)(MCD_MULTI_ARGS);
+    static const multi_kernel avx512[4] = {add_rows_multi_avx512_1, add_rows_multi_avx512_2,
+                                           add_rows_multi_avx512_3, add_rows_multi_avx512_4};
+    static const multi_kernel avx2[4] = {add_rows_multi_avx2_1, add_rows_multi_avx2_2, add_rows_multi_avx2_3,
+                                         add_rows_multi_avx2_4};
+    const multi_kernel *kernels = vector_width >= 512 && available >= 512   ? avx512
+                                  : vector_width >= 256 && available >= 256 ? avx2
+                                                                            : NULL;
+    if (kernels) {
+        // Groups of at most 4 outputs; each output's bytes do not depend on the group it is in.
+        for (int first = 0; first < outputs; first += 4) {
+            int group = outputs - first < 4 ? outputs - first : 4;
+            kernels[group - 1](out + first * out_stride, out_stride, base, rows, stride, indices,
+                               alphas + first * alpha_stride, alpha_stride, count, width);
+        }
+        return;
+    }
+#endif
+    (void)available;
+    for (int o = 0; o < outputs; o++) {
+        add_rows_scalar(out + o * out_stride, base, rows, stride, indices, alphas + o * alpha_stride, count, width);
+    }
+}
+
+void mcd_add_rows_multi(int outputs, MCD_MULTI_ARGS) {
+    mcd_add_rows_multi_variant(512, outputs, out, out_stride, base, rows, stride, indices, alphas, alpha_stride,
+                               count, width);
 }

@@ -16,16 +16,25 @@ public final class Server: Sendable {
     /// The gRPC transport; `nil` when gRPC is off.
     public let grpc: GRPCServer?
     private let logger: Logger
+    /// The CPU latency request held while serving (``ServerConfiguration/cpuLatencyLimitMicroseconds``).
+    private let cpuLatency: CPULatencyRequest?
 
     /// The bound port (the kernel's choice when the configuration asked for 0).
     public var port: Int { daemon.port }
     /// The bound gRPC port; `nil` when gRPC is off.
     public var grpcPort: Int? { grpc?.port }
 
-    private init(service: InferenceService, daemon: MicroHTTPDaemon, grpc: GRPCServer?, logger: Logger) {
+    /// Whether a CPU latency request is held (it could be made).
+    public var holdsCPULatencyRequest: Bool { cpuLatency != nil }
+
+    private init(
+        service: InferenceService, daemon: MicroHTTPDaemon, grpc: GRPCServer?, cpuLatency: CPULatencyRequest?,
+        logger: Logger
+    ) {
         self.service = service
         self.daemon = daemon
         self.grpc = grpc
+        self.cpuLatency = cpuLatency
         self.logger = logger
     }
 
@@ -76,12 +85,22 @@ public final class Server: Sendable {
                     "metrics": "\(JSONValue.object(model.file.metadata.metrics).description)",
                 ])
         }
+        var cpuLatency: CPULatencyRequest?
+        if let limit = configuration.cpuLatencyLimitMicroseconds {
+            do {
+                cpuLatency = try CPULatencyRequest(microseconds: limit)
+                logger.info("holding a CPU wake-up latency request", metadata: ["microseconds": "\(limit)"])
+            } catch {
+                logger.warning(
+                    "serving without the CPU latency request", metadata: ["reason": "\(error)"])
+            }
+        }
         service.markReady()
         let host = transport.host.contains(":") ? "[\(transport.host)]" : transport.host
         var addresses: Logger.Metadata = ["address": "http://\(host):\(daemon.port)"]
         if let grpc { addresses["grpc_address"] = "\(host):\(grpc.port)" }
         logger.info("ready", metadata: addresses)
-        return Server(service: service, daemon: daemon, grpc: grpc, logger: logger)
+        return Server(service: service, daemon: daemon, grpc: grpc, cpuLatency: cpuLatency, logger: logger)
     }
 
     /// Reloads every model file (SIGHUP); requests in flight finish on the model they started with.
@@ -102,6 +121,7 @@ public final class Server: Sendable {
         daemon.quiesce()
         grpc?.stop(drainTimeout: drainTimeout)
         daemon.stop(drainTimeout: max(.zero, deadline - ContinuousClock.now))
+        cpuLatency?.release()
         logger.info("stopped")
     }
 }

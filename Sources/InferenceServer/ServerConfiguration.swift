@@ -48,6 +48,12 @@ public struct ServerConfiguration: Sendable {
     /// machine, one connection, p50 0.54 ms with it vs 0.48 ms without, 8 connections 4,428 vs 5,032 req/s
     /// (BENCHMARKS.md); `--split-passes` turns it on, to compare.
     public var splitsPasses = false
+    /// A CPU wake-up latency in microseconds to ask Linux for while the server runs (``CPULatencyRequest``; `nil`, the
+    /// default: none). 0 keeps idle CPUs polling: on the quiet 2-core VMs measured, a one-connection request's median
+    /// latency is then mostly its compute instead of waking the CPUs (BENCHMARKS.md). System-wide and costs idle CPU;
+    /// needs write access to `/dev/cpu_dma_latency` (root). When the request cannot be made the server logs a warning
+    /// and serves without it.
+    public var cpuLatencyLimitMicroseconds: Int?
 
     /// The gRPC port to bind (see ``GRPCPortSetting``); `nil` when gRPC is off.
     public var resolvedGRPCPort: Int? {

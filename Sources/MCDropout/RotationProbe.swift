@@ -25,6 +25,9 @@ public struct RotationProbe: Sendable {
     /// Layers with fewer outputs than this add weight rows in a Swift loop rather than a BLAS call each (see
     /// `forward`).
     static let narrowLayer = 64
+    /// The most rows (turned copies) that share one pass over a layer's weight rows: the row kernel keeps up to 4
+    /// outputs in registers.
+    static let group = 4
     let activation: HiddenActivation
 
     /// The largest number of angles a model file may store.
@@ -85,7 +88,7 @@ public struct RotationProbe: Sendable {
             workspace.featuresNext = workspace.features
         }
         workspace.units.ensureCount(widestRow)
-        workspace.values.ensureCount(widestRow)
+        workspace.values.ensureCount(Self.group * widestRow)
         workspace.features.withUnsafeMutableBufferPointer { batch in
             if first == 1 { _ = UnsafeMutableBufferPointer(rebasing: batch[0..<size]).update(fromContentsOf: input) }
             taps.withUnsafeBufferPointer { taps in
@@ -117,48 +120,55 @@ public struct RotationProbe: Sendable {
     /// The dropout-off softmax of the `rows` inputs at the start of `workspace.features` (rows of `inputWidth`),
     /// left there as rows of the class count.
     ///
-    /// A wide layer adds to each row the weight rows of that row's non-zero inputs, in input order, with the row
-    /// kernel (``RowKernels/addRows(into:base:rows:stride:indices:alphas:count:width:variant:)``: the bytes of one
-    /// `saxpy` per non-zero input, as this loop made before, without a BLAS call each): images and ReLU activations
-    /// are mostly zero. A narrow layer (the
-    /// classifier) adds its short weight rows in a Swift loop, cheaper than a BLAS call per non-zero input.
+    /// The rows go through each layer in groups of up to ``group``: the union of the group's non-zero inputs is
+    /// compacted once (images and ReLU activations are mostly zero, and turned copies of one image share most of
+    /// theirs), and each weight row in it is read once for the whole group by the multi-output row kernel
+    /// (``RowKernels/addRows(outputs:into:outputStride:base:rows:stride:indices:alphas:alphaStride:count:width:variant:)``),
+    /// which gives every row the bytes of adding its own non-zero inputs' weight rows in input order (a zero adds an
+    /// exact zero). A ReLU is folded into the next layer's compaction. A narrow layer (the classifier) adds its short
+    /// weight rows in a Swift loop over the same terms, cheaper than a kernel call.
     private func forward(rows: Int, inputWidth: Int, workspace: inout DensityWorkspace) {
         var inputWidth = inputWidth
+        // Whether the rows in `features` still need the hidden activation: a ReLU is applied by the compaction.
+        var rectify = false
         for layer in weightsByInput.indices {
             let outputs = biases[layer].count
             let width = inputWidth
+            let last = layer == weightsByInput.count - 1
             workspace.featuresNext.withUnsafeMutableBufferPointer { next in
-                for row in 0..<rows {
-                    _ = UnsafeMutableBufferPointer(rebasing: next[(row * outputs)..<((row + 1) * outputs)])
-                        .update(fromContentsOf: biases[layer])
-                }
                 workspace.features.withUnsafeBufferPointer { current in
-                    if outputs >= Self.narrowLayer {
-                        weightsByInput[layer].withUnsafeBufferPointer { weightRows in
+                    weightsByInput[layer].withUnsafeBufferPointer { weightRows in
+                        biases[layer].withUnsafeBufferPointer { bias in
                             workspace.units.withUnsafeMutableBufferPointer { units in
                                 workspace.values.withUnsafeMutableBufferPointer { values in
-                                    for row in 0..<rows {
+                                    for first in Swift.stride(from: 0, to: rows, by: Self.group) {
+                                        let members = min(Self.group, rows - first)
                                         let count = RowKernels.nonZeroTerms(
-                                            of: current.baseAddress! + row * width, count: width,
-                                            units: units.baseAddress!, values: values.baseAddress!)
-                                        let output = next.baseAddress! + row * outputs
-                                        RowKernels.addRows(
-                                            into: output, base: output, rows: weightRows.baseAddress!,
-                                            stride: outputs, indices: units.baseAddress!,
-                                            alphas: values.baseAddress!, count: count, width: outputs)
+                                            of: current.baseAddress! + first * width, inputs: members,
+                                            inputStride: width, count: width, rectify: rectify,
+                                            units: units.baseAddress!, values: values.baseAddress!,
+                                            valueStride: width)
+                                        let output = next.baseAddress! + first * outputs
+                                        if outputs >= Self.narrowLayer {
+                                            RowKernels.addRows(
+                                                outputs: members, into: output, outputStride: outputs,
+                                                base: bias.baseAddress!, rows: weightRows.baseAddress!,
+                                                stride: outputs, indices: units.baseAddress!,
+                                                alphas: values.baseAddress!, alphaStride: width, count: count,
+                                                width: outputs)
+                                        } else {
+                                            for member in 0..<members {
+                                                let row = output + member * outputs
+                                                row.update(from: bias.baseAddress!, count: outputs)
+                                                let alphas = values.baseAddress! + member * width
+                                                for term in 0..<count {
+                                                    let value = alphas[term]
+                                                    let weightRow = weightRows.baseAddress! + Int(units[term]) * outputs
+                                                    for unit in 0..<outputs { row[unit] += value * weightRow[unit] }
+                                                }
+                                            }
+                                        }
                                     }
-                                }
-                            }
-                        }
-                    } else {
-                        weightsByInput[layer].withUnsafeBufferPointer { weightRows in
-                            for row in 0..<rows {
-                                let output = next.baseAddress! + row * outputs
-                                for index in 0..<width {
-                                    let value = current[row * width + index]
-                                    guard value != 0 else { continue }
-                                    let weightRow = weightRows.baseAddress! + index * outputs
-                                    for unit in 0..<outputs { output[unit] += value * weightRow[unit] }
                                 }
                             }
                         }
@@ -166,13 +176,14 @@ public struct RotationProbe: Sendable {
                 }
                 for row in 0..<rows {
                     let values = UnsafeMutableBufferPointer(rebasing: next[(row * outputs)..<((row + 1) * outputs)])
-                    if layer < weightsByInput.count - 1 {
-                        activation.apply(values)
-                    } else {
+                    if last {
                         _ = Activation.softmax(values)
+                    } else if activation != .relu {
+                        activation.apply(values)
                     }
                 }
             }
+            rectify = !last && activation == .relu
             swap(&workspace.features, &workspace.featuresNext)
             inputWidth = outputs
         }

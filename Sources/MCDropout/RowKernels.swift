@@ -45,4 +45,46 @@ public enum RowKernels {
         }
         return found
     }
+
+    /// ``addRows(into:base:rows:stride:indices:alphas:count:width:variant:)`` for `outputs` outputs over one list of
+    /// rows, each row read once for all of them: output `o` (at `output + o · outputStride`) gets `base` plus the terms
+    /// whose coefficients are `alphas[o · alphaStride ..< o · alphaStride + count]`, with the bytes that call would
+    /// give it over those terms (a zero coefficient adds an exact zero; only the sign of a zero sum can differ).
+    /// `base` (shared) may be `nil` but must not overlap the outputs.
+    @inline(__always)
+    public static func addRows(
+        outputs: Int, into output: UnsafeMutablePointer<Float>, outputStride: Int, base: UnsafePointer<Float>?,
+        rows: UnsafePointer<Float>, stride: Int, indices: UnsafePointer<Int32>, alphas: UnsafePointer<Float>,
+        alphaStride: Int, count: Int, width: Int, variant: Int? = nil
+    ) {
+        mcd_add_rows_multi_variant(
+            Int32(variant ?? 512), Int32(outputs), output, outputStride, base, rows, stride, indices, alphas,
+            alphaStride, count, width)
+    }
+
+    /// The union of the non-zero terms of `inputs` rows (`input + r · inputStride`, `count` elements each): every
+    /// index at which some row is non-zero, in index order, to `units`, and each row's value there (0 where that row
+    /// is zero) to `values + r · valueStride` — the terms of one multi-output
+    /// ``addRows(outputs:into:outputStride:base:rows:stride:indices:alphas:alphaStride:count:width:variant:)`` call
+    /// that gives each row the sums of its own terms. Returns how many there are. With `rectify`, each value is first
+    /// replaced by `max(value, 0)` (ReLU), so the caller need not apply it. Without a branch per element.
+    @inline(__always)
+    public static func nonZeroTerms(
+        of input: UnsafePointer<Float>, inputs: Int, inputStride: Int, count: Int, rectify: Bool,
+        units: UnsafeMutablePointer<Int32>, values: UnsafeMutablePointer<Float>, valueStride: Int
+    ) -> Int {
+        var found = 0
+        for index in 0..<count {
+            var nonZero = 0
+            for row in 0..<inputs {
+                var value = input[row * inputStride + index]
+                if rectify { value = value > 0 ? value : 0 }
+                values[row * valueStride + found] = value
+                nonZero |= value != 0 ? 1 : 0
+            }
+            units[found] = Int32(truncatingIfNeeded: index)
+            found += nonZero
+        }
+        return found
+    }
 }

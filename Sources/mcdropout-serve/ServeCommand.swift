@@ -136,6 +136,15 @@ struct ServeCommand: ParsableCommand {
             """)
     var splitPasses = defaults.splitsPasses
     @Option(
+        help: ArgumentHelp(
+            "Ask Linux to keep idle CPUs' wake-up latency within this many microseconds while serving (0 = poll).",
+            discussion: """
+                Held through /dev/cpu_dma_latency (needs root; otherwise a warning and no request) and dropped on \
+                exit. System-wide: idle CPUs spin instead of sleeping, which lowers one-connection latency on quiet \
+                machines and VMs at the price of their idle time (BENCHMARKS.md). Off by default.
+                """))
+    var cpuLatencyLimit: Int?
+    @Option(
         help: "Log level: trace, debug, info, notice, warning, error or critical.",
         completion: .list(["trace", "debug", "info", "notice", "warning", "error", "critical"]))
     var logLevel = "info"
@@ -177,6 +186,9 @@ struct ServeCommand: ParsableCommand {
             throw ValidationError(
                 "--grpc-max-concurrent-streams, --grpc-handshake-timeout and --grpc-keepalive-timeout must be ≥ 1, "
                     + "--grpc-max-ping-strikes ≥ 0, the other --grpc-* timeouts ≥ 0 (0: none), all below 2147483 s")
+        }
+        if let cpuLatencyLimit, !(0...2_000_000_000).contains(cpuLatencyLimit) {
+            throw ValidationError("--cpu-latency-limit must be 0 ... 2000000000 µs, not \(cpuLatencyLimit)")
         }
         guard maxBufferedBodyBytes >= maxBodyBytes else {
             throw ValidationError(
@@ -225,6 +237,7 @@ struct ServeCommand: ParsableCommand {
         configuration.allowsModelContractChanges = reloadAllowChanges
         configuration.recordsDriftMetrics = driftMetrics
         configuration.splitsPasses = splitPasses
+        configuration.cpuLatencyLimitMicroseconds = cpuLatencyLimit
         if let apiKeyFile {
             do {
                 configuration.apiKeys = try Server.readAPIKeys(path: apiKeyFile)

@@ -69,6 +69,57 @@ struct PythonInteropTests {
         }
     }
 
+    @Test("the model checker prepares inputs as the server does: the centre-of-mass move of a declared transform")
+    func checkerAppliesTheTransform() throws {
+        var generator = RandomSource(seed: 9)
+        let model = DropoutMLP(
+            layerSizes: [784, 24, 10], dropoutProbabilities: [0, 0.5], initialization: .he, using: &generator)
+        var metadata = ModelMetadata(
+            layerSizes: model.layerSizes, dropoutProbabilities: [0, 0.5], labels: (0..<10).map(String.init),
+            dataset: "synthetic", seed: 9, inputShape: [28, 28])
+        metadata.inputTransform = .centerOfMass
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("interop-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let modelURL = directory.appendingPathComponent("m.safetensors")
+        try Data(ModelFile(model: model, metadata: metadata).encoded()).write(to: modelURL)
+        // Blobs of ink off the centre by various amounts (one moves by half a pixel exactly: it stays), and an empty
+        // image.
+        func blob(row: Int, column: Int, width: Int) -> [Int] {
+            (0..<784).map { index in
+                let y = index / 28
+                let x = index % 28
+                return (row..<(row + 3)).contains(y) && (column..<(column + width)).contains(x) ? 200 + x : 0
+            }
+        }
+        let inputs = [
+            blob(row: 2, column: 3, width: 4), blob(row: 20, column: 18, width: 6), blob(row: 13, column: 13, width: 2),
+            [Int](repeating: 0, count: 784),
+        ]
+        let inputsURL = directory.appendingPathComponent("inputs.json")
+        try Data("[\(inputs.map { "[\($0.map(String.init).joined(separator: ","))]" }.joined(separator: ","))]".utf8)
+            .write(to: inputsURL)
+        let result = try runPython([
+            repositoryRoot.appendingPathComponent("scripts/checks/check-model.py").path, modelURL.path,
+            "--inputs", inputsURL.path,
+        ])
+        #expect(result.status == 0, "\(result.error)")
+        let summary = try JSONParser.parse(result.output)
+        #expect(summary["input_transform"] == .string("center_of_mass"))
+        let prepared = metadata.inputPreparation.prepared(ArraySlice(inputs.flatMap { $0.map(UInt8.init) }), width: 784)
+        let swift = model.deterministicProbabilities(for: Matrix(rows: inputs.count, columns: 784, storage: prepared))
+        let unmoved = model.deterministicProbabilities(
+            for: Matrix(rows: inputs.count, columns: 784, storage: inputs.flatMap { $0.map { Float($0) / 255 } }))
+        for row in inputs.indices {
+            for column in 0..<10 {
+                let python = summary["probabilities"]?[row]?[column]?.doubleValue ?? -1
+                #expect(abs(python - Double(swift[row, column])) < 1e-5, "input \(row), class \(column)")
+            }
+        }
+        // The move matters for the off-centre blobs: without it the answers differ.
+        #expect((0..<10).contains { abs(Double(unmoved[0, $0]) - Double(swift[0, $0])) > 1e-3 })
+    }
+
     @Test("a file Python's safetensors writes in our layout loads in Swift; a wrong shape is a typed error")
     func swiftReadsPythonFile() throws {
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("interop-\(UUID().uuidString)")

@@ -69,4 +69,68 @@ struct RowKernelsTests {
         #expect(zeros == [Float](repeating: 0, count: 33))
         #expect([0, 256, 512].contains(RowKernels.vectorWidth))
     }
+
+    @Test(
+        "the multi-output kernel gives each output the single-output bytes of its own non-zero terms, in any variant",
+        arguments: [1, 10, 16, 63, 64, 70, 130, 512])
+    func multiOutputAgrees(width: Int) {
+        var generator = RandomSource(seed: 1000 + UInt64(width))
+        let stride = width + 1
+        let rowCount = 30
+        let rows = (0..<(rowCount * stride)).map { _ in generator.nextUnitFloat() * 2 - 1 }
+        let indices: [Int32] = (0..<20).map { Int32($0 + 5) }
+        let base = (0..<width).map { _ in generator.nextUnitFloat() }
+        for outputs in 1...6 {
+            // Each output uses a different subset of the terms: the others have coefficient 0.
+            let alphaStride = indices.count + 2
+            var alphas = [Float](repeating: 0, count: outputs * alphaStride)
+            for output in 0..<outputs {
+                for j in indices.indices where generator.next() % 3 != 0 {
+                    alphas[output * alphaStride + j] = (generator.nextUnitFloat() - 0.5) * 3
+                }
+            }
+            let expected: [[Float]] = (0..<outputs).map { output in
+                let own = indices.indices.filter { alphas[output * alphaStride + $0] != 0 }
+                return reference(
+                    base: base, rows: rows, stride: stride, indices: own.map { indices[$0] },
+                    alphas: own.map { alphas[output * alphaStride + $0] }, width: width)
+            }
+            for variant in [512, 256, 0] {
+                var out = [Float](repeating: .nan, count: outputs * (width + 2))
+                out.withUnsafeMutableBufferPointer { out in
+                    RowKernels.addRows(
+                        outputs: outputs, into: out.baseAddress!, outputStride: width + 2, base: base, rows: rows,
+                        stride: stride, indices: indices, alphas: alphas, alphaStride: alphaStride,
+                        count: indices.count, width: width, variant: variant)
+                }
+                for output in 0..<outputs {
+                    let got = Array(out[(output * (width + 2))..<(output * (width + 2) + width)])
+                    // Equal as numbers (a zero coefficient can only turn a -0 sum into +0).
+                    #expect(
+                        got == expected[output], "variant \(variant), width \(width), output \(output) of \(outputs)")
+                }
+            }
+        }
+    }
+
+    @Test("the union of several rows' non-zero terms, with and without the folded ReLU")
+    func unionTerms() {
+        let input: [Float] = [0, 1, 0, -2, 0, 0, 3, 0, 0, 0, -1, 0]  // two rows of 6
+        var units = [Int32](repeating: -1, count: 6)
+        var values = [Float](repeating: .nan, count: 12)
+        let count = RowKernels.nonZeroTerms(
+            of: input, inputs: 2, inputStride: 6, count: 6, rectify: false, units: &units, values: &values,
+            valueStride: 6)
+        #expect(count == 4)
+        #expect(Array(units[0..<4]) == [0, 1, 3, 4])
+        #expect(Array(values[0..<4]) == [0, 1, -2, 0])
+        #expect(Array(values[6..<10]) == [3, 0, 0, -1])
+        let rectified = RowKernels.nonZeroTerms(
+            of: input, inputs: 2, inputStride: 6, count: 6, rectify: true, units: &units, values: &values,
+            valueStride: 6)
+        #expect(rectified == 2)
+        #expect(Array(units[0..<2]) == [0, 1])
+        #expect(Array(values[0..<2]) == [0, 1])
+        #expect(Array(values[6..<8]) == [3, 0])
+    }
 }

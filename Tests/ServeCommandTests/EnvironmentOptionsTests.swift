@@ -19,9 +19,13 @@ struct EnvironmentOptionsTests {
         }
     }
 
+    /// Options without a default whose value is not a file name, with a value each accepts.
+    static let valuesWithoutDefault = ["cpu-latency-limit": "0"]
+
     /// A value the option accepts: its default, one more than an integer default, or a file name.
     static func sampleValue(for argument: EnvironmentOptions.Argument) throws -> String {
         if argument.isFlag { return "1" }
+        if let value = valuesWithoutDefault[argument.name] { return value }
         if argument.isRepeating { return "a.safetensors,b.safetensors" }
         let help = try #require(
             (try JSONSerialization.jsonObject(with: Data(ServeCommand._dumpHelp().utf8)) as? [String: Any]))

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Usage: scripts/benchmarks/bench-http.sh [--samples N] [--connections 1,8,64] [--duration 10s] [--peer fastapi]
-#                              [--peer-engine auto|numpy|onnxruntime] [--compare-split] [--soak SECONDS]
+#                              [--peer-engine auto|numpy|onnxruntime] [--compare-split] [--compare-cpu-latency]
+#                              [--soak SECONDS]
 #                              [--skip-build] [--baseline GIT-REF] [--model FILE]
 # HTTP throughput of mcdropout-serve (release build, the default model or --model, 2 worker threads) on loopback:
 # wrk POSTs real MNIST test digits ({"pixels": [...], "samples": N}, default N = 100, no seed) at each connection
@@ -9,7 +10,9 @@
 # with the same wrk script and settings, in the same run. Its engine is the faster of numpy and ONNX Runtime in an
 # in-process comparison at N on one thread made just before (--peer-engine auto, the default; printed), or the one
 # named. --compare-split also runs mcdropout-serve --split-passes (a single-input request's second half of passes on
-# the idle worker, off by default) right before the default server, for the same connection counts. --soak S adds S seconds at 8 connections against
+# the idle worker, off by default) right before the default server, for the same connection counts.
+# --compare-cpu-latency also runs mcdropout-serve --cpu-latency-limit 0 (row serve-poll: idle CPUs poll instead of
+# sleeping while it runs; needs root, else the row is skipped) right after the default server. --soak S adds S seconds at 8 connections against
 # mcdropout-serve, sampling its RSS every 10 s (the issue's "RSS flat over a 5-minute load" is --soak 300).
 # The compute-bound limit is cores / single-request compute time, that time measured by mcdropout-bench (1 thread).
 # Each row ends with the 1-minute load average and "other": the CPU (in cores) that processes *outside* the benchmark
@@ -26,7 +29,7 @@
 set -euo pipefail
 root="$(cd "$(dirname "$0")/../.." && pwd)"
 cd "$root"
-samples=100 connections=1,8,64 duration=10s peer="" peer_engine=auto soak=0 build=1 compare_split=0 baseline="" model=models/mnist.safetensors
+samples=100 connections=1,8,64 duration=10s peer="" peer_engine=auto soak=0 build=1 compare_split=0 compare_latency=0 baseline="" model=models/mnist.safetensors
 while [ $# -gt 0 ]; do
     case "$1" in
         --samples) samples="$2"; shift 2 ;;
@@ -35,6 +38,7 @@ while [ $# -gt 0 ]; do
         --peer) peer="$2"; shift 2 ;;
         --peer-engine) peer_engine="$2"; shift 2 ;;
         --compare-split) compare_split=1; shift ;;
+        --compare-cpu-latency) compare_latency=1; shift ;;
         --soak) soak="$2"; shift 2 ;;
         --skip-build) build=0; shift ;;
         --baseline) baseline="$2"; shift 2 ;;
@@ -163,6 +167,17 @@ if [ "$compare_split" = 1 ]; then
 fi
 start_serve
 run_wrk mcdropout-serve "http://127.0.0.1:$port/predict" "$serve_pid"
+if [ "$compare_latency" = 1 ]; then
+    if [ -w /dev/cpu_dma_latency ]; then
+        kill "$serve_pid"; wait "$serve_pid" 2>/dev/null || true
+        start_serve --cpu-latency-limit 0
+        run_wrk serve-poll "http://127.0.0.1:$port/predict" "$serve_pid"
+        kill "$serve_pid"; wait "$serve_pid" 2>/dev/null || true
+        start_serve
+    else
+        echo "serve-poll: skipped (/dev/cpu_dma_latency is not writable; run as root)"
+    fi
+fi
 if [ -n "$baseline" ]; then
     for round in 1 2; do
         if [ "$round" = 2 ]; then

@@ -8,10 +8,13 @@ Loads the file with safetensors.numpy and verifies the layout that mcdropout wri
 "mcdropout" holding a JSON object with format_version 1 (2 with input.transform or density statistics), architecture.layer_sizes (matching the tensors) and
 architecture.activation "relu", dropout (one probability in [0, 1) per dense layer input), input.scale (> 0; pixels
 0-255 are divided by it) and optional input.shape, labels (one string per output), dataset, seed, metrics (object)
-and optional hyperparameters (object).
+and optional hyperparameters (object). An optional input.transform must be "center_of_mass" on a square
+single-channel input.shape; optional input.mean and input.std (both or neither) hold one number per input.
 
-The deterministic forward pass is x / scale -> Dense -> ReLU -> ... -> softmax, in float64 (dropout off; inverted
-dropout needs no weight rescaling). --data SET_DIR (e.g. data/mnist) runs it over SET_DIR/t10k-*-ubyte.gz and
+The deterministic forward pass is prepare(x) -> Dense -> ReLU -> ... -> softmax, in float64 (dropout off; inverted
+dropout needs no weight rescaling), where prepare divides by input.scale, applies input.transform as the server does
+(center_of_mass: move the image by the whole pixels, halves towards zero, that bring its intensity centre of mass to
+pixel (side // 2, side // 2), zeros filling in) and then (x - mean) / std when the file has them. --data SET_DIR (e.g. data/mnist) runs it over SET_DIR/t10k-*-ubyte.gz and
 reports the accuracy; --dump-probabilities N (needs --data) adds the first N test images' logits and probability
 rows. --inputs FILE.json (a JSON list of pixel lists, 0-255) adds the probabilities of each input.
 Prints one JSON object on stdout; on any violation prints "check-model: ..." on stderr and exits 1 (2 for usage).
@@ -112,6 +115,18 @@ def check_metadata(raw: dict, sizes: list) -> dict:
         shape = source["shape"]
         require(isinstance(shape, list) and all(is_int(d) and d > 0 for d in shape) and math.prod(shape) == sizes[0],
                 f"input.shape {shape!r} must be positive integers whose product is {sizes[0]}")
+    if "transform" in source:
+        require(source["transform"] == "center_of_mass",
+                f"input.transform {source['transform']!r} is not supported ('center_of_mass')")
+        require(square_side(source.get("shape")) is not None,
+                f"input.transform needs a square single-channel input.shape, found {source.get('shape')!r}")
+    require(("mean" in source) == ("std" in source), "input.mean and input.std come together")
+    if "mean" in source:
+        for key in ("mean", "std"):
+            values = source[key]
+            require(isinstance(values, list) and len(values) == sizes[0] and all(is_number(v) for v in values),
+                    f"input.{key} must be {sizes[0]} numbers")
+        require(all(v > 0 for v in source["std"]), "input.std must be positive")
     labels = meta["labels"]
     require(isinstance(labels, list) and len(labels) == sizes[-1] and all(isinstance(s, str) for s in labels),
             f"labels must be {sizes[-1]} strings, found {labels!r}")
@@ -122,9 +137,53 @@ def check_metadata(raw: dict, sizes: list) -> dict:
     return meta
 
 
-def forward(layers: list, pixels: np.ndarray, scale: float):
-    """Deterministic logits and softmax probabilities in float64 for uint8 images [N, ...]."""
-    h = pixels.reshape(len(pixels), -1).astype(np.float64) / scale
+def square_side(shape):
+    """The side of a square single-channel image shape ([28, 28], [1, 28, 28], [28, 28, 1]), else None."""
+    dims = [d for d in (shape or []) if d != 1]
+    return dims[0] if len(dims) == 2 and dims[0] == dims[1] else None
+
+
+def whole_pixels(difference: float, side: int) -> int:
+    """A centre-of-mass difference rounded to whole pixels, halves towards zero, within +-side."""
+    if not math.isfinite(difference):
+        return 0
+    magnitude = min(math.ceil(abs(difference) - 0.5), side)
+    return 0 if magnitude <= 0 else (-magnitude if difference < 0 else magnitude)
+
+
+def center_of_mass(images: np.ndarray, side: int) -> np.ndarray:
+    """Each raw image [N, side*side] moved so that its centre of mass is at pixel (side // 2, side // 2)."""
+    moved = np.zeros_like(images)
+    index = np.arange(side, dtype=np.float64)
+    for n, image in enumerate(images.reshape(len(images), side, side)):
+        mass = image.sum()
+        if not mass > 0:
+            moved[n] = image.reshape(-1)
+            continue
+        rows = whole_pixels(side // 2 - (image.sum(axis=1) * index).sum() / mass, side)
+        columns = whole_pixels(side // 2 - (image.sum(axis=0) * index).sum() / mass, side)
+        out = np.zeros_like(image)
+        ys, yd = slice(max(-rows, 0), side - max(rows, 0)), slice(max(rows, 0), side - max(-rows, 0))
+        xs, xd = slice(max(-columns, 0), side - max(columns, 0)), slice(max(columns, 0), side - max(-columns, 0))
+        out[yd, xd] = image[ys, xs]
+        moved[n] = out.reshape(-1)
+    return moved
+
+
+def prepare(pixels: np.ndarray, source: dict) -> np.ndarray:
+    """The network inputs of raw inputs [N, ...] as the server prepares them (float64)."""
+    x = pixels.reshape(len(pixels), -1).astype(np.float64)
+    if source.get("transform") == "center_of_mass":
+        x = center_of_mass(x, square_side(source.get("shape")))
+    x = x / float(source["scale"])
+    if "mean" in source:
+        x = (x - np.asarray(source["mean"], dtype=np.float64)) / np.asarray(source["std"], dtype=np.float64)
+    return x
+
+
+def forward(layers: list, pixels: np.ndarray, source: dict):
+    """Deterministic logits and softmax probabilities in float64 for raw inputs [N, ...]."""
+    h = prepare(pixels, source)
     for i, (weight, bias) in enumerate(layers):
         h = h @ weight.astype(np.float64).T + bias.astype(np.float64)
         if i < len(layers) - 1:
@@ -144,7 +203,7 @@ def evaluate(layers: list, meta: dict, directory: Path, dump: int) -> dict:
     require(image_dims[1] * image_dims[2] == layers[0][0].shape[1],
             f"test images have {image_dims[1] * image_dims[2]} pixels, the model takes {layers[0][0].shape[1]}")
     require(int(labels.max()) < layers[-1][0].shape[0], "test labels exceed the model's outputs")
-    logits, probabilities = forward(layers, images, float(meta["input"]["scale"]))
+    logits, probabilities = forward(layers, images, meta["input"])
     result = {"data": str(directory), "test_count": int(image_dims[0]),
               "accuracy": float((probabilities.argmax(axis=1) == labels).mean())}
     if dump:
@@ -162,7 +221,7 @@ def run_inputs(layers: list, meta: dict, path: Path) -> np.ndarray:
     width = layers[0][0].shape[1]
     require(pixels.ndim == 2 and pixels.shape[1] == width,
             f"inputs {path}: want a list of {width}-pixel lists, found shape {list(pixels.shape)}")
-    return forward(layers, pixels, float(meta["input"]["scale"]))[1]
+    return forward(layers, pixels, meta["input"])[1]
 
 
 def main() -> None:
@@ -187,7 +246,8 @@ def main() -> None:
         sizes = [layers[0][0].shape[1]] + [w.shape[0] for w, _ in layers]
         meta = check_metadata(raw, sizes)
         summary = {"model": str(args.model), "valid": True, "layer_sizes": sizes, "dropout": meta["dropout"],
-                   "input_scale": meta["input"]["scale"], "labels": meta["labels"], "dataset": meta["dataset"],
+                   "input_scale": meta["input"]["scale"],
+                   "input_transform": meta["input"].get("transform"), "labels": meta["labels"], "dataset": meta["dataset"],
                    "seed": meta["seed"], "metrics": meta["metrics"],
                    "parameters": int(sum(w.size + b.size for w, b in layers))}
         if args.data is not None:

@@ -18,3 +18,16 @@ void mcd_add_rows_variant(int vector_width, float *out, const float *base, const
 
 /// The vector unit `mcd_add_rows` uses on this CPU: 512 (AVX-512F), 256 (AVX2 + FMA) or 0 (scalar fmaf).
 int mcd_vector_width(void);
+
+/// `mcd_add_rows` for `outputs` outputs over one list of rows, each row read once for all of them: for o < outputs,
+/// out[o·out_stride + c] = base[c] + Σ_j alphas[o·alpha_stride + j] · rows[indices[j] · stride + c], with exactly the
+/// bytes `mcd_add_rows` gives output o over the same terms (a zero alpha adds an exact zero). `base` (shared by the
+/// outputs) may be NULL but must not overlap `out`.
+void mcd_add_rows_multi(int outputs, float *out, ptrdiff_t out_stride, const float *base, const float *rows,
+                        ptrdiff_t stride, const int32_t *indices, const float *alphas, ptrdiff_t alpha_stride,
+                        ptrdiff_t count, ptrdiff_t width);
+
+/// `mcd_add_rows_multi` with a chosen variant (as in `mcd_add_rows_variant`), for tests.
+void mcd_add_rows_multi_variant(int vector_width, int outputs, float *out, ptrdiff_t out_stride, const float *base,
+                                const float *rows, ptrdiff_t stride, const int32_t *indices, const float *alphas,
+                                ptrdiff_t alpha_stride, ptrdiff_t count, ptrdiff_t width);
