@@ -31,6 +31,25 @@ func runPython(_ arguments: [String]) throws -> (status: Int32, output: [UInt8],
 
 @Suite("Python interoperability", .enabled(if: interopPython != nil, "needs Python with numpy and safetensors"))
 struct PythonInteropTests {
+    /// Writes `file` and `inputs` (pixel lists) to a temporary directory, runs `check-model.py MODEL --inputs FILE`
+    /// and returns its summary (it must exit 0).
+    static func checkModel(_ file: ModelFile, inputs: [[Int]]) throws -> JSONValue {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("interop-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let modelURL = directory.appendingPathComponent("m.safetensors")
+        try Data(file.encoded()).write(to: modelURL)
+        let inputsURL = directory.appendingPathComponent("inputs.json")
+        try Data("[\(inputs.map { "[\($0.map(String.init).joined(separator: ","))]" }.joined(separator: ","))]".utf8)
+            .write(to: inputsURL)
+        let result = try runPython([
+            repositoryRoot.appendingPathComponent("scripts/checks/check-model.py").path, modelURL.path,
+            "--inputs", inputsURL.path,
+        ])
+        #expect(result.status == 0, "\(result.error)")
+        return try JSONParser.parse(result.output)
+    }
+
     @Test("a file written by Swift reads in Python's safetensors with the same layout and the same outputs")
     func pythonReadsSwiftFile() throws {
         var generator = RandomSource(seed: 5)
@@ -41,22 +60,8 @@ struct PythonInteropTests {
             metadata: ModelMetadata(
                 layerSizes: model.layerSizes, dropoutProbabilities: [0, 0.5], labels: (0..<10).map(String.init),
                 dataset: "synthetic", seed: 5, inputShape: [28, 28]))
-        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("interop-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
-        defer { try? FileManager.default.removeItem(at: directory) }
-        let modelURL = directory.appendingPathComponent("m.safetensors")
-        try Data(file.encoded()).write(to: modelURL)
         let inputs = (0..<3).map { _ in (0..<784).map { _ in Int(generator.next() % 256) } }
-        let inputsURL = directory.appendingPathComponent("inputs.json")
-        try Data("[\(inputs.map { "[\($0.map(String.init).joined(separator: ","))]" }.joined(separator: ","))]".utf8)
-            .write(to: inputsURL)
-
-        let result = try runPython([
-            repositoryRoot.appendingPathComponent("scripts/checks/check-model.py").path, modelURL.path,
-            "--inputs", inputsURL.path,
-        ])
-        #expect(result.status == 0, "\(result.error)")
-        let summary = try JSONParser.parse(result.output)
+        let summary = try Self.checkModel(file, inputs: inputs)
         #expect(summary["layer_sizes"] == .array([.number(784), .number(24), .number(10)]))
         #expect(summary["dropout"] == .array([.number(0), .number(0.5)]))
         let swift = model.deterministicProbabilities(
@@ -78,11 +83,6 @@ struct PythonInteropTests {
             layerSizes: model.layerSizes, dropoutProbabilities: [0, 0.5], labels: (0..<10).map(String.init),
             dataset: "synthetic", seed: 9, inputShape: [28, 28])
         metadata.inputTransform = .centerOfMass
-        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("interop-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
-        defer { try? FileManager.default.removeItem(at: directory) }
-        let modelURL = directory.appendingPathComponent("m.safetensors")
-        try Data(ModelFile(model: model, metadata: metadata).encoded()).write(to: modelURL)
         // Blobs of ink off the centre by various amounts (one moves by half a pixel exactly: it stays), and an empty
         // image.
         func blob(row: Int, column: Int, width: Int) -> [Int] {
@@ -96,15 +96,7 @@ struct PythonInteropTests {
             blob(row: 2, column: 3, width: 4), blob(row: 20, column: 18, width: 6), blob(row: 13, column: 13, width: 2),
             [Int](repeating: 0, count: 784),
         ]
-        let inputsURL = directory.appendingPathComponent("inputs.json")
-        try Data("[\(inputs.map { "[\($0.map(String.init).joined(separator: ","))]" }.joined(separator: ","))]".utf8)
-            .write(to: inputsURL)
-        let result = try runPython([
-            repositoryRoot.appendingPathComponent("scripts/checks/check-model.py").path, modelURL.path,
-            "--inputs", inputsURL.path,
-        ])
-        #expect(result.status == 0, "\(result.error)")
-        let summary = try JSONParser.parse(result.output)
+        let summary = try Self.checkModel(ModelFile(model: model, metadata: metadata), inputs: inputs)
         #expect(summary["input_transform"] == .string("center_of_mass"))
         let prepared = metadata.inputPreparation.prepared(ArraySlice(inputs.flatMap { $0.map(UInt8.init) }), width: 784)
         let swift = model.deterministicProbabilities(for: Matrix(rows: inputs.count, columns: 784, storage: prepared))
