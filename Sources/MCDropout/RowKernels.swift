@@ -36,14 +36,9 @@ public enum RowKernels {
         of input: UnsafePointer<Float>, count: Int, units: UnsafeMutablePointer<Int32>,
         values: UnsafeMutablePointer<Float>
     ) -> Int {
-        var found = 0
-        for index in 0..<count {
-            let value = input[index]
-            units[found] = Int32(truncatingIfNeeded: index)
-            values[found] = value
-            found += value != 0 ? 1 : 0
-        }
-        return found
+        nonZeroTerms(
+            of: input, inputs: 1, inputStride: count, count: count, rectify: false, units: units, values: values,
+            valueStride: count)
     }
 
     /// ``addRows(into:base:rows:stride:indices:alphas:count:width:variant:)`` for `outputs` outputs over one list of
