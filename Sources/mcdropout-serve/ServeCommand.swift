@@ -187,8 +187,8 @@ struct ServeCommand: ParsableCommand {
                 "--grpc-max-concurrent-streams, --grpc-handshake-timeout and --grpc-keepalive-timeout must be ≥ 1, "
                     + "--grpc-max-ping-strikes ≥ 0, the other --grpc-* timeouts ≥ 0 (0: none), all below 2147483 s")
         }
-        if let cpuLatencyLimit, !(0...2_000_000_000).contains(cpuLatencyLimit) {
-            throw ValidationError("--cpu-latency-limit must be 0 ... 2000000000 µs, not \(cpuLatencyLimit)")
+        if let cpuLatencyLimit, !CPULatencyRequest.limits.contains(cpuLatencyLimit) {
+            throw ValidationError("--cpu-latency-limit must be \(CPULatencyRequest.limits) µs, not \(cpuLatencyLimit)")
         }
         guard maxBufferedBodyBytes >= maxBodyBytes else {
             throw ValidationError(

@@ -10,7 +10,7 @@ import Synchronization
 public enum CPULatencyRequestError: Error, Equatable, CustomStringConvertible {
     /// The PM QoS device could not be opened or written (`errno`; no such device, or not root).
     case unavailable(path: String, errno: Int32)
-    /// The limit is not a wake-up latency the kernel accepts (0 ... 2,000,000,000 µs).
+    /// The limit is not a wake-up latency the kernel accepts (``CPULatencyRequest/limits``).
     case invalidLimit(Int)
 
     public var description: String {
@@ -18,7 +18,7 @@ public enum CPULatencyRequestError: Error, Equatable, CustomStringConvertible {
         case .unavailable(let path, let code):
             return "cannot hold a CPU latency request on \(path): \(String(cString: strerror(code)))"
         case .invalidLimit(let microseconds):
-            return "CPU latency limit \(microseconds) µs is not in 0 ... 2000000000"
+            return "CPU latency limit \(microseconds) µs is not in \(CPULatencyRequest.limits)"
         }
     }
 }
@@ -35,6 +35,9 @@ public final class CPULatencyRequest: Sendable {
     /// The PM QoS device for CPU wake-up latency.
     public static let devicePath = "/dev/cpu_dma_latency"
 
+    /// The limits in microseconds the kernel accepts.
+    public static let limits = 0...2_000_000_000
+
     /// The requested limit in microseconds.
     public let microseconds: Int
     private let descriptor: Int32
@@ -42,7 +45,7 @@ public final class CPULatencyRequest: Sendable {
 
     /// Makes the request on `path` (the PM QoS device; tests may name another file).
     public init(microseconds: Int, path: String = CPULatencyRequest.devicePath) throws(CPULatencyRequestError) {
-        guard (0...2_000_000_000).contains(microseconds) else { throw .invalidLimit(microseconds) }
+        guard Self.limits.contains(microseconds) else { throw .invalidLimit(microseconds) }
         let descriptor = open(path, O_WRONLY | O_CLOEXEC)
         guard descriptor >= 0 else { throw .unavailable(path: path, errno: errno) }
         // The device takes the value as a binary 32-bit integer.
