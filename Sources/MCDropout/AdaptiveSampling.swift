@@ -72,6 +72,29 @@ public struct AdaptiveSampling: Sendable, Equatable {
     }
 }
 
+extension AdaptiveSampling {
+    /// Gives the settled-decision test the verdict it must settle: the rule's one condition on a summary score.
+    ///
+    /// Density conditions do not change with the passes, so they need no settling. A rule with several summary-score
+    /// conditions has no single score to test; then the arg-max and the precision bound decide. A regression head has
+    /// no arg-max: it gets the precision rule alone, in ``AdaptiveSampling/standard``'s blocks. The server's
+    /// `"samples": "auto"` and `mcdropout-eval evaluate --adaptive-decisive` both settle the rule they report here.
+    /// A rule without a decision test is left as it is.
+    public mutating func settle(_ rule: UncertaintyRule?, head: OutputHead) {
+        guard decision != nil else { return }
+        guard head.isClassification else {
+            decision = nil
+            blockSize = AdaptiveSampling.standard.blockSize
+            return
+        }
+        let summaryConditions = (rule?.conditions ?? []).compactMap { condition -> UncertaintyThreshold? in
+            guard case .uncertainty(let score) = condition.score else { return nil }
+            return UncertaintyThreshold(score: score, value: condition.threshold)
+        }
+        decision?.uncertainty = summaryConditions.count == 1 ? summaryConditions[0] : nil
+    }
+}
+
 extension MonteCarloWorkspace {
     /// The statistics row of `instance`: `C` sums, `C` sums of squares, the entropy sum, the pass count.
     @inline(__always)

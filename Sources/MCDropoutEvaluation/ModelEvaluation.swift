@@ -19,8 +19,9 @@ public struct EvaluationOptions: Sendable, Equatable {
     public var blasThreads = 1
     /// Also compare adaptive sampling with fixed ``mainSamples``.
     public var compareAdaptive = false
-    /// With ``compareAdaptive``: stop when the decision is settled (``AdaptiveSampling/decisive(uncertainty:)``
-    /// with the model's uncertainty rule) instead of the server's precision rule ``AdaptiveSampling/standard``.
+    /// With ``compareAdaptive``: stop when the decision is settled (``AdaptiveSampling/decisive(uncertainty:)``,
+    /// settled on the model's stored rule by ``AdaptiveSampling/settle(_:head:)`` as the server's `"samples": "auto"`
+    /// does) instead of the precision rule ``AdaptiveSampling/standard``.
     public var adaptiveDecisive = false
 
     public init() {}
@@ -37,8 +38,10 @@ public struct ModelEvaluation {
     let test: LabeledImages
     let ood: LabeledImages?
     let labels: [Int]
-    /// The model's stored uncertainty rule, whose verdict the decisive adaptive rule must settle.
-    let uncertainty: UncertaintyThreshold?
+    /// The model's stored uncertainty rule (either form), whose verdict the decisive adaptive rule must settle.
+    let uncertaintyRule: UncertaintyRule?
+    /// The model's output head.
+    let head: OutputHead
     let log: (String) -> Void
 
     /// Evaluates `file` (named `modelPath` in the result) on `test` and, when given, the out-of-distribution set
@@ -49,7 +52,8 @@ public struct ModelEvaluation {
     ) -> EvaluationReport {
         let evaluation = ModelEvaluation(
             model: file.members, input: file.metadata.inputPreparation, options: options, test: test, ood: ood?.images,
-            labels: test.labels.map(Int.init), uncertainty: try? file.metadata.uncertaintyThreshold(), log: log)
+            labels: test.labels.map(Int.init), uncertaintyRule: (try? file.uncertaintyRule()) ?? nil,
+            head: file.metadata.head, log: log)
         let metadata = file.metadata
         log(
             "\(modelPath): \(metadata.dataset) test \(test.count) images, "
@@ -193,7 +197,9 @@ public struct ModelEvaluation {
         let limit = options.largeSamplesLimit
         let inCount = limit > 0 ? min(limit, test.count) : test.count
         let outCount = ood.map { limit > 0 ? min(limit, $0.count) : $0.count }
-        let rule = options.adaptiveDecisive ? AdaptiveSampling.decisive(uncertainty: uncertainty) : .standard
+        var rule = options.adaptiveDecisive ? AdaptiveSampling.decisive(uncertainty: nil) : .standard
+        // The server's `"samples": "auto"` settles the stored rule the same way (one code path).
+        rule.settle(uncertaintyRule, head: head)
         let adaptiveIn = AdaptiveComparison.predictions(
             model, on: test.subset(0..<inCount), input: input, sampling: rule, firstSeed: options.seed)
         let adaptiveOut = ood.map {

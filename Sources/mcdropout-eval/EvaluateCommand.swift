@@ -41,6 +41,14 @@ struct EvaluateCommand: ParsableCommand {
     var largeSamplesLimit: Int = 1000
     @Option(help: "Evaluate only the first N test and OOD images (0 = all).")
     var limit: Int = 0
+    @Option(
+        help: """
+            Images to evaluate: 'test' (the test sets) or 'validation' (the last --validation-count training images of \
+            the data set and of the OOD set, as mcdropout-train and fit-rule split them; for choosing settings).
+            """)
+    var split: EvaluationSplit = .test
+    @Option(help: "With --split validation: training images at the end of each training set used.")
+    var validationCount = 5000
     @OptionGroup var seedOptions: SeedOptions<EvaluationSeed>
     @Option(help: "Accuracy the selective-prediction threshold must reach on the kept predictions.")
     var targetAccuracy: Double = 0.995
@@ -62,6 +70,7 @@ struct EvaluateCommand: ParsableCommand {
         guard mainSamples >= 1, largeSamplesLimit >= 0, limit >= 0 else {
             throw ValidationError("--main-samples must be ≥ 1, limits ≥ 0")
         }
+        guard validationCount >= 1 else { throw ValidationError("--validation-count must be ≥ 1") }
         guard targetAccuracy > 0, targetAccuracy <= 1 else {
             throw ValidationError("--target-accuracy must be in (0, 1]")
         }
@@ -89,15 +98,12 @@ struct EvaluateCommand: ParsableCommand {
             ?? URL(fileURLWithPath: model).deletingPathExtension().appendingPathExtension("evaluation.json").path
         try OutputFile.check(path, force: forceOptions.force)
         let directory = data.directory(for: dataset)
-        let test = try DatasetLoader.load(directory: directory, split: .test)
-        try KnownDataset.check(test, split: .test, from: directory, expected: dataset)
+        let test = try load(directory: directory, expected: dataset)
         let oodName = oodDataset ?? (dataset == "mnist" ? "fashion-mnist" : "mnist")
         var ood: LabeledImages?
         if oodName != "none" {
             let oodDirectory = oodDataDir ?? "data/\(oodName)"
-            let set = try DatasetLoader.load(directory: oodDirectory, split: .test)
-            try KnownDataset.check(set, split: .test, from: oodDirectory, expected: oodName)
-            ood = set.prefix(limit)
+            ood = try load(directory: oodDirectory, expected: oodName).prefix(limit)
         }
         var report = ModelEvaluation.run(
             file, modelPath: model, test: test.prefix(limit), ood: ood.map { (oodName, $0) }, options: options,
@@ -109,6 +115,23 @@ struct EvaluateCommand: ParsableCommand {
         if writeThreshold, let recommended = report.recommendedThreshold {
             try ThresholdWriter.write(recommended, toModelAt: model, original: bytes)
             log("wrote the threshold into \(model)")
+        }
+    }
+
+    /// The test set in `directory`, or with `--split validation` the last `--validation-count` training images.
+    private func load(directory: String, expected: String) throws -> LabeledImages {
+        switch split {
+        case .test:
+            let set = try DatasetLoader.load(directory: directory, split: .test)
+            try KnownDataset.check(set, split: .test, from: directory, expected: expected)
+            return set
+        case .validation:
+            let set = try DatasetLoader.load(directory: directory, split: .train)
+            try KnownDataset.check(set, split: .train, from: directory, expected: expected)
+            guard validationCount < set.count else {
+                throw ValidationError("--validation-count leaves no training images in \(directory)")
+            }
+            return set.subset((set.count - validationCount)..<set.count)
         }
     }
 
@@ -124,6 +147,12 @@ struct EvaluateCommand: ParsableCommand {
 extension LabeledImages {
     /// The first `limit` examples (all for 0).
     func prefix(_ limit: Int) -> LabeledImages { limit > 0 ? subset(0..<Swift.min(limit, count)) : self }
+}
+
+/// `evaluate --split`: which images are evaluated.
+enum EvaluationSplit: String, ExpressibleByArgument, CaseIterable {
+    case test
+    case validation
 }
 
 /// `evaluate --seed`.

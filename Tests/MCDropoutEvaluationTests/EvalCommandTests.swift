@@ -62,6 +62,22 @@ struct EvalCommandTests {
         }
     }
 
+    @Test("evaluate --split validation evaluates the last --validation-count training images")
+    func validationSplit() throws {
+        let fixture = try TinyEvaluationFixture()
+        defer { fixture.remove() }
+        let output = fixture.directory.appendingPathComponent("results").path
+        let result = try eval([
+            "evaluate", "--model", fixture.modelPath, "--data-dir", fixture.dataDirectory, "--ood-dataset", "none",
+            "--sample-counts", "1,10", "--main-samples", "10", "--target-accuracy", "0.99", "--split", "validation",
+            "--validation-count", "20", "--output-dir", output, "--name", "tiny",
+        ])
+        #expect(result.status == 0, "\(result.error)")
+        #expect(try EvaluationReport(contentsOf: "\(output)/tiny.json").testCount == 20)
+        let tooMany = try eval(evaluateArguments(fixture, output: output) + ["--split", "validation", "--force"])
+        #expect(tooMany.status != 0 && tooMany.error.contains("--validation-count leaves no training images"))
+    }
+
     @Test("evaluate --write-threshold stores the threshold and says so in the result")
     func writeThreshold() throws {
         let fixture = try TinyEvaluationFixture()

@@ -140,6 +140,23 @@ struct EvaluationLibraryTests {
         }
     }
 
+    @Test("--adaptive-decisive settles the stored rule as the server does, also in the rules-list form")
+    func adaptiveSettlesStoredRule() {
+        var file = ModelFile(model: TinyEvaluationFixture.model, metadata: TinyEvaluationFixture.metadata)
+        file.setUncertaintyRule(
+            UncertaintyRule(conditions: [.init(score: .uncertainty(.maxProbability), threshold: 0.3)], sampleCount: 10))
+        var options = smallOptions
+        options.adaptiveDecisive = true
+        let report = ModelEvaluation.run(
+            file, modelPath: "tiny.safetensors", test: TinyEvaluationFixture.classes(count: 20),
+            ood: ("noise", TinyEvaluationFixture.noise(count: 20)), options: options)
+        var served = AdaptiveSampling.decisive(uncertainty: nil)
+        served.settle((try? file.uncertaintyRule()) ?? nil, head: file.metadata.head)
+        #expect(report.adaptive?.rule == AdaptiveSummary.Rule(served))
+        #expect(report.adaptive?.rule.decisionScore == "max_probability")
+        #expect(report.adaptive?.rule.decisionThreshold == 0.3)
+    }
+
     @Test("a threshold is only taken from an evaluation of the very same parameters")
     func thresholdChecks() throws {
         let report = tinyReport(options: smallOptions)

@@ -82,6 +82,31 @@ struct SettledDecisionTests {
         #expect(settled(bounded, Array(repeating: [0.9, 0.1], count: 16)))
     }
 
+    @Test("settle takes a stored rule's one summary-score condition; density conditions need no settling")
+    func settleStoredRule() {
+        let stored = UncertaintyRule(conditions: [
+            .init(score: .uncertainty(.maxProbability), threshold: 0.6),
+            .init(score: .density(.reconstructionError), threshold: 0.04),
+            .init(score: .density(.inkDeviation), threshold: 0.9),
+        ])
+        var rule = AdaptiveSampling.decisive(uncertainty: nil)
+        rule.settle(stored, head: .classification)
+        #expect(rule.decision?.uncertainty == UncertaintyThreshold(score: .maxProbability, value: 0.6))
+        // Two summary-score conditions have no single score to settle: the arg-max and the bounds decide.
+        var two = stored
+        two.conditions.append(.init(score: .uncertainty(.mutualInformation), threshold: 0.1))
+        rule.settle(two, head: .classification)
+        #expect(rule.decision != nil && rule.decision?.uncertainty == nil)
+        // No arg-max for regression: the precision rule alone, in the standard blocks.
+        var regression = AdaptiveSampling.decisive(uncertainty: nil)
+        regression.settle(stored, head: .regression)
+        #expect(regression.decision == nil && regression.blockSize == AdaptiveSampling.standard.blockSize)
+        // A rule without a decision test is left as it is.
+        var precision = AdaptiveSampling.standard
+        precision.settle(stored, head: .regression)
+        #expect(precision == AdaptiveSampling.standard)
+    }
+
     @Test("the decisive rule stops confident inputs at the minimum and checks every block")
     func decisiveRule() {
         let rule = AdaptiveSampling.decisive(uncertainty: nil)
