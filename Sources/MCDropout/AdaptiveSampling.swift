@@ -93,6 +93,32 @@ extension AdaptiveSampling {
         }
         decision?.uncertainty = summaryConditions.count == 1 ? summaryConditions[0] : nil
     }
+
+    /// The rule for an input the stored rule already calls unfamiliar before any pass (see
+    /// ``UncertaintyRule/flagsBeforeSampling(_:)``): at least `samples` passes — the N the rule was fitted at, so
+    /// the input's scores are those of a fixed-N request — then the same test up to the cap.
+    public func forUnfamiliarInput(samples: Int) -> AdaptiveSampling {
+        var rule = self
+        rule.minimumSamples = min(max(minimumSamples, samples), maximumSamples)
+        return rule
+    }
+
+    /// The rule for one scaled input: ``forUnfamiliarInput(samples:)`` when this rule has a decision test and `rule`
+    /// flags the input by the density scores known before sampling, this rule otherwise. The server's
+    /// `"samples": "auto"` and `mcdropout-eval evaluate --adaptive-decisive` both choose here.
+    ///
+    /// A settled decision stops on passes that happen to agree; an out-of-distribution input whose first passes
+    /// agree by chance would stop with a score far below its fixed-N value. The density conditions see such an input
+    /// before any pass.
+    public func forInput(
+        _ input: UnsafeBufferPointer<Float>, rule: UncertaintyRule?, density: DensityModel?, model: DropoutMLP,
+        workspace: inout DensityWorkspace
+    ) -> AdaptiveSampling {
+        guard decision != nil, let rule, let density,
+            rule.flagsBeforeSampling(density.predictionFreeValues(for: input, model: model, workspace: &workspace))
+        else { return self }
+        return forUnfamiliarInput(samples: rule.unfamiliarSampleCount)
+    }
 }
 
 extension MonteCarloWorkspace {

@@ -117,14 +117,23 @@ public struct DensityModel: Sendable, Equatable {
         for input: UnsafeBufferPointer<Float>, model: DropoutMLP, predictedClass: Int? = nil,
         workspace: inout DensityWorkspace
     ) -> DensityValues {
-        var result = DensityValues()
-        if let subspace { result.reconstructionError = subspace.reconstructionError(of: input, workspace: &workspace) }
-        if let gaussian { result.featureDistance = gaussian.distance(of: input, model: model, workspace: &workspace) }
-        if let ink { result.inkDeviation = ink.deviation(of: input) }
+        var result = predictionFreeValues(for: input, model: model, workspace: &workspace)
         if let rotation {
             result.rotationInstability = rotation.instability(
                 of: input, reference: predictedClass, workspace: &workspace)
         }
+        return result
+    }
+
+    /// The density scores that need no prediction (all but ``DensityScore/rotationInstability``), known before any
+    /// Monte-Carlo pass; ``values(for:model:predictedClass:workspace:)`` adds the rotation probe.
+    public func predictionFreeValues(
+        for input: UnsafeBufferPointer<Float>, model: DropoutMLP, workspace: inout DensityWorkspace
+    ) -> DensityValues {
+        var result = DensityValues()
+        if let subspace { result.reconstructionError = subspace.reconstructionError(of: input, workspace: &workspace) }
+        if let gaussian { result.featureDistance = gaussian.distance(of: input, model: model, workspace: &workspace) }
+        if let ink { result.inkDeviation = ink.deviation(of: input) }
         return result
     }
 }

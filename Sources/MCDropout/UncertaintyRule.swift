@@ -119,6 +119,20 @@ public struct UncertaintyRule: Sendable, Equatable {
         legacy = threshold
     }
 
+    /// Whether a density condition that needs no prediction (every density score but
+    /// ``DensityScore/rotationInstability``) flags an input with these values — known before any Monte-Carlo pass.
+    public func flagsBeforeSampling(_ density: DensityValues) -> Bool {
+        conditions.contains { condition in
+            guard case .density(let score) = condition.score, score != .rotationInstability,
+                let value = density[score]
+            else { return false }
+            return value > condition.threshold
+        }
+    }
+
+    /// The passes a flagged input gets from adaptive sampling: the N the rule was fitted at (100 when not stored).
+    public var unfamiliarSampleCount: Int { sampleCount ?? 100 }
+
     /// Whether condition `index` holds for a prediction (false when its density score is unavailable).
     @inlinable
     public func isExceeded(_ index: Int, summary: PredictiveSummary, density: DensityValues) -> Bool {

@@ -7,13 +7,20 @@ public import MCDropoutData
 public enum AdaptiveComparison {
     /// Adaptive-sampling predictions; image `i` uses seed `firstSeed &+ i`, like ``PredictionSet/monteCarlo``, so the
     /// first passes are the fixed-N run's passes.
+    ///
+    /// - Parameters:
+    ///   - density: with `rule`, the model's density statistics: each input gets
+    ///   ``AdaptiveSampling/forInput(_:rule:density:model:workspace:)``, as in the server.
     public static func predictions(
         _ model: [DropoutMLP], on data: LabeledImages, input: InputPreparation, sampling: AdaptiveSampling,
-        firstSeed: UInt64
+        firstSeed: UInt64, density: DensityModel? = nil, rule: UncertaintyRule? = nil
     ) -> PredictionSet {
-        PredictionSet.perImage(model, on: data, input: input, firstSeed: firstSeed) {
+        var densityWorkspace = DensityWorkspace()
+        return PredictionSet.perImage(model, on: data, input: input, firstSeed: firstSeed) {
             predictor, input, seed, workspace, summary in
-            predictor.predictAdaptive(input, sampling: sampling, seed: seed, workspace: &workspace, into: &summary)
+            let chosen = sampling.forInput(
+                input, rule: rule, density: density, model: predictor.model, workspace: &densityWorkspace)
+            predictor.predictAdaptive(input, sampling: chosen, seed: seed, workspace: &workspace, into: &summary)
         }
     }
 

@@ -42,6 +42,8 @@ public struct ModelEvaluation {
     let uncertaintyRule: UncertaintyRule?
     /// The model's output head.
     let head: OutputHead
+    /// The model's density statistics, when its file holds them.
+    let density: DensityModel?
     let log: (String) -> Void
 
     /// Evaluates `file` (named `modelPath` in the result) on `test` and, when given, the out-of-distribution set
@@ -53,7 +55,7 @@ public struct ModelEvaluation {
         let evaluation = ModelEvaluation(
             model: file.members, input: file.metadata.inputPreparation, options: options, test: test, ood: ood?.images,
             labels: test.labels.map(Int.init), uncertaintyRule: (try? file.uncertaintyRule()) ?? nil,
-            head: file.metadata.head, log: log)
+            head: file.metadata.head, density: file.density, log: log)
         let metadata = file.metadata
         log(
             "\(modelPath): \(metadata.dataset) test \(test.count) images, "
@@ -201,10 +203,12 @@ public struct ModelEvaluation {
         // The server's `"samples": "auto"` settles the stored rule the same way (one code path).
         rule.settle(uncertaintyRule, head: head)
         let adaptiveIn = AdaptiveComparison.predictions(
-            model, on: test.subset(0..<inCount), input: input, sampling: rule, firstSeed: options.seed)
+            model, on: test.subset(0..<inCount), input: input, sampling: rule, firstSeed: options.seed,
+            density: density, rule: uncertaintyRule)
         let adaptiveOut = ood.map {
             AdaptiveComparison.predictions(
-                model, on: $0.subset(0..<(outCount ?? 0)), input: input, sampling: rule, firstSeed: oodSeed)
+                model, on: $0.subset(0..<(outCount ?? 0)), input: input, sampling: rule, firstSeed: oodSeed,
+                density: density, rule: uncertaintyRule)
         }
         let subsetLabels = Array(labels[0..<inCount])
         var adaptiveRow = row(.adaptive, samples: 0, adaptiveIn, adaptiveOut, labels: subsetLabels)

@@ -41,6 +41,28 @@ struct DensityScoreEndpointTests {
         return jsonBody(#"{"pixels": \#(pixels), "samples": 4, "seed": 1, "model": "\#(model)"\#(extra)}"#)
     }
 
+    @Test("\"auto\": an input the rule's density conditions flag before any pass runs the rule's N; others stop early")
+    func automaticUnfamiliar() throws {
+        func passes(_ value: Int, extra: String = "") throws -> Int {
+            let pixels = [255] + [Int](repeating: value, count: 783)
+            let response = service.handle(
+                HTTPRequest(
+                    method: "POST", path: "/predict",
+                    body: jsonBody(#"{"pixels": \#(pixels), "samples": "auto", "seed": 1, "model": "dense"\#(extra)}"#))
+            )
+            #expect(response.status == 200, "\(response.errorMessage ?? "")")
+            return Int(try #require(response.json?["samples"]?.doubleValue))
+        }
+        // The constant model's passes agree: a familiar input stops at the minimum, …
+        #expect(try passes(51) == AdaptiveSampling.decisive(uncertainty: nil).minimumSamples)
+        // … one the stored rule flags by its reconstruction error (0.25 > 0.1) runs the rule's N (100: none stored).
+        #expect(try passes(128) == 100)
+        // A request's own rule decides instead: a max-probability threshold alone flags nothing before sampling.
+        #expect(try passes(128, extra: #", "uncertainty_threshold": 0.5"#) == 16)
+        // A request naming a tolerance keeps the precision rule, which has no decision test.
+        #expect(try passes(128, extra: #", "tolerance": 0.01"#) == 16)
+    }
+
     @Test("/predict returns the reconstruction error, which condition fired, and the composite rule")
     func predict() throws {
         let quiet = service.handle(HTTPRequest(method: "POST", path: "/predict", body: body(51))).json

@@ -107,6 +107,58 @@ struct SettledDecisionTests {
         #expect(precision == AdaptiveSampling.standard)
     }
 
+    @Test("an input the rule's density conditions flag before sampling gets the rule's N; rotation waits for passes")
+    func unfamiliarInput() {
+        let model = sparseWideModel(width: 64, dropout: 0.3, seed: 5)
+        let density = DensityModel(
+            ink: InkStatistics(cut: 0.5, medianShare: 0.1),
+            rotation: RotationProbe(angles: [90], side: 28, model: model), trainingCount: 1)
+        let stored = UncertaintyRule(
+            conditions: [
+                .init(score: .uncertainty(.maxProbability), threshold: 0.6),
+                .init(score: .density(.inkDeviation), threshold: 1),
+                .init(score: .density(.rotationInstability), threshold: -1),
+            ], sampleCount: 64)
+        // Share 0.1 above the cut: deviation ≈ 0; all above it: ln(1.0013 / 0.1) ≈ 2.3 > 1.
+        let typical = (0..<784).map { Float($0 % 10 == 0 ? 1 : 0) }
+        let inked = [Float](repeating: 1, count: 784)
+        var workspace = DensityWorkspace()
+        let early = inked.withUnsafeBufferPointer {
+            density.predictionFreeValues(for: $0, model: model, workspace: &workspace)
+        }
+        #expect(early.rotationInstability == nil, "the rotation probe needs the served class")
+        #expect(stored.flagsBeforeSampling(early))
+        let quiet = typical.withUnsafeBufferPointer {
+            density.predictionFreeValues(for: $0, model: model, workspace: &workspace)
+        }
+        #expect(!stored.flagsBeforeSampling(quiet), "rotation (threshold −1) would flag it, but only after passes")
+
+        let decisive = AdaptiveSampling.decisive(uncertainty: nil)
+        func chosen(_ input: [Float], _ sampling: AdaptiveSampling, rule: UncertaintyRule?) -> AdaptiveSampling {
+            input.withUnsafeBufferPointer {
+                sampling.forInput($0, rule: rule, density: density, model: model, workspace: &workspace)
+            }
+        }
+        #expect(chosen(inked, decisive, rule: stored).minimumSamples == 64)
+        #expect(chosen(inked, decisive, rule: stored).maximumSamples == decisive.maximumSamples)
+        #expect(chosen(typical, decisive, rule: stored) == decisive)
+        #expect(chosen(inked, decisive, rule: nil) == decisive)
+        #expect(chosen(inked, .standard, rule: stored) == .standard, "the precision rule has no decision to settle")
+        #expect(decisive.forUnfamiliarInput(samples: 1000).minimumSamples == decisive.maximumSamples)
+        #expect(UncertaintyRule(conditions: []).unfamiliarSampleCount == 100)
+
+        // Predicting with the chosen rule: the flagged input's passes are the first 64 of a fixed request.
+        let predictor = MonteCarloPredictor(model: model)
+        var predictorWorkspace = MonteCarloWorkspace()
+        var summary = PredictiveSummary.empty
+        inked.withUnsafeBufferPointer {
+            predictor.predictAdaptive(
+                $0, sampling: chosen(inked, decisive, rule: stored), seed: 3, workspace: &predictorWorkspace,
+                into: &summary)
+        }
+        #expect(summary.sampleCount >= 64)
+    }
+
     @Test("the decisive rule stops confident inputs at the minimum and checks every block")
     func decisiveRule() {
         let rule = AdaptiveSampling.decisive(uncertainty: nil)

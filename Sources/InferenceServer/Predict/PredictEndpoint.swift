@@ -88,7 +88,7 @@ extension InferenceService {
             sampling.settle(rule, head: model.file.metadata.head)
             samples = .automatic(sampling)
         }
-        let passes = runPasses(model, samples: samples, seed: seed, worker: worker)
+        let passes = runPasses(model, samples: samples, seed: seed, rule: rule, worker: worker)
         scoreDensity(model, worker: worker)
         return passes
     }
@@ -116,7 +116,11 @@ extension InferenceService {
         }
     }
 
-    private func runPasses(_ model: LoadedModel, samples: SampleSetting, seed: UInt64, worker: WorkerState) -> Int {
+    /// - Parameter rule: with `"auto"`, inputs this rule flags before sampling get more passes
+    ///   (``AdaptiveSampling/forInput(_:rule:density:model:workspace:)``).
+    private func runPasses(
+        _ model: LoadedModel, samples: SampleSetting, seed: UInt64, rule: UncertaintyRule?, worker: WorkerState
+    ) -> Int {
         let instanceCount = worker.request.counts.count
         let started = ContinuousClock.now
         defer { statistics.models[model.name]?.recordSuccess(inputs: instanceCount, since: started) }
@@ -141,7 +145,7 @@ extension InferenceService {
                     into: &worker.summaries)
             }
             return count * instanceCount
-        case .automatic(let rule):
+        case .automatic(let sampling):
             if worker.summaries.count > instanceCount {
                 worker.summaries.removeLast(worker.summaries.count - instanceCount)
             }
@@ -149,9 +153,13 @@ extension InferenceService {
             var total = 0
             worker.pixels.withUnsafeBufferPointer { pixels in
                 for index in 0..<instanceCount {
+                    let input = UnsafeBufferPointer(rebasing: pixels[(index * width)..<((index + 1) * width)])
+                    let chosen = sampling.forInput(
+                        input, rule: rule, density: model.file.density, model: model.file.model,
+                        workspace: &worker.densityWorkspace)
                     model.predictor.predictAdaptive(
-                        UnsafeBufferPointer(rebasing: pixels[(index * width)..<((index + 1) * width)]), sampling: rule,
-                        seed: seed, workspace: &worker.workspace, into: &worker.summaries[index])
+                        input, sampling: chosen, seed: seed, workspace: &worker.workspace,
+                        into: &worker.summaries[index])
                     total += worker.summaries[index].sampleCount
                 }
             }
