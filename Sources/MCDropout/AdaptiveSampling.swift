@@ -114,7 +114,7 @@ extension AdaptiveSampling {
         _ input: UnsafeBufferPointer<Float>, rule: UncertaintyRule?, density: DensityModel?, model: DropoutMLP,
         workspace: inout DensityWorkspace
     ) -> AdaptiveSampling {
-        guard decision != nil, let rule, let density,
+        guard decision != nil, let rule, let density, rule.hasConditionBeforeSampling,
             rule.flagsBeforeSampling(density.predictionFreeValues(for: input, model: model, workspace: &workspace))
         else { return self }
         return forUnfamiliarInput(samples: rule.unfamiliarSampleCount)

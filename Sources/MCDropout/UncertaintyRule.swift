@@ -130,6 +130,15 @@ public struct UncertaintyRule: Sendable, Equatable {
         }
     }
 
+    /// Whether the rule has a density condition that needs no prediction (else ``flagsBeforeSampling(_:)`` is false
+    /// whatever the values).
+    public var hasConditionBeforeSampling: Bool {
+        conditions.contains { condition in
+            guard case .density(let score) = condition.score else { return false }
+            return score != .rotationInstability
+        }
+    }
+
     /// The passes a flagged input gets from adaptive sampling: the N the rule was fitted at (100 when not stored).
     public var unfamiliarSampleCount: Int { sampleCount ?? 100 }
 

@@ -146,6 +146,10 @@ struct SettledDecisionTests {
         #expect(chosen(inked, .standard, rule: stored) == .standard, "the precision rule has no decision to settle")
         #expect(decisive.forUnfamiliarInput(samples: 1000).minimumSamples == decisive.maximumSamples)
         #expect(UncertaintyRule(conditions: []).unfamiliarSampleCount == 100)
+        #expect(stored.hasConditionBeforeSampling)
+        let rotationOnly = UncertaintyRule(conditions: [.init(score: .density(.rotationInstability), threshold: -1)])
+        #expect(!rotationOnly.hasConditionBeforeSampling)
+        #expect(chosen(inked, decisive, rule: rotationOnly) == decisive)
 
         // Predicting with the chosen rule: the flagged input's passes are the first 64 of a fixed request.
         let predictor = MonteCarloPredictor(model: model)

@@ -6,7 +6,8 @@ enum SampleSetting: Equatable {
     /// Exactly this many passes per input.
     case fixed(Int)
     /// Passes in blocks until the decision is settled or the mean probabilities are precise enough
-    /// (`"samples": "auto"`); the decision test gets the model's uncertainty rule in ``InferenceService/run``.
+    /// (`"samples": "auto"`); the decision test gets the model's uncertainty rule in ``InferenceService/run``, and an
+    /// input that rule flags before sampling gets more passes there.
     case automatic(AdaptiveSampling)
 
     /// The most passes one input can take.
@@ -149,8 +150,9 @@ struct PredictScalars {
 
     /// Default adaptive rule: the settled-decision test (``AdaptiveSampling/decisive(uncertainty:)``: 16 to 200
     /// passes in blocks of 8, stop once the arg-max and the uncertainty verdict are settled at 3 standard errors
-    /// with every mean probability's standard error below 0.02, or all below 0.01). A request that names
-    /// `tolerance` gets the precision rule alone (``AdaptiveSampling/standard``'s blocks of 16), as it asked.
+    /// with every mean probability's standard error below 0.02, or all below 0.01; an input the rule's density
+    /// conditions flag before sampling first runs the rule's N: ``AdaptiveSampling/forInput``). A request that
+    /// names `tolerance` gets the precision rule alone (``AdaptiveSampling/standard``'s blocks of 16), as it asked.
     static let defaultRule = AdaptiveSampling.decisive(uncertainty: nil)
 
     /// Validates the members in a fixed order, so both decoding paths report the same first error.
