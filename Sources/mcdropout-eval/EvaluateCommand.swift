@@ -63,7 +63,10 @@ struct EvaluateCommand: ParsableCommand {
     @Flag(help: "Also compare adaptive sampling (samples: \"auto\") with fixed --main-samples, on the large-N subset.")
     var compareAdaptive = false
     @Flag(
-        help: "With --compare-adaptive: stop when the decision (arg-max and the model's uncertainty rule) is settled.")
+        help: """
+            With --compare-adaptive: the server's "auto" rule — stop when the decision (arg-max and the model's \
+            uncertainty rule) is settled; an input the rule's density conditions flag first runs the rule's N.
+            """)
     var adaptiveDecisive = false
 
     func validate() throws {
