@@ -114,10 +114,21 @@ extension AdaptiveSampling {
         _ input: UnsafeBufferPointer<Float>, rule: UncertaintyRule?, density: DensityModel?, model: DropoutMLP,
         workspace: inout DensityWorkspace
     ) -> AdaptiveSampling {
-        guard decision != nil, let rule, let density, rule.hasConditionBeforeSampling,
-            rule.flagsBeforeSampling(density.predictionFreeValues(for: input, model: model, workspace: &workspace))
-        else { return self }
-        return forUnfamiliarInput(samples: rule.unfamiliarSampleCount)
+        var values: DensityValues?
+        return forInput(input, rule: rule, density: density, model: model, workspace: &workspace, computed: &values)
+    }
+
+    /// ``forInput(_:rule:density:model:workspace:)`` that also hands back the density values it computed (`nil` when
+    /// it needed none), so that the caller need not compute them again.
+    public func forInput(
+        _ input: UnsafeBufferPointer<Float>, rule: UncertaintyRule?, density: DensityModel?, model: DropoutMLP,
+        workspace: inout DensityWorkspace, computed: inout DensityValues?
+    ) -> AdaptiveSampling {
+        computed = nil
+        guard decision != nil, let rule, let density, rule.hasConditionBeforeSampling else { return self }
+        let values = density.predictionFreeValues(for: input, model: model, workspace: &workspace)
+        computed = values
+        return rule.flagsBeforeSampling(values) ? forUnfamiliarInput(samples: rule.unfamiliarSampleCount) : self
     }
 }
 

@@ -118,11 +118,18 @@ public struct DensityModel: Sendable, Equatable {
         workspace: inout DensityWorkspace
     ) -> DensityValues {
         var result = predictionFreeValues(for: input, model: model, workspace: &workspace)
-        if let rotation {
-            result.rotationInstability = rotation.instability(
-                of: input, reference: predictedClass, workspace: &workspace)
-        }
+        addPredictionDependentValues(to: &result, for: input, predictedClass: predictedClass, workspace: &workspace)
         return result
+    }
+
+    /// Adds the score that needs the served class (``DensityScore/rotationInstability``) to `values` from
+    /// ``predictionFreeValues(for:model:workspace:)``, completing ``values(for:model:predictedClass:workspace:)``.
+    public func addPredictionDependentValues(
+        to values: inout DensityValues, for input: UnsafeBufferPointer<Float>, predictedClass: Int?,
+        workspace: inout DensityWorkspace
+    ) {
+        guard let rotation else { return }
+        values.rotationInstability = rotation.instability(of: input, reference: predictedClass, workspace: &workspace)
     }
 
     /// The density scores that need no prediction (all but ``DensityScore/rotationInstability``), known before any

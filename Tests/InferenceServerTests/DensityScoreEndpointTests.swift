@@ -51,6 +51,11 @@ struct DensityScoreEndpointTests {
                     body: jsonBody(#"{"pixels": \#(pixels), "samples": "auto", "seed": 1, "model": "dense"\#(extra)}"#))
             )
             #expect(response.status == 200, "\(response.errorMessage ?? "")")
+            // The density scores computed before sampling are reused, and equal a fixed-N request's.
+            let fixed = service.handle(HTTPRequest(method: "POST", path: "/predict", body: body(value))).json
+            for score in ["reconstruction_error", "ink_deviation", "rotation_instability"] {
+                #expect(response.json?[score] != nil && response.json?[score] == fixed?[score], "\(score)")
+            }
             return Int(try #require(response.json?["samples"]?.doubleValue))
         }
         // The constant model's passes agree: a familiar input stops at the minimum, …

@@ -132,6 +132,14 @@ struct SettledDecisionTests {
             density.predictionFreeValues(for: $0, model: model, workspace: &workspace)
         }
         #expect(!stored.flagsBeforeSampling(quiet), "rotation (threshold −1) would flag it, but only after passes")
+        var completed = early
+        inked.withUnsafeBufferPointer {
+            density.addPredictionDependentValues(to: &completed, for: $0, predictedClass: 3, workspace: &workspace)
+        }
+        let all = inked.withUnsafeBufferPointer {
+            density.values(for: $0, model: model, predictedClass: 3, workspace: &workspace)
+        }
+        #expect(completed == all && all.rotationInstability != nil)
 
         let decisive = AdaptiveSampling.decisive(uncertainty: nil)
         func chosen(_ input: [Float], _ sampling: AdaptiveSampling, rule: UncertaintyRule?) -> AdaptiveSampling {
@@ -150,6 +158,18 @@ struct SettledDecisionTests {
         let rotationOnly = UncertaintyRule(conditions: [.init(score: .density(.rotationInstability), threshold: -1)])
         #expect(!rotationOnly.hasConditionBeforeSampling)
         #expect(chosen(inked, decisive, rule: rotationOnly) == decisive)
+        // The values computed for the choice are handed back (none when no condition needs them).
+        var computed: DensityValues?
+        _ = inked.withUnsafeBufferPointer {
+            decisive.forInput(
+                $0, rule: stored, density: density, model: model, workspace: &workspace, computed: &computed)
+        }
+        #expect(computed == early)
+        _ = inked.withUnsafeBufferPointer {
+            decisive.forInput(
+                $0, rule: rotationOnly, density: density, model: model, workspace: &workspace, computed: &computed)
+        }
+        #expect(computed == nil)
 
         // Predicting with the chosen rule: the flagged input's passes are the first 64 of a fixed request.
         let predictor = MonteCarloPredictor(model: model)

@@ -88,39 +88,52 @@ extension InferenceService {
             sampling.settle(rule, head: model.file.metadata.head)
             samples = .automatic(sampling)
         }
-        let passes = runPasses(model, samples: samples, seed: seed, rule: rule, worker: worker)
-        scoreDensity(model, worker: worker)
+        let (passes, precomputed) = runPasses(model, samples: samples, seed: seed, rule: rule, worker: worker)
+        scoreDensity(model, worker: worker, predictionFreeDone: precomputed)
         return passes
     }
 
     /// Fills `worker.densityValues` from the scaled inputs in `worker.pixels`.
-    func scoreDensity(_ model: LoadedModel, worker: WorkerState) {
+    ///
+    /// - Parameter predictionFreeDone: `worker.densityValues` already holds every input's prediction-free values
+    ///   (computed before sampling); only the scores that need the served class are added.
+    func scoreDensity(_ model: LoadedModel, worker: WorkerState, predictionFreeDone: Bool = false) {
         let instanceCount = worker.request.counts.count
         let width = model.inputSize
-        worker.densityValues.removeAll(keepingCapacity: true)
         guard let density = model.file.density else {
+            worker.densityValues.removeAll(keepingCapacity: true)
             for _ in 0..<instanceCount { worker.densityValues.append(.none) }
             return
         }
+        if !predictionFreeDone { worker.densityValues.removeAll(keepingCapacity: true) }
         worker.pixels.withUnsafeBufferPointer { pixels in
             for index in 0..<instanceCount {
+                let input = UnsafeBufferPointer(rebasing: pixels[(index * width)..<((index + 1) * width)])
                 // The served class is the rotation probe's reference (no extra forward pass of the input).
                 let served =
                     index < worker.summaries.count && worker.summaries[index].head == .classification
                     ? worker.summaries[index].prediction : nil
-                worker.densityValues.append(
-                    density.values(
-                        for: UnsafeBufferPointer(rebasing: pixels[(index * width)..<((index + 1) * width)]),
-                        model: model.file.model, predictedClass: served, workspace: &worker.densityWorkspace))
+                if predictionFreeDone {
+                    density.addPredictionDependentValues(
+                        to: &worker.densityValues[index], for: input, predictedClass: served,
+                        workspace: &worker.densityWorkspace)
+                } else {
+                    worker.densityValues.append(
+                        density.values(
+                            for: input, model: model.file.model, predictedClass: served,
+                            workspace: &worker.densityWorkspace))
+                }
             }
         }
     }
 
     /// - Parameter rule: with `"auto"`, inputs this rule flags before sampling get more passes
-    ///   (``AdaptiveSampling/forInput(_:rule:density:model:workspace:)``).
+    ///   (``AdaptiveSampling/forInput(_:rule:density:model:workspace:computed:)``).
+    /// - Returns: the passes run, over all inputs, and whether `worker.densityValues` holds every input's
+    ///   prediction-free density values (computed for that choice).
     private func runPasses(
         _ model: LoadedModel, samples: SampleSetting, seed: UInt64, rule: UncertaintyRule?, worker: WorkerState
-    ) -> Int {
+    ) -> (passes: Int, densityDone: Bool) {
         let instanceCount = worker.request.counts.count
         let started = ContinuousClock.now
         defer { statistics.models[model.name]?.recordSuccess(inputs: instanceCount, since: started) }
@@ -137,33 +150,37 @@ extension InferenceService {
                     helper: IdleWorkerHelper(), split: worker.split)
             }
             if helped { metrics.splitRequests.add(1) }
-            return count
+            return (count, false)
         case .fixed(let count):
             worker.pixels.withUnsafeBufferPointer {
                 model.predictor.predictBatch(
                     $0, instanceCount: instanceCount, sampleCount: count, seed: seed, workspace: &worker.workspace,
                     into: &worker.summaries)
             }
-            return count * instanceCount
+            return (count * instanceCount, false)
         case .automatic(let sampling):
             if worker.summaries.count > instanceCount {
                 worker.summaries.removeLast(worker.summaries.count - instanceCount)
             }
             while worker.summaries.count < instanceCount { worker.summaries.append(.empty) }
             var total = 0
+            var densityDone = true
+            worker.densityValues.removeAll(keepingCapacity: true)
             worker.pixels.withUnsafeBufferPointer { pixels in
                 for index in 0..<instanceCount {
                     let input = UnsafeBufferPointer(rebasing: pixels[(index * width)..<((index + 1) * width)])
+                    var computed: DensityValues?
                     let chosen = sampling.forInput(
                         input, rule: rule, density: model.file.density, model: model.file.model,
-                        workspace: &worker.densityWorkspace)
+                        workspace: &worker.densityWorkspace, computed: &computed)
+                    if let computed { worker.densityValues.append(computed) } else { densityDone = false }
                     model.predictor.predictAdaptive(
                         input, sampling: chosen, seed: seed, workspace: &worker.workspace,
                         into: &worker.summaries[index])
                     total += worker.summaries[index].sampleCount
                 }
             }
-            return total
+            return (total, densityDone)
         }
     }
 
