@@ -255,3 +255,127 @@ void mcd_add_rows_multi(int outputs, MCD_MULTI_ARGS) {
     mcd_add_rows_multi_variant(512, outputs, out, out_stride, base, rows, stride, indices, alphas, alpha_stride,
                                count, width);
 }
+
+// The union compaction: the same selection in every variant (it only copies elements, so the outputs are equal).
+static ptrdiff_t nonzero_terms_scalar(const float *input, int inputs, ptrdiff_t input_stride, ptrdiff_t count,
+                                      int rectify, int32_t *units, float *values, ptrdiff_t value_stride) {
+    ptrdiff_t found = 0;
+    for (ptrdiff_t index = 0; index < count; index++) {
+        int non_zero = 0;
+        for (int row = 0; row < inputs; row++) {
+            float value = input[row * input_stride + index];
+            if (rectify) value = value > 0 ? value : 0;
+            values[row * value_stride + found] = value;
+            non_zero |= value != 0;
+        }
+        units[found] = (int32_t)index;
+        found += non_zero;
+    }
+    return found;
+}
+
+#if defined(__x86_64__)
+// 16 elements at a time: the rows' non-zero masks are or-ed, and each row's selected elements (and their indices)
+// are compressed in a register and written with a masked store (a compressing store to memory is slow on Zen 4).
+__attribute__((target("avx512f,popcnt"))) static ptrdiff_t nonzero_terms_avx512(const float *input, int inputs,
+                                                                                 ptrdiff_t input_stride,
+                                                                                 ptrdiff_t count, int rectify,
+                                                                                 int32_t *units, float *values,
+                                                                                 ptrdiff_t value_stride) {
+    const __m512 zero = _mm512_setzero_ps();
+    const __m512i lanes = _mm512_set_epi32(15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0);
+    ptrdiff_t found = 0;
+    for (ptrdiff_t index = 0; index < count; index += 16) {
+        ptrdiff_t left = count - index;
+        __mmask16 load = left >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << left) - 1);
+        __mmask16 selected = 0;
+        for (int row = 0; row < inputs; row++) {
+            __m512 value = _mm512_maskz_loadu_ps(load, input + row * input_stride + index);
+            // max(value, +0) returns its second operand for a NaN and for either zero: `value > 0 ? value : 0`.
+            if (rectify) value = _mm512_max_ps(value, zero);
+            selected |= _mm512_cmp_ps_mask(value, zero, _CMP_NEQ_UQ);
+        }
+        selected &= load;
+        if (!selected) continue;
+        unsigned taken = (unsigned)__builtin_popcount(selected);
+        __mmask16 store = taken >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << taken) - 1);
+        __m512i indices = _mm512_add_epi32(_mm512_set1_epi32((int32_t)index), lanes);
+        _mm512_mask_storeu_epi32(units + found, store, _mm512_maskz_compress_epi32(selected, indices));
+        for (int row = 0; row < inputs; row++) {
+            __m512 value = _mm512_maskz_loadu_ps(load, input + row * input_stride + index);
+            if (rectify) value = _mm512_max_ps(value, zero);
+            _mm512_mask_storeu_ps(values + row * value_stride + found, store,
+                                  _mm512_maskz_compress_ps(selected, value));
+        }
+        found += taken;
+    }
+    return found;
+}
+#endif
+
+ptrdiff_t mcd_nonzero_terms_variant(int vector_width, const float *input, int inputs, ptrdiff_t input_stride,
+                                    ptrdiff_t count, int rectify, int32_t *units, float *values,
+                                    ptrdiff_t value_stride) {
+#if defined(__x86_64__)
+    if (vector_width >= 512 && mcd_vector_width() >= 512) {
+        return nonzero_terms_avx512(input, inputs, input_stride, count, rectify, units, values, value_stride);
+    }
+#endif
+    (void)vector_width;
+    return nonzero_terms_scalar(input, inputs, input_stride, count, rectify, units, values, value_stride);
+}
+
+ptrdiff_t mcd_nonzero_terms(const float *input, int inputs, ptrdiff_t input_stride, ptrdiff_t count, int rectify,
+                            int32_t *units, float *values, ptrdiff_t value_stride) {
+    return mcd_nonzero_terms_variant(512, input, inputs, input_stride, count, rectify, units, values, value_stride);
+}
+
+// The rotation probe's bilinear resampling: separate products and sums, in tap order, in every variant.
+static void resample4_scalar(float *out, const float *input, const int32_t *taps, const float *weights,
+                             ptrdiff_t pixels) {
+#pragma clang fp contract(off)
+    for (ptrdiff_t p = 0; p < pixels; p++) {
+        float value = 0;
+        for (int slot = 0; slot < 4; slot++) {
+            float product = weights[slot * pixels + p] * input[taps[slot * pixels + p]];
+            value = value + product;
+        }
+        out[p] = value;
+    }
+}
+
+#if defined(__x86_64__)
+__attribute__((target("avx512f"))) static void resample4_avx512(float *out, const float *input,
+                                                                 const int32_t *taps, const float *weights,
+                                                                 ptrdiff_t pixels) {
+#pragma clang fp contract(off)
+    for (ptrdiff_t p = 0; p < pixels; p += 16) {
+        ptrdiff_t left = pixels - p;
+        __mmask16 mask = left >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << left) - 1);
+        __m512 value = _mm512_setzero_ps();
+        for (int slot = 0; slot < 4; slot++) {
+            __m512i index = _mm512_maskz_loadu_epi32(mask, taps + slot * pixels + p);
+            __m512 source = _mm512_mask_i32gather_ps(_mm512_setzero_ps(), mask, index, input, 4);
+            __m512 product = _mm512_mul_ps(_mm512_maskz_loadu_ps(mask, weights + slot * pixels + p), source);
+            value = _mm512_add_ps(value, product);
+        }
+        _mm512_mask_storeu_ps(out + p, mask, value);
+    }
+}
+#endif
+
+void mcd_resample4_variant(int vector_width, float *out, const float *input, const int32_t *taps,
+                           const float *weights, ptrdiff_t pixels) {
+#if defined(__x86_64__)
+    if (vector_width >= 512 && mcd_vector_width() >= 512) {
+        resample4_avx512(out, input, taps, weights, pixels);
+        return;
+    }
+#endif
+    (void)vector_width;
+    resample4_scalar(out, input, taps, weights, pixels);
+}
+
+void mcd_resample4(float *out, const float *input, const int32_t *taps, const float *weights, ptrdiff_t pixels) {
+    mcd_resample4_variant(512, out, input, taps, weights, pixels);
+}

@@ -61,25 +61,35 @@ public enum RowKernels {
     /// index at which some row is non-zero, in index order, to `units`, and each row's value there (0 where that row
     /// is zero) to `values + r · valueStride` — the terms of one multi-output
     /// ``addRows(outputs:into:outputStride:base:rows:stride:indices:alphas:alphaStride:count:width:variant:)`` call
-    /// that gives each row the sums of its own terms. Returns how many there are. With `rectify`, each value is first
-    /// replaced by `max(value, 0)` (ReLU), so the caller need not apply it. Without a branch per element.
+    /// that gives each row the sums of its own terms. Returns how many there are; `units` and each row of `values`
+    /// need room for `count` elements. With `rectify`, each value is first replaced by `max(value, 0)` (ReLU; a NaN
+    /// becomes 0), so the caller need not apply it; without it a NaN counts as non-zero and −0 as zero. The AVX-512
+    /// variant takes 16 elements at a time without a branch per element (compressing each row's selected values in a
+    /// register); every variant selects the same terms.
+    ///
+    /// - Parameter variant: a vector width to use instead of the CPU's widest (tests compare the variants).
     @inline(__always)
     public static func nonZeroTerms(
         of input: UnsafePointer<Float>, inputs: Int, inputStride: Int, count: Int, rectify: Bool,
-        units: UnsafeMutablePointer<Int32>, values: UnsafeMutablePointer<Float>, valueStride: Int
+        units: UnsafeMutablePointer<Int32>, values: UnsafeMutablePointer<Float>, valueStride: Int,
+        variant: Int? = nil
     ) -> Int {
-        var found = 0
-        for index in 0..<count {
-            var nonZero = 0
-            for row in 0..<inputs {
-                var value = input[row * inputStride + index]
-                if rectify { value = value > 0 ? value : 0 }
-                values[row * valueStride + found] = value
-                nonZero |= value != 0 ? 1 : 0
-            }
-            units[found] = Int32(truncatingIfNeeded: index)
-            found += nonZero
-        }
-        return found
+        mcd_nonzero_terms_variant(
+            Int32(variant ?? 512), input, Int32(inputs), inputStride, count, rectify ? 1 : 0, units, values,
+            valueStride)
+    }
+
+    /// A linear resampling with four taps per output pixel (the rotation probe's bilinear turn): `output[p]` =
+    /// `(((0 + w₀·x₀) + w₁·x₁) + w₂·x₂) + w₃·x₃` with `xₛ = input[taps[s · pixels + p]]` and `wₛ = weights[s · pixels
+    /// + p]`, each product and sum rounded on its own, in that order, for `p < pixels` — the bytes of the plain loop in
+    /// every variant (the AVX-512 one gathers 16 pixels per tap). Every tap must index `input`.
+    ///
+    /// - Parameter variant: a vector width to use instead of the CPU's widest (tests compare the variants).
+    @inline(__always)
+    public static func resample(
+        into output: UnsafeMutablePointer<Float>, from input: UnsafePointer<Float>, taps: UnsafePointer<Int32>,
+        weights: UnsafePointer<Float>, pixels: Int, variant: Int? = nil
+    ) {
+        mcd_resample4_variant(Int32(variant ?? 512), output, input, taps, weights, pixels)
     }
 }

@@ -31,3 +31,26 @@ void mcd_add_rows_multi(int outputs, float *out, ptrdiff_t out_stride, const flo
 void mcd_add_rows_multi_variant(int vector_width, int outputs, float *out, ptrdiff_t out_stride, const float *base,
                                 const float *rows, ptrdiff_t stride, const int32_t *indices, const float *alphas,
                                 ptrdiff_t alpha_stride, ptrdiff_t count, ptrdiff_t width);
+
+/// The union of the non-zero elements of `inputs` rows (`input + r·input_stride`, `count` elements each): writes every
+/// index at which some row is non-zero, in index order, to `units`, and each row's element there to
+/// `values + r·value_stride` (0 where that row is zero), and returns how many indices there are. With `rectify`, each
+/// element is first replaced by `max(element, 0)` (a NaN becomes 0); without it, a NaN counts as non-zero and −0 as
+/// zero. `units` and each row of `values` need room for `count` elements. Every variant gives the same output.
+ptrdiff_t mcd_nonzero_terms(const float *input, int inputs, ptrdiff_t input_stride, ptrdiff_t count, int rectify,
+                            int32_t *units, float *values, ptrdiff_t value_stride);
+
+/// `mcd_nonzero_terms` with a chosen variant (as in `mcd_add_rows_variant`), for tests.
+ptrdiff_t mcd_nonzero_terms_variant(int vector_width, const float *input, int inputs, ptrdiff_t input_stride,
+                                    ptrdiff_t count, int rectify, int32_t *units, float *values,
+                                    ptrdiff_t value_stride);
+
+/// A linear resampling of an image: for p < pixels, out[p] = ((((0 + weights[p]·input[taps[p]]) +
+/// weights[P + p]·input[taps[P + p]]) + weights[2P + p]·input[taps[2P + p]]) + weights[3P + p]·input[taps[3P + p]])
+/// with P = pixels (four taps per output pixel, stored tap by tap), each product and sum rounded on its own (no fused
+/// multiply-add), in that order. Every variant gives the same bytes.
+void mcd_resample4(float *out, const float *input, const int32_t *taps, const float *weights, ptrdiff_t pixels);
+
+/// `mcd_resample4` with a chosen variant (as in `mcd_add_rows_variant`), for tests.
+void mcd_resample4_variant(int vector_width, float *out, const float *input, const int32_t *taps,
+                           const float *weights, ptrdiff_t pixels);
