@@ -379,3 +379,151 @@ void mcd_resample4_variant(int vector_width, float *out, const float *input, con
 void mcd_resample4(float *out, const float *input, const int32_t *taps, const float *weights, ptrdiff_t pixels) {
     mcd_resample4_variant(512, out, input, taps, weights, pixels);
 }
+
+// The dropout masks' SplitMix64 stream (MaskStream): integer arithmetic, so every variant gives the same bits.
+#define MCD_GAMMA 0x9E3779B97F4A7C15ull
+#define MCD_MIX1 0xBF58476D1CE4E5B9ull
+#define MCD_MIX2 0x94D049BB133111EBull
+
+static inline uint64_t splitmix_mix(uint64_t z) {
+    z = (z ^ (z >> 30)) * MCD_MIX1;
+    z = (z ^ (z >> 27)) * MCD_MIX2;
+    return z ^ (z >> 31);
+}
+
+static void mask_words_scalar(uint64_t *words, ptrdiff_t count, uint64_t start) {
+    for (ptrdiff_t i = 0; i < count; i++) words[i] = splitmix_mix(start + (uint64_t)(i + 1) * MCD_GAMMA);
+}
+
+static ptrdiff_t partition_active_scalar(const float *values, const int32_t *units, ptrdiff_t count, uint64_t start,
+                                         uint32_t threshold, int32_t *dropped_units, float *dropped_values,
+                                         int32_t *kept_units, float *kept_values) {
+    ptrdiff_t dropped = 0, kept = 0;
+    for (ptrdiff_t i = 0; i < count; i++) {
+        uint32_t unit = (uint32_t)units[i];
+        uint64_t word = splitmix_mix(start + (uint64_t)((unit >> 2) + 1) * MCD_GAMMA);
+        uint32_t uniform = (uint32_t)(word >> (16 * (unit & 3))) & 0xFFFFu;
+        // Without a branch (one is mispredicted for a third of a random mask's units): each unit goes to the next
+        // free slot of both lists and only its own list's length advances.
+        ptrdiff_t is_dropped = uniform < threshold;
+        dropped_units[dropped] = (int32_t)unit;
+        dropped_values[dropped] = -values[i];
+        kept_units[kept] = (int32_t)unit;
+        kept_values[kept] = values[i];
+        dropped += is_dropped;
+        kept += 1 - is_dropped;
+    }
+    return dropped;
+}
+
+#if defined(__x86_64__)
+__attribute__((target("avx512f,avx512dq"), always_inline)) static inline __m512i splitmix_mix512(__m512i z) {
+    z = _mm512_mullo_epi64(_mm512_xor_si512(z, _mm512_srli_epi64(z, 30)), _mm512_set1_epi64((long long)MCD_MIX1));
+    z = _mm512_mullo_epi64(_mm512_xor_si512(z, _mm512_srli_epi64(z, 27)), _mm512_set1_epi64((long long)MCD_MIX2));
+    return _mm512_xor_si512(z, _mm512_srli_epi64(z, 31));
+}
+
+// The states of 8 counters: start + counter·γ.
+__attribute__((target("avx512f,avx512dq"), always_inline)) static inline __m512i splitmix_states(uint64_t start,
+                                                                                                 __m512i counters) {
+    return _mm512_add_epi64(_mm512_set1_epi64((long long)start),
+                            _mm512_mullo_epi64(counters, _mm512_set1_epi64((long long)MCD_GAMMA)));
+}
+
+__attribute__((target("avx512f,avx512dq"))) static void mask_words_avx512(uint64_t *words, ptrdiff_t count,
+                                                                           uint64_t start) {
+    const __m512i steps = _mm512_set_epi64(8, 7, 6, 5, 4, 3, 2, 1);
+    for (ptrdiff_t i = 0; i < count; i += 8) {
+        ptrdiff_t left = count - i;
+        __mmask8 mask = left >= 8 ? (__mmask8)0xFF : (__mmask8)((1u << left) - 1);
+        __m512i counters = _mm512_add_epi64(_mm512_set1_epi64((long long)i), steps);
+        _mm512_mask_storeu_epi64(words + i, mask, splitmix_mix512(splitmix_states(start, counters)));
+    }
+}
+
+// 8 units' (64-bit lanes) dropout decisions: a bit per dropped unit.
+__attribute__((target("avx512f,avx512dq"), always_inline)) static inline __mmask8 dropped_lanes(__m512i units,
+                                                                                                uint64_t start,
+                                                                                                __m512i threshold) {
+    __m512i counters = _mm512_add_epi64(_mm512_srli_epi64(units, 2), _mm512_set1_epi64(1));
+    __m512i words = splitmix_mix512(splitmix_states(start, counters));
+    __m512i shifts = _mm512_slli_epi64(_mm512_and_si512(units, _mm512_set1_epi64(3)), 4);
+    __m512i uniforms = _mm512_and_si512(_mm512_srlv_epi64(words, shifts), _mm512_set1_epi64(0xFFFF));
+    return _mm512_cmplt_epu64_mask(uniforms, threshold);
+}
+
+__attribute__((target("avx512f,avx512dq,popcnt"))) static ptrdiff_t partition_active_avx512(
+    const float *values, const int32_t *units, ptrdiff_t count, uint64_t start, uint32_t threshold,
+    int32_t *dropped_units, float *dropped_values, int32_t *kept_units, float *kept_values) {
+    const __m512i limit = _mm512_set1_epi64((long long)threshold);
+    const __m512i sign = _mm512_set1_epi32((int)0x80000000u);
+    ptrdiff_t dropped = 0, kept = 0;
+    for (ptrdiff_t i = 0; i < count; i += 16) {
+        ptrdiff_t left = count - i;
+        __mmask16 valid = left >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << left) - 1);
+        __m512i unit = _mm512_maskz_loadu_epi32(valid, units + i);
+        __m512i value = _mm512_maskz_loadu_epi32(valid, values + i);
+        __mmask8 low = dropped_lanes(_mm512_cvtepu32_epi64(_mm512_castsi512_si256(unit)), start, limit);
+        __mmask8 high = dropped_lanes(_mm512_cvtepu32_epi64(_mm512_extracti64x4_epi64(unit, 1)), start, limit);
+        __mmask16 drop = (__mmask16)((low | (unsigned)high << 8) & valid);
+        __mmask16 keep = (__mmask16)(~drop & valid);
+        unsigned drops = (unsigned)__builtin_popcount(drop);
+        unsigned keeps = (unsigned)__builtin_popcount(keep);
+        __mmask16 drop_store = (__mmask16)(drops >= 16 ? 0xFFFFu : (1u << drops) - 1);
+        __mmask16 keep_store = (__mmask16)(keeps >= 16 ? 0xFFFFu : (1u << keeps) - 1);
+        // Compressed in registers, written with masked stores (a compressing store to memory is slow on Zen 4).
+        _mm512_mask_storeu_epi32(dropped_units + dropped, drop_store, _mm512_maskz_compress_epi32(drop, unit));
+        _mm512_mask_storeu_epi32(dropped_values + dropped, drop_store,
+                                 _mm512_maskz_compress_epi32(drop, _mm512_xor_si512(value, sign)));
+        _mm512_mask_storeu_epi32(kept_units + kept, keep_store, _mm512_maskz_compress_epi32(keep, unit));
+        _mm512_mask_storeu_epi32(kept_values + kept, keep_store, _mm512_maskz_compress_epi32(keep, value));
+        dropped += drops;
+        kept += keeps;
+    }
+    return dropped;
+}
+#endif
+
+static int has_avx512dq(void) {
+#if defined(__x86_64__)
+    return mcd_vector_width() >= 512 && __builtin_cpu_supports("avx512dq");
+#else
+    return 0;
+#endif
+}
+
+void mcd_mask_words_variant(int vector_width, uint64_t *words, ptrdiff_t count, uint64_t start) {
+#if defined(__x86_64__)
+    if (vector_width >= 512 && has_avx512dq()) {
+        mask_words_avx512(words, count, start);
+        return;
+    }
+#endif
+    (void)vector_width;
+    mask_words_scalar(words, count, start);
+}
+
+void mcd_mask_words(uint64_t *words, ptrdiff_t count, uint64_t start) {
+    mcd_mask_words_variant(512, words, count, start);
+}
+
+ptrdiff_t mcd_partition_active_variant(int vector_width, const float *values, const int32_t *units, ptrdiff_t count,
+                                       uint64_t start, uint32_t threshold, int32_t *dropped_units,
+                                       float *dropped_values, int32_t *kept_units, float *kept_values) {
+#if defined(__x86_64__)
+    if (vector_width >= 512 && has_avx512dq()) {
+        return partition_active_avx512(values, units, count, start, threshold, dropped_units, dropped_values,
+                                       kept_units, kept_values);
+    }
+#endif
+    (void)vector_width;
+    return partition_active_scalar(values, units, count, start, threshold, dropped_units, dropped_values, kept_units,
+                                   kept_values);
+}
+
+ptrdiff_t mcd_partition_active(const float *values, const int32_t *units, ptrdiff_t count, uint64_t start,
+                               uint32_t threshold, int32_t *dropped_units, float *dropped_values, int32_t *kept_units,
+                               float *kept_values) {
+    return mcd_partition_active_variant(512, values, units, count, start, threshold, dropped_units, dropped_values,
+                                        kept_units, kept_values);
+}

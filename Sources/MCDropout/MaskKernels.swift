@@ -51,39 +51,6 @@ enum MaskKernels {
         }
     }
 
-    /// Splits the `count` active units of one pass by their keep decisions: the dropped ones into `droppedUnits` with
-    /// their values negated, the kept ones into `keptUnits` with their values, both in unit order (`values[i]` is the
-    /// shared activation of unit `units[i]`, already multiplied by the keep scale; the mask row holds only their
-    /// uniforms). Returns the number dropped; `count` minus it were kept.
-    ///
-    /// Without branches: each unit is written to the next free slot of both lists and only its own list's length
-    /// advances (a branch per unit is mispredicted for a third of a random mask's units).
-    @inline(__always)
-    static func partitionActive(
-        _ values: UnsafePointer<Float>, units: UnsafePointer<Int32>, count: Int, mask: UnsafePointer<UInt64>,
-        dropout: Dropout, droppedUnits: UnsafeMutablePointer<Int32>, droppedValues: UnsafeMutablePointer<Float>,
-        keptUnits: UnsafeMutablePointer<Int32>, keptValues: UnsafeMutablePointer<Float>
-    ) -> Int {
-        let threshold = dropout.maskThreshold
-        let uniforms = UnsafeRawPointer(mask)
-        var dropped = 0
-        var kept = 0
-        for index in 0..<count {
-            let unit = units[index]
-            let value = values[index]
-            let uniform = UInt32(uniforms.load(fromByteOffset: Int(unit) * 2, as: UInt16.self))
-            // 1 when uniform < threshold (dropped): the borrow of the 32-bit difference of two 17-bit numbers.
-            let isDropped = Int((uniform &- threshold) >> 31)
-            droppedUnits[dropped] = unit
-            droppedValues[dropped] = -value
-            keptUnits[kept] = unit
-            keptValues[kept] = value
-            dropped += isDropped
-            kept += 1 - isDropped
-        }
-        return dropped
-    }
-
     /// `values[j] = max(values[j] + bias[j], 0)` (NaN becomes 0), for a layer whose output has no dropout after it.
     @inline(__always)
     static func biasReLU(_ values: UnsafeMutablePointer<Float>, bias: UnsafePointer<Float>, count: Int) {

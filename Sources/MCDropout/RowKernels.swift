@@ -92,4 +92,33 @@ public enum RowKernels {
     ) {
         mcd_resample4_variant(Int32(variant ?? 512), output, input, taps, weights, pixels)
     }
+
+    /// Dropout mask words of ``MaskStream``: `words[i] = mix(start &+ (i + 1) &* γ)` for `i < count` (SplitMix64;
+    /// 8 words per step with AVX-512, one by one elsewhere; integer arithmetic, so every variant gives the same words).
+    ///
+    /// - Parameter variant: a vector width to use instead of the CPU's widest (tests compare the variants).
+    @inline(__always)
+    static func maskWords(
+        into words: UnsafeMutablePointer<UInt64>, count: Int, start: UInt64, variant: Int? = nil
+    ) {
+        mcd_mask_words_variant(Int32(variant ?? 512), words, count, start)
+    }
+
+    /// Splits active units by their dropout decision from their own uniforms (``MaskStream``'s words from `start`,
+    /// unit `u` dropped when its 16-bit uniform is below `threshold`): the dropped units, with their values negated,
+    /// to `droppedUnits` / `droppedValues`, the kept ones to `keptUnits` / `keptValues`, each in input order (room
+    /// for `count` each). Returns the number dropped. 16 units per step with AVX-512; every variant gives the same
+    /// lists.
+    ///
+    /// - Parameter variant: a vector width to use instead of the CPU's widest (tests compare the variants).
+    @inline(__always)
+    static func partitionActive(
+        _ values: UnsafePointer<Float>, units: UnsafePointer<Int32>, count: Int, start: UInt64, threshold: UInt32,
+        droppedUnits: UnsafeMutablePointer<Int32>, droppedValues: UnsafeMutablePointer<Float>,
+        keptUnits: UnsafeMutablePointer<Int32>, keptValues: UnsafeMutablePointer<Float>, variant: Int? = nil
+    ) -> Int {
+        mcd_partition_active_variant(
+            Int32(variant ?? 512), values, units, count, start, threshold, droppedUnits, droppedValues, keptUnits,
+            keptValues)
+    }
 }

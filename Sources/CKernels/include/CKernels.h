@@ -54,3 +54,25 @@ void mcd_resample4(float *out, const float *input, const int32_t *taps, const fl
 /// `mcd_resample4` with a chosen variant (as in `mcd_add_rows_variant`), for tests.
 void mcd_resample4_variant(int vector_width, float *out, const float *input, const int32_t *taps,
                            const float *weights, ptrdiff_t pixels);
+
+/// Dropout mask words from the SplitMix64 stream: words[i] = mix(start + (i + 1)·γ) for i < count, with γ =
+/// 0x9E3779B97F4A7C15 and mix the SplitMix64 finalizer (MaskStream's definition). Every variant gives the same words.
+void mcd_mask_words(uint64_t *words, ptrdiff_t count, uint64_t start);
+
+/// `mcd_mask_words` with a chosen variant (as in `mcd_add_rows_variant`), for tests.
+void mcd_mask_words_variant(int vector_width, uint64_t *words, ptrdiff_t count, uint64_t start);
+
+/// Splits a layer's active units by their dropout decision, computing only their own uniforms: unit u's uniform is
+/// bits 16·(u mod 4) ..< 16·(u mod 4) + 16 of mix(start + (⌊u/4⌋ + 1)·γ) (as in `mcd_mask_words`), and it is dropped
+/// when the uniform is below `threshold`. The dropped units go to `dropped_units` with their values negated (the sign
+/// bit flipped) to `dropped_values`, the kept ones to `kept_units` / `kept_values`, each list in input order; returns
+/// how many were dropped (`count` minus it were kept). Each list needs room for `count` elements. Every variant gives
+/// the same lists.
+ptrdiff_t mcd_partition_active(const float *values, const int32_t *units, ptrdiff_t count, uint64_t start,
+                               uint32_t threshold, int32_t *dropped_units, float *dropped_values, int32_t *kept_units,
+                               float *kept_values);
+
+/// `mcd_partition_active` with a chosen variant (as in `mcd_add_rows_variant`), for tests.
+ptrdiff_t mcd_partition_active_variant(int vector_width, const float *values, const int32_t *units, ptrdiff_t count,
+                                       uint64_t start, uint32_t threshold, int32_t *dropped_units,
+                                       float *dropped_values, int32_t *kept_units, float *kept_values);
