@@ -527,3 +527,83 @@ ptrdiff_t mcd_partition_active(const float *values, const int32_t *units, ptrdif
     return mcd_partition_active_variant(512, values, units, count, start, threshold, dropped_units, dropped_values,
                                         kept_units, kept_values);
 }
+
+// The fused bias, ReLU and dropout of a hidden layer: no fused multiply-adds, the products in the same order. The
+// mask words are read as 16-bit uniforms (a type that may alias them).
+typedef uint16_t __attribute__((may_alias)) mcd_uniform;
+
+static void bias_relu_select_scalar(float *values, const float *bias, ptrdiff_t count, const mcd_uniform *uniforms,
+                                    uint32_t threshold, float scale) {
+#pragma clang fp contract(off)
+    for (ptrdiff_t j = 0; j < count; j++) {
+        float v = values[j] + bias[j];
+        float kept = uniforms[j] >= threshold ? 1.0f : 0.0f;
+        values[j] = ((v > 0 ? v : 0) * scale) * kept;
+    }
+}
+
+#if defined(__x86_64__)
+__attribute__((target("avx512f,avx512bw,avx512vl"))) static void bias_relu_select_avx512(float *values, const float *bias,
+                                                                                 ptrdiff_t count,
+                                                                                 const mcd_uniform *uniforms,
+                                                                                 uint32_t threshold, float scale) {
+#pragma clang fp contract(off)
+    const __m512 zero = _mm512_setzero_ps();
+    const __m512 one = _mm512_set1_ps(1.0f);
+    const __m512 factor = _mm512_set1_ps(scale);
+    const __m512i limit = _mm512_set1_epi32((int)threshold);
+    for (ptrdiff_t j = 0; j < count; j += 16) {
+        ptrdiff_t left = count - j;
+        __mmask16 mask = left >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << left) - 1);
+        __m512 v = _mm512_add_ps(_mm512_maskz_loadu_ps(mask, values + j), _mm512_maskz_loadu_ps(mask, bias + j));
+        // max(v, +0) returns its second operand for a NaN and for either zero: `v > 0 ? v : 0`.
+        __m512 rectified = _mm512_max_ps(v, zero);
+        __m512i uniform = _mm512_cvtepu16_epi32(_mm256_maskz_loadu_epi16(mask, uniforms + j));
+        __m512 kept = _mm512_maskz_mov_ps(_mm512_cmpge_epu32_mask(uniform, limit), one);
+        _mm512_mask_storeu_ps(values + j, mask, _mm512_mul_ps(_mm512_mul_ps(rectified, factor), kept));
+    }
+}
+
+__attribute__((target("avx2"))) static void bias_relu_select_avx2(float *values, const float *bias, ptrdiff_t count,
+                                                                  const mcd_uniform *uniforms, uint32_t threshold,
+                                                                  float scale) {
+#pragma clang fp contract(off)
+    const __m256 zero = _mm256_setzero_ps();
+    const __m256 one = _mm256_set1_ps(1.0f);
+    const __m256 factor = _mm256_set1_ps(scale);
+    // Uniforms and the threshold are below 2^17, so the signed compare is the unsigned one.
+    const __m256i below = _mm256_set1_epi32((int)threshold - 1);
+    ptrdiff_t j = 0;
+    for (; j + 8 <= count; j += 8) {
+        __m256 v = _mm256_add_ps(_mm256_loadu_ps(values + j), _mm256_loadu_ps(bias + j));
+        __m256 rectified = _mm256_max_ps(v, zero);
+        __m256i uniform = _mm256_cvtepu16_epi32(_mm_loadu_si128((const __m128i *)(uniforms + j)));
+        __m256 kept = _mm256_and_ps(_mm256_castsi256_ps(_mm256_cmpgt_epi32(uniform, below)), one);
+        _mm256_storeu_ps(values + j, _mm256_mul_ps(_mm256_mul_ps(rectified, factor), kept));
+    }
+    bias_relu_select_scalar(values + j, bias + j, count - j, uniforms + j, threshold, scale);
+}
+#endif
+
+void mcd_bias_relu_select_variant(int vector_width, float *values, const float *bias, ptrdiff_t count,
+                                  const uint64_t *mask, uint32_t threshold, float scale) {
+    const mcd_uniform *uniforms = (const uint16_t *)mask;
+#if defined(__x86_64__)
+    if (vector_width >= 512 && mcd_vector_width() >= 512 && __builtin_cpu_supports("avx512bw") &&
+        __builtin_cpu_supports("avx512vl")) {
+        bias_relu_select_avx512(values, bias, count, uniforms, threshold, scale);
+        return;
+    }
+    if (vector_width >= 256 && mcd_vector_width() >= 256) {
+        bias_relu_select_avx2(values, bias, count, uniforms, threshold, scale);
+        return;
+    }
+#endif
+    (void)vector_width;
+    bias_relu_select_scalar(values, bias, count, uniforms, threshold, scale);
+}
+
+void mcd_bias_relu_select(float *values, const float *bias, ptrdiff_t count, const uint64_t *mask, uint32_t threshold,
+                          float scale) {
+    mcd_bias_relu_select_variant(512, values, bias, count, mask, threshold, scale);
+}

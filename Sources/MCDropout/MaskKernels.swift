@@ -70,30 +70,15 @@ enum MaskKernels {
         }
     }
 
-    /// `values[j] = max(values[j] + bias[j], 0) × scale × keepⱼ`: bias, ReLU and the next layer's dropout fused.
+    /// `values[j] = max(values[j] + bias[j], 0) × scale × keepⱼ`: bias, ReLU and the next layer's dropout fused
+    /// (``RowKernels/biasReLUSelect(_:bias:count:mask:threshold:scale:variant:)``).
     @inline(__always)
     static func biasReLUSelect(
         _ values: UnsafeMutablePointer<Float>, bias: UnsafePointer<Float>, count: Int, mask: UnsafePointer<UInt64>,
         dropout: Dropout
     ) {
-        let scale = dropout.keepScale
-        var index = 0
-        let lanes = thresholdLanes(dropout)
-        while index + 8 <= count {
-            let v =
-                UnsafeRawPointer(values + index).loadUnaligned(as: SIMD8<Float>.self)
-                + UnsafeRawPointer(bias + index).loadUnaligned(as: SIMD8<Float>.self)
-            let kept = v.replacing(with: 0, where: .!(v .> 0)) * scale * keptLanes(index, mask: mask, threshold: lanes)
-            UnsafeMutableRawPointer(values + index).storeBytes(of: kept, as: SIMD8<Float>.self)
-            index += 8
-        }
-        let threshold = dropout.maskThreshold
-        while index < count {
-            let v = values[index] + bias[index]
-            let keep: Float = isKept(index, mask: mask, threshold: threshold) ? 1 : 0
-            values[index] = (v > 0 ? v : 0) * scale * keep
-            index += 1
-        }
+        RowKernels.biasReLUSelect(
+            values, bias: bias, count: count, mask: mask, threshold: dropout.maskThreshold, scale: dropout.keepScale)
     }
 
     /// `values[j] = f(values[j] + bias[j]) × scale × keepⱼ` for any activation `f`, or `f(values[j] + bias[j])` when

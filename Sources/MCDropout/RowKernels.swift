@@ -121,4 +121,17 @@ public enum RowKernels {
             Int32(variant ?? 512), values, units, count, start, threshold, droppedUnits, droppedValues, keptUnits,
             keptValues)
     }
+
+    /// `values[j] = (max(values[j] + bias[j], 0) · scale) · keepⱼ` in place, `keepⱼ` 1 when unit `j`'s 16-bit uniform
+    /// in `mask` is at least `threshold` and 0 otherwise (a NaN sum gives 0; each operation rounded on its own, the
+    /// bytes of the plain loop in every variant): a hidden layer's bias, ReLU and the next layer's dropout.
+    ///
+    /// - Parameter variant: a vector width to use instead of the CPU's widest (tests compare the variants).
+    @inline(__always)
+    static func biasReLUSelect(
+        _ values: UnsafeMutablePointer<Float>, bias: UnsafePointer<Float>, count: Int, mask: UnsafePointer<UInt64>,
+        threshold: UInt32, scale: Float, variant: Int? = nil
+    ) {
+        mcd_bias_relu_select_variant(Int32(variant ?? 512), values, bias, count, mask, threshold, scale)
+    }
 }

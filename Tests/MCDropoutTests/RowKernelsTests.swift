@@ -206,4 +206,41 @@ struct RowKernelsTests {
             #expect(output[pixels].isNaN, "nothing written past the last pixel")
         }
     }
+
+    @Test("the fused bias, ReLU and dropout give the plain loop's bytes in every variant", arguments: [0, 256, 512])
+    func biasReLUSelectVariants(variant: Int) {
+        var random = RandomSource(seed: 47)
+        for count in [1, 7, 8, 9, 16, 17, 100, 512] {
+            for threshold: UInt32 in [0, 19_660, 32_768, 65_535] {
+                let scale: Float = 1 / 0.7
+                let start = (0..<count).map { index -> Float in
+                    switch index % 9 {
+                    case 0: return .nan
+                    case 1: return -0.0
+                    case 2: return .greatestFiniteMagnitude
+                    default: return Float(random.next() % 2000) / 100 - 10
+                    }
+                }
+                let bias = (0..<count).map { _ in Float(random.next() % 200) / 100 - 1 }
+                let words = (0..<((count + 3) / 4)).map { _ in random.next() }
+                var expected = start
+                words.withUnsafeBytes { bytes in
+                    for j in 0..<count {
+                        let v = start[j] + bias[j]
+                        let uniform = UInt32(bytes.load(fromByteOffset: 2 * j, as: UInt16.self))
+                        let kept: Float = uniform >= threshold ? 1 : 0
+                        expected[j] = ((v > 0 ? v : 0) * scale) * kept
+                    }
+                }
+                var values = start + [Float.nan]
+                RowKernels.biasReLUSelect(
+                    &values, bias: bias, count: count, mask: words, threshold: threshold, scale: scale,
+                    variant: variant)
+                #expect(
+                    values[0..<count].map(\.bitPattern) == expected.map(\.bitPattern),
+                    "\(count) units, threshold \(threshold)")
+                #expect(values[count].isNaN, "nothing written past the last unit")
+            }
+        }
+    }
 }

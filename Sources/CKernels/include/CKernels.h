@@ -76,3 +76,14 @@ ptrdiff_t mcd_partition_active(const float *values, const int32_t *units, ptrdif
 ptrdiff_t mcd_partition_active_variant(int vector_width, const float *values, const int32_t *units, ptrdiff_t count,
                                        uint64_t start, uint32_t threshold, int32_t *dropped_units,
                                        float *dropped_values, int32_t *kept_units, float *kept_values);
+
+/// Bias, ReLU and the next layer's dropout in one sweep, in place: values[j] = (r·scale)·keep_j with r = v if v > 0
+/// else 0 (a NaN gives 0), v = values[j] + bias[j], and keep_j = 1 when unit j's 16-bit uniform (element j of `mask`
+/// read as 16-bit integers) is at least `threshold`, else 0 — each operation rounded on its own. Every variant gives
+/// the same bytes.
+void mcd_bias_relu_select(float *values, const float *bias, ptrdiff_t count, const uint64_t *mask, uint32_t threshold,
+                          float scale);
+
+/// `mcd_bias_relu_select` with a chosen variant (as in `mcd_add_rows_variant`), for tests.
+void mcd_bias_relu_select_variant(int vector_width, float *values, const float *bias, ptrdiff_t count,
+                                  const uint64_t *mask, uint32_t threshold, float scale);
