@@ -51,39 +51,6 @@ enum MaskKernels {
         }
     }
 
-    /// Splits the `count` active units of one pass by their keep decisions: the dropped ones into `droppedUnits` with
-    /// their values negated, the kept ones into `keptUnits` with their values, both in unit order (`values[i]` is the
-    /// shared activation of unit `units[i]`, already multiplied by the keep scale; the mask row holds only their
-    /// uniforms). Returns the number dropped; `count` minus it were kept.
-    ///
-    /// Without branches: each unit is written to the next free slot of both lists and only its own list's length
-    /// advances (a branch per unit is mispredicted for a third of a random mask's units).
-    @inline(__always)
-    static func partitionActive(
-        _ values: UnsafePointer<Float>, units: UnsafePointer<Int32>, count: Int, mask: UnsafePointer<UInt64>,
-        dropout: Dropout, droppedUnits: UnsafeMutablePointer<Int32>, droppedValues: UnsafeMutablePointer<Float>,
-        keptUnits: UnsafeMutablePointer<Int32>, keptValues: UnsafeMutablePointer<Float>
-    ) -> Int {
-        let threshold = dropout.maskThreshold
-        let uniforms = UnsafeRawPointer(mask)
-        var dropped = 0
-        var kept = 0
-        for index in 0..<count {
-            let unit = units[index]
-            let value = values[index]
-            let uniform = UInt32(uniforms.load(fromByteOffset: Int(unit) * 2, as: UInt16.self))
-            // 1 when uniform < threshold (dropped): the borrow of the 32-bit difference of two 17-bit numbers.
-            let isDropped = Int((uniform &- threshold) >> 31)
-            droppedUnits[dropped] = unit
-            droppedValues[dropped] = -value
-            keptUnits[kept] = unit
-            keptValues[kept] = value
-            dropped += isDropped
-            kept += 1 - isDropped
-        }
-        return dropped
-    }
-
     /// `values[j] = max(values[j] + bias[j], 0)` (NaN becomes 0), for a layer whose output has no dropout after it.
     @inline(__always)
     static func biasReLU(_ values: UnsafeMutablePointer<Float>, bias: UnsafePointer<Float>, count: Int) {
@@ -103,30 +70,15 @@ enum MaskKernels {
         }
     }
 
-    /// `values[j] = max(values[j] + bias[j], 0) × scale × keepⱼ`: bias, ReLU and the next layer's dropout fused.
+    /// `values[j] = max(values[j] + bias[j], 0) × scale × keepⱼ`: bias, ReLU and the next layer's dropout fused
+    /// (``RowKernels/biasReLUSelect(_:bias:count:mask:threshold:scale:variant:)``).
     @inline(__always)
     static func biasReLUSelect(
         _ values: UnsafeMutablePointer<Float>, bias: UnsafePointer<Float>, count: Int, mask: UnsafePointer<UInt64>,
         dropout: Dropout
     ) {
-        let scale = dropout.keepScale
-        var index = 0
-        let lanes = thresholdLanes(dropout)
-        while index + 8 <= count {
-            let v =
-                UnsafeRawPointer(values + index).loadUnaligned(as: SIMD8<Float>.self)
-                + UnsafeRawPointer(bias + index).loadUnaligned(as: SIMD8<Float>.self)
-            let kept = v.replacing(with: 0, where: .!(v .> 0)) * scale * keptLanes(index, mask: mask, threshold: lanes)
-            UnsafeMutableRawPointer(values + index).storeBytes(of: kept, as: SIMD8<Float>.self)
-            index += 8
-        }
-        let threshold = dropout.maskThreshold
-        while index < count {
-            let v = values[index] + bias[index]
-            let keep: Float = isKept(index, mask: mask, threshold: threshold) ? 1 : 0
-            values[index] = (v > 0 ? v : 0) * scale * keep
-            index += 1
-        }
+        RowKernels.biasReLUSelect(
+            values, bias: bias, count: count, mask: mask, threshold: dropout.maskThreshold, scale: dropout.keepScale)
     }
 
     /// `values[j] = f(values[j] + bias[j]) × scale × keepⱼ` for any activation `f`, or `f(values[j] + bias[j])` when

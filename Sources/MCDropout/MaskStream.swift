@@ -68,24 +68,24 @@ public struct MaskStream: Sendable, Equatable {
     /// Writes words `0 ..< count` of layer `layer` in pass `pass` to `words`.
     @inline(__always)
     func fill(_ words: UnsafeMutablePointer<UInt64>, count: Int, pass: Int, layer: Int) {
-        var state = start(pass: pass, layer: layer)
-        for index in 0..<count {
-            state &+= Self.gamma
-            words[index] = Self.mix(state)
-        }
+        RowKernels.maskWords(into: words, count: count, start: start(pass: pass, layer: layer))
     }
 
-    /// Writes the words listed in `indices` (each `< 2²⁴`) of layer `layer` in pass `pass` to their places in
-    /// `words` (`words[w]` for index `w`); the other words are left alone.
+    /// The active-unit path's split of the units listed in `units` (any order, each `< 2²⁴`) of layer `layer`'s input
+    /// in pass `pass`: the dropped units (``isKept(pass:layer:unit:dropout:)`` false), with their `values` negated,
+    /// to `droppedUnits` / `droppedValues`, the kept ones to `keptUnits` / `keptValues`, each list in the order of
+    /// `units` (room for `count` each). Computes only the listed units' uniforms, with no mask words in between.
+    /// Returns the number dropped; `count` minus it were kept.
     @inline(__always)
-    func fill(
-        _ words: UnsafeMutablePointer<UInt64>, indices: UnsafePointer<Int32>, count: Int, pass: Int, layer: Int
-    ) {
-        let base = start(pass: pass, layer: layer) &+ Self.gamma
-        for position in 0..<count {
-            let index = Int(indices[position])
-            words[index] = Self.mix(base &+ UInt64(truncatingIfNeeded: index) &* Self.gamma)
-        }
+    func partitionActive(
+        _ values: UnsafePointer<Float>, units: UnsafePointer<Int32>, count: Int, pass: Int, layer: Int,
+        dropout: Dropout, droppedUnits: UnsafeMutablePointer<Int32>, droppedValues: UnsafeMutablePointer<Float>,
+        keptUnits: UnsafeMutablePointer<Int32>, keptValues: UnsafeMutablePointer<Float>
+    ) -> Int {
+        RowKernels.partitionActive(
+            values, units: units, count: count, start: start(pass: pass, layer: layer),
+            threshold: dropout.maskThreshold, droppedUnits: droppedUnits, droppedValues: droppedValues,
+            keptUnits: keptUnits, keptValues: keptValues)
     }
 
     /// The number of 64-bit words that hold the uniforms of `units` units.

@@ -17,8 +17,6 @@ extension MonteCarloPredictor {
         workspace.activeUnits.ensureCount(instanceCount * sharedWidth)
         workspace.activeValues.ensureCount(instanceCount * sharedWidth)
         workspace.activeCounts.ensureCount(instanceCount)
-        workspace.activeWords.ensureCount(instanceCount * MaskStream.wordCount(units: sharedWidth))
-        workspace.activeWordCounts.ensureCount(instanceCount)
         let statisticsWidth = 2 * model.outputSize + 2
         workspace.statistics.ensureCount(instanceCount * statisticsWidth)
         workspace.halfStatistics.ensureCount(instanceCount * statisticsWidth)
@@ -71,23 +69,14 @@ extension MonteCarloPredictor {
                         if usesActiveUnits && prefixEnd < layers.count {
                             workspace.activeUnits.withUnsafeMutableBufferPointer { units in
                                 let list = units.baseAddress! + instance * sharedWidth
-                                let words = instance * MaskStream.wordCount(units: sharedWidth)
                                 var count = 0
-                                var wordCount = 0
                                 for column in 0..<sharedWidth where destination[column] != 0 {
                                     list[count] = Int32(truncatingIfNeeded: column)
                                     workspace.activeValues[instance * sharedWidth + count] = destination[column]
                                     count += 1
-                                    // The mask words holding the active units, each once (units ascend).
-                                    let word = Int32(truncatingIfNeeded: column >> 2)
-                                    if wordCount == 0 || workspace.activeWords[words + wordCount - 1] != word {
-                                        workspace.activeWords[words + wordCount] = word
-                                        wordCount += 1
-                                    }
                                 }
                                 if Double(count) <= Self.activeFraction * Double(sharedWidth) {
                                     workspace.activeCounts[instance] = count
-                                    workspace.activeWordCounts[instance] = wordCount
                                 }
                             }
                         }
@@ -213,30 +202,25 @@ extension MonteCarloPredictor {
         let sharedWidth = model.layers[firstStochasticLayer].inputSize
         let statisticsWidth = 2 * model.outputSize + 2
         let activeCount = workspace.activeCounts[instance]
-        let wordCount = activeCount < 0 ? 0 : workspace.activeWordCounts[instance]
-        let wordsWidth = MaskStream.wordCount(units: sharedWidth)
         return workspace.shared.withUnsafeBufferPointer { shared in
             workspace.activeUnits.withUnsafeBufferPointer { units in
                 workspace.activeValues.withUnsafeBufferPointer { values in
-                    workspace.activeWords.withUnsafeBufferPointer { activeWords in
-                        workspace.activeBase.withUnsafeBufferPointer { base in
-                            let prepared = PreparedInstance(
-                                shared: shared.baseAddress! + instance * sharedWidth,
-                                units: units.baseAddress! + instance * sharedWidth,
-                                values: values.baseAddress! + instance * sharedWidth, activeCount: activeCount,
-                                activeWords: activeWords.baseAddress! + instance * wordsWidth,
-                                activeWordCount: wordCount, activeBase: base.baseAddress)
-                            return workspace.maskWords.withUnsafeMutableBufferPointer { words in
-                                withBlockBuffers(
-                                    words: words.baseAddress!, passes: &workspace.passes, next: &workspace.passesNext,
-                                    units: &workspace.passUnits, values: &workspace.passValues
-                                ) { buffers in
-                                    workspace.statistics.withUnsafeMutableBufferPointer { statistics in
-                                        workspace.halfStatistics.withUnsafeMutableBufferPointer { half in
-                                            body(
-                                                prepared, buffers, statistics.baseAddress! + instance * statisticsWidth,
-                                                half.baseAddress! + instance * statisticsWidth)
-                                        }
+                    workspace.activeBase.withUnsafeBufferPointer { base in
+                        let prepared = PreparedInstance(
+                            shared: shared.baseAddress! + instance * sharedWidth,
+                            units: units.baseAddress! + instance * sharedWidth,
+                            values: values.baseAddress! + instance * sharedWidth, activeCount: activeCount,
+                            activeBase: base.baseAddress)
+                        return workspace.maskWords.withUnsafeMutableBufferPointer { words in
+                            withBlockBuffers(
+                                words: words.baseAddress!, passes: &workspace.passes, next: &workspace.passesNext,
+                                units: &workspace.passUnits, values: &workspace.passValues
+                            ) { buffers in
+                                workspace.statistics.withUnsafeMutableBufferPointer { statistics in
+                                    workspace.halfStatistics.withUnsafeMutableBufferPointer { half in
+                                        body(
+                                            prepared, buffers, statistics.baseAddress! + instance * statisticsWidth,
+                                            half.baseAddress! + instance * statisticsWidth)
                                     }
                                 }
                             }
@@ -275,13 +259,9 @@ extension MonteCarloPredictor {
             let width = layers[first].outputSize
             weightsByInput[first].withUnsafeBufferPointer { rows in
                 for pass in 0..<passCount {
-                    let mask = words + pass * wordsPerPass + maskWordOffsets[0]
-                    stream.fill(
-                        mask, indices: prepared.activeWords, count: prepared.activeWordCount, pass: firstPass + pass,
-                        layer: first)
-                    let dropped = MaskKernels.partitionActive(
-                        prepared.values, units: prepared.units, count: activeCount, mask: mask, dropout: dropout,
-                        droppedUnits: buffers.units, droppedValues: buffers.values,
+                    let dropped = stream.partitionActive(
+                        prepared.values, units: prepared.units, count: activeCount, pass: firstPass + pass,
+                        layer: first, dropout: dropout, droppedUnits: buffers.units, droppedValues: buffers.values,
                         keptUnits: buffers.units + sharedWidth, keptValues: buffers.values + sharedWidth)
                     let row = output + pass * width
                     if 2 * dropped <= activeCount {

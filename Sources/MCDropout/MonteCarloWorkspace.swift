@@ -15,10 +15,6 @@ public struct MonteCarloWorkspace: Sendable {
     /// The shared activations of those units, in the same layout (`shared` compacted).
     var activeValues: [Float] = []
     var activeCounts: [Int] = []
-    /// Per instance, the indices of the first stochastic layer's mask words that hold its active units (the width of
-    /// a mask row in words apart), and their count.
-    var activeWords: [Int32] = []
-    var activeWordCounts: [Int] = []
     /// The first stochastic layer's output (before its bias) with every active unit kept — `Σ values[i] · W[units[i]]`
     /// of the instance being run — from which each pass subtracts its dropped units' rows (see ``MonteCarloPredictor``'s
     /// `runRows`).
@@ -71,9 +67,6 @@ struct PreparedInstance {
     var values: UnsafePointer<Float>
     /// The number of active units, or `-1` for the dense path.
     var activeCount: Int
-    /// The indices of the mask words that hold the active units, ascending, and their count.
-    var activeWords: UnsafePointer<Int32>
-    var activeWordCount: Int
     /// The first stochastic layer's output with every active unit kept (see `MonteCarloWorkspace.activeBase`).
     var activeBase: UnsafePointer<Float>?
 }

@@ -12,7 +12,8 @@ public struct RotationProbe: Sendable {
     public let angles: [Double]
     /// The image side: the network's input is `side × side` values, row after row.
     public let side: Int
-    /// Per angle and output pixel, the four bilinear source pixels; a corner outside the image is pixel 0 with weight
+    /// Per angle, the four bilinear source pixels of each output pixel, stored tap by tap (`4 × side²` per angle: the
+    /// top-left corners of all pixels, then the top-right ones, …); a corner outside the image is pixel 0 with weight
     /// 0 (it adds an exact zero), so the interpolation needs no branch.
     let taps: [Int32]
     /// The weights of ``taps``.
@@ -47,15 +48,16 @@ public struct RotationProbe: Sendable {
             for y in 0..<side {
                 for x in 0..<side {
                     let (y0, x0, fy, fx) = rotation.source(y: y, x: x)
-                    let base = ((angleIndex * size) + y * side + x) * 4
+                    let pixel = y * side + x
                     let corners = [
                         (y0, x0, (1 - fy) * (1 - fx)), (y0, x0 + 1, (1 - fy) * fx),
                         (y0 + 1, x0, fy * (1 - fx)), (y0 + 1, x0 + 1, fy * fx),
                     ]
                     for (slot, corner) in corners.enumerated()
                     where corner.0 >= 0 && corner.0 < side && corner.1 >= 0 && corner.1 < side {
-                        taps[base + slot] = Int32(corner.0 * side + corner.1)
-                        weights[base + slot] = Float(corner.2)
+                        let position = (angleIndex * 4 + slot) * size + pixel
+                        taps[position] = Int32(corner.0 * side + corner.1)
+                        weights[position] = Float(corner.2)
                     }
                 }
             }
@@ -94,13 +96,11 @@ public struct RotationProbe: Sendable {
             taps.withUnsafeBufferPointer { taps in
                 weights.withUnsafeBufferPointer { weights in
                     for angle in angles.indices {
-                        let row = (angle + first) * size
-                        for pixel in 0..<size {
-                            let base = (angle * size + pixel) * 4
-                            var value: Float = 0
-                            for slot in 0..<4 { value += weights[base + slot] * input[Int(taps[base + slot])] }
-                            batch[row + pixel] = value
-                        }
+                        RowKernels.resample(
+                            into: batch.baseAddress! + (angle + first) * size, from: input.baseAddress!,
+                            taps: taps.baseAddress! + angle * 4 * size,
+                            weights: weights.baseAddress! + angle * 4 * size,
+                            pixels: size)
                     }
                 }
             }

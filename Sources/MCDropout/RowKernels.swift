@@ -61,25 +61,77 @@ public enum RowKernels {
     /// index at which some row is non-zero, in index order, to `units`, and each row's value there (0 where that row
     /// is zero) to `values + r · valueStride` — the terms of one multi-output
     /// ``addRows(outputs:into:outputStride:base:rows:stride:indices:alphas:alphaStride:count:width:variant:)`` call
-    /// that gives each row the sums of its own terms. Returns how many there are. With `rectify`, each value is first
-    /// replaced by `max(value, 0)` (ReLU), so the caller need not apply it. Without a branch per element.
+    /// that gives each row the sums of its own terms. Returns how many there are; `units` and each row of `values`
+    /// need room for `count` elements. With `rectify`, each value is first replaced by `max(value, 0)` (ReLU; a NaN
+    /// becomes 0), so the caller need not apply it; without it a NaN counts as non-zero and −0 as zero. The AVX-512
+    /// variant takes 16 elements at a time without a branch per element (compressing each row's selected values in a
+    /// register); every variant selects the same terms.
+    ///
+    /// - Parameter variant: a vector width to use instead of the CPU's widest (tests compare the variants).
     @inline(__always)
     public static func nonZeroTerms(
         of input: UnsafePointer<Float>, inputs: Int, inputStride: Int, count: Int, rectify: Bool,
-        units: UnsafeMutablePointer<Int32>, values: UnsafeMutablePointer<Float>, valueStride: Int
+        units: UnsafeMutablePointer<Int32>, values: UnsafeMutablePointer<Float>, valueStride: Int,
+        variant: Int? = nil
     ) -> Int {
-        var found = 0
-        for index in 0..<count {
-            var nonZero = 0
-            for row in 0..<inputs {
-                var value = input[row * inputStride + index]
-                if rectify { value = value > 0 ? value : 0 }
-                values[row * valueStride + found] = value
-                nonZero |= value != 0 ? 1 : 0
-            }
-            units[found] = Int32(truncatingIfNeeded: index)
-            found += nonZero
-        }
-        return found
+        mcd_nonzero_terms_variant(
+            Int32(variant ?? 512), input, Int32(inputs), inputStride, count, rectify ? 1 : 0, units, values,
+            valueStride)
+    }
+
+    /// A linear resampling with four taps per output pixel (the rotation probe's bilinear turn): `output[p]` =
+    /// `(((0 + w₀·x₀) + w₁·x₁) + w₂·x₂) + w₃·x₃` with `xₛ = input[taps[s · pixels + p]]` and `wₛ = weights[s · pixels
+    /// + p]`, each product and sum rounded on its own, in that order, for `p < pixels` — the bytes of the plain loop in
+    /// every variant (the AVX-512 one gathers 16 pixels per tap). Every tap must index `input`.
+    ///
+    /// - Parameter variant: a vector width to use instead of the CPU's widest (tests compare the variants).
+    @inline(__always)
+    public static func resample(
+        into output: UnsafeMutablePointer<Float>, from input: UnsafePointer<Float>, taps: UnsafePointer<Int32>,
+        weights: UnsafePointer<Float>, pixels: Int, variant: Int? = nil
+    ) {
+        mcd_resample4_variant(Int32(variant ?? 512), output, input, taps, weights, pixels)
+    }
+
+    /// Dropout mask words of ``MaskStream``: `words[i] = mix(start &+ (i + 1) &* γ)` for `i < count` (SplitMix64;
+    /// 8 words per step with AVX-512, one by one elsewhere; integer arithmetic, so every variant gives the same words).
+    ///
+    /// - Parameter variant: a vector width to use instead of the CPU's widest (tests compare the variants).
+    @inline(__always)
+    static func maskWords(
+        into words: UnsafeMutablePointer<UInt64>, count: Int, start: UInt64, variant: Int? = nil
+    ) {
+        mcd_mask_words_variant(Int32(variant ?? 512), words, count, start)
+    }
+
+    /// Splits active units by their dropout decision from their own uniforms (``MaskStream``'s words from `start`,
+    /// unit `u` dropped when its 16-bit uniform is below `threshold`): the dropped units, with their values negated,
+    /// to `droppedUnits` / `droppedValues`, the kept ones to `keptUnits` / `keptValues`, each in input order (room
+    /// for `count` each). Returns the number dropped. 16 units per step with AVX-512; every variant gives the same
+    /// lists.
+    ///
+    /// - Parameter variant: a vector width to use instead of the CPU's widest (tests compare the variants).
+    @inline(__always)
+    static func partitionActive(
+        _ values: UnsafePointer<Float>, units: UnsafePointer<Int32>, count: Int, start: UInt64, threshold: UInt32,
+        droppedUnits: UnsafeMutablePointer<Int32>, droppedValues: UnsafeMutablePointer<Float>,
+        keptUnits: UnsafeMutablePointer<Int32>, keptValues: UnsafeMutablePointer<Float>, variant: Int? = nil
+    ) -> Int {
+        mcd_partition_active_variant(
+            Int32(variant ?? 512), values, units, count, start, threshold, droppedUnits, droppedValues, keptUnits,
+            keptValues)
+    }
+
+    /// `values[j] = (max(values[j] + bias[j], 0) · scale) · keepⱼ` in place, `keepⱼ` 1 when unit `j`'s 16-bit uniform
+    /// in `mask` is at least `threshold` and 0 otherwise (a NaN sum gives 0; each operation rounded on its own, the
+    /// bytes of the plain loop in every variant): a hidden layer's bias, ReLU and the next layer's dropout.
+    ///
+    /// - Parameter variant: a vector width to use instead of the CPU's widest (tests compare the variants).
+    @inline(__always)
+    static func biasReLUSelect(
+        _ values: UnsafeMutablePointer<Float>, bias: UnsafePointer<Float>, count: Int, mask: UnsafePointer<UInt64>,
+        threshold: UInt32, scale: Float, variant: Int? = nil
+    ) {
+        mcd_bias_relu_select_variant(Int32(variant ?? 512), values, bias, count, mask, threshold, scale)
     }
 }

@@ -33,6 +33,9 @@ struct DensityCostMeasurement {
         var passTimes: [Double] = []
         var scoreTimes = [[Double]](repeating: [], count: scores.count)
         var sink: Double = 0
+        // FNV-1a over the first round's score bytes, per score: equal digests mean equal scores (to compare builds).
+        var digests = [UInt64](repeating: 0xcbf2_9ce4_8422_2325, count: scores.count)
+        var firstRound = true
         let clock = ContinuousClock()
         let start = clock.now
         repeat {
@@ -45,22 +48,32 @@ struct DensityCostMeasurement {
                     passTimes.append(threadCPUMicroseconds() - before)
                     for (position, score) in scores.enumerated() {
                         before = threadCPUMicroseconds()
+                        var value: Double = 0
                         switch score {
                         case .reconstructionError:
-                            sink += density.subspace!.reconstructionError(of: input, workspace: &densityWorkspace)
+                            value = density.subspace!.reconstructionError(of: input, workspace: &densityWorkspace)
                         case .featureDistance:
-                            sink += density.gaussian!.distance(
+                            value = density.gaussian!.distance(
                                 of: input, model: file.model, workspace: &densityWorkspace)
                         case .inkDeviation:
-                            sink += density.ink!.deviation(of: input)
+                            value = density.ink!.deviation(of: input)
                         case .rotationInstability:
-                            sink += density.rotation!.instability(
+                            value = density.rotation!.instability(
                                 of: input, reference: summary.prediction, workspace: &densityWorkspace)
                         }
                         scoreTimes[position].append(threadCPUMicroseconds() - before)
+                        sink += value
+                        if firstRound {
+                            for byte in 0..<8 {
+                                digests[position] =
+                                    (digests[position] ^ (value.bitPattern >> (8 * byte) & 0xff))
+                                    &* 0x100_0000_01b3
+                            }
+                        }
                     }
                 }
             }
+            firstRound = false
         } while clock.now - start < .seconds(seconds)
         let passMean = mean(passTimes)
         print("density score cost: \(count) test images of \(directory), N = \(sampleCount), CPU µs per image")
@@ -78,6 +91,9 @@ struct DensityCostMeasurement {
         }
         print(pad("all scores") + String(format: "            %10.1f %12.1f%%", total, 100 * total / passMean))
         if sink.isNaN { print("(a score was NaN)") }
+        print(
+            "score digests (FNV-1a of the first round's bytes; equal digests, equal scores): "
+                + zip(scores, digests).map { "\($0.rawValue) \(String($1, radix: 16))" }.joined(separator: ", "))
     }
 
     func pad(_ text: String) -> String { text + String(repeating: " ", count: max(0, 24 - text.count)) }

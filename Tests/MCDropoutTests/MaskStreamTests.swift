@@ -161,41 +161,37 @@ struct MaskStreamTests {
         #expect(abs(passes) < bound, "passes n, n + 1: r = \(passes)")
     }
 
-    @Test("the engine's words and kernels give the reference keep decisions, on the dense and the active-unit path")
-    func kernelsMatchReference() {
+    @Test(
+        "the engine's words and kernels give the reference keep decisions, on the dense and the active-unit path",
+        arguments: [0, 512])
+    func kernelsMatchReference(variant: Int) {
         let stream = MaskStream(seed: 31)
-        let width = 203  // not a multiple of 4 or 8: the kernels' scalar tails run too
+        let width = 203  // not a multiple of 4, 8 or 16: the kernels' tails run too
         let words = MaskStream.wordCount(units: width)
         for probability in Self.probabilities {
             let dropout = Dropout(probability: probability)
             var mask = [UInt64](repeating: 0, count: words)
-            var sparse = [UInt64](repeating: 0, count: words)
             let units: [Int32] = (0..<Int32(width)).filter { $0 % 3 == 0 || $0 % 7 == 1 }
-            var wordIndices: [Int32] = []
-            for unit in units where wordIndices.last != unit >> 2 { wordIndices.append(unit >> 2) }
             let source = (0..<width).map { Float($0) + 1 }
             var dense = [Float](repeating: -1, count: width)
             var droppedUnits = [Int32](repeating: -1, count: units.count)
             var droppedValues = [Float](repeating: -1, count: units.count)
             var keptUnits = droppedUnits
             var keptValues = droppedValues
-            var droppedCount = 0
             var fused = (0..<width).map { Float($0) - 20 }
             let bias = [Float](repeating: 0.5, count: width)
+            let start = stream.start(pass: 6, layer: 2)
             mask.withUnsafeMutableBufferPointer { m in
-                stream.fill(m.baseAddress!, count: words, pass: 6, layer: 2)
+                RowKernels.maskWords(into: m.baseAddress!, count: words, start: start, variant: variant)
                 MaskKernels.select(source, into: &dense, count: width, mask: m.baseAddress!, dropout: dropout)
                 MaskKernels.biasReLUSelect(&fused, bias: bias, count: width, mask: m.baseAddress!, dropout: dropout)
             }
-            sparse.withUnsafeMutableBufferPointer { m in
-                stream.fill(m.baseAddress!, indices: wordIndices, count: wordIndices.count, pass: 6, layer: 2)
-                let values = units.map { source[Int($0)] }
-                droppedCount = MaskKernels.partitionActive(
-                    values, units: units, count: units.count, mask: m.baseAddress!, dropout: dropout,
-                    droppedUnits: &droppedUnits, droppedValues: &droppedValues, keptUnits: &keptUnits,
-                    keptValues: &keptValues)
-            }
-            for index in wordIndices.map(Int.init) { #expect(sparse[index] == mask[index]) }
+            for index in 0..<words { #expect(mask[index] == stream.word(pass: 6, layer: 2, index: index)) }
+            let values = units.map { source[Int($0)] }
+            let droppedCount = RowKernels.partitionActive(
+                values, units: units, count: units.count, start: start, threshold: dropout.maskThreshold,
+                droppedUnits: &droppedUnits, droppedValues: &droppedValues, keptUnits: &keptUnits,
+                keptValues: &keptValues, variant: variant)
             for unit in 0..<width {
                 let isKept = stream.isKept(pass: 6, layer: 2, unit: unit, dropout: dropout)
                 #expect(dense[unit] == (isKept ? source[unit] : 0))
@@ -210,6 +206,40 @@ struct MaskStreamTests {
             #expect(Array(droppedValues[..<droppedCount]) == dropped.map { -source[Int($0)] })
             #expect(Array(keptUnits[..<kept.count]) == kept)
             #expect(Array(keptValues[..<kept.count]) == kept.map { source[Int($0)] })
+        }
+    }
+
+    @Test(
+        "the active-unit partition keeps the input's order and flips only the sign bit, for any units",
+        arguments: [0, 512])
+    func partitionAnyUnits(variant: Int) {
+        let stream = MaskStream(seed: 77)
+        let dropout = Dropout(probability: 0.5)
+        var random = RandomSource(seed: 5)
+        for count in [0, 1, 15, 16, 17, 40] {
+            // Units in any order (the stream allows any unit below 2²⁴) and values with a -0 and a NaN.
+            let units = (0..<count).map { _ in Int32(truncatingIfNeeded: random.next() % (1 << 24)) }
+            let values = (0..<count).map { index -> Float in
+                index == 1 ? -0.0 : index == 2 ? .nan : Float(random.next() % 1000) / 10 - 50
+            }
+            var droppedUnits = [Int32](repeating: -1, count: max(count, 1))
+            var droppedValues = [Float](repeating: -1, count: max(count, 1))
+            var keptUnits = droppedUnits
+            var keptValues = droppedValues
+            let droppedCount = RowKernels.partitionActive(
+                values, units: units, count: count, start: stream.start(pass: 3, layer: 1),
+                threshold: dropout.maskThreshold, droppedUnits: &droppedUnits, droppedValues: &droppedValues,
+                keptUnits: &keptUnits, keptValues: &keptValues, variant: variant)
+            let isKept = units.map { stream.isKept(pass: 3, layer: 1, unit: Int($0), dropout: dropout) }
+            let keptIndices = (0..<count).filter { isKept[$0] }
+            let droppedIndices = (0..<count).filter { !isKept[$0] }
+            #expect(droppedCount == droppedIndices.count)
+            #expect(Array(droppedUnits[..<droppedCount]) == droppedIndices.map { units[$0] })
+            #expect(
+                droppedValues[..<droppedCount].map(\.bitPattern)
+                    == droppedIndices.map { (-values[$0]).bitPattern })
+            #expect(Array(keptUnits[..<keptIndices.count]) == keptIndices.map { units[$0] })
+            #expect(keptValues[..<keptIndices.count].map(\.bitPattern) == keptIndices.map { values[$0].bitPattern })
         }
     }
 }

@@ -133,4 +133,114 @@ struct RowKernelsTests {
         #expect(Array(values[0..<2]) == [0, 1])
         #expect(Array(values[6..<8]) == [3, 0])
     }
+
+    @Test(
+        "the compaction's variants select the same terms, across tails, NaN, -0 and the folded ReLU",
+        arguments: [0, 512])
+    func unionTermsVariants(variant: Int) {
+        var random = RandomSource(seed: 41)
+        for width in [1, 5, 15, 16, 17, 31, 33, 100, 784] {
+            for inputs in 1...5 {
+                for rectify in [false, true] {
+                    // About a quarter non-zero, with the special values a network can produce.
+                    let input = (0..<(inputs * width)).map { _ -> Float in
+                        switch random.next() % 16 {
+                        case 0: return -0.0
+                        case 1: return .nan
+                        case 2, 3: return -Float(random.next() % 100) / 7
+                        case 4, 5: return Float(random.next() % 100 + 1) / 9
+                        default: return 0
+                        }
+                    }
+                    var expectedUnits: [Int32] = []
+                    var expectedValues = [[Float]](repeating: [], count: inputs)
+                    for index in 0..<width {
+                        let row = (0..<inputs).map { r -> Float in
+                            let value = input[r * width + index]
+                            return rectify ? (value > 0 ? value : 0) : value
+                        }
+                        guard row.contains(where: { $0 != 0 }) else { continue }
+                        expectedUnits.append(Int32(index))
+                        for r in 0..<inputs { expectedValues[r].append(row[r]) }
+                    }
+                    var units = [Int32](repeating: -1, count: width)
+                    var values = [Float](repeating: 7, count: inputs * width)
+                    let count = RowKernels.nonZeroTerms(
+                        of: input, inputs: inputs, inputStride: width, count: width, rectify: rectify,
+                        units: &units, values: &values, valueStride: width, variant: variant)
+                    let label = "variant \(variant), width \(width), \(inputs) rows, rectify \(rectify)"
+                    #expect(count == expectedUnits.count, "\(label)")
+                    #expect(Array(units[0..<count]) == expectedUnits, "\(label)")
+                    for r in 0..<inputs {
+                        let got = values[(r * width)..<(r * width + count)].map(\.bitPattern)
+                        // Bit patterns: a rectified -0 must come out +0, an unrectified NaN as the NaN it was.
+                        #expect(got == expectedValues[r].map(\.bitPattern), "\(label), row \(r)")
+                    }
+                }
+            }
+        }
+    }
+
+    @Test(
+        "the resampling's variants give the bytes of the plain loop: products and sums rounded on their own, in tap order",
+        arguments: [0, 512])
+    func resampleVariants(variant: Int) {
+        var random = RandomSource(seed: 43)
+        let input = (0..<784).map { _ in random.next() % 3 == 0 ? random.nextUnitFloat() : 0 }
+        for pixels in [1, 15, 16, 17, 100, 784] {
+            let taps = (0..<(4 * pixels)).map { _ in Int32(random.next() % 784) }
+            let weights = (0..<(4 * pixels)).map { _ in random.nextUnitFloat() }
+            var expected = [Float](repeating: 0, count: pixels)
+            for p in 0..<pixels {
+                var value: Float = 0
+                for slot in 0..<4 {
+                    let product = weights[slot * pixels + p] * input[Int(taps[slot * pixels + p])]
+                    value = value + product
+                }
+                expected[p] = value
+            }
+            var output = [Float](repeating: .nan, count: pixels + 1)
+            RowKernels.resample(
+                into: &output, from: input, taps: taps, weights: weights, pixels: pixels, variant: variant)
+            #expect(output[0..<pixels].map(\.bitPattern) == expected.map(\.bitPattern), "\(pixels) pixels")
+            #expect(output[pixels].isNaN, "nothing written past the last pixel")
+        }
+    }
+
+    @Test("the fused bias, ReLU and dropout give the plain loop's bytes in every variant", arguments: [0, 256, 512])
+    func biasReLUSelectVariants(variant: Int) {
+        var random = RandomSource(seed: 47)
+        for count in [1, 7, 8, 9, 16, 17, 100, 512] {
+            for threshold: UInt32 in [0, 19_660, 32_768, 65_535] {
+                let scale: Float = 1 / 0.7
+                let start = (0..<count).map { index -> Float in
+                    switch index % 9 {
+                    case 0: return .nan
+                    case 1: return -0.0
+                    case 2: return .greatestFiniteMagnitude
+                    default: return Float(random.next() % 2000) / 100 - 10
+                    }
+                }
+                let bias = (0..<count).map { _ in Float(random.next() % 200) / 100 - 1 }
+                let words = (0..<((count + 3) / 4)).map { _ in random.next() }
+                var expected = start
+                words.withUnsafeBytes { bytes in
+                    for j in 0..<count {
+                        let v = start[j] + bias[j]
+                        let uniform = UInt32(bytes.load(fromByteOffset: 2 * j, as: UInt16.self))
+                        let kept: Float = uniform >= threshold ? 1 : 0
+                        expected[j] = ((v > 0 ? v : 0) * scale) * kept
+                    }
+                }
+                var values = start + [Float.nan]
+                RowKernels.biasReLUSelect(
+                    &values, bias: bias, count: count, mask: words, threshold: threshold, scale: scale,
+                    variant: variant)
+                #expect(
+                    values[0..<count].map(\.bitPattern) == expected.map(\.bitPattern),
+                    "\(count) units, threshold \(threshold)")
+                #expect(values[count].isNaN, "nothing written past the last unit")
+            }
+        }
+    }
 }
