@@ -245,14 +245,21 @@ public struct ReportWriter {
         guard let adaptive = result.adaptive, adaptive.rows.count == 2 else { return "" }
         let rule = adaptive.rule
         let rows = adaptive.rows
+        // Without a decision test this is the precision rule: what a request that names `tolerance` gets. The
+        // server's default `"auto"` settles the decision as well (`--adaptive-decisive`).
+        let decisive = rule.decisionConfidence != nil
         var text = String(
-            format: "### Adaptive sampling (`\"samples\": \"auto\"`) vs fixed N = %d, first %d images\n\n", main,
-            rows[0].images)
+            format: "### Adaptive sampling (%@) vs fixed N = %d, first %d images\n\n",
+            decisive ? "`\"samples\": \"auto\"`" : "by precision: a request's `tolerance`", main, rows[0].images)
         text += String(
             format:
-                "The server's default rule: blocks of %d passes, at least %d and at most %d, stopping once every "
+                "%@: blocks of %d passes, at least %d and at most %d, stopping once every "
                 + "mean class probability has a standard error below %g. Same images and per-image seeds as the "
                 + "fixed-N row.\n\n",
+            decisive
+                ? "The server's default rule"
+                : "The precision rule (the server's default `\"auto\"` also stops once the decision is settled: "
+                    + "BENCHMARKS.md, issue 13)",
             rule.blockSize, rule.minSamples, rule.maxSamples, rule.tolerance)
         if let confidence = rule.decisionConfidence {
             let verdict =
@@ -278,7 +285,7 @@ public struct ReportWriter {
                 : "\(main) / \(main)"
             text += String(
                 format: "| %@ | %.2f %% | %.4f | %.4f | %@ | %@ | %@ | %@ | %@ |\n",
-                isAdaptive ? "auto" : "N = \(main)", row.accuracy * 100, row.nll, row.ece,
+                isAdaptive ? (decisive ? "auto" : "precision") : "N = \(main)", row.accuracy * 100, row.nll, row.ece,
                 fixed(row.oodAuroc?[.maxProbability]), fixed(row.oodAuroc?[.predictiveEntropy]),
                 fixed(row.oodAuroc?[.mutualInformation]), fixed(row.oodAuroc?[.totalVariance]), passes)
         }
