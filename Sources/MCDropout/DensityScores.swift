@@ -237,27 +237,39 @@ public struct PrincipalSubspace: Sendable, Equatable {
 public struct ClassConditionalGaussian: Sendable, Equatable {
     /// The features are the output of this many dense layers (after their ReLU), dropout off: 1 is the first hidden
     /// layer; it must be below the network's layer count.
-    public var layer: Int
+    public let layer: Int
     /// `m × H`: rows `vᵢ / √(λᵢ + ridge)` for the shared covariance's eigenpairs, so that `‖W(h − μ)‖²` is the squared
     /// Mahalanobis distance of the regularised covariance restricted to the `m` directions kept.
-    public var whitening: Matrix
+    public let whitening: Matrix
     /// `C × m`: each class's mean feature vector multiplied by ``whitening``.
-    public var whitenedMeans: Matrix
+    public let whitenedMeans: Matrix
     /// The ridge added to every eigenvalue (for reports), when known.
     public var ridge: Double?
+    /// The sparse forward pass to the features, when the statistics were created for a model (see
+    /// ``init(layer:whitening:whitenedMeans:ridge:model:)``).
+    let sparse: SparseFeatures?
 
-    /// Creates the statistics; the shapes must agree.
-    public init(layer: Int, whitening: Matrix, whitenedMeans: Matrix, ridge: Double? = nil) {
+    /// Creates the statistics; the shapes must agree. Given the `model` they belong to, ``distance(of:model:workspace:)``
+    /// reads only the weight rows of non-zero inputs and activations (an image and its ReLU features are mostly
+    /// zero), as the row kernel does; without it, dense matrix–vector products. The two differ only in rounding.
+    public init(layer: Int, whitening: Matrix, whitenedMeans: Matrix, ridge: Double? = nil, model: DropoutMLP? = nil) {
         precondition(layer >= 1, "the feature layer is a hidden layer (≥ 1)")
         precondition(whitening.rows > 0 && whitenedMeans.columns == whitening.rows, "means must be whitened")
         self.layer = layer
         self.whitening = whitening
         self.whitenedMeans = whitenedMeans
         self.ridge = ridge
+        sparse = model.map { SparseFeatures(model: $0, layer: layer, whitening: whitening) }
     }
 
     /// The width `H` of the feature layer.
     public var featureCount: Int { whitening.columns }
+
+    /// Statistics are equal when their tensors, layer and ridge are: the sparse pass is derived from them.
+    public static func == (lhs: ClassConditionalGaussian, rhs: ClassConditionalGaussian) -> Bool {
+        lhs.layer == rhs.layer && lhs.whitening == rhs.whitening && lhs.whitenedMeans == rhs.whitenedMeans
+            && lhs.ridge == rhs.ridge
+    }
 
     /// The smallest squared whitened distance to a class mean, divided by the number of whitened dimensions.
     public func distance(
@@ -273,6 +285,10 @@ public struct ClassConditionalGaussian: Sendable, Equatable {
         }
         if workspace.whitened.count < whitening.rows {
             workspace.whitened = [Float](repeating: 0, count: whitening.rows)
+        }
+        if let sparse {
+            sparse.whitened(of: input, workspace: &workspace)
+            return nearestMean(workspace.whitened)
         }
         workspace.features.withUnsafeMutableBufferPointer { features in
             _ = UnsafeMutableBufferPointer(rebasing: features[0..<input.count]).update(fromContentsOf: input)
@@ -304,18 +320,128 @@ public struct ClassConditionalGaussian: Sendable, Equatable {
                 }
             }
         }
+        return nearestMean(workspace.whitened)
+    }
+
+    /// The smallest squared distance of the whitened features (the first `m` of `whitened`) to a whitened class
+    /// mean, divided by `m`.
+    private func nearestMean(_ whitened: [Float]) -> Double {
+        let kept = whitening.rows
         var nearest = Double.infinity
         whitenedMeans.storage.withUnsafeBufferPointer { means in
             for row in 0..<whitenedMeans.rows {
                 var sum: Double = 0
                 for column in 0..<kept {
-                    let difference = Double(workspace.whitened[column] - means[row * kept + column])
+                    let difference = Double(whitened[column] - means[row * kept + column])
                     sum += difference * difference
                 }
                 nearest = min(nearest, sum)
             }
         }
         return nearest / Double(kept)
+    }
+}
+
+/// ``ClassConditionalGaussian``'s features and their whitening by sparse rows: the weights of the layers up to the
+/// feature layer and the whitening matrix, each stored by input unit, so that only the rows of non-zero inputs and
+/// activations are read (``RowKernels``).
+final class SparseFeatures: Sendable {
+    /// Per layer up to the feature layer, its weights by input unit (`inputSize × outputSize`) and its bias.
+    let weightsByInput: [[Float]]
+    let biases: [[Float]]
+    let activation: HiddenActivation
+    /// `Wᵀ`: the whitening by feature (`H × m`).
+    let whiteningByFeature: [Float]
+    let dimensions: Int
+    /// The widest vector the pass holds: the input or a layer's output.
+    let widest: Int
+
+    init(model: DropoutMLP, layer: Int, whitening: Matrix) {
+        precondition(layer < model.layers.count, "feature layer \(layer) is not a hidden layer of the model")
+        precondition(model.layers[layer - 1].outputSize == whitening.columns, "feature width differs from the model's")
+        let layers = model.layers[0..<layer]
+        weightsByInput = layers.map(\.weightsByInput)
+        biases = layers.map(\.bias)
+        activation = model.activation
+        dimensions = whitening.rows
+        var byFeature = [Float](repeating: 0, count: whitening.columns * whitening.rows)
+        for row in 0..<whitening.rows {
+            for column in 0..<whitening.columns { byFeature[column * whitening.rows + row] = whitening[row, column] }
+        }
+        whiteningByFeature = byFeature
+        widest = layers.reduce(model.inputSize) { max($0, $1.outputSize) }
+    }
+
+    /// Leaves `W h` in `workspace.whitened` (`m` values), `h` the features of `input`.
+    func whitened(of input: UnsafeBufferPointer<Float>, workspace: inout DensityWorkspace) {
+        // The workspace's buffers, moved out for the pass (no copy) and back after it.
+        var current: [Float] = []
+        var next: [Float] = []
+        var units: [Int32] = []
+        var values: [Float] = []
+        var whitened: [Float] = []
+        swap(&current, &workspace.features)
+        swap(&next, &workspace.featuresNext)
+        swap(&units, &workspace.units)
+        swap(&values, &workspace.values)
+        swap(&whitened, &workspace.whitened)
+        defer {
+            swap(&current, &workspace.features)
+            swap(&next, &workspace.featuresNext)
+            swap(&units, &workspace.units)
+            swap(&values, &workspace.values)
+            swap(&whitened, &workspace.whitened)
+        }
+        current.ensureCount(widest)
+        next.ensureCount(widest)
+        units.ensureCount(widest)
+        values.ensureCount(widest)
+        whitened.ensureCount(dimensions)
+        var width = input.count
+        current.withUnsafeMutableBufferPointer {
+            _ = UnsafeMutableBufferPointer(rebasing: $0[0..<width]).update(fromContentsOf: input)
+        }
+        for index in weightsByInput.indices {
+            let outputs = biases[index].count
+            Self.addTerms(
+                of: current, width: width, rows: weightsByInput[index], base: biases[index], into: &next,
+                outputs: outputs, units: &units, values: &values)
+            next.withUnsafeMutableBufferPointer {
+                activation.apply(UnsafeMutableBufferPointer(rebasing: $0[0..<outputs]))
+            }
+            swap(&current, &next)
+            width = outputs
+        }
+        Self.addTerms(
+            of: current, width: width, rows: whiteningByFeature, base: nil, into: &whitened, outputs: dimensions,
+            units: &units, values: &values)
+    }
+
+    /// `output[0 ..< outputs] = base + Σ over the non-zero x[i] of x[i] · rows[i]` for `x = input[0 ..< width]`.
+    private static func addTerms(
+        of input: [Float], width: Int, rows: [Float], base: [Float]?, into output: inout [Float], outputs: Int,
+        units: inout [Int32], values: inout [Float]
+    ) {
+        input.withUnsafeBufferPointer { x in
+            output.withUnsafeMutableBufferPointer { y in
+                units.withUnsafeMutableBufferPointer { units in
+                    values.withUnsafeMutableBufferPointer { values in
+                        let count = RowKernels.nonZeroTerms(
+                            of: x.baseAddress!, count: width, units: units.baseAddress!, values: values.baseAddress!)
+                        rows.withUnsafeBufferPointer { rows in
+                            // An empty array's buffer may have an address: no base is nil, not `[]`.
+                            func add(_ base: UnsafePointer<Float>?) {
+                                RowKernels.addRows(
+                                    into: y.baseAddress!, base: base, rows: rows.baseAddress!, stride: outputs,
+                                    indices: units.baseAddress!, alphas: values.baseAddress!, count: count,
+                                    width: outputs)
+                            }
+                            if let base { base.withUnsafeBufferPointer { add($0.baseAddress!) } } else { add(nil) }
+                        }
+                    }
+                }
+            }
+        }
     }
 }
 

@@ -119,7 +119,7 @@ extension DensityModel {
             gaussian = ClassConditionalGaussian(
                 layer: layer, whitening: Matrix(rows: dimensions, columns: width, storage: whitening),
                 whitenedMeans: Matrix(rows: model.outputSize, columns: dimensions, storage: means),
-                ridge: part["ridge"]?.doubleValue)
+                ridge: part["ridge"]?.doubleValue, model: model)
         }
         if let partValue = object[DensityScore.inkDeviation.rawValue] {
             let field = DensityScore.inkDeviation.rawValue

@@ -116,7 +116,8 @@ public enum DensityFitting {
                 whitenedMeans[label, row] = Float(sum)
             }
         }
-        return ClassConditionalGaussian(layer: layer, whitening: whitening, whitenedMeans: whitenedMeans, ridge: ridge)
+        return ClassConditionalGaussian(
+            layer: layer, whitening: whitening, whitenedMeans: whitenedMeans, ridge: ridge, model: model)
     }
 
     /// The activations of hidden layer `layer` (after its ReLU) for a batch of scaled inputs, dropout off.

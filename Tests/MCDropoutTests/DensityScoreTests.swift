@@ -78,6 +78,23 @@ struct DensityScoreTests {
                 (0..<6).reduce(0.0) { $0 + pow2(whitened[$1] - Double(gaussian.whitenedMeans[label, $1])) }
             }.min()! / 6
         #expect(abs(value - expected) < 1e-4 * expected)
+        // Created for the model, the statistics take the sparse pass (only non-zero inputs' and features' rows).
+        let sparse = ClassConditionalGaussian(
+            layer: layer, whitening: gaussian.whitening, whitenedMeans: gaussian.whitenedMeans, ridge: gaussian.ridge,
+            model: model)
+        #expect(sparse == gaussian)
+        var sparseInput = input
+        for index in stride(from: 0, to: sparseInput.count, by: 3) { sparseInput[index] = 0 }
+        let sparseValue = sparseInput.withUnsafeBufferPointer {
+            sparse.distance(of: $0, model: model, workspace: &workspace)
+        }
+        let denseValue = sparseInput.withUnsafeBufferPointer {
+            gaussian.distance(of: $0, model: model, workspace: &workspace)
+        }
+        #expect(abs(sparseValue - denseValue) < 1e-5 * denseValue)
+        #expect(
+            abs(input.withUnsafeBufferPointer { sparse.distance(of: $0, model: model, workspace: &workspace) } - value)
+                < 1e-5 * value)
     }
 
     @Test("a model file with density statistics round-trips, and one without them stays as it was")
