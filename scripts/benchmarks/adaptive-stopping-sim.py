@@ -130,15 +130,7 @@ def stops_of(d, threshold, minimum=16, **options):
 
 
 def replay(inside, outside, labels, threshold, minimum=16, **options):
-    stops = []
-    for d in (inside, outside):
-        stop = np.full(len(d.p), 200)
-        done = np.zeros(len(d.p), bool)
-        for n in range(minimum, 200, 8):
-            now = settled(d, n, threshold, **options) & ~done
-            stop[now] = n
-            done |= now
-        stops.append(stop)
+    stops = [stops_of(d, threshold, minimum, **options) for d in (inside, outside)]
     adaptive_in, predicted = inside.scores(stops[0])
     adaptive_out, _ = outside.scores(stops[1])
     fixed_in, fixed_predicted = inside.scores(np.full(len(inside.p), 100))
