@@ -194,8 +194,6 @@ public struct PrincipalSubspace: Sendable, Equatable {
         let dimension = mean.count
         precondition(input.count == dimension, "input width \(input.count) ≠ subspace dimension \(dimension)")
         let rank = self.rank
-        workspace.units.ensureCount(dimension)
-        workspace.values.ensureCount(dimension)
         workspace.projection.ensureCount(rank)
         var total: Double = 0
         mean.withUnsafeBufferPointer { mu in
@@ -205,23 +203,11 @@ public struct PrincipalSubspace: Sendable, Equatable {
             }
         }
         var explained: Double = 0
-        workspace.units.withUnsafeMutableBufferPointer { units in
-            workspace.values.withUnsafeMutableBufferPointer { values in
-                workspace.projection.withUnsafeMutableBufferPointer { projection in
-                    let count = RowKernels.nonZeroTerms(
-                        of: input.baseAddress!, count: dimension, units: units.baseAddress!,
-                        values: values.baseAddress!)
-                    componentsByInput.withUnsafeBufferPointer { rows in
-                        negatedProjectedMean.withUnsafeBufferPointer { base in
-                            RowKernels.addRows(
-                                into: projection.baseAddress!, base: base.baseAddress!, rows: rows.baseAddress!,
-                                stride: rank, indices: units.baseAddress!, alphas: values.baseAddress!, count: count,
-                                width: rank)
-                        }
-                    }
-                    for index in 0..<rank { explained += Double(projection[index] * projection[index]) }
-                }
-            }
+        workspace.projection.withUnsafeMutableBufferPointer { projection in
+            RowKernels.addNonZeroRows(
+                of: input.baseAddress!, count: dimension, rows: componentsByInput, base: negatedProjectedMean,
+                into: projection.baseAddress!, width: rank, units: &workspace.units, values: &workspace.values)
+            for index in 0..<rank { explained += Double(projection[index] * projection[index]) }
         }
         return max(total - explained, 0) / Double(dimension)
     }
@@ -339,109 +325,6 @@ public struct ClassConditionalGaussian: Sendable, Equatable {
             }
         }
         return nearest / Double(kept)
-    }
-}
-
-/// ``ClassConditionalGaussian``'s features and their whitening by sparse rows: the weights of the layers up to the
-/// feature layer and the whitening matrix, each stored by input unit, so that only the rows of non-zero inputs and
-/// activations are read (``RowKernels``).
-final class SparseFeatures: Sendable {
-    /// Per layer up to the feature layer, its weights by input unit (`inputSize × outputSize`) and its bias.
-    let weightsByInput: [[Float]]
-    let biases: [[Float]]
-    let activation: HiddenActivation
-    /// `Wᵀ`: the whitening by feature (`H × m`).
-    let whiteningByFeature: [Float]
-    let dimensions: Int
-    /// The widest vector the pass holds: the input or a layer's output.
-    let widest: Int
-
-    init(model: DropoutMLP, layer: Int, whitening: Matrix) {
-        precondition(layer < model.layers.count, "feature layer \(layer) is not a hidden layer of the model")
-        precondition(model.layers[layer - 1].outputSize == whitening.columns, "feature width differs from the model's")
-        let layers = model.layers[0..<layer]
-        weightsByInput = layers.map(\.weightsByInput)
-        biases = layers.map(\.bias)
-        activation = model.activation
-        dimensions = whitening.rows
-        var byFeature = [Float](repeating: 0, count: whitening.columns * whitening.rows)
-        for row in 0..<whitening.rows {
-            for column in 0..<whitening.columns { byFeature[column * whitening.rows + row] = whitening[row, column] }
-        }
-        whiteningByFeature = byFeature
-        widest = layers.reduce(model.inputSize) { max($0, $1.outputSize) }
-    }
-
-    /// Leaves `W h` in `workspace.whitened` (`m` values), `h` the features of `input`.
-    func whitened(of input: UnsafeBufferPointer<Float>, workspace: inout DensityWorkspace) {
-        // The workspace's buffers, moved out for the pass (no copy) and back after it.
-        var current: [Float] = []
-        var next: [Float] = []
-        var units: [Int32] = []
-        var values: [Float] = []
-        var whitened: [Float] = []
-        swap(&current, &workspace.features)
-        swap(&next, &workspace.featuresNext)
-        swap(&units, &workspace.units)
-        swap(&values, &workspace.values)
-        swap(&whitened, &workspace.whitened)
-        defer {
-            swap(&current, &workspace.features)
-            swap(&next, &workspace.featuresNext)
-            swap(&units, &workspace.units)
-            swap(&values, &workspace.values)
-            swap(&whitened, &workspace.whitened)
-        }
-        current.ensureCount(widest)
-        next.ensureCount(widest)
-        units.ensureCount(widest)
-        values.ensureCount(widest)
-        whitened.ensureCount(dimensions)
-        var width = input.count
-        current.withUnsafeMutableBufferPointer {
-            _ = UnsafeMutableBufferPointer(rebasing: $0[0..<width]).update(fromContentsOf: input)
-        }
-        for index in weightsByInput.indices {
-            let outputs = biases[index].count
-            Self.addTerms(
-                of: current, width: width, rows: weightsByInput[index], base: biases[index], into: &next,
-                outputs: outputs, units: &units, values: &values)
-            next.withUnsafeMutableBufferPointer {
-                activation.apply(UnsafeMutableBufferPointer(rebasing: $0[0..<outputs]))
-            }
-            swap(&current, &next)
-            width = outputs
-        }
-        Self.addTerms(
-            of: current, width: width, rows: whiteningByFeature, base: nil, into: &whitened, outputs: dimensions,
-            units: &units, values: &values)
-    }
-
-    /// `output[0 ..< outputs] = base + Σ over the non-zero x[i] of x[i] · rows[i]` for `x = input[0 ..< width]`.
-    private static func addTerms(
-        of input: [Float], width: Int, rows: [Float], base: [Float]?, into output: inout [Float], outputs: Int,
-        units: inout [Int32], values: inout [Float]
-    ) {
-        input.withUnsafeBufferPointer { x in
-            output.withUnsafeMutableBufferPointer { y in
-                units.withUnsafeMutableBufferPointer { units in
-                    values.withUnsafeMutableBufferPointer { values in
-                        let count = RowKernels.nonZeroTerms(
-                            of: x.baseAddress!, count: width, units: units.baseAddress!, values: values.baseAddress!)
-                        rows.withUnsafeBufferPointer { rows in
-                            // An empty array's buffer may have an address: no base is nil, not `[]`.
-                            func add(_ base: UnsafePointer<Float>?) {
-                                RowKernels.addRows(
-                                    into: y.baseAddress!, base: base, rows: rows.baseAddress!, stride: outputs,
-                                    indices: units.baseAddress!, alphas: values.baseAddress!, count: count,
-                                    width: outputs)
-                            }
-                            if let base { base.withUnsafeBufferPointer { add($0.baseAddress!) } } else { add(nil) }
-                        }
-                    }
-                }
-            }
-        }
     }
 }
 

@@ -134,4 +134,31 @@ public enum RowKernels {
     ) {
         mcd_bias_relu_select_variant(Int32(variant ?? 512), values, bias, count, mask, threshold, scale)
     }
+
+    /// `output[c] = base[c] + Σ over the non-zero `input[i]` of `input[i] · rows[i · width + c]` for `c < width`
+    /// (`base` nil: zeros): ``nonZeroTerms(of:count:units:values:)`` into the scratch `units` / `values` (grown to
+    /// `count`), then ``addRows(into:base:rows:stride:indices:alphas:count:width:variant:)`` over those terms — a
+    /// dense layer or projection of a mostly-zero input, reading only its non-zero elements' rows.
+    static func addNonZeroRows(
+        of input: UnsafePointer<Float>, count: Int, rows: [Float], base: [Float]?,
+        into output: UnsafeMutablePointer<Float>, width: Int, units: inout [Int32], values: inout [Float]
+    ) {
+        units.ensureCount(count)
+        values.ensureCount(count)
+        units.withUnsafeMutableBufferPointer { units in
+            values.withUnsafeMutableBufferPointer { values in
+                let terms = nonZeroTerms(
+                    of: input, count: count, units: units.baseAddress!, values: values.baseAddress!)
+                rows.withUnsafeBufferPointer { rows in
+                    // An empty array's buffer may have an address: no base is nil, not `[]`.
+                    func add(_ base: UnsafePointer<Float>?) {
+                        addRows(
+                            into: output, base: base, rows: rows.baseAddress!, stride: width,
+                            indices: units.baseAddress!, alphas: values.baseAddress!, count: terms, width: width)
+                    }
+                    if let base { base.withUnsafeBufferPointer { add($0.baseAddress!) } } else { add(nil) }
+                }
+            }
+        }
+    }
 }
