@@ -33,6 +33,16 @@ func runPython(_ arguments: [String]) throws -> (status: Int32, output: [UInt8],
 struct PythonInteropTests {
     /// Writes `file` and `inputs` (pixel lists) to a temporary directory, runs `check-model.py MODEL --inputs FILE`
     /// and returns its summary (it must exit 0).
+    /// A 784-24-10 image model (dropout 0 / 0.5, He init from `generator`) and its metadata, recording `seed`.
+    static func smallImageModel(seed: UInt64, using generator: inout RandomSource) -> (DropoutMLP, ModelMetadata) {
+        let model = DropoutMLP(
+            layerSizes: [784, 24, 10], dropoutProbabilities: [0, 0.5], initialization: .he, using: &generator)
+        let metadata = ModelMetadata(
+            layerSizes: model.layerSizes, dropoutProbabilities: [0, 0.5], labels: (0..<10).map(String.init),
+            dataset: "synthetic", seed: seed, inputShape: [28, 28])
+        return (model, metadata)
+    }
+
     static func checkModel(_ file: ModelFile, inputs: [[Int]]) throws -> JSONValue {
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("interop-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
@@ -53,13 +63,8 @@ struct PythonInteropTests {
     @Test("a file written by Swift reads in Python's safetensors with the same layout and the same outputs")
     func pythonReadsSwiftFile() throws {
         var generator = RandomSource(seed: 5)
-        let model = DropoutMLP(
-            layerSizes: [784, 24, 10], dropoutProbabilities: [0, 0.5], initialization: .he, using: &generator)
-        let file = ModelFile(
-            model: model,
-            metadata: ModelMetadata(
-                layerSizes: model.layerSizes, dropoutProbabilities: [0, 0.5], labels: (0..<10).map(String.init),
-                dataset: "synthetic", seed: 5, inputShape: [28, 28]))
+        let (model, metadata) = Self.smallImageModel(seed: 5, using: &generator)
+        let file = ModelFile(model: model, metadata: metadata)
         let inputs = (0..<3).map { _ in (0..<784).map { _ in Int(generator.next() % 256) } }
         let summary = try Self.checkModel(file, inputs: inputs)
         #expect(summary["layer_sizes"] == .array([.number(784), .number(24), .number(10)]))
@@ -77,11 +82,8 @@ struct PythonInteropTests {
     @Test("the model checker prepares inputs as the server does: the centre-of-mass move of a declared transform")
     func checkerAppliesTheTransform() throws {
         var generator = RandomSource(seed: 9)
-        let model = DropoutMLP(
-            layerSizes: [784, 24, 10], dropoutProbabilities: [0, 0.5], initialization: .he, using: &generator)
-        var metadata = ModelMetadata(
-            layerSizes: model.layerSizes, dropoutProbabilities: [0, 0.5], labels: (0..<10).map(String.init),
-            dataset: "synthetic", seed: 9, inputShape: [28, 28])
+        let (model, plain) = Self.smallImageModel(seed: 9, using: &generator)
+        var metadata = plain
         metadata.inputTransform = .centerOfMass
         // Blobs of ink off the centre by various amounts (one moves by half a pixel exactly: it stays), and an empty
         // image.
